@@ -1,0 +1,34 @@
+//! `ipv8`: the command-line face of the IPv8 cores.
+
+use clap::Parser;
+
+/// IPv8: peer-to-peer networking where a peer is a public key, not an IP address.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    eprintln!("ipv8 has no subcommands yet; see `ipv8 --help` and the README for what exists.");
+    std::process::exit(2);
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` or else by the `-v` count.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,199 @@
+//! What both run loops share: feeding inputs to the machine, draining its outputs, receive
+//! buffers, and the bookkeeping that keeps timers alive under load.
+
+use std::io::IoSliceMut;
+
+use quinn_udp::{RecvMeta, UdpSocketState};
+use sansio_core::{Instant, Machine};
+
+use crate::outbox::{Fill, Outbox};
+use crate::route::SocketTable;
+use crate::{DriverConfig, DriverStats, MonoClock};
+
+/// An application command: a closure run on the driver's thread with the machine and `now`.
+pub(crate) type Call<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
+
+/// Messages from a handle to its run loop.
+pub(crate) enum Command<M> {
+    Call(Call<M>),
+    Stop,
+}
+
+/// Receive buffers of one socket: `slots` buffers of 64 KiB (room for a GRO super-datagram).
+pub(crate) struct RecvBatch {
+    storage: Vec<u8>,
+    metas: Vec<RecvMeta>,
+    slots: usize,
+}
+
+const SLOT: usize = 65_536;
+
+impl RecvBatch {
+    pub fn new(slots: usize) -> Self {
+        let slots = slots.clamp(1, quinn_udp::BATCH_SIZE);
+        Self {
+            storage: vec![0; slots * SLOT],
+            metas: vec![RecvMeta::default(); slots],
+            slots,
+        }
+    }
+
+    /// One `recvmmsg` (or the platform's equivalent) into the buffers; the number of filled
+    /// slots, or the error (`WouldBlock` when nothing is waiting).
+    pub fn recv(
+        &mut self,
+        state: &UdpSocketState,
+        socket: quinn_udp::UdpSockRef<'_>,
+    ) -> std::io::Result<usize> {
+        let mut chunks = self.storage.chunks_mut(SLOT);
+        let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
+            std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+        state.recv(socket, &mut slices[..self.slots], &mut self.metas)
+    }
+}
+
+/// The machine and everything the loops do to it, independent of how they wait.
+pub(crate) struct Engine<M: Machine, E> {
+    pub machine: M,
+    pub clock: MonoClock,
+    pub table: SocketTable,
+    pub outbox: Outbox,
+    pub stats: DriverStats,
+    pub config: DriverConfig,
+    /// quinn-udp's per-socket state (GSO/GRO support), in socket order.
+    pub states: Vec<UdpSocketState>,
+    sink: E,
+    deadline: Option<Instant>,
+    /// A fill stopped on a full outbox: the machine still holds transmits.
+    pending_transmits: bool,
+}
+
+impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
+    pub fn new(
+        machine: M,
+        sink: E,
+        table: SocketTable,
+        states: Vec<UdpSocketState>,
+        config: DriverConfig,
+    ) -> Self {
+        Self {
+            states,
+            machine,
+            clock: MonoClock::new(),
+            table,
+            outbox: Outbox::new(config.send_buffer_bytes),
+            stats: DriverStats::default(),
+            config,
+            sink,
+            deadline: None,
+            pending_transmits: false,
+        }
+    }
+
+    /// The machine's next deadline, as of the last drain.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the outbox holds datagrams or the machine holds more than fitted.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty() || self.pending_transmits
+    }
+
+    /// Runs an application command at the current time.
+    pub fn call(&mut self, f: Call<M>) {
+        let now = self.clock.now();
+        self.stats.calls += 1;
+        f(&mut self.machine, now);
+        self.drain(now);
+    }
+
+    /// Fires the machine's timer if its deadline has passed, with the *current* time (never
+    /// the stale deadline). Returns whether it fired.
+    pub fn fire_timer(&mut self) -> bool {
+        let now = self.clock.now();
+        match self.deadline {
+            Some(d) if d <= now => {
+                self.stats.timeouts += 1;
+                self.machine.handle_timeout(now);
+                self.drain(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands the datagrams in `batch` (the first `n` slots, received on `socket`) to the
+    /// machine, splitting GRO super-datagrams at their stride.
+    pub fn feed(&mut self, socket: usize, batch: &RecvBatch, n: usize) {
+        let now = self.clock.now();
+        for (meta, slot) in batch.metas[..n].iter().zip(batch.storage.chunks(SLOT)) {
+            let local = self.table.local_for(socket, meta.dst_ip);
+            let stride = meta.stride.max(1);
+            let len = meta.len.min(slot.len());
+            for datagram in slot[..len].chunks(stride) {
+                self.stats.datagrams_received += 1;
+                self.stats.bytes_received += datagram.len() as u64;
+                self.machine
+                    .handle_datagram(now, local, meta.addr, datagram);
+                self.drain(now);
+            }
+        }
+    }
+
+    /// Drains transmits into the outbox (until it is full), every event into the sink, and
+    /// reads the next deadline.
+    fn drain(&mut self, now: Instant) {
+        self.refill(now);
+        while let Some(event) = self.machine.poll_event() {
+            self.stats.events += 1;
+            (self.sink)(event);
+        }
+        self.deadline = self.machine.poll_timeout();
+    }
+
+    /// Pulls transmits into the outbox, grouping runs up to each socket's GSO limit.
+    fn refill(&mut self, now: Instant) {
+        let Self {
+            machine,
+            outbox,
+            table,
+            config,
+            states,
+            ..
+        } = self;
+        let limit = |socket: usize| {
+            states[socket]
+                .max_gso_segments()
+                .min(config.gso_segments)
+                .max(1)
+        };
+        self.pending_transmits = outbox.fill(machine, now, table, limit) == Fill::Full;
+        self.stats.unroutable = outbox.unroutable;
+    }
+
+    /// After a flush: pull what the machine still holds.
+    pub fn after_flush(&mut self) {
+        self.outbox.clear();
+        if self.pending_transmits {
+            let now = self.clock.now();
+            self.refill(now);
+            self.deadline = self.machine.poll_timeout();
+        }
+    }
+
+    /// Counts the outcome of one send of `run_index`.
+    pub fn count_send(&mut self, run_index: usize, result: &std::io::Result<()>) {
+        let run = self.outbox.runs()[run_index];
+        match result {
+            Ok(()) => {
+                self.stats.datagrams_sent += run.segments as u64;
+                self.stats.bytes_sent += run.len as u64;
+            }
+            Err(e) => {
+                self.stats.send_errors += 1;
+                tracing::debug!(destination = %run.destination, error = %e, "send failed; datagrams dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The shared vocabulary of every IPv8 core.
+//!
+//! Every part of IPv8 that *decides* (STUN, P2TP, record synchronisation, trust) is a
+//! deterministic state machine that performs no I/O. This crate holds the few types they all
+//! speak, so that one driver, one simulator and one fuzz harness can run any of them:
+//!
+//! - [`Instant`]: time as an input, in microseconds from an origin the driver picks;
+//! - [`Transmit`]: one datagram a machine asks its driver to send, written into a
+//!   caller-supplied buffer;
+//! - [`Machine`]: the `handle_* -> poll_*` contract drivers and the simulator rely on;
+//! - [`SeededRng`] and [`derive_seed`]: randomness as an input.
+//!
+//! The crate is `#![no_std]` with `alloc` only, never reads a clock and never touches a socket.
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use core::time::Duration;
+//! use sansio_core::{Instant, Machine, Transmit};
+//!
+//! /// Answers every datagram with the same bytes.
+//! #[derive(Default)]
+//! struct Echo {
+//!     pending: Option<(SocketAddr, SocketAddr, Vec<u8>)>,
+//! }
+//!
+//! impl Machine for Echo {
+//!     type Event = ();
+//!     fn handle_datagram(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+//!         self.pending = Some((local, remote, data.to_vec()));
+//!     }
+//!     fn handle_timeout(&mut self, _now: Instant) {}
+//!     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+//!         let (local, remote, data) = self.pending.take()?;
+//!         let len = data.len().min(buf.len());
+//!         buf[..len].copy_from_slice(&data[..len]);
+//!         Some(Transmit { destination: remote, source: Some(local), len })
+//!     }
+//!     fn poll_event(&mut self) -> Option<()> { None }
+//!     fn poll_timeout(&mut self) -> Option<Instant> { None }
+//! }
+//!
+//! let mut echo = Echo::default();
+//! let (me, you): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+//! let now = Instant::ZERO + Duration::from_millis(5);
+//! echo.handle_datagram(now, me, you, b"hi");
+//! let mut buf = [0u8; sansio_core::MIN_TRANSMIT_BUFFER];
+//! let t = echo.poll_transmit(now, &mut buf).unwrap();
+//! assert_eq!((t.destination, &buf[..t.len]), (you, &b"hi"[..]));
+//! assert!(echo.poll_transmit(now, &mut buf).is_none());
+//! ```
+#![no_std]
+
+extern crate alloc;
+
+mod check;
+mod instant;
+mod machine;
+mod rng;
+
+pub use check::{ContractCheck, ContractViolation};
+pub use instant::Instant;
+pub use machine::{MIN_TRANSMIT_BUFFER, Machine, Transmit};
+pub use rng::{Seed, SeededRng, derive_seed};
+
+/// The `rand_core` version our [`SeededRng`] implements, re-exported so users can pass it to
+/// any `rand_core`-based API without a version clash.
+pub use rand_core;

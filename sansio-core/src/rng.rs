@@ -1,0 +1,180 @@
+//! Randomness as an input: seeded, reproducible, cryptographically strong.
+
+use rand_chacha::ChaCha12Rng;
+use rand_core::{SeedableRng, TryCryptoRng, TryRng};
+
+/// 32 bytes that determine every random choice a machine makes.
+pub type Seed = [u8; 32];
+
+/// The random number generator every core uses: ChaCha12 from a [`Seed`].
+///
+/// Machines take a seed in their constructor and never use a global or thread-local RNG, so
+/// the same seed and inputs give the same outputs. Drivers seed from the OS (`getrandom`);
+/// tests and the simulator use fixed seeds. It is strong enough for transaction ids, cookie
+/// keys and nonces.
+///
+/// A machine that creates children gives each its own seed, either drawn in order from its own
+/// generator with [`SeededRng::child_seed`], or derived by index with [`derive_seed`] when the
+/// children are created in an order that should not matter (host *i* of a simulation).
+///
+/// ```
+/// use sansio_core::SeededRng;
+///
+/// let mut a = SeededRng::from_seed([7; 32]);
+/// let mut b = SeededRng::from_seed([7; 32]);
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// let die = a.below(6);
+/// assert!(die < 6);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeededRng(ChaCha12Rng);
+
+impl SeededRng {
+    /// A generator whose whole output is fixed by `seed`.
+    #[must_use]
+    pub fn from_seed(seed: Seed) -> Self {
+        Self(ChaCha12Rng::from_seed(seed))
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        rand_core::Rng::next_u32(&mut self.0)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        rand_core::Rng::next_u64(&mut self.0)
+    }
+
+    /// Fills `dst` with random bytes.
+    pub fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand_core::Rng::fill_bytes(&mut self.0, dst);
+    }
+
+    /// A uniformly random integer in `0..n` (no modulo bias); `0` when `n == 0`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Lemire's nearly-divisionless method: multiply, and reject the few low products that
+        // would favour small results.
+        let threshold = n.wrapping_neg() % n;
+        loop {
+            let product = u128::from(self.next_u64()) * u128::from(n);
+            // Truncation keeps the low 64 bits on purpose.
+            #[allow(clippy::cast_possible_truncation)]
+            let low = product as u64;
+            if low >= threshold {
+                return (product >> 64) as u64;
+            }
+        }
+    }
+
+    /// A uniformly random `f64` in `[0, 1)` with 53 bits of precision.
+    pub fn unit_f64(&mut self) -> f64 {
+        // 53 random bits scaled by 2^-53.
+        #[allow(clippy::cast_precision_loss)]
+        let mantissa = (self.next_u64() >> 11) as f64;
+        mantissa * (1.0 / 9_007_199_254_740_992.0)
+    }
+
+    /// `true` with probability `p` (clamped to `[0, 1]`).
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit_f64() < p
+    }
+
+    /// A fresh seed for a child machine, drawn from this generator.
+    pub fn child_seed(&mut self) -> Seed {
+        let mut seed = [0; 32];
+        self.fill_bytes(&mut seed);
+        seed
+    }
+}
+
+/// The seed of child number `index` of a parent seeded with `parent`.
+///
+/// Independent of the order in which children are created: each index reads its own ChaCha
+/// stream of the parent key. Different indices give unrelated seeds.
+///
+/// ```
+/// use sansio_core::derive_seed;
+///
+/// let root = [1; 32];
+/// assert_eq!(derive_seed(&root, 5), derive_seed(&root, 5));
+/// assert_ne!(derive_seed(&root, 5), derive_seed(&root, 6));
+/// assert_ne!(derive_seed(&root, 0), root);
+/// ```
+#[must_use]
+pub fn derive_seed(parent: &Seed, index: u64) -> Seed {
+    let mut stream = ChaCha12Rng::from_seed(*parent);
+    // Stream 0 is the parent's own generator; children use streams 1.. so a child never
+    // replays its parent's draws.
+    stream.set_stream(index.wrapping_add(1));
+    let mut seed = [0; 32];
+    rand_core::Rng::fill_bytes(&mut stream, &mut seed);
+    seed
+}
+
+impl TryRng for SeededRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for SeededRng {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_is_unbiased_over_a_small_range() {
+        let mut rng = SeededRng::from_seed([3; 32]);
+        let mut counts = [0u32; 3];
+        for _ in 0..30_000 {
+            counts[usize::try_from(rng.below(3)).unwrap()] += 1;
+        }
+        for c in counts {
+            assert!((9_500..10_500).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn unit_f64_stays_in_the_half_open_interval() {
+        let mut rng = SeededRng::from_seed([4; 32]);
+        for _ in 0..10_000 {
+            let x = rng.unit_f64();
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn child_seeds_differ_from_each_other_and_from_derived_ones() {
+        let mut rng = SeededRng::from_seed([5; 32]);
+        let a = rng.child_seed();
+        let b = rng.child_seed();
+        assert_ne!(a, b);
+        assert_ne!(a, derive_seed(&[5; 32], 0));
+    }
+
+    #[test]
+    fn generator_works_through_the_rand_core_traits() {
+        fn draw<R: rand_core::Rng>(r: &mut R) -> u64 {
+            r.next_u64()
+        }
+        let mut a = SeededRng::from_seed([6; 32]);
+        let mut b = SeededRng::from_seed([6; 32]);
+        assert_eq!(draw(&mut a), b.next_u64());
+    }
+}
