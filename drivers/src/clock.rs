@@ -22,9 +22,7 @@ impl MonoClock {
     /// A clock whose origin ([`Instant::ZERO`]) is now.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            origin: std::time::Instant::now(),
-        }
+        Self { origin: std::time::Instant::now() }
     }
 
     /// The current time. Never decreases.

@@ -31,20 +31,12 @@ const SLOT: usize = 65_536;
 impl RecvBatch {
     pub fn new(slots: usize) -> Self {
         let slots = slots.clamp(1, quinn_udp::BATCH_SIZE);
-        Self {
-            storage: vec![0; slots * SLOT],
-            metas: vec![RecvMeta::default(); slots],
-            slots,
-        }
+        Self { storage: vec![0; slots * SLOT], metas: vec![RecvMeta::default(); slots], slots }
     }
 
     /// One `recvmmsg` (or the platform's equivalent) into the buffers; the number of filled
     /// slots, or the error (`WouldBlock` when nothing is waiting).
-    pub fn recv(
-        &mut self,
-        state: &UdpSocketState,
-        socket: quinn_udp::UdpSockRef<'_>,
-    ) -> std::io::Result<usize> {
+    pub fn recv(&mut self, state: &UdpSocketState, socket: quinn_udp::UdpSockRef<'_>) -> std::io::Result<usize> {
         let mut chunks = self.storage.chunks_mut(SLOT);
         let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
@@ -69,13 +61,7 @@ pub(crate) struct Engine<M: Machine, E> {
 }
 
 impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
-    pub fn new(
-        machine: M,
-        sink: E,
-        table: SocketTable,
-        states: Vec<UdpSocketState>,
-        config: DriverConfig,
-    ) -> Self {
+    pub fn new(machine: M, sink: E, table: SocketTable, states: Vec<UdpSocketState>, config: DriverConfig) -> Self {
         Self {
             states,
             machine,
@@ -134,8 +120,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
             for datagram in slot[..len].chunks(stride) {
                 self.stats.datagrams_received += 1;
                 self.stats.bytes_received += datagram.len() as u64;
-                self.machine
-                    .handle_datagram(now, local, meta.addr, datagram);
+                self.machine.handle_datagram(now, local, meta.addr, datagram);
                 self.drain(now);
             }
         }
@@ -154,20 +139,8 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
 
     /// Pulls transmits into the outbox, grouping runs up to each socket's GSO limit.
     fn refill(&mut self, now: Instant) {
-        let Self {
-            machine,
-            outbox,
-            table,
-            config,
-            states,
-            ..
-        } = self;
-        let limit = |socket: usize| {
-            states[socket]
-                .max_gso_segments()
-                .min(config.gso_segments)
-                .max(1)
-        };
+        let Self { machine, outbox, table, config, states, .. } = self;
+        let limit = |socket: usize| states[socket].max_gso_segments().min(config.gso_segments).max(1);
         self.pending_transmits = outbox.fill(machine, now, table, limit) == Fill::Full;
         self.stats.unroutable = outbox.unroutable;
     }

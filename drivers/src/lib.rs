@@ -71,12 +71,7 @@ pub struct DriverConfig {
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        Self {
-            recv_batch: 8,
-            send_buffer_bytes: 256 * 1024,
-            gso_segments: 64,
-            max_datagrams_per_wakeup: 256,
-        }
+        Self { recv_batch: 8, send_buffer_bytes: 256 * 1024, gso_segments: 64, max_datagrams_per_wakeup: 256 }
     }
 }
 

@@ -64,12 +64,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(MAX_UDP_PAYLOAD + 1);
-        Self {
-            buf: vec![0; capacity],
-            filled: 0,
-            runs: Vec::new(),
-            unroutable: 0,
-        }
+        Self { buf: vec![0; capacity], filled: 0, runs: Vec::new(), unroutable: 0 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,12 +99,7 @@ impl Outbox {
                 return Fill::Full;
             }
             let window = &mut self.buf[self.filled..self.filled + MAX_UDP_PAYLOAD];
-            let Some(Transmit {
-                destination,
-                source,
-                len,
-            }) = machine.poll_transmit(now, window)
-            else {
+            let Some(Transmit { destination, source, len }) = machine.poll_transmit(now, window) else {
                 return Fill::Drained;
             };
             let len = len.min(MAX_UDP_PAYLOAD);
@@ -117,13 +107,7 @@ impl Outbox {
                 self.unroutable += 1;
                 continue;
             };
-            self.push(
-                socket,
-                destination,
-                src_ip,
-                len,
-                max_segments(socket).min(MAX_GSO_SEGMENTS),
-            );
+            self.push(socket, destination, src_ip, len, max_segments(socket).min(MAX_GSO_SEGMENTS));
         }
     }
 
@@ -152,16 +136,7 @@ impl Outbox {
             run.closed = len < run.segment;
             return;
         }
-        self.runs.push(Run {
-            socket,
-            destination,
-            src_ip,
-            start,
-            len,
-            segment: len,
-            segments: 1,
-            closed: false,
-        });
+        self.runs.push(Run { socket, destination, src_ip, start, len, segment: len, segments: 1, closed: false });
     }
 }
 
@@ -181,11 +156,7 @@ mod tests {
             let (destination, len) = self.0.pop_front()?;
             buf[..len].fill(self.1);
             self.1 += 1;
-            Some(Transmit {
-                destination,
-                source: None,
-                len,
-            })
+            Some(Transmit { destination, source: None, len })
         }
         fn poll_event(&mut self) -> Option<()> {
             None
@@ -204,16 +175,10 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let mut m = Burst([(a, 100), (a, 100), (a, 100), (a, 40), (a, 100)].into(), 0);
         let mut out = Outbox::new(1 << 18);
-        assert_eq!(
-            out.fill(&mut m, Instant::ZERO, &table(), |_| 64),
-            Fill::Drained
-        );
+        assert_eq!(out.fill(&mut m, Instant::ZERO, &table(), |_| 64), Fill::Drained);
         let runs = out.runs();
         assert_eq!(runs.len(), 2);
-        assert_eq!(
-            (runs[0].segments, runs[0].len, runs[0].segment),
-            (4, 340, 100)
-        );
+        assert_eq!((runs[0].segments, runs[0].len, runs[0].segment), (4, 340, 100));
         assert_eq!((runs[1].start, runs[1].len), (340, 100));
         let t = runs[0].transmit(out.bytes());
         assert_eq!(t.segment_size, Some(100));
@@ -228,11 +193,7 @@ mod tests {
         let mut m = Burst([(a, 50), (b, 50), (b, 60), (b, 60)].into(), 0);
         let mut out = Outbox::new(1 << 18);
         out.fill(&mut m, Instant::ZERO, &table(), |_| 64);
-        let shape: Vec<_> = out
-            .runs()
-            .iter()
-            .map(|r| (r.destination, r.segments))
-            .collect();
+        let shape: Vec<_> = out.runs().iter().map(|r| (r.destination, r.segments)).collect();
         assert_eq!(shape, vec![(a, 1), (b, 1), (b, 2)]);
     }
 
@@ -248,15 +209,8 @@ mod tests {
         // The smallest outbox holds one maximum-sized datagram.
         let mut big = Burst(std::iter::repeat_n((a, 60_000), 3).collect(), 0);
         let mut out = Outbox::new(0);
-        assert_eq!(
-            out.fill(&mut big, Instant::ZERO, &table(), |_| 64),
-            Fill::Full
-        );
-        assert_eq!(
-            out.runs().len(),
-            1,
-            "one 60 kB datagram fits, the next waits in the machine"
-        );
+        assert_eq!(out.fill(&mut big, Instant::ZERO, &table(), |_| 64), Fill::Full);
+        assert_eq!(out.runs().len(), 1, "one 60 kB datagram fits, the next waits in the machine");
         assert_eq!(big.0.len(), 2);
     }
 }

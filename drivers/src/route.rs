@@ -16,16 +16,9 @@ impl SocketTable {
 
     /// The socket for a transmit from `source` (the first socket of the destination's family
     /// when `None`), with the source IP to set when that socket is bound to a wildcard address.
-    pub fn route(
-        &self,
-        source: Option<SocketAddr>,
-        destination: SocketAddr,
-    ) -> Option<(usize, Option<IpAddr>)> {
+    pub fn route(&self, source: Option<SocketAddr>, destination: SocketAddr) -> Option<(usize, Option<IpAddr>)> {
         let Some(source) = source else {
-            let same_family = self
-                .locals
-                .iter()
-                .position(|l| l.is_ipv4() == destination.is_ipv4());
+            let same_family = self.locals.iter().position(|l| l.is_ipv4() == destination.is_ipv4());
             return Some((same_family.unwrap_or(0), None)).filter(|_| !self.locals.is_empty());
         };
         if let Some(i) = self.locals.iter().position(|l| *l == source) {
@@ -33,11 +26,7 @@ impl SocketTable {
         }
         self.locals
             .iter()
-            .position(|l| {
-                l.ip().is_unspecified()
-                    && l.port() == source.port()
-                    && l.is_ipv4() == source.is_ipv4()
-            })
+            .position(|l| l.ip().is_unspecified() && l.port() == source.port() && l.is_ipv4() == source.is_ipv4())
             .map(|i| (i, Some(source.ip())))
     }
 
@@ -60,16 +49,10 @@ mod tests {
 
     #[test]
     fn transmits_leave_from_the_socket_they_name() {
-        let t = SocketTable::new(vec![
-            "127.0.0.1:3478".parse().unwrap(),
-            "127.0.0.2:3479".parse().unwrap(),
-        ]);
+        let t = SocketTable::new(vec!["127.0.0.1:3478".parse().unwrap(), "127.0.0.2:3479".parse().unwrap()]);
         let peer: SocketAddr = "127.0.0.9:5000".parse().unwrap();
         assert_eq!(t.route(None, peer), Some((0, None)));
-        assert_eq!(
-            t.route(Some("127.0.0.2:3479".parse().unwrap()), peer),
-            Some((1, None))
-        );
+        assert_eq!(t.route(Some("127.0.0.2:3479".parse().unwrap()), peer), Some((1, None)));
         assert_eq!(t.route(Some("127.0.0.3:3479".parse().unwrap()), peer), None);
     }
 
@@ -77,10 +60,7 @@ mod tests {
     fn a_wildcard_socket_sends_from_the_named_ip() {
         let t = SocketTable::new(vec!["0.0.0.0:4000".parse().unwrap()]);
         let src: SocketAddr = "127.0.0.5:4000".parse().unwrap();
-        assert_eq!(
-            t.route(Some(src), "127.0.0.1:1".parse().unwrap()),
-            Some((0, Some(src.ip())))
-        );
+        assert_eq!(t.route(Some(src), "127.0.0.1:1".parse().unwrap()), Some((0, Some(src.ip()))));
         assert_eq!(t.local_for(0, Some(src.ip())), src);
     }
 }

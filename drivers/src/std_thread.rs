@@ -39,9 +39,7 @@ pub struct Handle<M: Machine> {
 
 impl<M: Machine> std::fmt::Debug for Handle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("locals", &self.locals)
-            .finish_non_exhaustive()
+        f.debug_struct("Handle").field("locals", &self.locals).finish_non_exhaustive()
     }
 }
 
@@ -71,27 +69,14 @@ where
         locals.push(socket.local_addr()?);
         states.push(UdpSocketState::new((&socket).into())?);
         let mut socket = mio::net::UdpSocket::from_std(socket);
-        poll.registry()
-            .register(&mut socket, Token(i), Interest::READABLE)?;
+        poll.registry().register(&mut socket, Token(i), Interest::READABLE)?;
         registered.push(socket);
     }
     let (commands, rx) = mpsc::channel();
-    let engine = Engine::new(
-        machine,
-        sink,
-        SocketTable::new(locals.clone()),
-        states,
-        config,
-    );
-    let thread = std::thread::Builder::new()
-        .name("ipv8-driver".into())
-        .spawn(move || run(engine, poll, registered, rx))?;
-    Ok(Handle {
-        commands,
-        waker,
-        thread: Some(thread),
-        locals,
-    })
+    let engine = Engine::new(machine, sink, SocketTable::new(locals.clone()), states, config);
+    let thread =
+        std::thread::Builder::new().name("ipv8-driver".into()).spawn(move || run(engine, poll, registered, rx))?;
+    Ok(Handle { commands, waker, thread: Some(thread), locals })
 }
 
 impl<M: Machine> Handle<M> {
@@ -110,9 +95,7 @@ impl<M: Machine> Handle<M> {
         let call = Box::new(move |m: &mut M, now: Instant| {
             let _ = tx.send(f(m, now));
         });
-        self.commands
-            .send(Command::Call(call))
-            .map_err(|_| CallError::Stopped)?;
+        self.commands.send(Command::Call(call)).map_err(|_| CallError::Stopped)?;
         self.waker.wake().map_err(|_| CallError::Stopped)?;
         rx.recv().map_err(|_| CallError::Stopped)
     }
@@ -131,11 +114,7 @@ impl<M: Machine> Handle<M> {
     pub fn shutdown(mut self) -> Result<Stopped<M>, CallError> {
         let _ = self.commands.send(Command::Stop);
         let _ = self.waker.wake();
-        self.thread
-            .take()
-            .ok_or(CallError::Stopped)?
-            .join()
-            .map_err(|_| CallError::Stopped)
+        self.thread.take().ok_or(CallError::Stopped)?.join().map_err(|_| CallError::Stopped)
     }
 }
 
@@ -158,10 +137,7 @@ where
     M: Machine,
     E: FnMut(M::Event),
 {
-    let mut batches: Vec<RecvBatch> = sockets
-        .iter()
-        .map(|_| RecvBatch::new(engine.config.recv_batch))
-        .collect();
+    let mut batches: Vec<RecvBatch> = sockets.iter().map(|_| RecvBatch::new(engine.config.recv_batch)).collect();
     // Readiness is edge-triggered: remember which sockets may still hold datagrams.
     let mut readable = vec![true; sockets.len()];
     let mut events = Events::with_capacity(64);
@@ -208,9 +184,7 @@ where
         let timeout = if readable.iter().any(|r| *r) || engine.has_output() {
             Some(Duration::ZERO)
         } else {
-            engine
-                .deadline()
-                .map(|d| d.saturating_duration_since(engine.clock.now()))
+            engine.deadline().map(|d| d.saturating_duration_since(engine.clock.now()))
         };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != io::ErrorKind::Interrupted
@@ -229,10 +203,7 @@ where
 }
 
 /// Sends everything in the outbox, then whatever the machine still held, until both are empty.
-fn flush<M: Machine, E: FnMut(M::Event)>(
-    engine: &mut Engine<M, E>,
-    sockets: &[mio::net::UdpSocket],
-) {
+fn flush<M: Machine, E: FnMut(M::Event)>(engine: &mut Engine<M, E>, sockets: &[mio::net::UdpSocket]) {
     while engine.has_output() {
         for i in 0..engine.outbox.runs().len() {
             let run = engine.outbox.runs()[i];
@@ -241,9 +212,7 @@ fn flush<M: Machine, E: FnMut(M::Event)>(
             let mut result = state.try_send((&sockets[run.socket]).into(), &transmit);
             let mut attempts = 1;
             // A full kernel buffer: wait a little for room, then drop the datagram as UDP may.
-            while matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-                && attempts < SEND_ATTEMPTS
-            {
+            while matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && attempts < SEND_ATTEMPTS {
                 std::thread::sleep(SEND_RETRY);
                 result = state.try_send((&sockets[run.socket]).into(), &transmit);
                 attempts += 1;

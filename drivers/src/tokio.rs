@@ -31,9 +31,7 @@ pub struct Handle<M: Machine> {
 
 impl<M: Machine> std::fmt::Debug for Handle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("locals", &self.locals)
-            .finish_non_exhaustive()
+        f.debug_struct("Handle").field("locals", &self.locals).finish_non_exhaustive()
     }
 }
 
@@ -68,19 +66,9 @@ where
         registered.push(UdpSocket::from_std(socket)?);
     }
     let (commands, rx) = mpsc::unbounded_channel();
-    let engine = Engine::new(
-        machine,
-        sink,
-        SocketTable::new(locals.clone()),
-        states,
-        config,
-    );
+    let engine = Engine::new(machine, sink, SocketTable::new(locals.clone()), states, config);
     let task = ::tokio::spawn(run(engine, registered, rx));
-    Ok(Handle {
-        commands,
-        task: Some(task),
-        locals,
-    })
+    Ok(Handle { commands, task: Some(task), locals })
 }
 
 impl<M: Machine> Handle<M> {
@@ -112,9 +100,7 @@ impl<M: Machine> Handle<M> {
         R: Send + 'static,
         F: FnOnce(&mut M, Instant) -> R + Send + 'static,
     {
-        self.send_call(f)?
-            .blocking_recv()
-            .map_err(|_| CallError::Stopped)
+        self.send_call(f)?.blocking_recv().map_err(|_| CallError::Stopped)
     }
 
     fn send_call<R, F>(&self, f: F) -> Result<oneshot::Receiver<R>, CallError>
@@ -126,9 +112,7 @@ impl<M: Machine> Handle<M> {
         let call = Box::new(move |m: &mut M, now: Instant| {
             let _ = tx.send(f(m, now));
         });
-        self.commands
-            .send(Command::Call(call))
-            .map_err(|_| CallError::Stopped)?;
+        self.commands.send(Command::Call(call)).map_err(|_| CallError::Stopped)?;
         Ok(rx)
     }
 
@@ -145,11 +129,7 @@ impl<M: Machine> Handle<M> {
     /// [`CallError::Stopped`] if the task panicked or was cancelled.
     pub async fn shutdown(mut self) -> Result<Stopped<M>, CallError> {
         let _ = self.commands.send(Command::Stop);
-        self.task
-            .take()
-            .ok_or(CallError::Stopped)?
-            .await
-            .map_err(|_| CallError::Stopped)
+        self.task.take().ok_or(CallError::Stopped)?.await.map_err(|_| CallError::Stopped)
     }
 }
 
@@ -170,18 +150,12 @@ where
     M: Machine,
     E: FnMut(M::Event),
 {
-    let mut batches: Vec<RecvBatch> = sockets
-        .iter()
-        .map(|_| RecvBatch::new(engine.config.recv_batch))
-        .collect();
+    let mut batches: Vec<RecvBatch> = sockets.iter().map(|_| RecvBatch::new(engine.config.recv_batch)).collect();
     let mut first = 0;
     engine.fire_timer();
     flush(&mut engine, &sockets).await;
     'run: loop {
-        let deadline = engine
-            .deadline()
-            .and_then(|d| engine.clock.to_std(d))
-            .map(::tokio::time::Instant::from_std);
+        let deadline = engine.deadline().and_then(|d| engine.clock.to_std(d)).map(::tokio::time::Instant::from_std);
         ::tokio::select! {
             biased;
             command = commands.recv() => match command {
@@ -235,10 +209,7 @@ async fn sleep_until_opt(deadline: Option<::tokio::time::Instant>) {
 async fn any_readable(sockets: &[UdpSocket], first: usize) {
     poll_fn(|cx| {
         for k in 0..sockets.len() {
-            if sockets[(first + k) % sockets.len()]
-                .poll_recv_ready(cx)
-                .is_ready()
-            {
+            if sockets[(first + k) % sockets.len()].poll_recv_ready(cx).is_ready() {
                 return Poll::Ready(());
             }
         }
@@ -257,11 +228,7 @@ async fn flush<M: Machine, E: FnMut(M::Event)>(engine: &mut Engine<M, E>, socket
                 let socket = &sockets[run.socket];
                 let state = &engine.states[run.socket];
                 let transmit = run.transmit(engine.outbox.bytes());
-                socket
-                    .async_io(Interest::WRITABLE, || {
-                        state.try_send(socket.into(), &transmit)
-                    })
-                    .await
+                socket.async_io(Interest::WRITABLE, || state.try_send(socket.into(), &transmit)).await
             };
             engine.count_send(i, &result);
         }

@@ -24,21 +24,13 @@ fn a_burst_of_equal_datagrams_with_a_short_tail_arrives_intact() {
             let expected: Vec<_> = sizes
                 .iter()
                 .enumerate()
-                .map(|(tag, len)| Event::Data {
-                    local: to,
-                    from,
-                    len: *len,
-                    tag: u32::try_from(tag).unwrap(),
-                })
+                .map(|(tag, len)| Event::Data { local: to, from, len: *len, tag: u32::try_from(tag).unwrap() })
                 .collect();
             assert_eq!(got, expected, "{sender_flavor:?} -> {receiver_flavor:?}");
             let sent = sender.shutdown().stats;
             assert_eq!(sent.datagrams_sent, sizes.len() as u64);
             assert_eq!(sent.bytes_sent, sizes.iter().sum::<usize>() as u64);
-            assert_eq!(
-                receiver.shutdown().stats.datagrams_received,
-                sizes.len() as u64
-            );
+            assert_eq!(receiver.shutdown().stats.datagrams_received, sizes.len() as u64);
         }
     }
 }

@@ -27,34 +27,21 @@ fn exchange(flavor: Flavor) -> Vec<Event> {
     pinger.call(move |m, now| m.start_pings(now, peer, Duration::from_millis(5), PINGS));
     let events = pinger.take(2 * PINGS as usize, Duration::from_secs(10));
     let stats = pinger.shutdown().stats;
-    assert_eq!(
-        stats.datagrams_sent,
-        u64::from(PINGS),
-        "{flavor:?}: one ping per tick"
-    );
-    assert_eq!(
-        stats.datagrams_received,
-        u64::from(PINGS),
-        "{flavor:?}: one pong per ping"
-    );
+    assert_eq!(stats.datagrams_sent, u64::from(PINGS), "{flavor:?}: one ping per tick");
+    assert_eq!(stats.datagrams_received, u64::from(PINGS), "{flavor:?}: one pong per ping");
     assert_eq!(echo.shutdown().stats.datagrams_sent, u64::from(PINGS));
     events
 }
 
 #[test]
 fn std_and_tokio_drivers_report_the_same_ping_pong_sequence() {
-    let expected: Vec<_> = (0..PINGS)
-        .flat_map(|s| [("tick", s), ("pong", s)])
-        .collect();
+    let expected: Vec<_> = (0..PINGS).flat_map(|s| [("tick", s), ("pong", s)]).collect();
     let runs: Vec<_> = BOTH.iter().map(|f| exchange(*f)).collect();
     for (flavor, events) in BOTH.iter().zip(&runs) {
         assert_eq!(shape(events), expected, "{flavor:?}");
         for e in events {
             if let Event::Pong { rtt, .. } = e {
-                assert!(
-                    *rtt < Duration::from_secs(1),
-                    "{flavor:?}: loopback rtt {rtt:?}"
-                );
+                assert!(*rtt < Duration::from_secs(1), "{flavor:?}: loopback rtt {rtt:?}");
             }
         }
     }
@@ -68,15 +55,5 @@ fn a_machine_on_one_driver_talks_to_a_machine_on_the_other() {
     let peer = echo.local_addrs()[0];
     pinger.call(move |m, now| m.start_pings(now, peer, Duration::from_millis(1), 3));
     let events = pinger.take(6, Duration::from_secs(10));
-    assert_eq!(
-        shape(&events),
-        vec![
-            ("tick", 0),
-            ("pong", 0),
-            ("tick", 1),
-            ("pong", 1),
-            ("tick", 2),
-            ("pong", 2)
-        ]
-    );
+    assert_eq!(shape(&events), vec![("tick", 0), ("pong", 0), ("tick", 1), ("pong", 1), ("tick", 2), ("pong", 2)]);
 }

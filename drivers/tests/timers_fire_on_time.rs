@@ -35,11 +35,7 @@ fn an_idle_machine_gets_every_tick_on_time() {
         ticker.call(|m, now| m.start_ticks(now, INTERVAL, TICKS));
         let mut late = lateness(&ticker.take(TICKS as usize, Duration::from_secs(10)));
         late.sort();
-        assert!(
-            late[late.len() - 1] < MAX_LATENESS,
-            "{flavor:?}: worst {:?}",
-            late[late.len() - 1]
-        );
+        assert!(late[late.len() - 1] < MAX_LATENESS, "{flavor:?}: worst {:?}", late[late.len() - 1]);
         let stats = ticker.shutdown().stats;
         assert!(stats.timeouts >= u64::from(TICKS), "{flavor:?}: {stats:?}");
     }
@@ -82,10 +78,7 @@ fn a_flood_of_datagrams_cannot_stop_timers_firing() {
             "{flavor:?}: {sent} flood datagrams sent, {} handled, worst tick {worst:?} late",
             stopped.machine.other_received
         );
-        assert!(
-            *worst < MAX_LATENESS,
-            "{flavor:?}: worst tick {worst:?} late under flood"
-        );
+        assert!(*worst < MAX_LATENESS, "{flavor:?}: worst tick {worst:?} late under flood");
         assert!(
             stopped.machine.other_received > 10_000,
             "{flavor:?}: the flood must really reach the machine (got {} of {sent})",

@@ -1,14 +1,23 @@
 //! Proves that every core builds without `std`.
 //!
 //! No target without `std` can be installed on our CI machines, so this crate stands in for
-//! one: it is `#![no_std]` and names each core with default features off. `.ci/run` builds it
-//! and then asks `cargo tree` whether `std` crept in, and builds it once more with
-//! `-Zbuild-std`-free check: any core (or dependency of a core) that writes `extern crate std`
-//! would be visible in the metadata check below. See the README, "Proving no_std".
+//! one. It is `#![no_std]`, links every core with default features off, and defines the
+//! `panic_impl` lang item itself (a `#[panic_handler]`). `std` defines that lang item too, so
+//! if any core, or anything a core depends on, brings `std` into the crate graph, rustc
+//! refuses to build this crate with "found duplicate lang item `panic_impl`". A clean
+//! `cargo build -p no-std-check` therefore means: no core needs `std`.
+//!
+//! Under `cfg(test)` the test harness links `std` itself, so the handler is left out there.
 #![no_std]
 
-/// Touches one item of each core so the linker keeps them.
+/// Touches one item of each core so none is optimised out of the check.
+#[must_use]
 pub fn link_every_core() -> usize {
-    let _ = sansio_core::Instant::ZERO;
-    core::mem::size_of::<sansio_core::Transmit>()
+    core::mem::size_of::<sansio_core::Transmit>() + core::mem::size_of_val(&sansio_core::Instant::ZERO)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
 }

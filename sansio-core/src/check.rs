@@ -72,13 +72,7 @@ pub struct ContractCheck<M> {
 impl<M: Machine> ContractCheck<M> {
     /// Wraps `inner`.
     pub fn new(inner: M) -> Self {
-        Self {
-            inner,
-            last_now: None,
-            transmits_drained: false,
-            events_drained: false,
-            violation: None,
-        }
+        Self { inner, last_now: None, transmits_drained: false, events_drained: false, violation: None }
     }
 
     /// The first violation seen, if any.
@@ -122,13 +116,7 @@ impl<M: Machine> ContractCheck<M> {
 impl<M: Machine> Machine for ContractCheck<M> {
     type Event = M::Event;
 
-    fn handle_datagram(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        datagram: &[u8],
-    ) {
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         self.note_input(now);
         self.inner.handle_datagram(now, local, remote, datagram);
     }
@@ -143,10 +131,7 @@ impl<M: Machine> Machine for ContractCheck<M> {
         match &mut t {
             None => self.transmits_drained = true,
             Some(t) if t.len > buf.len() => {
-                self.record(ContractViolation::OversizedTransmit {
-                    len: t.len,
-                    capacity: buf.len(),
-                });
+                self.record(ContractViolation::OversizedTransmit { len: t.len, capacity: buf.len() });
                 t.len = buf.len();
             }
             Some(_) => {}

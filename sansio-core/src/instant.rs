@@ -194,10 +194,7 @@ mod tests {
 
     #[test]
     fn display_shows_seconds_and_never() {
-        assert_eq!(
-            format!("{}", Instant::from_micros(12_000_345)),
-            "12.000345s"
-        );
+        assert_eq!(format!("{}", Instant::from_micros(12_000_345)), "12.000345s");
         assert_eq!(format!("{:?}", Instant::MAX), "never");
     }
 
@@ -207,10 +204,7 @@ mod tests {
         assert_eq!(t + Duration::from_nanos(1), Instant::from_micros(11));
         assert_eq!(t + Duration::from_nanos(1_000), Instant::from_micros(11));
         assert_eq!(t + Duration::from_nanos(1_001), Instant::from_micros(12));
-        assert_eq!(
-            t.checked_add(Duration::from_nanos(999)),
-            Some(Instant::from_micros(11))
-        );
+        assert_eq!(t.checked_add(Duration::from_nanos(999)), Some(Instant::from_micros(11)));
     }
 
     #[test]

@@ -59,13 +59,7 @@ pub trait Machine {
     type Event;
 
     /// A datagram arrived on the local address `local` from `remote`.
-    fn handle_datagram(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        datagram: &[u8],
-    );
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]);
 
     /// The deadline from [`poll_timeout`](Machine::poll_timeout) has passed (or the driver woke
     /// for another reason); `now` is the current time.

@@ -14,20 +14,11 @@ use sansio_core::{Instant, Machine, Transmit};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A scheduled timer fired: `deadline` was asked for, `now` is when it ran.
-    Tick {
-        seq: u32,
-        deadline: Instant,
-        now: Instant,
-    },
+    Tick { seq: u32, deadline: Instant, now: Instant },
     /// The answer to ping `seq` came back after `rtt`.
     Pong { seq: u32, rtt: Duration },
     /// A DATA datagram arrived.
-    Data {
-        local: SocketAddr,
-        from: SocketAddr,
-        len: usize,
-        tag: u32,
-    },
+    Data { local: SocketAddr, from: SocketAddr, len: usize, tag: u32 },
 }
 
 /// Pings a peer, echoes pings, ticks periodically and sends bursts, depending on commands.
@@ -49,24 +40,12 @@ pub struct TestMachine {
 impl TestMachine {
     /// Sends `count` pings to `peer`, the next one `interval` after each pong.
     pub fn start_pings(&mut self, now: Instant, peer: SocketAddr, interval: Duration, count: u32) {
-        *self = Self {
-            peer: Some(peer),
-            interval,
-            count,
-            next: Some(now + interval),
-            ..Self::default()
-        };
+        *self = Self { peer: Some(peer), interval, count, next: Some(now + interval), ..Self::default() };
     }
 
     /// Ticks `count` times, every `interval`, whatever arrives.
     pub fn start_ticks(&mut self, now: Instant, interval: Duration, count: u32) {
-        *self = Self {
-            interval,
-            count,
-            periodic: true,
-            next: Some(now + interval),
-            ..Self::default()
-        };
+        *self = Self { interval, count, periodic: true, next: Some(now + interval), ..Self::default() };
     }
 
     /// Queues `sizes.len()` DATA datagrams to `peer`, tagged 0.., each filled to its size.
@@ -83,13 +62,7 @@ impl TestMachine {
 impl Machine for TestMachine {
     type Event = Event;
 
-    fn handle_datagram(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        datagram: &[u8],
-    ) {
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         match datagram.get(..4) {
             Some(b"PING") => {
                 let mut reply = datagram.to_vec();
@@ -99,15 +72,11 @@ impl Machine for TestMachine {
             }
             Some(b"PONG") if datagram.len() == 16 => {
                 let seq = u32::from_be_bytes(datagram[4..8].try_into().unwrap());
-                let sent =
-                    Instant::from_micros(u64::from_be_bytes(datagram[8..16].try_into().unwrap()));
+                let sent = Instant::from_micros(u64::from_be_bytes(datagram[8..16].try_into().unwrap()));
                 if seq != self.seq {
                     return;
                 }
-                self.events.push_back(Event::Pong {
-                    seq,
-                    rtt: now - sent,
-                });
+                self.events.push_back(Event::Pong { seq, rtt: now - sent });
                 self.seq += 1;
                 if self.seq < self.count {
                     self.next = Some(now + self.interval);
@@ -115,12 +84,7 @@ impl Machine for TestMachine {
             }
             Some(b"DATA") if datagram.len() >= 8 => {
                 let tag = u32::from_be_bytes(datagram[4..8].try_into().unwrap());
-                self.events.push_back(Event::Data {
-                    local,
-                    from: remote,
-                    len: datagram.len(),
-                    tag,
-                });
+                self.events.push_back(Event::Data { local, from: remote, len: datagram.len(), tag });
             }
             _ => self.other_received += 1,
         }
@@ -149,11 +113,7 @@ impl Machine for TestMachine {
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (destination, source, data) = self.outbox.pop_front()?;
         buf[..data.len()].copy_from_slice(&data);
-        Some(Transmit {
-            destination,
-            source,
-            len: data.len(),
-        })
+        Some(Transmit { destination, source, len: data.len() })
     }
 
     fn poll_event(&mut self) -> Option<Event> {
@@ -196,15 +156,9 @@ where
         let _ = tx.send(e);
     };
     let inner = match flavor {
-        Flavor::Std => {
-            Inner::Std(std_thread::spawn(machine, sockets, DriverConfig::default(), sink).unwrap())
-        }
+        Flavor::Std => Inner::Std(std_thread::spawn(machine, sockets, DriverConfig::default(), sink).unwrap()),
         Flavor::Tokio => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             let handle = {
                 let _guard = rt.enter();
                 drivers::tokio::spawn(machine, sockets, DriverConfig::default(), sink).unwrap()
@@ -216,10 +170,7 @@ where
 }
 
 impl<M: Machine + Send + 'static> Running<M> {
-    pub fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut M, Instant) -> R + Send + 'static,
-    ) -> R {
+    pub fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut M, Instant) -> R + Send + 'static) -> R {
         match &self.inner {
             Inner::Std(h) => h.call(f).unwrap(),
             Inner::Tokio(h, _) => h.blocking_call(f).unwrap(),
