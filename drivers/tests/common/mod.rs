@@ -1,6 +1,6 @@
 //! A small test machine and a harness that runs it on either driver, so every behavioural
 //! test runs unchanged against both loops.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -94,7 +94,7 @@ impl Machine for TestMachine {
         let Some(deadline) = self.next.filter(|d| *d <= now) else {
             return;
         };
-        let seq = if self.periodic { self.seq } else { self.seq };
+        let seq = self.seq;
         self.events.push_back(Event::Tick { seq, deadline, now });
         if self.periodic {
             self.seq += 1;
