@@ -1,0 +1,34 @@
+//! A deterministic network and NAT simulator that runs real sans-IO machines in virtual time.
+//!
+//! [`Sim`] is a discrete-event simulation: a timer heap of packet arrivals, machine deadlines
+//! and application calls; virtual time jumps straight to the next event. Hosts run any
+//! [`sansio_core::Machine`], unchanged. Around them:
+//!
+//! - [`LinkConfig`]: per direction, delay, jitter, Bernoulli or Gilbert-Elliott [`Loss`],
+//!   duplication, reordering, a rate limit with a drop-tail queue, an MTU; changeable mid-run;
+//! - [`NatConfig`]: NAT boxes with every RFC 4787 [`Mapping`] and [`Filtering`] behaviour, port
+//!   preservation, sequential or random [`PortAllocation`], unreplied and confirmed binding
+//!   timeouts with outbound (and optionally inbound) refresh, hairpinning; NATs nest (a home
+//!   NAT behind a carrier-grade NAT); the classic types are presets;
+//! - observation: per-host event logs with virtual timestamps, counters per link and NAT,
+//!   [`Sim::trace_hash`] over everything observable, and pcap export of any link.
+//!
+//! Everything random derives from the one seed given to [`Sim::new`]: the same scenario and
+//! seed give the same run, byte for byte. Runs are bounded: a spinning machine is reported as
+//! [`RunError::Livelock`] instead of hanging the test.
+//!
+//! See [`Sim`] for an example.
+// A std crate (the simulator needs no no_std): std paths are the natural ones here.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+mod link;
+mod nat;
+mod pcap;
+mod probe;
+mod runner;
+mod sim;
+
+pub use link::{LinkConfig, LinkStats, Loss};
+pub use nat::{Filtering, Mapping, NatConfig, NatStats, PortAllocation};
+pub use probe::{Probe, Received};
+pub use sim::{HostId, LinkId, NatId, RealmId, RunError, Sim, SimStats};

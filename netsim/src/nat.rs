@@ -1,0 +1,356 @@
+//! NAT boxes with every RFC 4787 mapping and filtering behaviour, port allocation policies,
+//! binding timeouts and hairpinning.
+
+use core::time::Duration;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+
+use sansio_core::{Instant, SeededRng};
+
+/// Which outbound packets share an external mapping (RFC 4787 section 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mapping {
+    /// One mapping per internal endpoint, whatever the destination.
+    EndpointIndependent,
+    /// One mapping per internal endpoint and destination IP.
+    AddressDependent,
+    /// One mapping per internal endpoint and destination IP and port ("symmetric").
+    AddressAndPortDependent,
+}
+
+/// Which inbound packets a mapping lets through (RFC 4787 section 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Filtering {
+    /// Anyone may send to the mapping.
+    EndpointIndependent,
+    /// Only IPs the internal endpoint has sent to through this mapping.
+    AddressDependent,
+    /// Only IP and port pairs the internal endpoint has sent to through this mapping.
+    AddressAndPortDependent,
+}
+
+/// How a NAT picks the external port of a new mapping when it cannot (or does not try to)
+/// keep the internal port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortAllocation {
+    /// The next free port after the last one given out.
+    Sequential,
+    /// A uniformly random free port.
+    Random,
+}
+
+/// The behaviour of a NAT box. Presets name the classic (RFC 3489) types.
+///
+/// ```
+/// use netsim::{Filtering, Mapping, NatConfig};
+///
+/// let nat = NatConfig::port_restricted_cone();
+/// assert_eq!((nat.mapping, nat.filtering), (Mapping::EndpointIndependent, Filtering::AddressAndPortDependent));
+/// assert!(NatConfig::symmetric().mapping == Mapping::AddressAndPortDependent);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatConfig {
+    /// Mapping behaviour.
+    pub mapping: Mapping,
+    /// Filtering behaviour.
+    pub filtering: Filtering,
+    /// Keep the internal source port as the external port when it is free.
+    pub port_preservation: bool,
+    /// How other ports are chosen.
+    pub port_allocation: PortAllocation,
+    /// Lowest external port handed out (ports below stay unused).
+    pub port_range_start: u16,
+    /// A packet from inside to the NAT's own external address is looped back inside.
+    pub hairpinning: bool,
+    /// Lifetime of a mapping that has never let an inbound packet through.
+    pub unreplied_timeout: Duration,
+    /// Lifetime of a mapping that has (Linux conntrack's "stream" timeout).
+    pub confirmed_timeout: Duration,
+    /// Inbound packets let through also refresh the mapping (RFC 4787 REQ-6 makes only
+    /// outbound refresh mandatory).
+    pub inbound_refresh: bool,
+}
+
+impl NatConfig {
+    fn base(mapping: Mapping, filtering: Filtering) -> Self {
+        Self {
+            mapping,
+            filtering,
+            port_preservation: true,
+            port_allocation: PortAllocation::Sequential,
+            port_range_start: 1024,
+            hairpinning: false,
+            unreplied_timeout: Duration::from_secs(30),
+            confirmed_timeout: Duration::from_secs(120),
+            inbound_refresh: false,
+        }
+    }
+
+    /// Full cone: endpoint-independent mapping and filtering.
+    #[must_use]
+    pub fn full_cone() -> Self {
+        Self::base(Mapping::EndpointIndependent, Filtering::EndpointIndependent)
+    }
+
+    /// (Address-)restricted cone: endpoint-independent mapping, address-dependent filtering.
+    #[must_use]
+    pub fn restricted_cone() -> Self {
+        Self::base(Mapping::EndpointIndependent, Filtering::AddressDependent)
+    }
+
+    /// Port-restricted cone: endpoint-independent mapping, address-and-port-dependent
+    /// filtering. This is what Linux masquerading does.
+    #[must_use]
+    pub fn port_restricted_cone() -> Self {
+        Self::base(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
+    }
+
+    /// Symmetric: address-and-port-dependent mapping and filtering, random ports.
+    #[must_use]
+    pub fn symmetric() -> Self {
+        Self {
+            port_preservation: false,
+            port_allocation: PortAllocation::Random,
+            ..Self::base(Mapping::AddressAndPortDependent, Filtering::AddressAndPortDependent)
+        }
+    }
+
+    /// The same behaviour with both timeouts set to `t`.
+    #[must_use]
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.unreplied_timeout = t;
+        self.confirmed_timeout = t;
+        self
+    }
+}
+
+/// What a NAT box did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatStats {
+    /// Outbound packets translated.
+    pub translated_out: u64,
+    /// Inbound packets translated and let in.
+    pub translated_in: u64,
+    /// Inbound packets for a port with no live mapping.
+    pub dropped_no_mapping: u64,
+    /// Inbound packets the filtering rejected.
+    pub dropped_filtered: u64,
+    /// Packets to the NAT's own address from inside with hairpinning off.
+    pub dropped_hairpin: u64,
+    /// Outbound packets dropped because no external port was free.
+    pub dropped_ports_exhausted: u64,
+    /// Packets looped back inside (hairpinning).
+    pub hairpinned: u64,
+    /// Mappings created.
+    pub mappings_created: u64,
+    /// Mappings removed after their timeout.
+    pub mappings_expired: u64,
+}
+
+/// Identifies a mapping: the internal endpoint, plus the parts of the remote that the mapping
+/// behaviour keys on (unspecified otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct MapKey {
+    internal: SocketAddr,
+    remote: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Binding {
+    key: MapKey,
+    external_port: u16,
+    /// Remotes this mapping has sent to, as the filtering sees them.
+    contacts: HashSet<SocketAddr>,
+    confirmed: bool,
+    refreshed: Instant,
+}
+
+/// A NAT box's translation state.
+#[derive(Debug)]
+pub(crate) struct Nat {
+    pub config: NatConfig,
+    pub external_ip: IpAddr,
+    pub stats: NatStats,
+    by_key: HashMap<MapKey, u16>,
+    by_port: HashMap<u16, Binding>,
+    /// (expiry, port) candidates; stale entries are skipped when popped.
+    expiry: BinaryHeap<Reverse<(Instant, u16)>>,
+    next_port: u16,
+}
+
+/// The outcome of an inbound packet at the NAT's external side.
+pub(crate) enum Inbound {
+    /// Let in, to this internal endpoint.
+    Deliver(SocketAddr),
+    /// Dropped (and counted).
+    Drop,
+}
+
+impl Nat {
+    pub fn new(external_ip: IpAddr, config: NatConfig) -> Self {
+        let next_port = config.port_range_start.max(1);
+        Self {
+            config,
+            external_ip,
+            stats: NatStats::default(),
+            by_key: HashMap::new(),
+            by_port: HashMap::new(),
+            expiry: BinaryHeap::new(),
+            next_port,
+        }
+    }
+
+    /// Live mappings.
+    pub fn mappings(&self) -> usize {
+        self.by_port.len()
+    }
+
+    fn key(&self, internal: SocketAddr, remote: SocketAddr) -> MapKey {
+        let unspecified = SocketAddr::new(unspecified_like(remote.ip()), 0);
+        let remote = match self.config.mapping {
+            Mapping::EndpointIndependent => unspecified,
+            Mapping::AddressDependent => SocketAddr::new(remote.ip(), 0),
+            Mapping::AddressAndPortDependent => remote,
+        };
+        MapKey { internal, remote }
+    }
+
+    fn contact(&self, remote: SocketAddr) -> SocketAddr {
+        match self.config.filtering {
+            Filtering::EndpointIndependent => SocketAddr::new(unspecified_like(remote.ip()), 0),
+            Filtering::AddressDependent => SocketAddr::new(remote.ip(), 0),
+            Filtering::AddressAndPortDependent => remote,
+        }
+    }
+
+    fn lifetime(&self, b: &Binding) -> Duration {
+        if b.confirmed { self.config.confirmed_timeout } else { self.config.unreplied_timeout }
+    }
+
+    /// Removes every mapping whose lifetime has run out by `now`.
+    pub fn expire(&mut self, now: Instant) {
+        while let Some(&Reverse((at, port))) = self.expiry.peek() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop();
+            let Some(b) = self.by_port.get(&port) else { continue };
+            let real = b.refreshed + self.lifetime(b);
+            if real <= now {
+                let key = b.key;
+                self.by_port.remove(&port);
+                self.by_key.remove(&key);
+                self.stats.mappings_expired += 1;
+            } else if real != at {
+                self.expiry.push(Reverse((real, port)));
+            }
+        }
+    }
+
+    fn schedule_expiry(&mut self, port: u16) {
+        if let Some(b) = self.by_port.get(&port) {
+            let at = b.refreshed + self.lifetime(b);
+            self.expiry.push(Reverse((at, port)));
+        }
+    }
+
+    /// Translates an outbound packet from `internal` to `remote`: the external source address
+    /// it leaves with, or `None` if no port was free.
+    pub fn outbound(
+        &mut self,
+        now: Instant,
+        internal: SocketAddr,
+        remote: SocketAddr,
+        rng: &mut SeededRng,
+    ) -> Option<SocketAddr> {
+        self.expire(now);
+        let key = self.key(internal, remote);
+        let contact = self.contact(remote);
+        let port = match self.by_key.get(&key) {
+            Some(&port) => port,
+            None => {
+                let Some(port) = self.allocate(internal.port(), rng) else {
+                    self.stats.dropped_ports_exhausted += 1;
+                    return None;
+                };
+                self.by_key.insert(key, port);
+                self.by_port.insert(
+                    port,
+                    Binding { key, external_port: port, contacts: HashSet::new(), confirmed: false, refreshed: now },
+                );
+                self.stats.mappings_created += 1;
+                port
+            }
+        };
+        if let Some(b) = self.by_port.get_mut(&port) {
+            b.contacts.insert(contact);
+            b.refreshed = now;
+        }
+        self.schedule_expiry(port);
+        self.stats.translated_out += 1;
+        Some(SocketAddr::new(self.external_ip, port))
+    }
+
+    /// Translates an inbound packet from `remote` to the external `port`.
+    pub fn inbound(&mut self, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
+        self.expire(now);
+        let contact = self.contact(remote);
+        let inbound_refresh = self.config.inbound_refresh;
+        let Some(b) = self.by_port.get_mut(&port) else {
+            self.stats.dropped_no_mapping += 1;
+            return Inbound::Drop;
+        };
+        if !b.contacts.contains(&contact) {
+            self.stats.dropped_filtered += 1;
+            return Inbound::Drop;
+        }
+        let was_confirmed = b.confirmed;
+        b.confirmed = true;
+        if inbound_refresh {
+            b.refreshed = now;
+        }
+        let internal = b.key.internal;
+        debug_assert_eq!(b.external_port, port);
+        if inbound_refresh || !was_confirmed {
+            self.schedule_expiry(port);
+        }
+        self.stats.translated_in += 1;
+        Inbound::Deliver(internal)
+    }
+
+    fn allocate(&mut self, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
+        let start = self.config.port_range_start.max(1);
+        let free = |p: u16, m: &HashMap<u16, Binding>| p >= start && !m.contains_key(&p);
+        if self.config.port_preservation && free(internal_port, &self.by_port) {
+            return Some(internal_port);
+        }
+        let span = u32::from(u16::MAX - start) + 1;
+        let first = match self.config.port_allocation {
+            PortAllocation::Sequential => self.next_port,
+            PortAllocation::Random => offset_port(start, rng.below(u64::from(span))),
+        };
+        // Walk from the first candidate; at most one full lap, so an exhausted range ends.
+        let mut p = first.max(start);
+        for _ in 0..span {
+            if free(p, &self.by_port) {
+                self.next_port = if p == u16::MAX { start } else { p + 1 };
+                return Some(p);
+            }
+            p = if p == u16::MAX { start } else { p + 1 };
+        }
+        None
+    }
+}
+
+fn offset_port(start: u16, offset: u64) -> u16 {
+    u16::try_from(u64::from(start) + offset).unwrap_or(u16::MAX)
+}
+
+fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}

@@ -1,0 +1,83 @@
+//! A small machine for tests and experiments: it sends what it is told and reports what it
+//! receives, optionally echoing it back.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use sansio_core::{Instant, Machine, Transmit};
+
+/// A datagram a [`Probe`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The probe's address it arrived on.
+    pub local: SocketAddr,
+    /// Who sent it (as translated by any NAT on the way).
+    pub remote: SocketAddr,
+    /// Its bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Sends datagrams on command and reports each one received as a [`Received`] event. An echo
+/// probe also sends every datagram straight back, from the address it arrived on (what a
+/// STUN-like reflector does), so a client learns its public address.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    echo: bool,
+    outbox: VecDeque<(Option<SocketAddr>, SocketAddr, Vec<u8>)>,
+    events: VecDeque<Received>,
+    /// Datagrams received so far.
+    pub received: u64,
+}
+
+impl Probe {
+    /// A probe that only reports.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A probe that reports and echoes.
+    #[must_use]
+    pub fn echo() -> Self {
+        Self { echo: true, ..Self::default() }
+    }
+
+    /// Sends `payload` to `to` from the host's default socket.
+    pub fn send(&mut self, to: SocketAddr, payload: Vec<u8>) {
+        self.outbox.push_back((None, to, payload));
+    }
+
+    /// Sends `payload` to `to` from the socket `from`.
+    pub fn send_from(&mut self, from: SocketAddr, to: SocketAddr, payload: Vec<u8>) {
+        self.outbox.push_back((Some(from), to, payload));
+    }
+}
+
+impl Machine for Probe {
+    type Event = Received;
+
+    fn handle_datagram(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        self.received += 1;
+        if self.echo {
+            self.outbox.push_back((Some(local), remote, datagram.to_vec()));
+        }
+        self.events.push_back(Received { local, remote, payload: datagram.to_vec() });
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let (source, destination, payload) = self.outbox.pop_front()?;
+        let len = payload.len().min(buf.len());
+        buf[..len].copy_from_slice(&payload[..len]);
+        Some(Transmit { destination, source, len })
+    }
+
+    fn poll_event(&mut self) -> Option<Received> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}

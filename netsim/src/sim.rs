@@ -1,0 +1,744 @@
+//! The simulator: hosts, realms, NAT boxes and links, driven by one timer heap in virtual time.
+
+use core::any::Any;
+use core::fmt::Debug;
+use core::time::Duration;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
+
+use crate::link::{Link, LinkConfig, LinkStats};
+use crate::nat::{Inbound, Nat, NatConfig, NatStats};
+use crate::pcap::Capture;
+use crate::runner::Runner;
+
+/// A host of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostId(u32);
+/// A NAT box of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NatId(u32);
+/// An address realm: the internet, or the inside of a NAT box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RealmId(u32);
+/// One direction of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(u32);
+
+fn idx(i: u32) -> usize {
+    i as usize
+}
+
+fn id(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Why a run stopped early.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Too many events happened at one instant: something is spinning (a machine whose
+    /// deadline does not advance, or packets looping). Virtual time stopped at `at`.
+    #[error("livelock: {events} events at {at} without time advancing")]
+    Livelock {
+        /// The instant the events piled up at.
+        at: Instant,
+        /// How many were processed there.
+        events: u64,
+    },
+}
+
+/// Counters of the whole simulation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SimStats {
+    /// Events taken from the timer heap.
+    pub events: u64,
+    /// Datagrams handed to a host's machine.
+    pub deliveries: u64,
+    /// Datagrams machines asked to send.
+    pub transmits: u64,
+    /// Packets whose destination no realm knew.
+    pub dropped_no_route: u64,
+    /// Packets that reached a host's IP on a port with no socket.
+    pub dropped_no_socket: u64,
+    /// Transmits from a source address the host does not have.
+    pub dropped_bad_source: u64,
+    /// Application events reported by machines.
+    pub app_events: u64,
+}
+
+/// A datagram in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct Packet {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// Where a link delivers.
+#[derive(Clone, Copy, Debug)]
+enum Hop {
+    /// Into a realm's router.
+    Realm(RealmId),
+    /// To a host.
+    Host(HostId),
+    /// To a NAT box's external side.
+    NatOutside(NatId),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Host(HostId),
+    Nat(NatId),
+}
+
+#[derive(Debug, Default)]
+struct Realm {
+    routes: HashMap<IpAddr, Target>,
+    /// The NAT box this realm is the inside of (`None` for the internet).
+    parent: Option<NatId>,
+}
+
+type EventLog = Vec<(Instant, Box<dyn Any>)>;
+
+struct Host {
+    machine: Box<dyn Runner>,
+    sockets: Vec<SocketAddr>,
+    realm: RealmId,
+    uplink: LinkId,
+    downlink: LinkId,
+    timer: Option<Instant>,
+    timer_generation: u64,
+    log: Option<EventLog>,
+}
+
+struct NatBox {
+    nat: Nat,
+    inner: RealmId,
+    uplink: LinkId,
+    downlink: LinkId,
+}
+
+struct LinkSlot {
+    link: Link,
+    to: Hop,
+    capture: Option<Capture>,
+}
+
+type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
+
+enum Action {
+    Arrive { link: LinkId, packet: Packet },
+    Timer { host: HostId, generation: u64 },
+    Call { host: HostId, call: Call },
+}
+
+struct Queued {
+    at: Instant,
+    seq: u64,
+    action: Action,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Reversed, so the max-heap pops the earliest event; ties go in insertion order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A deterministic network in virtual time.
+///
+/// Hosts run unchanged [`Machine`]s. They live in **realms**: the internet, or the inside of a
+/// NAT box (which itself lives in a realm, so NATs nest). Every host and NAT box has an access
+/// link per direction (ideal by default; see [`Sim::link_mut`]). A packet goes up the sender's
+/// link, is routed in its realm (out through the realm's NAT if the destination is elsewhere),
+/// and down the receiver's link.
+///
+/// Every random choice (loss, jitter, random NAT ports) comes from the one seed, and events at
+/// the same instant run in the order they were scheduled, so the same scenario and seed give
+/// the same run.
+///
+/// ```
+/// use core::time::Duration;
+/// use netsim::{LinkConfig, NatConfig, Probe, Received, Sim};
+/// use sansio_core::Instant;
+///
+/// let mut sim = Sim::new([1; 32]);
+/// let internet = sim.internet();
+/// let server = sim.add_host(internet, &["203.0.113.1:3478".parse().unwrap()], Probe::echo());
+/// let (_nat, home) = sim.add_nat(internet, "198.51.100.7".parse().unwrap(), NatConfig::port_restricted_cone());
+/// let client = sim.add_host(home, &["192.168.1.2:5000".parse().unwrap()], Probe::new());
+/// *sim.link_mut(sim.host_uplink(client)) = LinkConfig::with_delay(Duration::from_millis(10));
+///
+/// sim.call(client, |p: &mut Probe, _| p.send("203.0.113.1:3478".parse().unwrap(), b"hi".to_vec()));
+/// sim.run_until(Instant::from_secs(1)).unwrap();
+/// let seen_by_server = sim.events::<Received>(server);
+/// assert_eq!(seen_by_server[0].1.remote, "198.51.100.7:5000".parse().unwrap()); // port preserved
+/// assert_eq!(sim.events::<Received>(client)[0].0, Instant::from_millis(10)); // the echo, after 10 ms
+/// ```
+pub struct Sim {
+    now: Instant,
+    seq: u64,
+    queue: BinaryHeap<Queued>,
+    rng: SeededRng,
+    hosts: Vec<Host>,
+    nats: Vec<NatBox>,
+    realms: Vec<Realm>,
+    links: Vec<LinkSlot>,
+    stats: SimStats,
+    trace: DefaultHasher,
+    buf: Vec<u8>,
+    /// Events allowed at one instant before a run reports a livelock.
+    max_events_per_instant: u64,
+    events_this_instant: u64,
+}
+
+impl Debug for Sim {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sim")
+            .field("now", &self.now)
+            .field("hosts", &self.hosts.len())
+            .field("nats", &self.nats.len())
+            .field("queued", &self.queue.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// An empty network at [`Instant::ZERO`] whose every random choice derives from `seed`.
+    #[must_use]
+    pub fn new(seed: Seed) -> Self {
+        Self {
+            now: Instant::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng: SeededRng::from_seed(seed),
+            hosts: Vec::new(),
+            nats: Vec::new(),
+            realms: vec![Realm::default()],
+            links: Vec::new(),
+            stats: SimStats::default(),
+            trace: DefaultHasher::new(),
+            buf: vec![0; 65_536.max(MIN_TRANSMIT_BUFFER)],
+            max_events_per_instant: 1_000_000,
+            events_this_instant: 0,
+        }
+    }
+
+    /// The top realm, where public addresses live.
+    #[must_use]
+    pub fn internet(&self) -> RealmId {
+        RealmId(0)
+    }
+
+    /// Virtual time now.
+    #[must_use]
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Sets how many events may happen at one instant before a run reports
+    /// [`RunError::Livelock`] (default one million).
+    pub fn set_livelock_limit(&mut self, events: u64) {
+        self.max_events_per_instant = events.max(1);
+    }
+
+    fn new_link(&mut self, to: Hop) -> LinkId {
+        self.links.push(LinkSlot { link: Link::new(LinkConfig::default()), to, capture: None });
+        LinkId(id(self.links.len() - 1))
+    }
+
+    /// Adds a host in `realm` with one socket per address in `sockets` (the first is where
+    /// transmits without a source leave from) running `machine`. Its access links are ideal
+    /// until changed.
+    ///
+    /// # Panics
+    ///
+    /// If `sockets` is empty, or an address is already taken in that realm by a host or NAT.
+    pub fn add_host<M>(&mut self, realm: RealmId, sockets: &[SocketAddr], machine: M) -> HostId
+    where
+        M: Machine + 'static,
+        M::Event: Debug + 'static,
+    {
+        assert!(!sockets.is_empty(), "a host needs at least one socket");
+        let host = HostId(id(self.hosts.len()));
+        for s in sockets {
+            let previous = self.realms[idx(realm.0)].routes.insert(s.ip(), Target::Host(host));
+            assert!(
+                previous.is_none() || matches!(previous, Some(Target::Host(h)) if h == host),
+                "{} is already taken in realm {realm:?}",
+                s.ip()
+            );
+        }
+        let uplink = self.new_link(Hop::Realm(realm));
+        let downlink = self.new_link(Hop::Host(host));
+        self.hosts.push(Host {
+            machine: Box::new(machine),
+            sockets: sockets.to_vec(),
+            realm,
+            uplink,
+            downlink,
+            timer: None,
+            timer_generation: 0,
+            log: Some(Vec::new()),
+        });
+        self.after_input(host);
+        host
+    }
+
+    /// Adds a NAT box in `parent` with the public address `external`; returns it and the new
+    /// realm behind it, where hosts (and further NATs) can be added.
+    ///
+    /// # Panics
+    ///
+    /// If `external` is already taken in `parent`.
+    pub fn add_nat(&mut self, parent: RealmId, external: IpAddr, config: NatConfig) -> (NatId, RealmId) {
+        let nat = NatId(id(self.nats.len()));
+        let inner = RealmId(id(self.realms.len()));
+        self.realms.push(Realm { routes: HashMap::new(), parent: Some(nat) });
+        let previous = self.realms[idx(parent.0)].routes.insert(external, Target::Nat(nat));
+        assert!(previous.is_none(), "{external} is already taken in realm {parent:?}");
+        let uplink = self.new_link(Hop::Realm(parent));
+        let downlink = self.new_link(Hop::NatOutside(nat));
+        self.nats.push(NatBox { nat: Nat::new(external, config), inner, uplink, downlink });
+        (nat, inner)
+    }
+
+    /// The link from a host into its realm.
+    #[must_use]
+    pub fn host_uplink(&self, host: HostId) -> LinkId {
+        self.hosts[idx(host.0)].uplink
+    }
+
+    /// The link from a host's realm to the host.
+    #[must_use]
+    pub fn host_downlink(&self, host: HostId) -> LinkId {
+        self.hosts[idx(host.0)].downlink
+    }
+
+    /// The link from a NAT box into its parent realm.
+    #[must_use]
+    pub fn nat_uplink(&self, nat: NatId) -> LinkId {
+        self.nats[idx(nat.0)].uplink
+    }
+
+    /// The link from a NAT box's parent realm to the NAT box.
+    #[must_use]
+    pub fn nat_downlink(&self, nat: NatId) -> LinkId {
+        self.nats[idx(nat.0)].downlink
+    }
+
+    /// A link's behaviour, to change at any time; packets offered from now on see the change.
+    pub fn link_mut(&mut self, link: LinkId) -> &mut LinkConfig {
+        &mut self.links[idx(link.0)].link.config
+    }
+
+    /// What a link did so far.
+    #[must_use]
+    pub fn link_stats(&self, link: LinkId) -> &LinkStats {
+        &self.links[idx(link.0)].link.stats
+    }
+
+    /// A NAT box's behaviour, to change at any time.
+    pub fn nat_config_mut(&mut self, nat: NatId) -> &mut NatConfig {
+        &mut self.nats[idx(nat.0)].nat.config
+    }
+
+    /// What a NAT box did so far.
+    #[must_use]
+    pub fn nat_stats(&self, nat: NatId) -> &NatStats {
+        &self.nats[idx(nat.0)].nat.stats
+    }
+
+    /// Live mappings of a NAT box at the current time.
+    pub fn nat_mappings(&mut self, nat: NatId) -> usize {
+        let now = self.now;
+        let n = &mut self.nats[idx(nat.0)].nat;
+        n.expire(now);
+        n.mappings()
+    }
+
+    /// Counters of the whole simulation.
+    #[must_use]
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// A hash of everything observable that happened so far: every delivery (time, addresses,
+    /// bytes), every drop, every application event (its `Debug` text). Equal hashes mean equal
+    /// runs.
+    #[must_use]
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.finish()
+    }
+
+    /// Starts recording every packet that arrives over `link`, for [`Sim::write_pcap`].
+    pub fn capture(&mut self, link: LinkId) {
+        self.links[idx(link.0)].capture.get_or_insert_with(Capture::default);
+    }
+
+    /// Writes the packets captured on `link` as a pcap file (raw IPv4/IPv6 + UDP).
+    ///
+    /// # Errors
+    ///
+    /// When writing fails.
+    pub fn write_pcap<W: std::io::Write>(&self, link: LinkId, out: W) -> std::io::Result<usize> {
+        match &self.links[idx(link.0)].capture {
+            Some(c) => c.write(out),
+            None => Capture::default().write(out),
+        }
+    }
+
+    /// Keeps (`true`, the default) or stops keeping a host's event log. Events are hashed into
+    /// [`Sim::trace_hash`] either way; large simulations turn logs off to save memory.
+    pub fn set_event_log(&mut self, host: HostId, keep: bool) {
+        let log = &mut self.hosts[idx(host.0)].log;
+        match (keep, log.is_some()) {
+            (true, false) => *log = Some(Vec::new()),
+            (false, true) => *log = None,
+            _ => {}
+        }
+    }
+
+    /// The events a host's machine reported so far, with the virtual time of each.
+    ///
+    /// # Panics
+    ///
+    /// If `E` is not that machine's event type.
+    #[must_use]
+    pub fn events<E: 'static>(&self, host: HostId) -> Vec<(Instant, &E)> {
+        let Some(log) = &self.hosts[idx(host.0)].log else { return Vec::new() };
+        log.iter()
+            .map(|(t, e)| {
+                let e = e
+                    .downcast_ref::<E>()
+                    .unwrap_or_else(|| panic!("{host:?} does not report {}", core::any::type_name::<E>()));
+                (*t, e)
+            })
+            .collect()
+    }
+
+    /// Removes and returns a host's logged events.
+    ///
+    /// # Panics
+    ///
+    /// If `E` is not that machine's event type.
+    pub fn take_events<E: 'static>(&mut self, host: HostId) -> Vec<(Instant, E)> {
+        let Some(log) = &mut self.hosts[idx(host.0)].log else { return Vec::new() };
+        core::mem::take(log)
+            .into_iter()
+            .map(|(t, e)| match e.downcast::<E>() {
+                Ok(e) => (t, *e),
+                Err(_) => panic!("{host:?} does not report {}", core::any::type_name::<E>()),
+            })
+            .collect()
+    }
+
+    /// A host's machine.
+    ///
+    /// # Panics
+    ///
+    /// If the host runs another type of machine.
+    #[must_use]
+    pub fn machine<M: 'static>(&self, host: HostId) -> &M {
+        let m = &self.hosts[idx(host.0)].machine;
+        m.as_any().downcast_ref::<M>().unwrap_or_else(|| panic!("{host:?} runs {}", m.type_name()))
+    }
+
+    /// Runs an application command on a host's machine now, then drains its output.
+    ///
+    /// # Panics
+    ///
+    /// If the host runs another type of machine.
+    pub fn call<M: 'static, R>(&mut self, host: HostId, f: impl FnOnce(&mut M, Instant) -> R) -> R {
+        let now = self.now;
+        let m = &mut self.hosts[idx(host.0)].machine;
+        let name = m.type_name();
+        let machine = m.as_any_mut().downcast_mut::<M>().unwrap_or_else(|| panic!("{host:?} runs {name}"));
+        let r = f(machine, now);
+        self.after_input(host);
+        r
+    }
+
+    /// Schedules an application command on a host's machine at virtual time `at` (or now, if
+    /// `at` has passed).
+    ///
+    /// # Panics
+    ///
+    /// When it runs, if the host runs another type of machine.
+    pub fn call_at<M: 'static>(&mut self, at: Instant, host: HostId, f: impl FnOnce(&mut M, Instant) + 'static) {
+        let call: Call = Box::new(move |m: &mut dyn Any, now| {
+            let machine = m.downcast_mut::<M>().unwrap_or_else(|| panic!("{host:?} runs another machine type"));
+            f(machine, now);
+        });
+        let at = at.max(self.now);
+        self.schedule(at, Action::Call { host, call });
+    }
+
+    fn schedule(&mut self, at: Instant, action: Action) {
+        self.seq += 1;
+        self.queue.push(Queued { at, seq: self.seq, action });
+    }
+
+    /// When the next event happens, if any.
+    #[must_use]
+    pub fn next_event(&self) -> Option<Instant> {
+        self.queue.peek().map(|q| q.at)
+    }
+
+    /// Processes the next event, advancing virtual time to it. Returns its time, or `None`
+    /// when nothing is scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Livelock`] when too many events happen at one instant.
+    pub fn step(&mut self) -> Result<Option<Instant>, RunError> {
+        let Some(q) = self.queue.pop() else { return Ok(None) };
+        if q.at > self.now {
+            self.now = q.at;
+            self.events_this_instant = 0;
+        }
+        self.events_this_instant += 1;
+        if self.events_this_instant > self.max_events_per_instant {
+            return Err(RunError::Livelock { at: self.now, events: self.events_this_instant });
+        }
+        self.stats.events += 1;
+        match q.action {
+            Action::Arrive { link, packet } => {
+                let slot = &mut self.links[idx(link.0)];
+                if let Some(c) = &mut slot.capture {
+                    c.record(self.now, &packet);
+                }
+                let to = slot.to;
+                self.arrive(to, packet);
+            }
+            Action::Timer { host, generation } => {
+                let h = &mut self.hosts[idx(host.0)];
+                if h.timer_generation == generation {
+                    h.timer = None;
+                    h.machine.handle_timeout(self.now);
+                    self.after_input(host);
+                }
+            }
+            Action::Call { host, call } => {
+                call(self.hosts[idx(host.0)].machine.as_any_mut(), self.now);
+                self.after_input(host);
+            }
+        }
+        Ok(Some(self.now))
+    }
+
+    /// Runs every event up to and including `until`, then sets the clock to `until`.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Livelock`] when too many events happen at one instant.
+    pub fn run_until(&mut self, until: Instant) -> Result<(), RunError> {
+        while self.next_event().is_some_and(|t| t <= until) {
+            self.step()?;
+        }
+        if until > self.now {
+            self.now = until;
+            self.events_this_instant = 0;
+        }
+        Ok(())
+    }
+
+    /// Runs for `d` of virtual time.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Livelock`] when too many events happen at one instant.
+    pub fn run_for(&mut self, d: Duration) -> Result<(), RunError> {
+        self.run_until(self.now + d)
+    }
+
+    /// Runs until `done` holds (checked after every event) or virtual time passes `limit`.
+    /// Returns whether `done` held.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Livelock`] when too many events happen at one instant.
+    pub fn run_until_condition(
+        &mut self,
+        limit: Instant,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Result<bool, RunError> {
+        if done(self) {
+            return Ok(true);
+        }
+        while self.next_event().is_some_and(|t| t <= limit) {
+            self.step()?;
+            if done(self) {
+                return Ok(true);
+            }
+        }
+        if limit > self.now {
+            self.now = limit;
+            self.events_this_instant = 0;
+        }
+        Ok(false)
+    }
+
+    fn trace_drop(&mut self, why: u8, p: &Packet) {
+        (self.now, why, p.src, p.dst, p.payload.len()).hash(&mut self.trace);
+    }
+
+    /// A packet reaches the far end of a link.
+    fn arrive(&mut self, hop: Hop, mut packet: Packet) {
+        match hop {
+            Hop::Realm(realm) => self.route(realm, packet),
+            Hop::Host(host) => self.deliver(host, packet),
+            Hop::NatOutside(nat) => {
+                let n = &mut self.nats[idx(nat.0)];
+                match n.nat.inbound(self.now, packet.dst.port(), packet.src) {
+                    Inbound::Deliver(internal) => {
+                        packet.dst = internal;
+                        let inner = n.inner;
+                        self.route(inner, packet);
+                    }
+                    Inbound::Drop => self.trace_drop(1, &packet),
+                }
+            }
+        }
+    }
+
+    /// Routes a packet inside `realm`: to a host or NAT box there, or out through the realm's
+    /// own NAT box.
+    fn route(&mut self, realm: RealmId, mut packet: Packet) {
+        let r = &self.realms[idx(realm.0)];
+        match (r.routes.get(&packet.dst.ip()).copied(), r.parent) {
+            (Some(Target::Host(h)), _) => {
+                let link = self.hosts[idx(h.0)].downlink;
+                self.send_on(link, packet);
+            }
+            (Some(Target::Nat(n)), _) => {
+                let link = self.nats[idx(n.0)].downlink;
+                self.send_on(link, packet);
+            }
+            (None, Some(nat)) => {
+                let now = self.now;
+                let n = &mut self.nats[idx(nat.0)];
+                let Some(external) = n.nat.outbound(now, packet.src, packet.dst, &mut self.rng) else {
+                    return self.trace_drop(2, &packet);
+                };
+                packet.src = external;
+                if packet.dst.ip() != n.nat.external_ip {
+                    let link = n.uplink;
+                    return self.send_on(link, packet);
+                }
+                // Addressed to the NAT's own public address from inside: hairpinning.
+                if !n.nat.config.hairpinning {
+                    n.nat.stats.dropped_hairpin += 1;
+                    return self.trace_drop(3, &packet);
+                }
+                n.nat.stats.hairpinned += 1;
+                match n.nat.inbound(now, packet.dst.port(), packet.src) {
+                    Inbound::Deliver(internal) => {
+                        packet.dst = internal;
+                        let inner = n.inner;
+                        self.route(inner, packet);
+                    }
+                    Inbound::Drop => self.trace_drop(1, &packet),
+                }
+            }
+            (None, None) => {
+                self.stats.dropped_no_route += 1;
+                self.trace_drop(4, &packet);
+            }
+        }
+    }
+
+    fn send_on(&mut self, link: LinkId, packet: Packet) {
+        let slot = &mut self.links[idx(link.0)];
+        let (arrivals, n) = slot.link.offer(self.now, packet.payload.len(), &mut self.rng);
+        if n == 0 {
+            return self.trace_drop(5, &packet);
+        }
+        if n == 2 {
+            self.schedule(arrivals[1], Action::Arrive { link, packet: packet.clone() });
+        }
+        self.schedule(arrivals[0], Action::Arrive { link, packet });
+    }
+
+    fn deliver(&mut self, host: HostId, packet: Packet) {
+        let h = &mut self.hosts[idx(host.0)];
+        if !h.sockets.contains(&packet.dst) {
+            self.stats.dropped_no_socket += 1;
+            return self.trace_drop(6, &packet);
+        }
+        self.stats.deliveries += 1;
+        (self.now, host.0, packet.src, packet.dst, &packet.payload).hash(&mut self.trace);
+        h.machine.handle_datagram(self.now, packet.dst, packet.src, &packet.payload);
+        self.after_input(host);
+    }
+
+    /// Drains a host's machine after an input: transmits into its uplink, events into its
+    /// log, and re-arms its timer.
+    fn after_input(&mut self, host: HostId) {
+        let now = self.now;
+        loop {
+            let h = &mut self.hosts[idx(host.0)];
+            let Some(t) = h.machine.poll_transmit(now, &mut self.buf) else { break };
+            self.stats.transmits += 1;
+            let src = match t.source {
+                Some(s) if h.sockets.contains(&s) => s,
+                Some(_) => {
+                    self.stats.dropped_bad_source += 1;
+                    continue;
+                }
+                None => {
+                    h.sockets.iter().copied().find(|s| s.is_ipv4() == t.destination.is_ipv4()).unwrap_or(h.sockets[0])
+                }
+            };
+            let len = t.len.min(self.buf.len());
+            let packet = Packet { src, dst: t.destination, payload: self.buf[..len].to_vec() };
+            let uplink = h.uplink;
+            self.send_on(uplink, packet);
+        }
+        let h = &mut self.hosts[idx(host.0)];
+        self.stats.app_events += h.machine.drain_events(now, &mut self.trace, h.log.as_mut());
+        let deadline = h.machine.poll_timeout();
+        if deadline != h.timer {
+            h.timer = deadline;
+            h.timer_generation += 1;
+            let generation = h.timer_generation;
+            if let Some(d) = deadline.filter(|d| !d.is_never()) {
+                self.schedule(d.max(now), Action::Timer { host, generation });
+            }
+        }
+    }
+
+    /// The realm a host lives in.
+    #[must_use]
+    pub fn host_realm(&self, host: HostId) -> RealmId {
+        self.hosts[idx(host.0)].realm
+    }
+
+    /// The addresses of a host's sockets.
+    #[must_use]
+    pub fn host_sockets(&self, host: HostId) -> &[SocketAddr] {
+        &self.hosts[idx(host.0)].sockets
+    }
+
+    /// The realm behind a NAT box.
+    #[must_use]
+    pub fn nat_inside(&self, nat: NatId) -> RealmId {
+        self.nats[idx(nat.0)].inner
+    }
+}
