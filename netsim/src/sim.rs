@@ -392,6 +392,12 @@ impl Sim {
         self.links[idx(link.0)].capture.get_or_insert_with(Capture::default);
     }
 
+    /// The packets captured on `link` so far (see [`Sim::capture`]): arrival time at the far
+    /// end, source, destination and payload.
+    pub fn captured(&self, link: LinkId) -> impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &[u8])> {
+        self.links[idx(link.0)].capture.iter().flat_map(Capture::packets)
+    }
+
     /// Writes the packets captured on `link` as a pcap file (raw IPv4/IPv6 + UDP).
     ///
     /// # Errors
