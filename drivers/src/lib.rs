@@ -42,8 +42,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 #![forbid(unsafe_code)]
-// This is the std side of the workspace: std paths are the right ones here.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod clock;
 mod engine;

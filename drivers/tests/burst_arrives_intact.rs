@@ -1,6 +1,5 @@
 //! A burst of datagrams (sent with GSO where the kernel offers it) arrives whole, in order and
 //! with the right sizes, between any pair of drivers.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)] // a std test of the std driver
 
 mod common;
 

@@ -1,5 +1,4 @@
 //! Both drivers deliver the same event sequence for the same exchange over loopback.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)] // a std test of the std driver
 
 mod common;
 

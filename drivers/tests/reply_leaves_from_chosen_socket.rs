@@ -1,6 +1,5 @@
 //! A machine with several sockets sees which one a datagram arrived on and can answer from it,
 //! as a STUN server answering from its alternate address must.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)] // a std test of the std driver
 
 mod common;
 

@@ -1,6 +1,5 @@
 //! Timers fire no earlier than asked and close to their deadline, on both drivers, whether the
 //! machine is idle or flooded with datagrams.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)] // a std test of the std driver
 
 mod common;
 

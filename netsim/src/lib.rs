@@ -18,8 +18,6 @@
 //! [`RunError::Livelock`] instead of hanging the test.
 //!
 //! See [`Sim`] for an example.
-// A std crate (the simulator needs no no_std): std paths are the natural ones here.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod link;
 mod nat;
@@ -27,6 +25,14 @@ mod pcap;
 mod probe;
 mod runner;
 mod sim;
+
+/// Hash maps of the simulator: foldhash with a fixed seed (fast, and the same in every run;
+/// no map is ever iterated into output).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
+    FastMap::with_hasher(foldhash::fast::FixedState::with_seed(0))
+}
 
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use nat::{Filtering, Mapping, NatConfig, NatStats, PortAllocation};

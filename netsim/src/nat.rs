@@ -3,10 +3,12 @@
 
 use core::time::Duration;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, SeededRng};
+
+use crate::{FastMap, fast_map};
 
 /// Which outbound packets share an external mapping (RFC 4787 section 4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -162,9 +164,12 @@ struct Binding {
     key: MapKey,
     external_port: u16,
     /// Remotes this mapping has sent to, as the filtering sees them.
-    contacts: HashSet<SocketAddr>,
+    contacts: HashSet<SocketAddr, foldhash::fast::FixedState>,
     confirmed: bool,
     refreshed: Instant,
+    /// The expiry entry this binding has in the heap; refreshes only move the real expiry
+    /// later, so one entry per binding suffices (it is re-pushed when popped early).
+    scheduled: Instant,
 }
 
 /// A NAT box's translation state.
@@ -173,8 +178,8 @@ pub(crate) struct Nat {
     pub config: NatConfig,
     pub external_ip: IpAddr,
     pub stats: NatStats,
-    by_key: HashMap<MapKey, u16>,
-    by_port: HashMap<u16, Binding>,
+    by_key: FastMap<MapKey, u16>,
+    by_port: FastMap<u16, Binding>,
     /// (expiry, port) candidates; stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
     next_port: u16,
@@ -195,8 +200,8 @@ impl Nat {
             config,
             external_ip,
             stats: NatStats::default(),
-            by_key: HashMap::new(),
-            by_port: HashMap::new(),
+            by_key: fast_map(),
+            by_port: fast_map(),
             expiry: BinaryHeap::new(),
             next_port,
         }
@@ -229,6 +234,10 @@ impl Nat {
         if b.confirmed { self.config.confirmed_timeout } else { self.config.unreplied_timeout }
     }
 
+    fn expires_at(&self, b: &Binding) -> Instant {
+        b.refreshed + self.lifetime(b)
+    }
+
     /// Removes every mapping whose lifetime has run out by `now`.
     pub fn expire(&mut self, now: Instant) {
         while let Some(&Reverse((at, port))) = self.expiry.peek() {
@@ -237,23 +246,34 @@ impl Nat {
             }
             self.expiry.pop();
             let Some(b) = self.by_port.get(&port) else { continue };
-            let real = b.refreshed + self.lifetime(b);
+            if b.scheduled != at {
+                continue; // a stale entry of an earlier binding on this port
+            }
+            let real = self.expires_at(b);
             if real <= now {
-                let key = b.key;
-                self.by_port.remove(&port);
-                self.by_key.remove(&key);
-                self.stats.mappings_expired += 1;
-            } else if real != at {
+                self.remove(port);
+            } else if let Some(b) = self.by_port.get_mut(&port) {
+                b.scheduled = real;
                 self.expiry.push(Reverse((real, port)));
             }
         }
     }
 
-    fn schedule_expiry(&mut self, port: u16) {
-        if let Some(b) = self.by_port.get(&port) {
-            let at = b.refreshed + self.lifetime(b);
-            self.expiry.push(Reverse((at, port)));
+    fn remove(&mut self, port: u16) {
+        if let Some(b) = self.by_port.remove(&port) {
+            self.by_key.remove(&b.key);
+            self.stats.mappings_expired += 1;
         }
+    }
+
+    /// The live binding on `port`, removing it first if its lifetime ran out (the expiry heap
+    /// may not have reached it yet, e.g. after the timeouts were shortened mid-run).
+    fn live(&mut self, now: Instant, port: u16) -> Option<&mut Binding> {
+        let expired = self.by_port.get(&port).is_some_and(|b| self.expires_at(b) <= now);
+        if expired {
+            self.remove(port);
+        }
+        self.by_port.get_mut(&port)
     }
 
     /// Translates an outbound packet from `internal` to `remote`: the external source address
@@ -268,27 +288,30 @@ impl Nat {
         self.expire(now);
         let key = self.key(internal, remote);
         let contact = self.contact(remote);
-        let port = match self.by_key.get(&key) {
-            Some(&port) => port,
+        let existing = self.by_key.get(&key).copied();
+        let port = match existing.filter(|&p| self.live(now, p).is_some()) {
+            Some(port) => port,
             None => {
                 let Some(port) = self.allocate(internal.port(), rng) else {
                     self.stats.dropped_ports_exhausted += 1;
                     return None;
                 };
                 self.by_key.insert(key, port);
-                self.by_port.insert(
-                    port,
-                    Binding { key, external_port: port, contacts: HashSet::new(), confirmed: false, refreshed: now },
-                );
+                let at = now + self.config.unreplied_timeout;
+                let contacts = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
+                let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
+                self.by_port.insert(port, b);
+                self.expiry.push(Reverse((at, port)));
                 self.stats.mappings_created += 1;
                 port
             }
         };
         if let Some(b) = self.by_port.get_mut(&port) {
-            b.contacts.insert(contact);
+            if !b.contacts.contains(&contact) {
+                b.contacts.insert(contact);
+            }
             b.refreshed = now;
         }
-        self.schedule_expiry(port);
         self.stats.translated_out += 1;
         Some(SocketAddr::new(self.external_ip, port))
     }
@@ -298,7 +321,7 @@ impl Nat {
         self.expire(now);
         let contact = self.contact(remote);
         let inbound_refresh = self.config.inbound_refresh;
-        let Some(b) = self.by_port.get_mut(&port) else {
+        let Some(b) = self.live(now, port) else {
             self.stats.dropped_no_mapping += 1;
             return Inbound::Drop;
         };
@@ -306,23 +329,19 @@ impl Nat {
             self.stats.dropped_filtered += 1;
             return Inbound::Drop;
         }
-        let was_confirmed = b.confirmed;
         b.confirmed = true;
         if inbound_refresh {
             b.refreshed = now;
         }
         let internal = b.key.internal;
         debug_assert_eq!(b.external_port, port);
-        if inbound_refresh || !was_confirmed {
-            self.schedule_expiry(port);
-        }
         self.stats.translated_in += 1;
         Inbound::Deliver(internal)
     }
 
     fn allocate(&mut self, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
         let start = self.config.port_range_start.max(1);
-        let free = |p: u16, m: &HashMap<u16, Binding>| p >= start && !m.contains_key(&p);
+        let free = |p: u16, m: &FastMap<u16, Binding>| p >= start && !m.contains_key(&p);
         if self.config.port_preservation && free(internal_port, &self.by_port) {
             return Some(internal_port);
         }

@@ -2,10 +2,13 @@
 
 use core::any::Any;
 use core::fmt::{self, Debug};
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 use std::net::SocketAddr;
 
 use sansio_core::{Instant, Machine, Transmit};
+
+/// The hasher of the simulation trace: fast, and fixed-seeded so traces compare across runs.
+pub(crate) type TraceHasher = foldhash::fast::FoldHasher<'static>;
 
 /// A machine as the simulator sees it.
 pub(crate) trait Runner {
@@ -18,7 +21,7 @@ pub(crate) trait Runner {
     fn drain_events(
         &mut self,
         now: Instant,
-        trace: &mut DefaultHasher,
+        trace: &mut TraceHasher,
         log: Option<&mut Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64;
     fn as_any(&self) -> &dyn Any;
@@ -27,7 +30,7 @@ pub(crate) trait Runner {
 }
 
 /// Feeds `Debug` output straight into a hasher, without allocating a string.
-struct HashWriter<'a>(&'a mut DefaultHasher);
+struct HashWriter<'a>(&'a mut TraceHasher);
 
 impl fmt::Write for HashWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -60,7 +63,7 @@ where
     fn drain_events(
         &mut self,
         now: Instant,
-        trace: &mut DefaultHasher,
+        trace: &mut TraceHasher,
         mut log: Option<&mut Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64 {
         let mut n = 0;

@@ -4,8 +4,8 @@ use core::any::Any;
 use core::fmt::Debug;
 use core::time::Duration;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
@@ -13,7 +13,8 @@ use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 use crate::link::{Link, LinkConfig, LinkStats};
 use crate::nat::{Inbound, Nat, NatConfig, NatStats};
 use crate::pcap::Capture;
-use crate::runner::Runner;
+use crate::runner::{Runner, TraceHasher};
+use crate::{FastMap, fast_map};
 
 /// A host of the simulation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,9 +96,9 @@ enum Target {
     Nat(NatId),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Realm {
-    routes: HashMap<IpAddr, Target>,
+    routes: FastMap<IpAddr, Target>,
     /// The NAT box this realm is the inside of (`None` for the internet).
     parent: Option<NatId>,
 }
@@ -130,10 +131,13 @@ struct LinkSlot {
 
 type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
 
+/// What a heap entry stands for. Kept small: packets and calls wait in slabs, so the heap
+/// moves 32-byte entries.
+#[derive(Clone, Copy)]
 enum Action {
-    Arrive { link: LinkId, packet: Packet },
+    Arrive { link: LinkId, packet: u32 },
     Timer { host: HostId, generation: u64 },
-    Call { host: HostId, call: Call },
+    Call { host: HostId, call: u32 },
 }
 
 struct Queued {
@@ -200,8 +204,13 @@ pub struct Sim {
     realms: Vec<Realm>,
     links: Vec<LinkSlot>,
     stats: SimStats,
-    trace: DefaultHasher,
+    trace: TraceHasher,
     buf: Vec<u8>,
+    /// Packets in flight, indexed by `Action::Arrive::packet`; freed slots are reused, and
+    /// their payload buffers with them.
+    packets: Slab<Packet>,
+    calls: Slab<Call>,
+    spare_payloads: Vec<Vec<u8>>,
     /// Events allowed at one instant before a run reports a livelock.
     max_events_per_instant: u64,
     events_this_instant: u64,
@@ -230,10 +239,13 @@ impl Sim {
             rng: SeededRng::from_seed(seed),
             hosts: Vec::new(),
             nats: Vec::new(),
-            realms: vec![Realm::default()],
+            realms: vec![Realm { routes: fast_map(), parent: None }],
             links: Vec::new(),
             stats: SimStats::default(),
-            trace: DefaultHasher::new(),
+            trace: foldhash::fast::FixedState::with_seed(0).build_hasher(),
+            packets: Slab::default(),
+            calls: Slab::default(),
+            spare_payloads: Vec::new(),
             buf: vec![0; 65_536.max(MIN_TRANSMIT_BUFFER)],
             max_events_per_instant: 1_000_000,
             events_this_instant: 0,
@@ -310,7 +322,7 @@ impl Sim {
     pub fn add_nat(&mut self, parent: RealmId, external: IpAddr, config: NatConfig) -> (NatId, RealmId) {
         let nat = NatId(id(self.nats.len()));
         let inner = RealmId(id(self.realms.len()));
-        self.realms.push(Realm { routes: HashMap::new(), parent: Some(nat) });
+        self.realms.push(Realm { routes: fast_map(), parent: Some(nat) });
         let previous = self.realms[idx(parent.0)].routes.insert(external, Target::Nat(nat));
         assert!(previous.is_none(), "{external} is already taken in realm {parent:?}");
         let uplink = self.new_link(Hop::Realm(parent));
@@ -493,6 +505,7 @@ impl Sim {
             f(machine, now);
         });
         let at = at.max(self.now);
+        let call = self.calls.insert(call);
         self.schedule(at, Action::Call { host, call });
     }
 
@@ -526,6 +539,7 @@ impl Sim {
         self.stats.events += 1;
         match q.action {
             Action::Arrive { link, packet } => {
+                let packet = self.packets.remove(packet);
                 let slot = &mut self.links[idx(link.0)];
                 if let Some(c) = &mut slot.capture {
                     c.record(self.now, &packet);
@@ -542,6 +556,7 @@ impl Sim {
                 }
             }
             Action::Call { host, call } => {
+                let call = self.calls.remove(call);
                 call(self.hosts[idx(host.0)].machine.as_any_mut(), self.now);
                 self.after_input(host);
             }
@@ -601,8 +616,16 @@ impl Sim {
         Ok(false)
     }
 
-    fn trace_drop(&mut self, why: u8, p: &Packet) {
+    fn trace_drop(&mut self, why: u8, p: Packet) {
         (self.now, why, p.src, p.dst, p.payload.len()).hash(&mut self.trace);
+        self.recycle(p);
+    }
+
+    /// Keeps a delivered or dropped packet's buffer for the next packet.
+    fn recycle(&mut self, p: Packet) {
+        if self.spare_payloads.len() < 1024 {
+            self.spare_payloads.push(p.payload);
+        }
     }
 
     /// A packet reaches the far end of a link.
@@ -618,7 +641,7 @@ impl Sim {
                         let inner = n.inner;
                         self.route(inner, packet);
                     }
-                    Inbound::Drop => self.trace_drop(1, &packet),
+                    Inbound::Drop => self.trace_drop(1, packet),
                 }
             }
         }
@@ -641,7 +664,7 @@ impl Sim {
                 let now = self.now;
                 let n = &mut self.nats[idx(nat.0)];
                 let Some(external) = n.nat.outbound(now, packet.src, packet.dst, &mut self.rng) else {
-                    return self.trace_drop(2, &packet);
+                    return self.trace_drop(2, packet);
                 };
                 packet.src = external;
                 if packet.dst.ip() != n.nat.external_ip {
@@ -651,7 +674,7 @@ impl Sim {
                 // Addressed to the NAT's own public address from inside: hairpinning.
                 if !n.nat.config.hairpinning {
                     n.nat.stats.dropped_hairpin += 1;
-                    return self.trace_drop(3, &packet);
+                    return self.trace_drop(3, packet);
                 }
                 n.nat.stats.hairpinned += 1;
                 match n.nat.inbound(now, packet.dst.port(), packet.src) {
@@ -660,12 +683,12 @@ impl Sim {
                         let inner = n.inner;
                         self.route(inner, packet);
                     }
-                    Inbound::Drop => self.trace_drop(1, &packet),
+                    Inbound::Drop => self.trace_drop(1, packet),
                 }
             }
             (None, None) => {
                 self.stats.dropped_no_route += 1;
-                self.trace_drop(4, &packet);
+                self.trace_drop(4, packet);
             }
         }
     }
@@ -674,11 +697,13 @@ impl Sim {
         let slot = &mut self.links[idx(link.0)];
         let (arrivals, n) = slot.link.offer(self.now, packet.payload.len(), &mut self.rng);
         if n == 0 {
-            return self.trace_drop(5, &packet);
+            return self.trace_drop(5, packet);
         }
         if n == 2 {
-            self.schedule(arrivals[1], Action::Arrive { link, packet: packet.clone() });
+            let copy = self.packets.insert(packet.clone());
+            self.schedule(arrivals[1], Action::Arrive { link, packet: copy });
         }
+        let packet = self.packets.insert(packet);
         self.schedule(arrivals[0], Action::Arrive { link, packet });
     }
 
@@ -686,11 +711,12 @@ impl Sim {
         let h = &mut self.hosts[idx(host.0)];
         if !h.sockets.contains(&packet.dst) {
             self.stats.dropped_no_socket += 1;
-            return self.trace_drop(6, &packet);
+            return self.trace_drop(6, packet);
         }
         self.stats.deliveries += 1;
         (self.now, host.0, packet.src, packet.dst, &packet.payload).hash(&mut self.trace);
         h.machine.handle_datagram(self.now, packet.dst, packet.src, &packet.payload);
+        self.recycle(packet);
         self.after_input(host);
     }
 
@@ -713,7 +739,10 @@ impl Sim {
                 }
             };
             let len = t.len.min(self.buf.len());
-            let packet = Packet { src, dst: t.destination, payload: self.buf[..len].to_vec() };
+            let mut payload = self.spare_payloads.pop().unwrap_or_default();
+            payload.clear();
+            payload.extend_from_slice(&self.buf[..len]);
+            let packet = Packet { src, dst: t.destination, payload };
             let uplink = h.uplink;
             self.send_on(uplink, packet);
         }
@@ -746,5 +775,42 @@ impl Sim {
     #[must_use]
     pub fn nat_inside(&self, nat: NatId) -> RealmId {
         self.nats[idx(nat.0)].inner
+    }
+}
+
+/// A vector of slots with a free list: stable small indices for values waiting in the heap.
+struct Slab<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self { slots: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[idx(i)] = Some(value);
+                i
+            }
+            None => {
+                self.slots.push(Some(value));
+                id(self.slots.len() - 1)
+            }
+        }
+    }
+
+    /// Takes the value out of slot `i`; every slot is removed exactly once (by the one heap
+    /// entry that names it).
+    fn remove(&mut self, i: u32) -> T {
+        self.free.push(i);
+        match self.slots[idx(i)].take() {
+            Some(v) => v,
+            None => unreachable!("slab slot {i} removed twice"),
+        }
     }
 }

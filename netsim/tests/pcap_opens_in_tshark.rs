@@ -1,5 +1,7 @@
 //! A capture written by the simulator is a pcap file that tshark decodes packet for packet.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::process::Command;
 

@@ -49,6 +49,8 @@
 //! assert!(echo.poll_transmit(now, &mut buf).is_none());
 //! ```
 #![no_std]
+// Every core denies these: a core must stay buildable without std.
+#![deny(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
 extern crate alloc;
 

@@ -1,6 +1,6 @@
 //! A small test machine and a harness that runs it on either driver, so every behavioural
 //! test runs unchanged against both loops.
-#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
