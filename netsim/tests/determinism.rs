@@ -1,5 +1,7 @@
 //! The same scenario and seed give an identical trace; another seed gives another.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Hairpinning on and off, and NATs nested behind a carrier-grade NAT.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

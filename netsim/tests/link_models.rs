@@ -1,6 +1,8 @@
 //! Link models measured over many packets: loss rates, delay distribution, reordering,
 //! duplication, the rate limit and its drop-tail queue, the MTU and a link going down.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

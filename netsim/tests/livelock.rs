@@ -1,5 +1,7 @@
 //! A machine that keeps asking to be woken "now" is reported, not spun on forever.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 
 use netsim::{RunError, Sim};

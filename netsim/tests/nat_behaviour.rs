@@ -1,6 +1,8 @@
 //! Each RFC 4787 NAT behaviour, tested from its definition: which inbound packets pass after
 //! which outbound ones, what external port a second destination gets, how ports are chosen.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 
 use netsim::{Filtering, Mapping, NatConfig, NatId, PortAllocation, Probe, Received, Sim};

@@ -1,6 +1,8 @@
 //! Binding lifetimes: unreplied and confirmed timeouts, outbound refresh (RFC 4787 REQ-6), and
 //! inbound refresh as an option.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! Random topologies and traffic: the simulator never panics, never delivers a packet before
 //! it was sent, and never lets a link exceed its rate.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
