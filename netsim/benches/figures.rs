@@ -102,7 +102,7 @@ fn deliveries_run(virtual_secs: u64) -> (u64, f64) {
         let h = sim.add_host(net, &[*s], Echo::default());
         sim.set_event_log(h, false);
     }
-    for i in 0..9_900usize {
+    for i in 0..std::env::var("NETSIM_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(9_900usize) {
         let n = u32::try_from(i).unwrap();
         let public = ip(
             100,

@@ -23,6 +23,7 @@ mod link;
 mod nat;
 mod pcap;
 mod probe;
+mod queue;
 mod runner;
 mod sim;
 

@@ -3,8 +3,6 @@
 use core::any::Any;
 use core::fmt::Debug;
 use core::time::Duration;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,6 +11,7 @@ use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 use crate::link::{Link, LinkConfig, LinkStats};
 use crate::nat::{Inbound, Nat, NatConfig, NatStats};
 use crate::pcap::Capture;
+use crate::queue::EventQueue;
 use crate::runner::{Runner, TraceHasher};
 use crate::{FastMap, fast_map};
 
@@ -140,30 +139,6 @@ enum Action {
     Call { host: HostId, call: u32 },
 }
 
-struct Queued {
-    at: Instant,
-    seq: u64,
-    action: Action,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Queued {
-    /// Reversed, so the max-heap pops the earliest event; ties go in insertion order.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// A deterministic network in virtual time.
 ///
 /// Hosts run unchanged [`Machine`]s. They live in **realms**: the internet, or the inside of a
@@ -196,8 +171,7 @@ impl Ord for Queued {
 /// ```
 pub struct Sim {
     now: Instant,
-    seq: u64,
-    queue: BinaryHeap<Queued>,
+    queue: EventQueue<Action>,
     rng: SeededRng,
     hosts: Vec<Host>,
     nats: Vec<NatBox>,
@@ -234,8 +208,7 @@ impl Sim {
     pub fn new(seed: Seed) -> Self {
         Self {
             now: Instant::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             rng: SeededRng::from_seed(seed),
             hosts: Vec::new(),
             nats: Vec::new(),
@@ -510,14 +483,12 @@ impl Sim {
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
-        self.seq += 1;
-        self.queue.push(Queued { at, seq: self.seq, action });
+        self.queue.push(at.max(self.now), action);
     }
 
     /// When the next event happens, if any.
-    #[must_use]
-    pub fn next_event(&self) -> Option<Instant> {
-        self.queue.peek().map(|q| q.at)
+    pub fn next_event(&mut self) -> Option<Instant> {
+        self.queue.peek()
     }
 
     /// Processes the next event, advancing virtual time to it. Returns its time, or `None`
@@ -527,9 +498,9 @@ impl Sim {
     ///
     /// [`RunError::Livelock`] when too many events happen at one instant.
     pub fn step(&mut self) -> Result<Option<Instant>, RunError> {
-        let Some(q) = self.queue.pop() else { return Ok(None) };
-        if q.at > self.now {
-            self.now = q.at;
+        let Some((at, action)) = self.queue.pop() else { return Ok(None) };
+        if at > self.now {
+            self.now = at;
             self.events_this_instant = 0;
         }
         self.events_this_instant += 1;
@@ -537,7 +508,7 @@ impl Sim {
             return Err(RunError::Livelock { at: self.now, events: self.events_this_instant });
         }
         self.stats.events += 1;
-        match q.action {
+        match action {
             Action::Arrive { link, packet } => {
                 let packet = self.packets.remove(packet);
                 let slot = &mut self.links[idx(link.0)];
