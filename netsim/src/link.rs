@@ -147,17 +147,48 @@ pub struct LinkStats {
 /// IPv4 + UDP header bytes counted against the MTU and the rate.
 pub(crate) const HEADER_BYTES: usize = 28;
 
+/// The parts of a [`LinkConfig`] every packet needs, in integer microseconds, in one cache
+/// line. Rebuilt from the config after every change (see `Link::config_mut`).
+#[derive(Clone, Copy, Debug)]
+struct Hot {
+    delay_us: u64,
+    jitter_us: u64,
+    /// 0 = unlimited.
+    rate_bps: u64,
+    queue_bytes: u64,
+    mtu: usize,
+    up: bool,
+    /// Loss, duplication or reordering configured: read the full config for those.
+    random: bool,
+}
+
+impl Hot {
+    fn of(c: &LinkConfig) -> Self {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Self {
+            delay_us: us(c.delay),
+            jitter_us: us(c.jitter),
+            rate_bps: c.rate_bps.unwrap_or(0),
+            queue_bytes: c.queue_bytes as u64,
+            mtu: c.mtu,
+            up: c.up,
+            random: c.loss != Loss::None || c.duplicate > 0.0 || c.reorder > 0.0,
+        }
+    }
+}
+
 /// A link direction's configuration with its running state.
 #[derive(Debug)]
 pub(crate) struct Link {
-    pub config: LinkConfig,
-    pub stats: LinkStats,
+    hot: Option<Hot>,
     /// When the bottleneck finishes sending what is queued.
     busy_until: Instant,
     /// Latest in-order arrival so far (jitter never reorders).
     last_arrival: Instant,
     /// Gilbert-Elliott state.
     in_bad_state: bool,
+    pub stats: LinkStats,
+    config: LinkConfig,
 }
 
 /// Where an offered packet goes: its arrival times (0, 1 or 2 of them).
@@ -166,61 +197,71 @@ pub(crate) type Arrivals = ([Instant; 2], usize);
 impl Link {
     pub fn new(config: LinkConfig) -> Self {
         Self {
-            config,
-            stats: LinkStats::default(),
+            hot: None,
             busy_until: Instant::ZERO,
             last_arrival: Instant::ZERO,
             in_bad_state: false,
+            stats: LinkStats::default(),
+            config,
         }
+    }
+
+    /// The configuration, for changes; the hot copy is rebuilt on the next packet.
+    pub fn config_mut(&mut self) -> &mut LinkConfig {
+        self.hot = None;
+        &mut self.config
     }
 
     /// Offers a packet of `len` payload bytes at `now`; returns when its copies arrive.
     pub fn offer(&mut self, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
         let none = ([Instant::ZERO; 2], 0);
+        let hot = *self.hot.get_or_insert_with(|| Hot::of(&self.config));
         self.stats.offered += 1;
-        let c = &self.config;
-        if !c.up {
+        if !hot.up {
             self.stats.dropped_down += 1;
             return none;
         }
         let wire = len + HEADER_BYTES;
-        if wire > c.mtu {
+        if wire > hot.mtu {
             self.stats.dropped_mtu += 1;
             return none;
         }
         // The bottleneck: FIFO at `rate`, drop-tail when the backlog would pass the queue.
-        let departure = match c.rate_bps {
-            Some(rate) if rate > 0 => {
-                let start = self.busy_until.max(now);
-                let backlog = backlog_bytes(self.busy_until.saturating_duration_since(now), rate);
-                // An idle bottleneck always takes the packet; a busy one only while it fits.
-                if backlog > 0 && backlog + wire as u64 > c.queue_bytes as u64 {
-                    self.stats.dropped_queue += 1;
-                    return none;
-                }
-                let done = start + serialisation(wire, rate);
-                self.busy_until = done;
-                done
+        let departure = if hot.rate_bps > 0 {
+            let busy_us = self.busy_until.as_micros().saturating_sub(now.as_micros());
+            let backlog = backlog_bytes(busy_us, hot.rate_bps);
+            // An idle bottleneck always takes the packet; a busy one only while it fits.
+            if backlog > 0 && backlog + wire as u64 > hot.queue_bytes {
+                self.stats.dropped_queue += 1;
+                return none;
             }
-            _ => now,
+            let done = self.busy_until.max(now) + serialisation(wire, hot.rate_bps);
+            self.busy_until = done;
+            done
+        } else {
+            now
         };
-        if self.lost(rng) {
-            self.stats.dropped_loss += 1;
-            return none;
+        let (mut reordered, mut duplicated) = (false, false);
+        if hot.random {
+            if self.lost(rng) {
+                self.stats.dropped_loss += 1;
+                return none;
+            }
+            reordered = self.config.reorder > 0.0 && rng.chance(self.config.reorder);
+            duplicated = self.config.duplicate > 0.0 && rng.chance(self.config.duplicate);
         }
-        let c = &self.config;
-        let jitter = if c.jitter.is_zero() { Duration::ZERO } else { random_duration(rng, c.jitter) };
-        let mut arrival = departure + c.delay + jitter;
-        if c.reorder > 0.0 && rng.chance(c.reorder) {
+        let jitter = if hot.jitter_us == 0 { 0 } else { rng.below(hot.jitter_us.saturating_add(1)) };
+        let mut arrival = Instant::from_micros(departure.as_micros().saturating_add(hot.delay_us).saturating_add(jitter));
+        if reordered {
             self.stats.reordered += 1;
-            arrival += c.reorder_delay;
+            arrival += self.config.reorder_delay;
         } else {
             arrival = arrival.max(self.last_arrival);
             self.last_arrival = arrival;
         }
         self.stats.delivered += 1;
         self.stats.delivered_bytes += len as u64;
-        if self.config.duplicate > 0.0 && rng.chance(self.config.duplicate) {
+        if duplicated {
             self.stats.duplicated += 1;
             self.stats.delivered += 1;
             self.stats.delivered_bytes += len as u64;
@@ -244,20 +285,14 @@ impl Link {
     }
 }
 
-/// Time to put `bytes` on a wire of `rate` bits per second.
+/// Time to put `bytes` on a wire of `rate` bits per second, rounded up to the nanosecond.
 fn serialisation(bytes: usize, rate: u64) -> Duration {
     let nanos = (bytes as u128 * 8 * 1_000_000_000).div_ceil(u128::from(rate));
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
-/// Bytes still queued when the bottleneck needs `busy` more time at `rate`.
-fn backlog_bytes(busy: Duration, rate: u64) -> u64 {
-    let bytes = busy.as_nanos() * u128::from(rate) / 8 / 1_000_000_000;
+/// Bytes still queued when the bottleneck needs `busy_us` more microseconds at `rate`.
+fn backlog_bytes(busy_us: u64, rate: u64) -> u64 {
+    let bytes = u128::from(busy_us) * u128::from(rate) / 8 / 1_000_000;
     u64::try_from(bytes).unwrap_or(u64::MAX)
-}
-
-/// Uniform in `0..=max`, to the microsecond.
-fn random_duration(rng: &mut SeededRng, max: Duration) -> Duration {
-    let us = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
-    Duration::from_micros(rng.below(us.saturating_add(1)))
 }

@@ -159,17 +159,118 @@ struct MapKey {
     remote: SocketAddr,
 }
 
+/// The remotes a mapping has sent to, as its filtering sees them. Most mappings have a few;
+/// a peer-to-peer node's may have thousands.
+#[derive(Debug)]
+enum Contacts {
+    Few(Vec<SocketAddr>),
+    Many(HashSet<SocketAddr, foldhash::fast::FixedState>),
+}
+
+impl Contacts {
+    const FEW: usize = 16;
+
+    fn contains(&self, a: &SocketAddr) -> bool {
+        match self {
+            Self::Few(v) => v.contains(a),
+            Self::Many(s) => s.contains(a),
+        }
+    }
+
+    fn insert(&mut self, a: SocketAddr) {
+        match self {
+            Self::Few(v) if v.contains(&a) => {}
+            Self::Few(v) if v.len() < Self::FEW => v.push(a),
+            Self::Few(v) => {
+                let mut set = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
+                set.extend(v.drain(..));
+                set.insert(a);
+                *self = Self::Many(set);
+            }
+            Self::Many(s) => {
+                s.insert(a);
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Binding {
     key: MapKey,
     external_port: u16,
-    /// Remotes this mapping has sent to, as the filtering sees them.
-    contacts: HashSet<SocketAddr, foldhash::fast::FixedState>,
+    contacts: Contacts,
     confirmed: bool,
     refreshed: Instant,
     /// The expiry entry this binding has in the heap; refreshes only move the real expiry
     /// later, so one entry per binding suffices (it is re-pushed when popped early).
     scheduled: Instant,
+}
+
+/// A NAT's mappings: a plain vector searched linearly while small (most NAT boxes in a large
+/// simulation hold a handful), with hash indexes added once it grows.
+#[derive(Debug, Default)]
+struct Bindings {
+    list: Vec<Binding>,
+    index: Option<Box<Index>>,
+}
+
+#[derive(Debug)]
+struct Index {
+    by_key: FastMap<MapKey, usize>,
+    by_port: FastMap<u16, usize>,
+}
+
+impl Bindings {
+    /// Bindings searched linearly before the indexes are built.
+    const SMALL: usize = 8;
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn by_key(&self, key: &MapKey) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.by_key.get(key).copied(),
+            None => self.list.iter().position(|b| b.key == *key),
+        }
+    }
+
+    fn by_port(&self, port: u16) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.by_port.get(&port).copied(),
+            None => self.list.iter().position(|b| b.external_port == port),
+        }
+    }
+
+    fn insert(&mut self, b: Binding) -> usize {
+        let i = self.list.len();
+        if let Some(ix) = &mut self.index {
+            ix.by_key.insert(b.key, i);
+            ix.by_port.insert(b.external_port, i);
+        }
+        self.list.push(b);
+        if self.index.is_none() && self.list.len() > Self::SMALL {
+            let mut ix = Index { by_key: fast_map(), by_port: fast_map() };
+            for (i, b) in self.list.iter().enumerate() {
+                ix.by_key.insert(b.key, i);
+                ix.by_port.insert(b.external_port, i);
+            }
+            self.index = Some(Box::new(ix));
+        }
+        i
+    }
+
+    fn remove(&mut self, i: usize) {
+        let b = self.list.swap_remove(i);
+        if let Some(ix) = &mut self.index {
+            ix.by_key.remove(&b.key);
+            ix.by_port.remove(&b.external_port);
+            if let Some(moved) = self.list.get(i) {
+                ix.by_key.insert(moved.key, i);
+                ix.by_port.insert(moved.external_port, i);
+            }
+        }
+    }
 }
 
 /// A NAT box's translation state.
@@ -178,8 +279,7 @@ pub(crate) struct Nat {
     pub config: NatConfig,
     pub external_ip: IpAddr,
     pub stats: NatStats,
-    by_key: FastMap<MapKey, u16>,
-    by_port: FastMap<u16, Binding>,
+    bindings: Bindings,
     /// (expiry, port) candidates; stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
     next_port: u16,
@@ -196,20 +296,12 @@ pub(crate) enum Inbound {
 impl Nat {
     pub fn new(external_ip: IpAddr, config: NatConfig) -> Self {
         let next_port = config.port_range_start.max(1);
-        Self {
-            config,
-            external_ip,
-            stats: NatStats::default(),
-            by_key: fast_map(),
-            by_port: fast_map(),
-            expiry: BinaryHeap::new(),
-            next_port,
-        }
+        Self { config, external_ip, stats: NatStats::default(), bindings: Bindings::default(), expiry: BinaryHeap::new(), next_port }
     }
 
     /// Live mappings.
     pub fn mappings(&self) -> usize {
-        self.by_port.len()
+        self.bindings.len()
     }
 
     fn key(&self, internal: SocketAddr, remote: SocketAddr) -> MapKey {
@@ -230,12 +322,8 @@ impl Nat {
         }
     }
 
-    fn lifetime(&self, b: &Binding) -> Duration {
-        if b.confirmed { self.config.confirmed_timeout } else { self.config.unreplied_timeout }
-    }
-
     fn expires_at(&self, b: &Binding) -> Instant {
-        b.refreshed + self.lifetime(b)
+        b.refreshed + if b.confirmed { self.config.confirmed_timeout } else { self.config.unreplied_timeout }
     }
 
     /// Removes every mapping whose lifetime has run out by `now`.
@@ -245,86 +333,76 @@ impl Nat {
                 break;
             }
             self.expiry.pop();
-            let Some(b) = self.by_port.get(&port) else { continue };
-            if b.scheduled != at {
+            let Some(i) = self.bindings.by_port(port) else { continue };
+            if self.bindings.list[i].scheduled != at {
                 continue; // a stale entry of an earlier binding on this port
             }
-            let real = self.expires_at(b);
+            let real = self.expires_at(&self.bindings.list[i]);
             if real <= now {
-                self.remove(port);
-            } else if let Some(b) = self.by_port.get_mut(&port) {
-                b.scheduled = real;
+                self.remove(i);
+            } else {
+                self.bindings.list[i].scheduled = real;
                 self.expiry.push(Reverse((real, port)));
             }
         }
     }
 
-    fn remove(&mut self, port: u16) {
-        if let Some(b) = self.by_port.remove(&port) {
-            self.by_key.remove(&b.key);
-            self.stats.mappings_expired += 1;
-        }
+    fn remove(&mut self, i: usize) {
+        self.bindings.remove(i);
+        self.stats.mappings_expired += 1;
     }
 
-    /// The live binding on `port`, removing it first if its lifetime ran out (the expiry heap
-    /// may not have reached it yet, e.g. after the timeouts were shortened mid-run).
-    fn live(&mut self, now: Instant, port: u16) -> Option<&mut Binding> {
-        let expired = self.by_port.get(&port).is_some_and(|b| self.expires_at(b) <= now);
-        if expired {
-            self.remove(port);
+    /// The index of the live binding on `port`, removing it first if its lifetime ran out (the
+    /// expiry heap may not have reached it yet, e.g. after the timeouts were shortened).
+    fn live(&mut self, now: Instant, i: Option<usize>) -> Option<usize> {
+        let i = i?;
+        if self.expires_at(&self.bindings.list[i]) <= now {
+            self.remove(i);
+            return None;
         }
-        self.by_port.get_mut(&port)
+        Some(i)
     }
 
     /// Translates an outbound packet from `internal` to `remote`: the external source address
     /// it leaves with, or `None` if no port was free.
-    pub fn outbound(
-        &mut self,
-        now: Instant,
-        internal: SocketAddr,
-        remote: SocketAddr,
-        rng: &mut SeededRng,
-    ) -> Option<SocketAddr> {
+    pub fn outbound(&mut self, now: Instant, internal: SocketAddr, remote: SocketAddr, rng: &mut SeededRng) -> Option<SocketAddr> {
         self.expire(now);
         let key = self.key(internal, remote);
         let contact = self.contact(remote);
-        let existing = self.by_key.get(&key).copied();
-        let port = match existing.filter(|&p| self.live(now, p).is_some()) {
-            Some(port) => port,
+        let existing = self.bindings.by_key(&key);
+        let i = match self.live(now, existing) {
+            Some(i) => i,
             None => {
                 let Some(port) = self.allocate(internal.port(), rng) else {
                     self.stats.dropped_ports_exhausted += 1;
                     return None;
                 };
-                self.by_key.insert(key, port);
                 let at = now + self.config.unreplied_timeout;
-                let contacts = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
+                let contacts = Contacts::Few(Vec::new());
                 let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
-                self.by_port.insert(port, b);
                 self.expiry.push(Reverse((at, port)));
                 self.stats.mappings_created += 1;
-                port
+                self.bindings.insert(b)
             }
         };
-        if let Some(b) = self.by_port.get_mut(&port) {
-            if !b.contacts.contains(&contact) {
-                b.contacts.insert(contact);
-            }
-            b.refreshed = now;
-        }
+        let b = &mut self.bindings.list[i];
+        b.contacts.insert(contact);
+        b.refreshed = now;
         self.stats.translated_out += 1;
-        Some(SocketAddr::new(self.external_ip, port))
+        Some(SocketAddr::new(self.external_ip, b.external_port))
     }
 
     /// Translates an inbound packet from `remote` to the external `port`.
     pub fn inbound(&mut self, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
         self.expire(now);
         let contact = self.contact(remote);
-        let inbound_refresh = self.config.inbound_refresh;
-        let Some(b) = self.live(now, port) else {
+        let found = self.bindings.by_port(port);
+        let Some(i) = self.live(now, found) else {
             self.stats.dropped_no_mapping += 1;
             return Inbound::Drop;
         };
+        let inbound_refresh = self.config.inbound_refresh;
+        let b = &mut self.bindings.list[i];
         if !b.contacts.contains(&contact) {
             self.stats.dropped_filtered += 1;
             return Inbound::Drop;
@@ -333,16 +411,14 @@ impl Nat {
         if inbound_refresh {
             b.refreshed = now;
         }
-        let internal = b.key.internal;
-        debug_assert_eq!(b.external_port, port);
         self.stats.translated_in += 1;
-        Inbound::Deliver(internal)
+        Inbound::Deliver(b.key.internal)
     }
 
     fn allocate(&mut self, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
         let start = self.config.port_range_start.max(1);
-        let free = |p: u16, m: &FastMap<u16, Binding>| p >= start && !m.contains_key(&p);
-        if self.config.port_preservation && free(internal_port, &self.by_port) {
+        let free = |p: u16, b: &Bindings| p >= start && b.by_port(p).is_none();
+        if self.config.port_preservation && free(internal_port, &self.bindings) {
             return Some(internal_port);
         }
         let span = u32::from(u16::MAX - start) + 1;
@@ -353,7 +429,7 @@ impl Nat {
         // Walk from the first candidate; at most one full lap, so an exhausted range ends.
         let mut p = first.max(start);
         for _ in 0..span {
-            if free(p, &self.by_port) {
+            if free(p, &self.bindings) {
                 self.next_port = if p == u16::MAX { start } else { p + 1 };
                 return Some(p);
             }

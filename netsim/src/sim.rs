@@ -125,7 +125,7 @@ struct NatBox {
 struct LinkSlot {
     link: Link,
     to: Hop,
-    capture: Option<Capture>,
+    capture: Option<Box<Capture>>,
 }
 
 type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
@@ -330,7 +330,7 @@ impl Sim {
 
     /// A link's behaviour, to change at any time; packets offered from now on see the change.
     pub fn link_mut(&mut self, link: LinkId) -> &mut LinkConfig {
-        &mut self.links[idx(link.0)].link.config
+        self.links[idx(link.0)].link.config_mut()
     }
 
     /// What a link did so far.
@@ -374,13 +374,13 @@ impl Sim {
 
     /// Starts recording every packet that arrives over `link`, for [`Sim::write_pcap`].
     pub fn capture(&mut self, link: LinkId) {
-        self.links[idx(link.0)].capture.get_or_insert_with(Capture::default);
+        self.links[idx(link.0)].capture.get_or_insert_with(Box::default);
     }
 
     /// The packets captured on `link` so far (see [`Sim::capture`]): arrival time at the far
     /// end, source, destination and payload.
     pub fn captured(&self, link: LinkId) -> impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &[u8])> {
-        self.links[idx(link.0)].capture.iter().flat_map(Capture::packets)
+        self.links[idx(link.0)].capture.iter().flat_map(|c| c.packets())
     }
 
     /// Writes the packets captured on `link` as a pcap file (raw IPv4/IPv6 + UDP).
