@@ -251,7 +251,8 @@ impl Link {
             duplicated = self.config.duplicate > 0.0 && rng.chance(self.config.duplicate);
         }
         let jitter = if hot.jitter_us == 0 { 0 } else { rng.below(hot.jitter_us.saturating_add(1)) };
-        let mut arrival = Instant::from_micros(departure.as_micros().saturating_add(hot.delay_us).saturating_add(jitter));
+        let mut arrival =
+            Instant::from_micros(departure.as_micros().saturating_add(hot.delay_us).saturating_add(jitter));
         if reordered {
             self.stats.reordered += 1;
             arrival += self.config.reorder_delay;

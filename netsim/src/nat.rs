@@ -282,6 +282,9 @@ pub(crate) struct Nat {
     bindings: Bindings,
     /// (expiry, port) candidates; stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
+    /// The earliest entry of `expiry` (MAX when empty): checked on every packet without
+    /// touching the heap's memory.
+    next_expiry: Instant,
     next_port: u16,
 }
 
@@ -296,7 +299,15 @@ pub(crate) enum Inbound {
 impl Nat {
     pub fn new(external_ip: IpAddr, config: NatConfig) -> Self {
         let next_port = config.port_range_start.max(1);
-        Self { config, external_ip, stats: NatStats::default(), bindings: Bindings::default(), expiry: BinaryHeap::new(), next_port }
+        Self {
+            config,
+            external_ip,
+            stats: NatStats::default(),
+            bindings: Bindings::default(),
+            expiry: BinaryHeap::new(),
+            next_expiry: Instant::MAX,
+            next_port,
+        }
     }
 
     /// Live mappings.
@@ -328,6 +339,9 @@ impl Nat {
 
     /// Removes every mapping whose lifetime has run out by `now`.
     pub fn expire(&mut self, now: Instant) {
+        if now < self.next_expiry {
+            return;
+        }
         while let Some(&Reverse((at, port))) = self.expiry.peek() {
             if at > now {
                 break;
@@ -345,6 +359,7 @@ impl Nat {
                 self.expiry.push(Reverse((real, port)));
             }
         }
+        self.next_expiry = self.expiry.peek().map_or(Instant::MAX, |Reverse((at, _))| *at);
     }
 
     fn remove(&mut self, i: usize) {
@@ -365,7 +380,13 @@ impl Nat {
 
     /// Translates an outbound packet from `internal` to `remote`: the external source address
     /// it leaves with, or `None` if no port was free.
-    pub fn outbound(&mut self, now: Instant, internal: SocketAddr, remote: SocketAddr, rng: &mut SeededRng) -> Option<SocketAddr> {
+    pub fn outbound(
+        &mut self,
+        now: Instant,
+        internal: SocketAddr,
+        remote: SocketAddr,
+        rng: &mut SeededRng,
+    ) -> Option<SocketAddr> {
         self.expire(now);
         let key = self.key(internal, remote);
         let contact = self.contact(remote);
@@ -381,6 +402,7 @@ impl Nat {
                 let contacts = Contacts::Few(Vec::new());
                 let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
                 self.expiry.push(Reverse((at, port)));
+                self.next_expiry = self.next_expiry.min(at);
                 self.stats.mappings_created += 1;
                 self.bindings.insert(b)
             }

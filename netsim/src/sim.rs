@@ -95,9 +95,47 @@ enum Target {
     Nat(NatId),
 }
 
+/// Who has which IP in a realm: a short vector while small (the inside of a home NAT holds a
+/// host or two), a hash map once it grows (the internet of a large simulation).
+#[derive(Debug)]
+enum Routes {
+    Few(Vec<(IpAddr, Target)>),
+    Many(FastMap<IpAddr, Target>),
+}
+
+impl Routes {
+    const FEW: usize = 8;
+
+    fn get(&self, ip: &IpAddr) -> Option<Target> {
+        match self {
+            Self::Few(v) => v.iter().find(|(a, _)| a == ip).map(|(_, t)| *t),
+            Self::Many(m) => m.get(ip).copied(),
+        }
+    }
+
+    /// Adds a route; returns the target that had the IP before, if any.
+    fn insert(&mut self, ip: IpAddr, target: Target) -> Option<Target> {
+        match self {
+            Self::Few(v) => {
+                if let Some(slot) = v.iter_mut().find(|(a, _)| *a == ip) {
+                    return Some(core::mem::replace(&mut slot.1, target));
+                }
+                v.push((ip, target));
+                if v.len() > Self::FEW {
+                    let mut m = fast_map();
+                    m.extend(v.drain(..));
+                    *self = Self::Many(m);
+                }
+                None
+            }
+            Self::Many(m) => m.insert(ip, target),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Realm {
-    routes: FastMap<IpAddr, Target>,
+    routes: Routes,
     /// The NAT box this realm is the inside of (`None` for the internet).
     parent: Option<NatId>,
 }
@@ -212,7 +250,7 @@ impl Sim {
             rng: SeededRng::from_seed(seed),
             hosts: Vec::new(),
             nats: Vec::new(),
-            realms: vec![Realm { routes: fast_map(), parent: None }],
+            realms: vec![Realm { routes: Routes::Few(Vec::new()), parent: None }],
             links: Vec::new(),
             stats: SimStats::default(),
             trace: foldhash::fast::FixedState::with_seed(0).build_hasher(),
@@ -295,7 +333,7 @@ impl Sim {
     pub fn add_nat(&mut self, parent: RealmId, external: IpAddr, config: NatConfig) -> (NatId, RealmId) {
         let nat = NatId(id(self.nats.len()));
         let inner = RealmId(id(self.realms.len()));
-        self.realms.push(Realm { routes: fast_map(), parent: Some(nat) });
+        self.realms.push(Realm { routes: Routes::Few(Vec::new()), parent: Some(nat) });
         let previous = self.realms[idx(parent.0)].routes.insert(external, Target::Nat(nat));
         assert!(previous.is_none(), "{external} is already taken in realm {parent:?}");
         let uplink = self.new_link(Hop::Realm(parent));
@@ -622,7 +660,7 @@ impl Sim {
     /// own NAT box.
     fn route(&mut self, realm: RealmId, mut packet: Packet) {
         let r = &self.realms[idx(realm.0)];
-        match (r.routes.get(&packet.dst.ip()).copied(), r.parent) {
+        match (r.routes.get(&packet.dst.ip()), r.parent) {
             (Some(Target::Host(h)), _) => {
                 let link = self.hosts[idx(h.0)].downlink;
                 self.send_on(link, packet);
@@ -669,6 +707,16 @@ impl Sim {
         let (arrivals, n) = slot.link.offer(self.now, packet.payload.len(), &mut self.rng);
         if n == 0 {
             return self.trace_drop(5, packet);
+        }
+        // A packet that arrives at once (an ideal link) goes on routing without a trip through
+        // the queue. Only routing and NAT hops are taken this way, never a host's machine, so
+        // the depth is bounded by the NAT nesting and machines never re-enter each other.
+        if n == 1 && arrivals[0] == self.now && !matches!(slot.to, Hop::Host(_)) {
+            if let Some(c) = &mut slot.capture {
+                c.record(self.now, &packet);
+            }
+            let to = slot.to;
+            return self.arrive(to, packet);
         }
         if n == 2 {
             let copy = self.packets.insert(packet.clone());
