@@ -76,6 +76,13 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
         }
     }
 
+    /// Drains whatever the machine was handed over with (queued transmits and events, a
+    /// deadline): the loop must not wait for a first input to learn of them.
+    pub fn start(&mut self) {
+        let now = self.clock.now();
+        self.drain(now);
+    }
+
     /// The machine's next deadline, as of the last drain.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

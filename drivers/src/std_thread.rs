@@ -142,7 +142,8 @@ where
     let mut readable = vec![true; sockets.len()];
     let mut events = Events::with_capacity(64);
     let mut first = 0;
-    engine.fire_timer();
+    engine.start();
+    flush(&mut engine, &sockets);
     'run: loop {
         engine.stats.wakeups += 1;
         loop {

@@ -152,7 +152,7 @@ where
 {
     let mut batches: Vec<RecvBatch> = sockets.iter().map(|_| RecvBatch::new(engine.config.recv_batch)).collect();
     let mut first = 0;
-    engine.fire_timer();
+    engine.start();
     flush(&mut engine, &sockets).await;
     'run: loop {
         let deadline = engine.deadline().and_then(|d| engine.clock.to_std(d)).map(::tokio::time::Instant::from_std);
