@@ -1,0 +1,230 @@
+//! The typed, weighted relation graph.
+
+use alloc::vec::Vec;
+
+/// A peer, interned to a dense index (see [`crate::Peers`] for the mapping from keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+impl PeerId {
+    /// The index as a `usize`.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The kind of a relation. The seeds name four; applications add their own (any `u8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RelationType(pub u8);
+
+impl RelationType {
+    /// One peer uploaded to the other (BarterCast's relation).
+    pub const TRAFFIC_EXCHANGE: Self = Self(0);
+    /// The two like the same content.
+    pub const SIMILAR_TASTE: Self = Self(1);
+    /// One endorsed the other as a moderator.
+    pub const MODERATOR_VOTE: Self = Self(2);
+    /// A friend in a social network.
+    pub const SOCIAL_FRIEND: Self = Self(3);
+}
+
+/// A relation record as the graph takes it: no signature, no encoding, so the graph depends on
+/// no record format. `strength` 0 removes the relation; a negative strength is distrust.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EdgeUpdate {
+    /// Who states the relation.
+    pub from: PeerId,
+    /// About whom.
+    pub to: PeerId,
+    /// Its kind.
+    pub kind: RelationType,
+    /// How strong (any finite value; 0 removes, negative distrusts).
+    pub strength: f32,
+    /// When it was stated; a relation is only replaced by a later one.
+    pub timestamp: u64,
+}
+
+/// One directed relation stored in the graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Edge {
+    /// Its target.
+    pub to: PeerId,
+    /// Its kind.
+    pub kind: RelationType,
+    /// Its strength as stated (0 for a removed relation kept as a tombstone).
+    pub strength: f32,
+    /// When it was stated.
+    pub timestamp: u64,
+}
+
+/// What an update did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A new relation.
+    Inserted,
+    /// An existing relation got a new strength or timestamp.
+    Changed,
+    /// The update was not newer than what the graph holds (latest timestamp wins) or was not
+    /// a finite strength; nothing changed.
+    Ignored,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Node {
+    out: Vec<Edge>,
+    /// Sum of |walk weight| over `out`: what a walk step draws from.
+    total: f64,
+}
+
+/// How much each relation type counts in walks and paths: walk weight = strength × weight of
+/// its type. Types weighted 0 are not walked (not trust-bearing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeWeights(pub [f32; 256]);
+
+impl Default for TypeWeights {
+    /// Traffic exchange, moderator votes and social friendship count fully, similar taste a
+    /// quarter; every other type 0 until configured.
+    fn default() -> Self {
+        let mut w = [0.0; 256];
+        w[usize::from(RelationType::TRAFFIC_EXCHANGE.0)] = 1.0;
+        w[usize::from(RelationType::SIMILAR_TASTE.0)] = 0.25;
+        w[usize::from(RelationType::MODERATOR_VOTE.0)] = 1.0;
+        w[usize::from(RelationType::SOCIAL_FRIEND.0)] = 1.0;
+        Self(w)
+    }
+}
+
+/// The relation graph: directed, typed, weighted edges between dense peer ids, updated
+/// incrementally with latest-timestamp-wins semantics.
+///
+/// Memory: one adjacency vector per peer (24 bytes + an 8-byte weight sum) and 24 bytes per
+/// relation.
+///
+/// ```
+/// use trust_core::{EdgeUpdate, Graph, PeerId, RelationType};
+///
+/// let mut g = Graph::new(Default::default());
+/// let (a, b) = (PeerId(0), PeerId(1));
+/// g.apply(EdgeUpdate { from: a, to: b, kind: RelationType::SOCIAL_FRIEND, strength: 2.0, timestamp: 10 });
+/// // An older record does not overwrite a newer one.
+/// g.apply(EdgeUpdate { from: a, to: b, kind: RelationType::SOCIAL_FRIEND, strength: 9.0, timestamp: 5 });
+/// assert_eq!(g.walk_weight(a, b), 2.0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    weights: TypeWeights,
+    edges: usize,
+}
+
+impl Graph {
+    /// An empty graph with these type weights.
+    #[must_use]
+    pub fn new(weights: TypeWeights) -> Self {
+        Self { nodes: Vec::new(), weights, edges: 0 }
+    }
+
+    /// Number of peers (the highest id seen + 1).
+    #[must_use]
+    pub fn peers(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of stored relations (tombstones included).
+    #[must_use]
+    pub fn relations(&self) -> usize {
+        self.edges
+    }
+
+    /// Makes room for peers up to `id`.
+    pub fn ensure_peer(&mut self, id: PeerId) {
+        if id.index() >= self.nodes.len() {
+            self.nodes.resize_with(id.index() + 1, Node::default);
+        }
+    }
+
+    /// The weight of a type.
+    #[must_use]
+    pub fn type_weight(&self, kind: RelationType) -> f32 {
+        self.weights.0[usize::from(kind.0)]
+    }
+
+    /// The walk weight of one stored edge.
+    #[must_use]
+    pub fn weight_of(&self, e: &Edge) -> f64 {
+        f64::from(e.strength) * f64::from(self.type_weight(e.kind))
+    }
+
+    /// Applies a relation record. Ids beyond the current peers grow the graph.
+    pub fn apply(&mut self, u: EdgeUpdate) -> Applied {
+        if !u.strength.is_finite() {
+            return Applied::Ignored;
+        }
+        self.ensure_peer(u.from.max(u.to));
+        let node = &mut self.nodes[u.from.index()];
+        let result = match node.out.iter_mut().find(|e| e.to == u.to && e.kind == u.kind) {
+            Some(e) if e.timestamp >= u.timestamp => return Applied::Ignored,
+            Some(e) => {
+                e.strength = u.strength;
+                e.timestamp = u.timestamp;
+                Applied::Changed
+            }
+            None => {
+                node.out.push(Edge { to: u.to, kind: u.kind, strength: u.strength, timestamp: u.timestamp });
+                self.edges += 1;
+                Applied::Inserted
+            }
+        };
+        self.recompute_total(u.from);
+        result
+    }
+
+    /// Recomputes a node's weight sum from scratch, so incremental and batch builds agree to
+    /// the bit.
+    fn recompute_total(&mut self, id: PeerId) {
+        let weights = &self.weights;
+        let node = &mut self.nodes[id.index()];
+        node.total = node.out.iter().map(|e| (f64::from(e.strength) * f64::from(weights.0[usize::from(e.kind.0)])).abs()).sum();
+    }
+
+    /// A peer's outgoing relations (tombstones included), in insertion order.
+    #[must_use]
+    pub fn out_edges(&self, id: PeerId) -> &[Edge] {
+        self.nodes.get(id.index()).map_or(&[], |n| n.out.as_slice())
+    }
+
+    /// Sum of |walk weight| of a peer's relations.
+    #[must_use]
+    pub fn total_weight(&self, id: PeerId) -> f64 {
+        self.nodes.get(id.index()).map_or(0.0, |n| n.total)
+    }
+
+    /// Sum of the walk weights of all relations from `a` to `b`, over every type.
+    #[must_use]
+    pub fn walk_weight(&self, a: PeerId, b: PeerId) -> f64 {
+        self.out_edges(a).iter().filter(|e| e.to == b).map(|e| self.weight_of(e)).sum()
+    }
+
+    /// The positive walk weight from `a` to `b` (0 when absent or distrust): the capacity
+    /// used by max-flow and paths.
+    #[must_use]
+    pub fn capacity(&self, a: PeerId, b: PeerId) -> f64 {
+        self.walk_weight(a, b).max(0.0)
+    }
+
+    /// The neighbours `a` trusts (positive total walk weight), each once, with that weight
+    /// and the strongest edge (for showing *why*), in first-insertion order.
+    pub fn trusted_neighbours(&self, a: PeerId) -> impl Iterator<Item = (PeerId, f64, Edge)> + '_ {
+        let out = self.out_edges(a);
+        out.iter().enumerate().filter_map(move |(i, e)| {
+            // Report each target at its first edge only.
+            if out[..i].iter().any(|p| p.to == e.to) {
+                return None;
+            }
+            let w = self.capacity(a, e.to);
+            let best = out.iter().filter(|x| x.to == e.to).max_by(|x, y| self.weight_of(x).total_cmp(&self.weight_of(y)))?;
+            (w > 0.0).then_some((e.to, w, *best))
+        })
+    }
+}
