@@ -2,9 +2,8 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::hash::BuildHasher;
 
-use foldhash::fast::FixedState;
+use sansio_core::SeededRng;
 
 use crate::graph::{Graph, PeerId};
 use crate::reputation::Reputation;
@@ -23,7 +22,7 @@ use crate::{FastMap, fast_map};
 #[derive(Clone, Debug)]
 pub struct SampledBetweenness {
     samples: u32,
-    draws: FixedState,
+    seed: u64,
     cache: Option<(usize, FastMap<PeerId, f64>)>,
 }
 
@@ -31,23 +30,7 @@ impl SampledBetweenness {
     /// `samples` pairs, chosen by `seed`.
     #[must_use]
     pub fn new(samples: u32, seed: u64) -> Self {
-        Self { samples, draws: FixedState::with_seed(seed), cache: None }
-    }
-
-    /// A number in 0..n fixed by (sample, purpose): the high half of hash × n.
-    fn draw(&self, i: u32, purpose: u8, n: usize) -> usize {
-        let h = self.draws.hash_one((i, purpose));
-        // The product's high 64 bits are below n, so they fit a usize.
-        #[allow(clippy::cast_possible_truncation)]
-        let r = ((u128::from(h) * n as u128) >> 64) as usize;
-        r
-    }
-
-    /// A number in [0, 1) fixed by (sample, purpose).
-    fn unit(&self, i: u32, purpose: u8) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let mantissa = (self.draws.hash_one((i, purpose)) >> 11) as f64;
-        mantissa * (1.0 / 9_007_199_254_740_992.0)
+        Self { samples, seed, cache: None }
     }
 
     /// Estimated betweenness of every peer that lies inside a sampled path.
@@ -57,9 +40,12 @@ impl SampledBetweenness {
         if n < 3 || self.samples == 0 {
             return points;
         }
-        let id = |i: usize| PeerId(u32::try_from(i).unwrap_or(u32::MAX));
-        for i in 0..self.samples {
-            let (s, t) = (id(self.draw(i, 0, n)), id(self.draw(i, 1, n)));
+        let id = |i: u64| PeerId(u32::try_from(i).unwrap_or(u32::MAX));
+        let mut key = [0; 32];
+        key[..8].copy_from_slice(&self.seed.to_le_bytes());
+        let mut rng = SeededRng::from_seed(key);
+        for _ in 0..self.samples {
+            let (s, t) = (id(rng.below(n as u64)), id(rng.below(n as u64)));
             if s == t {
                 continue;
             }
@@ -91,12 +77,11 @@ impl SampledBetweenness {
             }
             // Walk back from t, choosing each predecessor in proportion to its path count.
             let mut at = t;
-            let mut step = 0u8;
             while let Some((_, sigma, preds)) = dist.get(&at) {
                 if preds.is_empty() {
                     break;
                 }
-                let mut pick = self.unit(i, 2u8.wrapping_add(step)) * sigma;
+                let mut pick = rng.unit_f64() * sigma;
                 let mut chosen = preds[preds.len() - 1];
                 for p in preds {
                     pick -= dist.get(p).map_or(0.0, |(_, sp, _)| *sp);
@@ -110,7 +95,6 @@ impl SampledBetweenness {
                 }
                 *points.entry(chosen).or_insert(0.0) += 1.0;
                 at = chosen;
-                step = step.wrapping_add(1);
             }
         }
         let r = f64::from(self.samples);

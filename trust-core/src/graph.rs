@@ -185,7 +185,8 @@ impl Graph {
     fn recompute_total(&mut self, id: PeerId) {
         let weights = &self.weights;
         let node = &mut self.nodes[id.index()];
-        node.total = node.out.iter().map(|e| (f64::from(e.strength) * f64::from(weights.0[usize::from(e.kind.0)])).abs()).sum();
+        node.total =
+            node.out.iter().map(|e| (f64::from(e.strength) * f64::from(weights.0[usize::from(e.kind.0)])).abs()).sum();
     }
 
     /// A peer's outgoing relations (tombstones included), in insertion order.
@@ -223,7 +224,8 @@ impl Graph {
                 return None;
             }
             let w = self.capacity(a, e.to);
-            let best = out.iter().filter(|x| x.to == e.to).max_by(|x, y| self.weight_of(x).total_cmp(&self.weight_of(y)))?;
+            let best =
+                out.iter().filter(|x| x.to == e.to).max_by(|x, y| self.weight_of(x).total_cmp(&self.weight_of(y)))?;
             (w > 0.0).then_some((e.to, w, *best))
         })
     }

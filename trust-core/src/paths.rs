@@ -52,7 +52,13 @@ impl Path {
 }
 
 fn hop(graph: &Graph, from: PeerId, to: PeerId) -> Option<Hop> {
-    graph.trusted_neighbours(from).find(|(v, _, _)| *v == to).map(|(_, weight, e)| Hop { from, to, kind: e.kind, strength: e.strength, weight })
+    graph.trusted_neighbours(from).find(|(v, _, _)| *v == to).map(|(_, weight, e)| Hop {
+        from,
+        to,
+        kind: e.kind,
+        strength: e.strength,
+        weight,
+    })
 }
 
 fn build(graph: &Graph, from: PeerId, to: PeerId, parent: &FastMap<PeerId, PeerId>) -> Option<Path> {
@@ -135,7 +141,8 @@ pub fn widest(graph: &Graph, from: PeerId, to: PeerId) -> Option<Path> {
     let mut parent: FastMap<PeerId, PeerId> = fast_map();
     let mut heap = BinaryHeap::from([Widest { bottleneck: f64::INFINITY, hops: 0, peer: from }]);
     best.insert(from, (f64::INFINITY, 0));
-    let mut done: HashSet<PeerId, foldhash::fast::FixedState> = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
+    let mut done: HashSet<PeerId, foldhash::fast::FixedState> =
+        HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
     while let Some(Widest { bottleneck, hops, peer }) = heap.pop() {
         if !done.insert(peer) {
             continue;
@@ -175,11 +182,13 @@ pub fn disjoint(graph: &Graph, from: PeerId, to: PeerId, k: usize) -> Vec<Path> 
         // BFS in the residual graph: unused relations forwards, used ones backwards.
         let mut parent: FastMap<PeerId, (PeerId, bool)> = fast_map();
         let mut queue = VecDeque::from([from]);
-        let mut seen: HashSet<PeerId, foldhash::fast::FixedState> = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
+        let mut seen: HashSet<PeerId, foldhash::fast::FixedState> =
+            HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
         seen.insert(from);
         let mut reached = false;
         'bfs: while let Some(u) = queue.pop_front() {
-            let forward = graph.trusted_neighbours(u).map(|(v, _, _)| (v, true)).filter(|(v, _)| !flow.contains(&(u, *v)));
+            let forward =
+                graph.trusted_neighbours(u).map(|(v, _, _)| (v, true)).filter(|(v, _)| !flow.contains(&(u, *v)));
             let backward = flow_in.get(&u).into_iter().flatten().map(|y| (*y, false));
             for (v, fwd) in forward.chain(backward) {
                 if !seen.insert(v) {
@@ -216,7 +225,12 @@ pub fn disjoint(graph: &Graph, from: PeerId, to: PeerId, k: usize) -> Vec<Path> 
 }
 
 /// Splits a unit flow into paths, dropping any cycles.
-fn decompose(graph: &Graph, from: PeerId, to: PeerId, flow: &mut HashSet<(PeerId, PeerId), foldhash::fast::FixedState>) -> Vec<Path> {
+fn decompose(
+    graph: &Graph,
+    from: PeerId,
+    to: PeerId,
+    flow: &mut HashSet<(PeerId, PeerId), foldhash::fast::FixedState>,
+) -> Vec<Path> {
     let mut paths = Vec::new();
     loop {
         let mut nodes = alloc::vec![from];

@@ -90,12 +90,19 @@ pub enum SybilShape {
     Random,
 }
 
-/// A Sybil region of `s` peers numbered from `first`, in `shape`, reached from the honest
-/// peers `attack_from` by one relation each (the attack edges, strength 1). Sybils also
-/// vouch for the honest peers that gave them an attack edge, trying to pull walks back and
-/// forth.
+/// A Sybil region of `s` peers numbered from `first`, in `shape`, reached from the peers
+/// `attack_from` by one relation each (the attack edges) of `attack_strength`: an attacker
+/// that controls its own relations puts its weight there. Sybils also vouch for the peers
+/// that gave them an attack edge, trying to pull walks back and forth.
 #[must_use]
-pub fn sybil_region(first: usize, s: usize, shape: SybilShape, attack_from: &[usize], seed: [u8; 32]) -> Vec<EdgeUpdate> {
+pub fn sybil_region(
+    first: usize,
+    s: usize,
+    shape: SybilShape,
+    attack_from: &[usize],
+    attack_strength: f32,
+    seed: [u8; 32],
+) -> Vec<EdgeUpdate> {
     let mut rng = SeededRng::from_seed(seed);
     let mut out = Vec::new();
     if s == 0 {
@@ -122,7 +129,7 @@ pub fn sybil_region(first: usize, s: usize, shape: SybilShape, attack_from: &[us
         }
     }
     for (k, &a) in attack_from.iter().enumerate() {
-        out.push(friend(a, sybil(k), 1.0));
+        out.push(friend(a, sybil(k), attack_strength));
         out.push(friend(sybil(k), a, 1.0));
     }
     out
