@@ -13,7 +13,9 @@
 /// Touches one item of each core so none is optimised out of the check.
 #[must_use]
 pub fn link_every_core() -> usize {
-    core::mem::size_of::<sansio_core::Transmit>() + core::mem::size_of_val(&sansio_core::Instant::ZERO)
+    core::mem::size_of::<sansio_core::Transmit>()
+        + core::mem::size_of_val(&sansio_core::Instant::ZERO)
+        + core::mem::size_of::<trust_core::Graph>()
 }
 
 #[cfg(not(test))]

@@ -72,6 +72,8 @@ pub enum Applied {
 
 #[derive(Clone, Debug, Default)]
 struct Node {
+    /// Sorted by (target, type): lookups are binary searches and a target's relations sit
+    /// together.
     out: Vec<Edge>,
     /// Sum of |walk weight| over `out`: what a walk step draws from.
     total: f64,
@@ -163,15 +165,15 @@ impl Graph {
         }
         self.ensure_peer(u.from.max(u.to));
         let node = &mut self.nodes[u.from.index()];
-        let result = match node.out.iter_mut().find(|e| e.to == u.to && e.kind == u.kind) {
-            Some(e) if e.timestamp >= u.timestamp => return Applied::Ignored,
-            Some(e) => {
-                e.strength = u.strength;
-                e.timestamp = u.timestamp;
+        let result = match node.out.binary_search_by_key(&(u.to, u.kind), |e| (e.to, e.kind)) {
+            Ok(i) if node.out[i].timestamp >= u.timestamp => return Applied::Ignored,
+            Ok(i) => {
+                node.out[i].strength = u.strength;
+                node.out[i].timestamp = u.timestamp;
                 Applied::Changed
             }
-            None => {
-                node.out.push(Edge { to: u.to, kind: u.kind, strength: u.strength, timestamp: u.timestamp });
+            Err(i) => {
+                node.out.insert(i, Edge { to: u.to, kind: u.kind, strength: u.strength, timestamp: u.timestamp });
                 self.edges += 1;
                 Applied::Inserted
             }
@@ -189,7 +191,7 @@ impl Graph {
             node.out.iter().map(|e| (f64::from(e.strength) * f64::from(weights.0[usize::from(e.kind.0)])).abs()).sum();
     }
 
-    /// A peer's outgoing relations (tombstones included), in insertion order.
+    /// A peer's outgoing relations (tombstones included), sorted by target then type.
     #[must_use]
     pub fn out_edges(&self, id: PeerId) -> &[Edge] {
         self.nodes.get(id.index()).map_or(&[], |n| n.out.as_slice())
@@ -201,10 +203,19 @@ impl Graph {
         self.nodes.get(id.index()).map_or(0.0, |n| n.total)
     }
 
+    /// The relations from `a` to `b`, one per type.
+    #[must_use]
+    pub fn relations_between(&self, a: PeerId, b: PeerId) -> &[Edge] {
+        let out = self.out_edges(a);
+        let start = out.partition_point(|e| e.to < b);
+        let end = start + out[start..].partition_point(|e| e.to == b);
+        &out[start..end]
+    }
+
     /// Sum of the walk weights of all relations from `a` to `b`, over every type.
     #[must_use]
     pub fn walk_weight(&self, a: PeerId, b: PeerId) -> f64 {
-        self.out_edges(a).iter().filter(|e| e.to == b).map(|e| self.weight_of(e)).sum()
+        self.relations_between(a, b).iter().map(|e| self.weight_of(e)).sum()
     }
 
     /// The positive walk weight from `a` to `b` (0 when absent or distrust): the capacity
@@ -215,18 +226,13 @@ impl Graph {
     }
 
     /// The neighbours `a` trusts (positive total walk weight), each once, with that weight
-    /// and the strongest edge (for showing *why*), in first-insertion order.
+    /// and its strongest relation (for showing *why*), in peer-id order. Linear in `a`'s
+    /// relations.
     pub fn trusted_neighbours(&self, a: PeerId) -> impl Iterator<Item = (PeerId, f64, Edge)> + '_ {
-        let out = self.out_edges(a);
-        out.iter().enumerate().filter_map(move |(i, e)| {
-            // Report each target at its first edge only.
-            if out[..i].iter().any(|p| p.to == e.to) {
-                return None;
-            }
-            let w = self.capacity(a, e.to);
-            let best =
-                out.iter().filter(|x| x.to == e.to).max_by(|x, y| self.weight_of(x).total_cmp(&self.weight_of(y)))?;
-            (w > 0.0).then_some((e.to, w, *best))
+        self.out_edges(a).chunk_by(|x, y| x.to == y.to).filter_map(move |group| {
+            let w: f64 = group.iter().map(|e| self.weight_of(e)).sum();
+            let best = group.iter().max_by(|x, y| self.weight_of(x).total_cmp(&self.weight_of(y)))?;
+            (w > 0.0).then_some((best.to, w, *best))
         })
     }
 }

@@ -74,7 +74,7 @@ fn build(graph: &Graph, from: PeerId, to: PeerId, parent: &FastMap<PeerId, PeerI
 }
 
 /// A path with the fewest hops from `from` to `to`, of at most `max_hops`, or `None`.
-/// Breadth-first; among equally short paths, the one through earlier-inserted relations.
+/// Breadth-first; among equally short paths, the one through lower peer ids.
 #[must_use]
 pub fn shortest(graph: &Graph, from: PeerId, to: PeerId, max_hops: usize) -> Option<Path> {
     if from == to {

@@ -40,7 +40,7 @@ fn pid(i: usize) -> PeerId {
 }
 
 fn bfs_hops(c: &[Vec<f64>], s: usize, t: usize) -> Option<usize> {
-    let mut dist = vec![usize::MAX; N];
+    let mut dist = [usize::MAX; N];
     dist[s] = 0;
     let mut queue = std::collections::VecDeque::from([s]);
     while let Some(u) = queue.pop_front() {
@@ -71,7 +71,7 @@ fn unit_flow(c: &[Vec<f64>], s: usize, t: usize) -> usize {
     let mut r: Vec<Vec<i32>> = c.iter().map(|row| row.iter().map(|x| i32::from(*x > 0.0)).collect()).collect();
     let mut flow = 0;
     loop {
-        let mut parent = vec![usize::MAX; N];
+        let mut parent = [usize::MAX; N];
         parent[s] = s;
         let mut stack = vec![s];
         while let Some(u) = stack.pop() {
