@@ -45,17 +45,37 @@ pub struct EdgeUpdate {
     pub timestamp: u64,
 }
 
-/// One directed relation stored in the graph.
+/// One directed relation stored in the graph, in 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Edge {
     /// Its target.
     pub to: PeerId,
-    /// Its kind.
-    pub kind: RelationType,
     /// Its strength as stated (0 for a removed relation kept as a tombstone).
     pub strength: f32,
-    /// When it was stated.
-    pub timestamp: u64,
+    timestamp_low: u32,
+    timestamp_high: u16,
+    /// Its kind.
+    pub kind: RelationType,
+}
+
+/// Timestamps are kept to 48 bits: milliseconds since 1970 last until the year 10889. Larger
+/// values saturate (and then compare equal).
+const TIMESTAMP_MAX: u64 = (1 << 48) - 1;
+
+impl Edge {
+    fn new(to: PeerId, kind: RelationType, strength: f32, timestamp: u64) -> Self {
+        let t = timestamp.min(TIMESTAMP_MAX);
+        // Both parts are in range by construction.
+        #[allow(clippy::cast_possible_truncation)]
+        let (timestamp_low, timestamp_high) = (t as u32, (t >> 32) as u16);
+        Self { to, strength, timestamp_low, timestamp_high, kind }
+    }
+
+    /// When it was stated (to 48 bits).
+    #[must_use]
+    pub fn timestamp(&self) -> u64 {
+        (u64::from(self.timestamp_high) << 32) | u64::from(self.timestamp_low)
+    }
 }
 
 /// What an update did.
@@ -75,6 +95,9 @@ struct Node {
     /// Sorted by (target, type): lookups are binary searches and a target's relations sit
     /// together.
     out: Vec<Edge>,
+    /// Peers with at least one relation to this one (each once, in arrival order), for
+    /// searches that run backwards from a target.
+    incoming: Vec<PeerId>,
     /// Sum of |walk weight| over `out`: what a walk step draws from.
     total: f64,
 }
@@ -100,8 +123,8 @@ impl Default for TypeWeights {
 /// The relation graph: directed, typed, weighted edges between dense peer ids, updated
 /// incrementally with latest-timestamp-wins semantics.
 ///
-/// Memory: one adjacency vector per peer (24 bytes + an 8-byte weight sum) and 24 bytes per
-/// relation.
+/// Memory: per peer two vectors and a weight sum (56 bytes); per relation 16 bytes, plus 4
+/// for the first relation between two peers (the backward index).
 ///
 /// ```
 /// use trust_core::{EdgeUpdate, Graph, PeerId, RelationType};
@@ -164,16 +187,20 @@ impl Graph {
             return Applied::Ignored;
         }
         self.ensure_peer(u.from.max(u.to));
+        let edge = Edge::new(u.to, u.kind, u.strength, u.timestamp);
         let node = &mut self.nodes[u.from.index()];
         let result = match node.out.binary_search_by_key(&(u.to, u.kind), |e| (e.to, e.kind)) {
-            Ok(i) if node.out[i].timestamp >= u.timestamp => return Applied::Ignored,
+            Ok(i) if node.out[i].timestamp() >= edge.timestamp() => return Applied::Ignored,
             Ok(i) => {
-                node.out[i].strength = u.strength;
-                node.out[i].timestamp = u.timestamp;
+                node.out[i] = edge;
                 Applied::Changed
             }
             Err(i) => {
-                node.out.insert(i, Edge { to: u.to, kind: u.kind, strength: u.strength, timestamp: u.timestamp });
+                node.out.insert(i, edge);
+                let first_to_target = self.relations_between(u.from, u.to).len() == 1;
+                if first_to_target {
+                    self.nodes[u.to.index()].incoming.push(u.from);
+                }
                 self.edges += 1;
                 Applied::Inserted
             }
@@ -201,6 +228,12 @@ impl Graph {
     #[must_use]
     pub fn total_weight(&self, id: PeerId) -> f64 {
         self.nodes.get(id.index()).map_or(0.0, |n| n.total)
+    }
+
+    /// The peers with at least one relation (of any sign, tombstones included) to `b`.
+    #[must_use]
+    pub fn incoming(&self, b: PeerId) -> &[PeerId] {
+        self.nodes.get(b.index()).map_or(&[], |n| n.incoming.as_slice())
     }
 
     /// The relations from `a` to `b`, one per type.
