@@ -78,6 +78,19 @@ pub(crate) struct Packet {
     pub payload: Vec<u8>,
 }
 
+/// Why a packet was dropped, as hashed into the trace.
+#[derive(Clone, Copy, Debug)]
+enum DropCause {
+    /// A NAT's mapping or filter refused an inbound packet.
+    NatInbound = 1,
+    NatPortsExhausted = 2,
+    Hairpin = 3,
+    NoRoute = 4,
+    /// Lost on a link (loss, queue, MTU, down).
+    Link = 5,
+    NoSocket = 6,
+}
+
 /// Where a link delivers.
 #[derive(Clone, Copy, Debug)]
 enum Hop {
@@ -625,8 +638,8 @@ impl Sim {
         Ok(false)
     }
 
-    fn trace_drop(&mut self, why: u8, p: Packet) {
-        (self.now, why, p.src, p.dst, p.payload.len()).hash(&mut self.trace);
+    fn trace_drop(&mut self, why: DropCause, p: Packet) {
+        (self.now, why as u8, p.src, p.dst, p.payload.len()).hash(&mut self.trace);
         self.recycle(p);
     }
 
@@ -638,21 +651,25 @@ impl Sim {
     }
 
     /// A packet reaches the far end of a link.
-    fn arrive(&mut self, hop: Hop, mut packet: Packet) {
+    fn arrive(&mut self, hop: Hop, packet: Packet) {
         match hop {
             Hop::Realm(realm) => self.route(realm, packet),
             Hop::Host(host) => self.deliver(host, packet),
-            Hop::NatOutside(nat) => {
-                let n = &mut self.nats[idx(nat.0)];
-                match n.nat.inbound(self.now, packet.dst.port(), packet.src) {
-                    Inbound::Deliver(internal) => {
-                        packet.dst = internal;
-                        let inner = n.inner;
-                        self.route(inner, packet);
-                    }
-                    Inbound::Drop => self.trace_drop(1, packet),
-                }
+            Hop::NatOutside(nat) => self.nat_inbound(nat, packet),
+        }
+    }
+
+    /// A packet reaches a NAT box's external address (from outside, or hairpinned from inside):
+    /// translated and routed inside if a mapping lets it in, dropped otherwise.
+    fn nat_inbound(&mut self, nat: NatId, mut packet: Packet) {
+        let n = &mut self.nats[idx(nat.0)];
+        match n.nat.inbound(self.now, packet.dst.port(), packet.src) {
+            Inbound::Deliver(internal) => {
+                packet.dst = internal;
+                let inner = n.inner;
+                self.route(inner, packet);
             }
+            Inbound::Drop => self.trace_drop(DropCause::NatInbound, packet),
         }
     }
 
@@ -673,7 +690,7 @@ impl Sim {
                 let now = self.now;
                 let n = &mut self.nats[idx(nat.0)];
                 let Some(external) = n.nat.outbound(now, packet.src, packet.dst, &mut self.rng) else {
-                    return self.trace_drop(2, packet);
+                    return self.trace_drop(DropCause::NatPortsExhausted, packet);
                 };
                 packet.src = external;
                 if packet.dst.ip() != n.nat.external_ip {
@@ -683,21 +700,14 @@ impl Sim {
                 // Addressed to the NAT's own public address from inside: hairpinning.
                 if !n.nat.config.hairpinning {
                     n.nat.stats.dropped_hairpin += 1;
-                    return self.trace_drop(3, packet);
+                    return self.trace_drop(DropCause::Hairpin, packet);
                 }
                 n.nat.stats.hairpinned += 1;
-                match n.nat.inbound(now, packet.dst.port(), packet.src) {
-                    Inbound::Deliver(internal) => {
-                        packet.dst = internal;
-                        let inner = n.inner;
-                        self.route(inner, packet);
-                    }
-                    Inbound::Drop => self.trace_drop(1, packet),
-                }
+                self.nat_inbound(nat, packet);
             }
             (None, None) => {
                 self.stats.dropped_no_route += 1;
-                self.trace_drop(4, packet);
+                self.trace_drop(DropCause::NoRoute, packet);
             }
         }
     }
@@ -706,7 +716,7 @@ impl Sim {
         let slot = &mut self.links[idx(link.0)];
         let (arrivals, n) = slot.link.offer(self.now, packet.payload.len(), &mut self.rng);
         if n == 0 {
-            return self.trace_drop(5, packet);
+            return self.trace_drop(DropCause::Link, packet);
         }
         // A packet that arrives at once (an ideal link) goes on routing without a trip through
         // the queue. Only routing and NAT hops are taken this way, never a host's machine, so
@@ -730,7 +740,7 @@ impl Sim {
         let h = &mut self.hosts[idx(host.0)];
         if !h.sockets.contains(&packet.dst) {
             self.stats.dropped_no_socket += 1;
-            return self.trace_drop(6, packet);
+            return self.trace_drop(DropCause::NoSocket, packet);
         }
         self.stats.deliveries += 1;
         (self.now, host.0, packet.src, packet.dst, &packet.payload).hash(&mut self.trace);
