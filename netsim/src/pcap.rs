@@ -61,6 +61,15 @@ fn fold(mut sum: u32) -> u16 {
     !folded
 }
 
+/// Fills in the UDP checksum of `udp` (header with a zero checksum, then payload) over the
+/// pseudo-header of `src` and `dst` (4- or 16-byte addresses); 0 is sent as 0xffff.
+fn set_udp_checksum(udp: &mut [u8], src: &[u8], dst: &[u8]) {
+    let len = u32::try_from(udp.len()).unwrap_or(u32::MAX);
+    let pseudo = ones_complement_sum(ones_complement_sum(0, src), dst) + 17 + len;
+    let c = fold(ones_complement_sum(pseudo, udp));
+    udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+}
+
 /// An IPv4 or IPv6 packet carrying `payload` in UDP from `src` to `dst`, with valid checksums;
 /// `None` when the families differ or the payload does not fit.
 fn ip_udp_frame(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Vec<u8>> {
@@ -74,11 +83,7 @@ fn ip_udp_frame(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Vec<
     match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let total = u16::try_from(20 + udp.len()).ok()?;
-            let mut pseudo = ones_complement_sum(0, &s.octets());
-            pseudo = ones_complement_sum(pseudo, &d.octets());
-            pseudo += 17 + u32::from(udp_len);
-            let c = fold(ones_complement_sum(pseudo, &udp));
-            udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            set_udp_checksum(&mut udp, &s.octets(), &d.octets());
             let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
             ip[2..4].copy_from_slice(&total.to_be_bytes());
             ip.extend_from_slice(&s.octets());
@@ -89,11 +94,7 @@ fn ip_udp_frame(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Vec<
             Some(ip)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let mut pseudo = ones_complement_sum(0, &s.octets());
-            pseudo = ones_complement_sum(pseudo, &d.octets());
-            pseudo += 17 + u32::from(udp_len);
-            let c = fold(ones_complement_sum(pseudo, &udp));
-            udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            set_udp_checksum(&mut udp, &s.octets(), &d.octets());
             let mut ip = vec![0x60, 0, 0, 0];
             ip.extend_from_slice(&udp_len.to_be_bytes());
             ip.extend_from_slice(&[17, 64]);
