@@ -107,6 +107,14 @@ struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeWeights(pub [f32; 256]);
 
+impl TypeWeights {
+    /// The walk weight of `e`: its strength times its type's weight.
+    #[must_use]
+    pub fn of(&self, e: &Edge) -> f64 {
+        f64::from(e.strength) * f64::from(self.0[usize::from(e.kind.0)])
+    }
+}
+
 impl Default for TypeWeights {
     /// Traffic exchange, moderator votes and social friendship count fully, similar taste a
     /// quarter; every other type 0 until configured.
@@ -178,7 +186,7 @@ impl Graph {
     /// The walk weight of one stored edge.
     #[must_use]
     pub fn weight_of(&self, e: &Edge) -> f64 {
-        f64::from(e.strength) * f64::from(self.type_weight(e.kind))
+        self.weights.of(e)
     }
 
     /// Applies a relation record. Ids beyond the current peers grow the graph.
@@ -214,8 +222,7 @@ impl Graph {
     fn recompute_total(&mut self, id: PeerId) {
         let weights = &self.weights;
         let node = &mut self.nodes[id.index()];
-        node.total =
-            node.out.iter().map(|e| (f64::from(e.strength) * f64::from(weights.0[usize::from(e.kind.0)])).abs()).sum();
+        node.total = node.out.iter().map(|e| weights.of(e).abs()).sum();
     }
 
     /// A peer's outgoing relations (tombstones included), sorted by target then type.
