@@ -23,7 +23,8 @@ use crate::{FastMap, fast_map};
 pub struct SampledBetweenness {
     samples: u32,
     seed: u64,
-    cache: Option<(usize, FastMap<PeerId, f64>)>,
+    /// The last estimate, with the graph version it was made for.
+    cache: Option<(u64, FastMap<PeerId, f64>)>,
 }
 
 impl SampledBetweenness {
@@ -105,9 +106,9 @@ impl SampledBetweenness {
 
 impl Reputation for SampledBetweenness {
     fn score(&mut self, graph: &Graph, _ego: PeerId, peer: PeerId) -> f64 {
-        let stamp = graph.relations() ^ graph.peers().rotate_left(32);
-        if self.cache.as_ref().is_none_or(|(s, _)| *s != stamp) {
-            self.cache = Some((stamp, self.estimate(graph)));
+        let version = graph.version();
+        if self.cache.as_ref().is_none_or(|(v, _)| *v != version) {
+            self.cache = Some((version, self.estimate(graph)));
         }
         self.cache.as_ref().and_then(|(_, c)| c.get(&peer).copied()).unwrap_or(0.0)
     }

@@ -149,13 +149,14 @@ pub struct Graph {
     nodes: Vec<Node>,
     weights: TypeWeights,
     edges: usize,
+    version: u64,
 }
 
 impl Graph {
     /// An empty graph with these type weights.
     #[must_use]
     pub fn new(weights: TypeWeights) -> Self {
-        Self { nodes: Vec::new(), weights, edges: 0 }
+        Self { nodes: Vec::new(), weights, edges: 0, version: 0 }
     }
 
     /// Number of peers (the highest id seen + 1).
@@ -174,7 +175,15 @@ impl Graph {
     pub fn ensure_peer(&mut self, id: PeerId) {
         if id.index() >= self.nodes.len() {
             self.nodes.resize_with(id.index() + 1, Node::default);
+            self.version += 1;
         }
+    }
+
+    /// A number that changes whenever the graph does (a peer added, a relation inserted or
+    /// changed): what caches of derived results key on.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The weight of a type.
@@ -214,6 +223,7 @@ impl Graph {
             }
         };
         self.recompute_total(u.from);
+        self.version += 1;
         result
     }
 
