@@ -95,8 +95,8 @@ struct Node {
     /// Sorted by (target, type): lookups are binary searches and a target's relations sit
     /// together.
     out: Vec<Edge>,
-    /// Peers with at least one relation to this one (each once, in arrival order), for
-    /// searches that run backwards from a target.
+    /// Peers that trust this one (positive capacity towards it), each once, in the order
+    /// they came to: what searches running backwards from a target follow.
     incoming: Vec<PeerId>,
     /// Sum of |walk weight| over `out`: what a walk step draws from.
     total: f64,
@@ -128,11 +128,34 @@ impl Default for TypeWeights {
     }
 }
 
+/// Epoch decay (MeritRank's γ): a relation loses weight with the age of its timestamp.
+///
+/// Time is cut into epochs of `epoch` timestamp units; a relation stated in epoch *e* weighs
+/// `gamma^(now − e)` times its undecayed weight once the graph is at epoch *now* (see
+/// [`Graph::advance_to`]); relations from the future are not boosted. Off by default: the
+/// MeritRank evaluation found it can help attackers who simply make fresh relations, so turn
+/// it on only where old relations really mean less.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochDecay {
+    /// Weight kept per epoch of age, in (0, 1].
+    pub gamma: f64,
+    /// Epoch length in timestamp units (for millisecond timestamps, 86,400,000 is a day).
+    pub epoch: u64,
+}
+
+impl EpochDecay {
+    fn factor(&self, now_epoch: u64, timestamp: u64) -> f64 {
+        let age = now_epoch.saturating_sub(timestamp / self.epoch.max(1));
+        // An age beyond i32 has decayed to nothing at any gamma below 1 anyway.
+        libm::pow(self.gamma, f64::from(i32::try_from(age).unwrap_or(i32::MAX)))
+    }
+}
+
 /// The relation graph: directed, typed, weighted edges between dense peer ids, updated
 /// incrementally with latest-timestamp-wins semantics.
 ///
 /// Memory: per peer two vectors and a weight sum (56 bytes); per relation 16 bytes, plus 4
-/// for the first relation between two peers (the backward index).
+/// for each pair of peers where the first trusts the second (the backward index).
 ///
 /// ```
 /// use trust_core::{EdgeUpdate, Graph, PeerId, RelationType};
@@ -150,13 +173,53 @@ pub struct Graph {
     weights: TypeWeights,
     edges: usize,
     version: u64,
+    decay: Option<EpochDecay>,
+    /// The current epoch, when `decay` is on.
+    now_epoch: u64,
 }
 
 impl Graph {
     /// An empty graph with these type weights.
     #[must_use]
     pub fn new(weights: TypeWeights) -> Self {
-        Self { nodes: Vec::new(), weights, edges: 0, version: 0 }
+        Self { nodes: Vec::new(), weights, edges: 0, version: 0, decay: None, now_epoch: 0 }
+    }
+
+    /// Turns epoch decay on (or off with `None`) at time `now`; every weight is recomputed.
+    pub fn set_epoch_decay(&mut self, decay: Option<EpochDecay>, now: u64) {
+        self.decay = decay;
+        self.now_epoch = decay.map_or(0, |d| now / d.epoch.max(1));
+        self.reweigh();
+    }
+
+    /// Moves the graph's clock to `now`. Returns `true` when that starts a new epoch and so
+    /// changed the weights: reputation caches must then be rebuilt (for walks,
+    /// [`MeritRank::clear`](crate::MeritRank::clear)). Time never moves back.
+    pub fn advance_to(&mut self, now: u64) -> bool {
+        let Some(d) = self.decay else { return false };
+        let epoch = now / d.epoch.max(1);
+        if epoch <= self.now_epoch {
+            return false;
+        }
+        self.now_epoch = epoch;
+        self.reweigh();
+        true
+    }
+
+    /// Recomputes every weight sum and the trusting-peer index (decay can take a weight to 0).
+    fn reweigh(&mut self) {
+        for node in &mut self.nodes {
+            node.incoming.clear();
+        }
+        for i in 0..self.nodes.len() {
+            let a = PeerId(u32::try_from(i).unwrap_or(u32::MAX));
+            self.recompute_total(a);
+            let trusted: Vec<PeerId> = self.trusted_neighbours(a).map(|(b, _, _)| b).collect();
+            for b in trusted {
+                self.nodes[b.index()].incoming.push(a);
+            }
+        }
+        self.version += 1;
     }
 
     /// Number of peers (the highest id seen + 1).
@@ -192,10 +255,18 @@ impl Graph {
         self.weights.0[usize::from(kind.0)]
     }
 
-    /// The walk weight of one stored edge.
+    /// The walk weight of one stored edge: strength × type weight (× epoch decay when on).
     #[must_use]
     pub fn weight_of(&self, e: &Edge) -> f64 {
-        self.weights.of(e)
+        Self::weigh(&self.weights, self.decay.as_ref(), self.now_epoch, e)
+    }
+
+    fn weigh(weights: &TypeWeights, decay: Option<&EpochDecay>, now_epoch: u64, e: &Edge) -> f64 {
+        let w = weights.of(e);
+        match decay {
+            Some(d) if w != 0.0 => w * d.factor(now_epoch, e.timestamp()),
+            _ => w,
+        }
     }
 
     /// Applies a relation record. Ids beyond the current peers grow the graph.
@@ -205,6 +276,7 @@ impl Graph {
         }
         self.ensure_peer(u.from.max(u.to));
         let edge = Edge::new(u.to, u.kind, u.strength, u.timestamp);
+        let trusted_before = self.capacity(u.from, u.to) > 0.0;
         let node = &mut self.nodes[u.from.index()];
         let result = match node.out.binary_search_by_key(&(u.to, u.kind), |e| (e.to, e.kind)) {
             Ok(i) if node.out[i].timestamp() >= edge.timestamp() => return Applied::Ignored,
@@ -214,14 +286,19 @@ impl Graph {
             }
             Err(i) => {
                 node.out.insert(i, edge);
-                let first_to_target = self.relations_between(u.from, u.to).len() == 1;
-                if first_to_target {
-                    self.nodes[u.to.index()].incoming.push(u.from);
-                }
                 self.edges += 1;
                 Applied::Inserted
             }
         };
+        let trusted_after = self.capacity(u.from, u.to) > 0.0;
+        if trusted_before != trusted_after {
+            let incoming = &mut self.nodes[u.to.index()].incoming;
+            if trusted_after {
+                incoming.push(u.from);
+            } else if let Some(p) = incoming.iter().position(|p| *p == u.from) {
+                incoming.remove(p);
+            }
+        }
         self.recompute_total(u.from);
         self.version += 1;
         result
@@ -230,9 +307,9 @@ impl Graph {
     /// Recomputes a node's weight sum from scratch, so incremental and batch builds agree to
     /// the bit.
     fn recompute_total(&mut self, id: PeerId) {
-        let weights = &self.weights;
+        let (weights, decay, now) = (&self.weights, self.decay.as_ref(), self.now_epoch);
         let node = &mut self.nodes[id.index()];
-        node.total = node.out.iter().map(|e| weights.of(e).abs()).sum();
+        node.total = node.out.iter().map(|e| Self::weigh(weights, decay, now, e).abs()).sum();
     }
 
     /// A peer's outgoing relations (tombstones included), sorted by target then type.
@@ -247,7 +324,7 @@ impl Graph {
         self.nodes.get(id.index()).map_or(0.0, |n| n.total)
     }
 
-    /// The peers with at least one relation (of any sign, tombstones included) to `b`.
+    /// The peers that trust `b` (positive [`capacity`](Self::capacity) towards it).
     #[must_use]
     pub fn incoming(&self, b: PeerId) -> &[PeerId] {
         self.nodes.get(b.index()).map_or(&[], |n| n.incoming.as_slice())

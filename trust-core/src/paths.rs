@@ -114,7 +114,7 @@ pub fn shortest(graph: &Graph, from: PeerId, to: PeerId, max_hops: usize) -> Opt
         } else {
             for &v in &back {
                 for &u in graph.incoming(v) {
-                    if backward.contains_key(&u) || graph.capacity(u, v) <= 0.0 {
+                    if backward.contains_key(&u) {
                         continue;
                     }
                     backward.insert(u, v);
