@@ -6,6 +6,8 @@
 //! - `trust_bytes_per_edge`: resident memory of the graph per relation (goal ≤ 40);
 //! - `trust_cold_ego_ms`: the first full reputation (10,000 walks, α = 0.85) for a new ego,
 //!   median over 20 egos (goal ≤ 50);
+//! - `trust_cold_ego_connectivity_ms`: the same with connectivity decay on (walks plus the
+//!   bridged set);
 //! - `trust_edge_update_us`: one relation update plus bringing one resident ego's walks up to
 //!   date, mean over 20,000 random updates (goal ≤ 50);
 //! - `trust_path_p99_ms`: 99th percentile of shortest-path queries (≤ 6 hops) between random
@@ -20,7 +22,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use sansio_core::SeededRng;
-use trust_core::{EdgeUpdate, Graph, MeritRank, PeerId, RelationType, WalkConfig, paths, synthetic};
+use trust_core::{ConnectivityDecay, EdgeUpdate, Graph, MeritRank, PeerId, RelationType, WalkConfig, paths, synthetic};
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -62,6 +64,17 @@ fn main() {
         })
         .collect();
     println!("figure trust_cold_ego_ms {:.1} ms", median(cold));
+    let with_decay = WalkConfig { connectivity: Some(ConnectivityDecay::default()), ..config.clone() };
+    let cold: Vec<f64> = (0..20)
+        .map(|_| {
+            let ego = random_peer();
+            let mut mr = MeritRank::new(with_decay.clone(), 1);
+            let t = Instant::now();
+            mr.ensure_ego(&g, ego);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    println!("figure trust_cold_ego_connectivity_ms {:.1} ms", median(cold));
 
     let ego = random_peer();
     let mut mr = MeritRank::new(config, 1);

@@ -3,7 +3,7 @@
 use crate::graph::{EdgeUpdate, Graph, PeerId, RelationType};
 use crate::paths;
 use crate::reputation::Reputation;
-use crate::walks::{MeritRank, WalkConfig};
+use crate::walks::{ConnectivityDecay, MeritRank, WalkConfig};
 use crate::{ExactPageRank, TwoHopFlow};
 
 /// Peers the fuzzer addresses: small, so operations collide and walks meet updates.
@@ -11,7 +11,8 @@ const PEERS: u8 = 32;
 
 /// Runs arbitrary edge updates and queries, 8 bytes per operation, and checks the
 /// invariants that must hold whatever the input:
-/// - incremental walks equal recomputed walks;
+/// - incremental walks and scores (connectivity decay on) equal recomputed ones;
+/// - the backward index lists exactly the trusting peers, each once;
 /// - paths are connected, start and end where asked, and use trusted relations only;
 /// - disjoint paths share no relation;
 /// - every score is finite.
@@ -21,7 +22,7 @@ const PEERS: u8 = 32;
 /// When an invariant breaks (that is the point).
 pub fn graph_ops(data: &[u8]) {
     let mut graph = Graph::new(Default::default());
-    let config = WalkConfig { walks: 64, alpha: 0.85, max_len: 200 };
+    let config = WalkConfig { walks: 64, alpha: 0.85, max_len: 200, connectivity: Some(ConnectivityDecay::default()) };
     let mut walks = MeritRank::new(config.clone(), 1);
     walks.ensure_ego(&graph, PeerId(0));
     for op in data.chunks_exact(8) {
@@ -59,9 +60,20 @@ pub fn graph_ops(data: &[u8]) {
             }
         }
     }
+    for a in 0..u32::from(PEERS) {
+        for b in 0..u32::from(PEERS) {
+            let (a, b) = (PeerId(a), PeerId(b));
+            let indexed = graph.incoming(b).iter().filter(|p| **p == a).count();
+            assert_eq!(indexed, usize::from(graph.capacity(a, b) > 0.0), "backward index of {a:?} -> {b:?}");
+        }
+    }
     let mut fresh = MeritRank::new(config, 1);
     fresh.ensure_ego(&graph, PeerId(0));
     assert!(walks.walks_of(PeerId(0)) == fresh.walks_of(PeerId(0)), "incremental walks differ from recomputed");
+    for p in 0..u32::from(PEERS) {
+        let (a, b) = (walks.score(&graph, PeerId(0), PeerId(p)), fresh.score(&graph, PeerId(0), PeerId(p)));
+        assert!(a.to_bits() == b.to_bits(), "incremental score of {p} {a} differs from recomputed {b}");
+    }
     for s in ExactPageRank::new(0.85, 1e-9).scores(&graph, PeerId(0)) {
         assert!(s.is_finite());
     }

@@ -36,15 +36,22 @@ mod walks;
 
 pub use betweenness::SampledBetweenness;
 pub use exact::ExactPageRank;
-pub use graph::{Applied, Edge, EdgeUpdate, Graph, PeerId, RelationType, TypeWeights};
+pub use graph::{Applied, Edge, EdgeUpdate, EpochDecay, Graph, PeerId, RelationType, TypeWeights};
 pub use maxflow::TwoHopFlow;
 pub use peers::Peers;
 pub use reputation::Reputation;
-pub use walks::{MeritRank, WalkConfig};
+pub use walks::{ConnectivityDecay, MeritRank, WalkConfig};
 
 /// Hash maps of the crate: foldhash with a fixed seed, so nothing depends on a random state.
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
 pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
     FastMap::with_hasher(foldhash::fast::FixedState::with_seed(0))
+}
+
+/// Hash sets of the crate, seeded like [`FastMap`].
+pub(crate) type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::FixedState>;
+
+pub(crate) fn fast_set<K>() -> FastSet<K> {
+    FastSet::with_hasher(foldhash::fast::FixedState::with_seed(0))
 }

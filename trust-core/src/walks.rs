@@ -6,7 +6,7 @@ use rand_chacha::ChaCha12Rng;
 use sansio_core::rand_core::{Rng, SeedableRng};
 
 use crate::graph::{Graph, PeerId};
-use crate::{FastMap, fast_map};
+use crate::{FastMap, FastSet, fast_map, fast_set};
 
 /// Parameters of the walks.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,11 +18,42 @@ pub struct WalkConfig {
     /// Hard cap on a walk's length, so a walk always ends (at α = 0.85 a walk of 1,000 steps
     /// has probability 10⁻⁷¹).
     pub max_len: usize,
+    /// MeritRank's connectivity decay (β), off by default.
+    pub connectivity: Option<ConnectivityDecay>,
 }
 
 impl Default for WalkConfig {
     fn default() -> Self {
-        Self { walks: 10_000, alpha: 0.85, max_len: 1_000 }
+        Self { walks: 10_000, alpha: 0.85, max_len: 1_000, connectivity: None }
+    }
+}
+
+/// Connectivity decay: a peer that the ego's walks reach almost only through one other peer
+/// (a bridge) has its score multiplied by `1 − beta`.
+///
+/// Precisely: for peer *v*, let *n(v)* be the number of the ego's walks that visit *v*, and
+/// *n(v, k)* the number of those that visit *k* (neither the ego nor *v*) before their first
+/// visit of *v*. If max over *k* of *n(v, k)* / *n(v)* is at least `threshold`, *v* is
+/// *bridged* and its score is decayed. A Sybil region hangs off its attack edges, so every
+/// Sybil is bridged by the attacker; honest peers in a well-knit region are reached along
+/// many routes and mostly keep their score (`sybil_resistance.rs` measures both).
+///
+/// The bridged set of an ego is derived from all of its walks, so it costs about as much as
+/// the walks themselves; it is refreshed by [`MeritRank::score`], [`MeritRank::ranking`] and
+/// [`MeritRank::ensure_ego`] after a change, and [`MeritRank::cached_score`] answers `None`
+/// for an ego whose set is out of date rather than a stale number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnectivityDecay {
+    /// The share of the score a bridged peer loses, in [0, 1].
+    pub beta: f64,
+    /// The share of a peer's walks that must pass one bridge for it to count as bridged.
+    pub threshold: f64,
+}
+
+impl Default for ConnectivityDecay {
+    /// β = 0.5 at a 90 % bridge share.
+    fn default() -> Self {
+        Self { beta: 0.5, threshold: 0.9 }
     }
 }
 
@@ -54,6 +85,46 @@ struct EgoWalks {
     hits: FastMap<PeerId, Hits>,
     /// For each peer, the walks that visit it (each walk once).
     visits: FastMap<PeerId, Vec<u32>>,
+    /// Peers under connectivity decay, when it is on; `None` when out of date.
+    bridged: Option<FastSet<PeerId>>,
+}
+
+impl EgoWalks {
+    /// The peers that one bridge dominates (see [`ConnectivityDecay`]).
+    fn find_bridged(&self, threshold: f64) -> FastSet<PeerId> {
+        // n(v, k) for every pair that occurs; walks are short, so the per-walk work is a
+        // scan of the prefix.
+        let mut pairs: FastMap<(PeerId, PeerId), u32> = fast_map();
+        for walk in &self.walks {
+            let nodes = &walk.nodes;
+            for i in 1..nodes.len() {
+                let v = nodes[i];
+                if nodes[..i].contains(&v) {
+                    continue; // not v's first visit
+                }
+                for j in 1..i {
+                    let k = nodes[j];
+                    if k != v && !nodes[1..j].contains(&k) {
+                        *pairs.entry((v, k)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let mut most: FastMap<PeerId, u32> = fast_map();
+        for ((v, _), n) in pairs {
+            let m = most.entry(v).or_insert(0);
+            *m = (*m).max(n);
+        }
+        let mut out = fast_set();
+        for (v, m) in most {
+            let n = self.visits.get(&v).map_or(0, Vec::len);
+            #[allow(clippy::cast_precision_loss)]
+            if n > 0 && f64::from(m) / n as f64 >= threshold {
+                out.insert(v);
+            }
+        }
+        out
+    }
 }
 
 /// Personalised reputation by Monte Carlo random walks, after MeritRank.
@@ -170,19 +241,34 @@ impl MeritRank {
     }
 
     /// Computes the ego's walks if it has none yet.
+    /// (With connectivity decay on, it also brings the ego's bridged set up to date.)
     pub fn ensure_ego(&mut self, graph: &Graph, ego: PeerId) {
-        if self.egos.contains_key(&ego) {
-            return;
+        if !self.egos.contains_key(&ego) {
+            let mut state = EgoWalks {
+                walks: Vec::with_capacity(self.config.walks as usize),
+                hits: fast_map(),
+                visits: fast_map(),
+                bridged: None,
+            };
+            for id in 0..self.config.walks {
+                let mut walk = Walk { nodes: alloc::vec![ego], blamed: None };
+                self.extend(graph, ego, id, &mut walk);
+                Self::count(&mut state, id, &walk, 1);
+                state.walks.push(walk);
+            }
+            self.egos.insert(ego, state);
         }
-        let mut state =
-            EgoWalks { walks: Vec::with_capacity(self.config.walks as usize), hits: fast_map(), visits: fast_map() };
-        for id in 0..self.config.walks {
-            let mut walk = Walk { nodes: alloc::vec![ego], blamed: None };
-            self.extend(graph, ego, id, &mut walk);
-            Self::count(&mut state, id, &walk, 1);
-            state.walks.push(walk);
+        if let (Some(decay), Some(state)) = (self.config.connectivity, self.egos.get_mut(&ego))
+            && state.bridged.is_none()
+        {
+            state.bridged = Some(state.find_bridged(decay.threshold));
         }
-        self.egos.insert(ego, state);
+    }
+
+    /// Forgets every ego's walks: what to do when all weights change at once (a new epoch,
+    /// see [`Graph::advance_to`]). They are recomputed when next asked for.
+    pub fn clear(&mut self) {
+        self.egos.clear();
     }
 
     /// Forgets an ego's walks (memory); they are recomputed when next asked for.
@@ -204,6 +290,9 @@ impl MeritRank {
         let mut redone = 0;
         for (&ego, state) in &mut egos {
             let affected: Vec<u32> = state.visits.get(&changed).cloned().unwrap_or_default();
+            if !affected.is_empty() {
+                state.bridged = None;
+            }
             for id in affected {
                 let mut walk = core::mem::take(&mut state.walks[id as usize]);
                 Self::count(state, id, &walk, -1);
@@ -221,17 +310,34 @@ impl MeritRank {
         redone
     }
 
-    /// The ego's score for `peer` from its cached walks, or `None` if the ego has none yet.
-    /// One hash lookup: cheap enough for every packet or record.
+    /// The ego's score for `peer` from its cached walks, or `None` if the ego has none yet
+    /// (or, with connectivity decay on, its bridged set is out of date after a change).
+    /// One or two hash lookups: cheap enough for every packet or record.
     #[must_use]
     pub fn cached_score(&self, ego: PeerId, peer: PeerId) -> Option<f64> {
         let state = self.egos.get(&ego)?;
         let h = state.hits.get(&peer).copied().unwrap_or_default();
-        Some(self.scale(f64::from(h.positive) - f64::from(h.negative)))
+        let raw = self.scale(f64::from(h.positive) - f64::from(h.negative));
+        self.decayed(state, peer, raw)
     }
 
     fn scale(&self, hits: f64) -> f64 {
         (1.0 - self.config.alpha) * hits / f64::from(self.config.walks.max(1))
+    }
+
+    /// `raw` after connectivity decay; `None` if the bridged set is out of date.
+    fn decayed(&self, state: &EgoWalks, peer: PeerId, raw: f64) -> Option<f64> {
+        let Some(decay) = self.config.connectivity else { return Some(raw) };
+        let bridged = state.bridged.as_ref()?;
+        Some(if bridged.contains(&peer) { raw * (1.0 - decay.beta) } else { raw })
+    }
+
+    /// Whether connectivity decay applies to `peer` for `ego` (`None` when the decay is off
+    /// or the ego's set is not up to date).
+    #[must_use]
+    pub fn is_bridged(&self, ego: PeerId, peer: PeerId) -> Option<bool> {
+        self.config.connectivity?;
+        Some(self.egos.get(&ego)?.bridged.as_ref()?.contains(&peer))
     }
 
     /// The ego's score for `peer`, computing the ego's walks first if needed.
@@ -244,8 +350,14 @@ impl MeritRank {
     pub fn ranking(&mut self, graph: &Graph, ego: PeerId) -> Vec<(PeerId, f64)> {
         self.ensure_ego(graph, ego);
         let Some(state) = self.egos.get(&ego) else { return Vec::new() };
-        let mut out: Vec<(PeerId, f64)> =
-            state.hits.iter().map(|(p, h)| (*p, self.scale(f64::from(h.positive) - f64::from(h.negative)))).collect();
+        let mut out: Vec<(PeerId, f64)> = state
+            .hits
+            .iter()
+            .map(|(p, h)| {
+                let raw = self.scale(f64::from(h.positive) - f64::from(h.negative));
+                (*p, self.decayed(state, *p, raw).unwrap_or(raw))
+            })
+            .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out
     }

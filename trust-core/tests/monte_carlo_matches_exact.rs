@@ -31,7 +31,7 @@ fn walk_estimates_are_within_four_standard_errors_of_exact_pagerank() {
     for (seed, alpha) in [(1, 0.85), (2, 0.5), (3, 0.95)] {
         let g = random_graph(60, seed);
         let walks = 100_000;
-        let mut mr = MeritRank::new(WalkConfig { walks, alpha, max_len: 10_000 }, u64::from(seed));
+        let mut mr = MeritRank::new(WalkConfig { walks, alpha, max_len: 10_000, connectivity: None }, u64::from(seed));
         let exact = ExactPageRank::new(alpha, 1e-12).scores(&g, PeerId(0));
         let bound = 4.0 * (1.0 + alpha).sqrt() / f64::from(walks).sqrt();
         let mut worst = 0.0f64;

@@ -68,7 +68,7 @@ fn escape_bound(base: &[EdgeUpdate], ego: PeerId, attack_from: &[usize]) -> f64 
 fn sybil_total(base: &[EdgeUpdate], ego: PeerId, attack_from: &[usize], s: usize, shape: SybilShape) -> f64 {
     let g =
         graph_of(base.iter().copied().chain(synthetic::sybil_region(HONEST, s, shape, attack_from, ATTACK, [3; 32])));
-    let mut mr = MeritRank::new(WalkConfig { walks: WALKS, alpha: ALPHA, max_len: 1_000 }, 17);
+    let mut mr = MeritRank::new(WalkConfig { walks: WALKS, alpha: ALPHA, max_len: 1_000, connectivity: None }, 17);
     mr.ranking(&g, ego).iter().filter(|(p, _)| p.index() >= HONEST).map(|(_, score)| score).sum()
 }
 
