@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+pub mod edge_file;
 mod engine;
 mod outbox;
 mod route;

@@ -1,6 +1,9 @@
 //! `ipv8`: the command-line face of the IPv8 cores.
+#![allow(clippy::print_stdout)] // a command-line program prints its results
 
-use clap::Parser;
+mod trust;
+
+use clap::{Parser, Subcommand};
 
 /// IPv8: peer-to-peer networking where a peer is a public key, not an IP address.
 #[derive(Debug, Parser)]
@@ -9,13 +12,27 @@ struct Cli {
     /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides it.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reputation and friendship paths over a relation file.
+    #[command(subcommand)]
+    Trust(trust::Trust),
 }
 
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    eprintln!("ipv8 has no subcommands yet; see `ipv8 --help` and the README for what exists.");
-    std::process::exit(2);
+    let result = match cli.command {
+        Command::Trust(command) => trust::run(command),
+    };
+    if let Err(message) = result {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` or else by the `-v` count.

@@ -1,0 +1,233 @@
+//! Relation graphs in CSV files: `from,to,type,strength,timestamp`, one relation per row.
+//!
+//! Peer ids are opaque strings (hex public keys, names); they are interned in first-seen order.
+//! `type` is a number 0–255 or one of the seeds' names (`traffic_exchange`, `similar_taste`,
+//! `moderator_vote`, `social_friend`). A header row is required. Any malformed row is
+//! reported with its line number and nothing is loaded.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::rc::Rc;
+
+use trust_core::{EdgeUpdate, Graph, PeerId, Peers, RelationType};
+
+/// The columns, in order.
+pub const HEADER: [&str; 5] = ["from", "to", "type", "strength", "timestamp"];
+
+/// Why an edge file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeFileError {
+    /// A row (or the header) does not fit the format.
+    #[error("line {line}: {reason}")]
+    Malformed {
+        /// 1-based line number in the file.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A loaded graph with the keys of its peers.
+#[derive(Debug, Default)]
+pub struct EdgeFile {
+    /// The relations, latest timestamp winning where a row repeats a relation.
+    pub graph: Graph,
+    /// Peer keys as written in the file.
+    pub peers: Peers<String>,
+    /// Rows read (after the header).
+    pub rows: u64,
+}
+
+/// Line numbers by byte offset. The csv reader does not count blank lines, so the offsets of
+/// the newlines it reads past are noted here as the bytes go by, and folded into a count as
+/// records are returned: the memory held is one read-ahead buffer's worth at most.
+#[derive(Default)]
+struct Newlines {
+    ahead: VecDeque<u64>,
+    before: u64,
+    read: u64,
+}
+
+impl Newlines {
+    /// The 1-based line of the byte at `offset` (offsets only grow).
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while self.ahead.front().is_some_and(|&n| n < offset) {
+            self.ahead.pop_front();
+            self.before += 1;
+        }
+        self.before + 1
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    newlines: Rc<RefCell<Newlines>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut state = self.newlines.borrow_mut();
+        let start = state.read;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            state.ahead.push_back(start + i as u64);
+        }
+        state.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Parses a relation type: a number or a name of the seeds.
+///
+/// ```
+/// use drivers::edge_file::parse_type;
+/// use trust_core::RelationType;
+///
+/// assert_eq!(parse_type("social_friend"), Some(RelationType::SOCIAL_FRIEND));
+/// assert_eq!(parse_type("7"), Some(RelationType(7)));
+/// assert_eq!(parse_type("enemy"), None);
+/// ```
+#[must_use]
+pub fn parse_type(s: &str) -> Option<RelationType> {
+    match s {
+        "traffic_exchange" => Some(RelationType::TRAFFIC_EXCHANGE),
+        "similar_taste" => Some(RelationType::SIMILAR_TASTE),
+        "moderator_vote" => Some(RelationType::MODERATOR_VOTE),
+        "social_friend" => Some(RelationType::SOCIAL_FRIEND),
+        _ => s.parse::<u8>().ok().map(RelationType),
+    }
+}
+
+/// The name of a relation type, or its number.
+#[must_use]
+pub fn type_name(kind: RelationType) -> String {
+    match kind {
+        RelationType::TRAFFIC_EXCHANGE => "traffic_exchange".into(),
+        RelationType::SIMILAR_TASTE => "similar_taste".into(),
+        RelationType::MODERATOR_VOTE => "moderator_vote".into(),
+        RelationType::SOCIAL_FRIEND => "social_friend".into(),
+        RelationType(n) => n.to_string(),
+    }
+}
+
+/// Reads an edge file.
+///
+/// ```
+/// use drivers::edge_file;
+///
+/// let csv = "from,to,type,strength,timestamp\nalice,bob,social_friend,1.0,10\nbob,carol,0,2.5,11\n";
+/// let loaded = edge_file::read(csv.as_bytes())?;
+/// assert_eq!((loaded.peers.len(), loaded.graph.relations()), (3, 2));
+///
+/// let bad = "from,to,type,strength,timestamp\nalice,bob,social_friend,strong,10\n";
+/// let error = edge_file::read(bad.as_bytes()).unwrap_err();
+/// assert_eq!(error.to_string(), "line 2: strength \"strong\" is not a finite number");
+/// # Ok::<(), edge_file::EdgeFileError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`EdgeFileError::Malformed`] for the first bad row (or header), naming its line;
+/// [`EdgeFileError::Io`] if reading fails.
+pub fn read(input: impl Read) -> Result<EdgeFile, EdgeFileError> {
+    let newlines = Rc::new(RefCell::new(Newlines::default()));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(Counting { inner: input, newlines: Rc::clone(&newlines) });
+    // A record's position is where parsing began, blank lines before it included; where the
+    // reader stands after it is unambiguous: just past the record's own line end.
+    let line_after =
+        |reader: &csv::Reader<_>| newlines.borrow_mut().line_of(reader.position().byte().saturating_sub(1));
+    let mut out = EdgeFile::default();
+    let mut record = csv::StringRecord::new();
+    let mut header_seen = false;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = line_after(&reader);
+                let reason = e.to_string();
+                return match e.into_kind() {
+                    csv::ErrorKind::Io(io) => Err(io.into()),
+                    _ => Err(EdgeFileError::Malformed { line, reason }),
+                };
+            }
+        }
+        let line = line_after(&reader);
+        let malformed = |reason: String| EdgeFileError::Malformed { line, reason };
+        if !header_seen {
+            if record.iter().ne(HEADER) {
+                return Err(malformed(format!("the header must be `{}`", HEADER.join(","))));
+            }
+            header_seen = true;
+            continue;
+        }
+        if record.len() != HEADER.len() {
+            return Err(malformed(format!("{} fields, expected {}", record.len(), HEADER.len())));
+        }
+        let (from, to) = (&record[0], &record[1]);
+        if from.is_empty() || to.is_empty() {
+            return Err(malformed("a peer id is empty".into()));
+        }
+        let kind =
+            parse_type(&record[2]).ok_or_else(|| malformed(format!("unknown relation type {:?}", &record[2])))?;
+        let strength = record[3]
+            .parse::<f32>()
+            .ok()
+            .filter(|s| s.is_finite())
+            .ok_or_else(|| malformed(format!("strength {:?} is not a finite number", &record[3])))?;
+        let timestamp = record[4]
+            .parse::<u64>()
+            .map_err(|_| malformed(format!("timestamp {:?} is not a whole number", &record[4])))?;
+        let update = EdgeUpdate {
+            from: out.peers.intern(from.to_owned()),
+            to: out.peers.intern(to.to_owned()),
+            kind,
+            strength,
+            timestamp,
+        };
+        out.graph.apply(update);
+        out.rows += 1;
+    }
+    if !header_seen {
+        return Err(EdgeFileError::Malformed { line: 1, reason: "empty file: no header".into() });
+    }
+    Ok(out)
+}
+
+/// Writes relations as an edge file, naming peer *i* by `name(i)`.
+///
+/// # Errors
+///
+/// If writing fails.
+pub fn write(output: impl Write, updates: &[EdgeUpdate], name: impl Fn(PeerId) -> String) -> Result<(), EdgeFileError> {
+    let mut writer = csv::Writer::from_writer(output);
+    writer.write_record(HEADER).map_err(csv_io)?;
+    for u in updates {
+        writer
+            .write_record([
+                name(u.from),
+                name(u.to),
+                type_name(u.kind),
+                u.strength.to_string(),
+                u.timestamp.to_string(),
+            ])
+            .map_err(csv_io)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn csv_io(e: csv::Error) -> EdgeFileError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => EdgeFileError::Io(io),
+        _ => EdgeFileError::Io(std::io::Error::other("the CSV writer refused a record")),
+    }
+}
