@@ -46,6 +46,32 @@ pub const CHANGE_IP: u32 = 0x4;
 /// CHANGE-REQUEST flag: answer from the other port.
 pub const CHANGE_PORT: u32 = 0x2;
 
+/// Whether this crate decodes attributes of type `typ`.
+#[must_use]
+pub const fn is_known(typ: u16) -> bool {
+    matches!(
+        typ,
+        MAPPED_ADDRESS
+            | RESPONSE_ADDRESS
+            | CHANGE_REQUEST
+            | SOURCE_ADDRESS
+            | CHANGED_ADDRESS
+            | USERNAME
+            | MESSAGE_INTEGRITY
+            | ERROR_CODE
+            | UNKNOWN_ATTRIBUTES
+            | REALM
+            | NONCE
+            | XOR_MAPPED_ADDRESS
+            | PADDING
+            | RESPONSE_PORT
+            | SOFTWARE
+            | FINGERPRINT
+            | RESPONSE_ORIGIN
+            | OTHER_ADDRESS
+    )
+}
+
 /// Types below 0x8000 must be understood by the receiver (RFC 8489 §14).
 #[must_use]
 pub const fn is_comprehension_required(typ: u16) -> bool {
@@ -235,6 +261,7 @@ fn write_address(out: &mut [u8], a: SocketAddr) {
 
 /// XORs an address with the cookie (and for IPv6 the transaction id): its own inverse.
 #[must_use]
+#[inline]
 pub fn xor(a: SocketAddr, id: &TransactionId) -> SocketAddr {
     let cookie = MAGIC_COOKIE.to_be_bytes();
     // The top 16 bits of the cookie.
@@ -257,7 +284,8 @@ pub fn xor(a: SocketAddr, id: &TransactionId) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-fn read_address(v: &[u8]) -> Result<SocketAddr, AttributeError> {
+#[inline]
+pub(crate) fn read_address(v: &[u8]) -> Result<SocketAddr, AttributeError> {
     if v.len() < 4 {
         return Err(AttributeError::Length(v.len()));
     }
@@ -274,6 +302,31 @@ fn read_address(v: &[u8]) -> Result<SocketAddr, AttributeError> {
     }
 }
 
+/// Checks a value without building the attribute: what [`Message::parse`](crate::Message::parse)
+/// runs over every attribute, so reading them later cannot fail.
+///
+/// # Errors
+///
+/// [`AttributeError`] if a known attribute's value is malformed.
+#[inline]
+pub fn validate(typ: u16, v: &[u8]) -> Result<(), AttributeError> {
+    let len_is = |n: usize| if v.len() == n { Ok(()) } else { Err(AttributeError::Length(v.len())) };
+    match typ {
+        MAPPED_ADDRESS | XOR_MAPPED_ADDRESS | RESPONSE_ADDRESS | SOURCE_ADDRESS | CHANGED_ADDRESS | OTHER_ADDRESS
+        | RESPONSE_ORIGIN => match (v.get(1), v.len()) {
+            (Some(1), 8) | (Some(2), 20) => Ok(()),
+            (Some(1 | 2), n) | (None, n) => Err(AttributeError::Length(n)),
+            (Some(f), _) => Err(AttributeError::Family(*f)),
+        },
+        CHANGE_REQUEST | RESPONSE_PORT | FINGERPRINT => len_is(4),
+        MESSAGE_INTEGRITY => len_is(20),
+        SOFTWARE | USERNAME | REALM => text(v).map(|_| ()),
+        ERROR_CODE | UNKNOWN_ATTRIBUTES => decode(typ, v, &TransactionId::Rfc8489([0; 12])).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+#[inline]
 fn text(v: &[u8]) -> Result<&str, AttributeError> {
     core::str::from_utf8(v).map_err(|_| AttributeError::Utf8)
 }

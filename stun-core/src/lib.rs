@@ -28,5 +28,6 @@ pub use attribute::{Attribute, AttributeError};
 pub use integrity::IntegrityError;
 pub use message::{
     Attributes, BINDING, Class, HEADER_LEN, MAGIC_COOKIE, MAX_UNKNOWN, Message, MessageType, ParseError, TransactionId,
+    UnknownRequired,
 };
 pub use writer::{MessageWriter, WriteError};

@@ -158,7 +158,9 @@ pub const MAX_UNKNOWN: usize = 8;
 /// A parsed STUN message: the datagram, checked once, read in place.
 ///
 /// Parsing validates the header, every attribute's bounds and every known attribute's value,
-/// and the FINGERPRINT if there is one, so reading attributes afterwards cannot fail.
+/// so reading attributes afterwards cannot fail; [`parse_checked`](Self::parse_checked) also
+/// checks the FINGERPRINT (a CRC over the whole message, so kept separate for callers that
+/// only demultiplex).
 /// Attributes after MESSAGE-INTEGRITY other than FINGERPRINT are ignored, as RFC 8489 asks.
 ///
 /// ```
@@ -178,14 +180,18 @@ pub const MAX_UNKNOWN: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub struct Message<'a> {
     bytes: &'a [u8],
-    kind: MessageType,
-    id: TransactionId,
     /// Attributes considered end here (before anything that follows MESSAGE-INTEGRITY).
-    end: usize,
-    integrity: Option<usize>,
-    fingerprint: bool,
-    unknown: [u16; MAX_UNKNOWN],
-    unknown_len: u8,
+    end: u32,
+    /// Offsets of MESSAGE-INTEGRITY and FINGERPRINT; 0 when absent (no attribute starts
+    /// inside the header).
+    integrity: u32,
+    fingerprint: u32,
+}
+
+/// Offsets fit: a message is at most 20 + 65,535 bytes.
+#[allow(clippy::cast_possible_truncation)]
+const fn offset(at: usize) -> u32 {
+    at as u32
 }
 
 impl<'a> Message<'a> {
@@ -194,6 +200,7 @@ impl<'a> Message<'a> {
     /// # Errors
     ///
     /// A [`ParseError`] naming the first problem; never panics, whatever the input.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         if bytes.len() < HEADER_LEN {
             return Err(ParseError::TooShort(bytes.len()));
@@ -206,25 +213,7 @@ impl<'a> Message<'a> {
         if !declared.is_multiple_of(4) || declared + HEADER_LEN != bytes.len() {
             return Err(ParseError::BadLength { declared, actual: bytes.len() });
         }
-        let id = if bytes[4..8] == MAGIC_COOKIE.to_be_bytes() {
-            let mut t = [0; 12];
-            t.copy_from_slice(&bytes[8..20]);
-            TransactionId::Rfc8489(t)
-        } else {
-            let mut t = [0; 16];
-            t.copy_from_slice(&bytes[4..20]);
-            TransactionId::Rfc3489(t)
-        };
-        let mut msg = Self {
-            bytes,
-            kind: MessageType::from_u16(raw_type),
-            id,
-            end: bytes.len(),
-            integrity: None,
-            fingerprint: false,
-            unknown: [0; MAX_UNKNOWN],
-            unknown_len: 0,
-        };
+        let mut msg = Self { bytes, end: offset(bytes.len()), integrity: 0, fingerprint: 0 };
         let mut offset = HEADER_LEN;
         while offset < bytes.len() {
             // The header length is a multiple of 4, so 4 bytes of TLV header are always there.
@@ -234,58 +223,74 @@ impl<'a> Message<'a> {
             if value_end > bytes.len() {
                 return Err(ParseError::Truncated { typ, offset });
             }
-            let value = &bytes[offset + 4..value_end];
-            let next = (value_end + 3) & !3;
-            if msg.fingerprint {
+            if msg.fingerprint != 0 {
                 // Nothing may follow FINGERPRINT.
                 return Err(ParseError::BadAttribute { typ, offset, error: AttributeError::AfterFingerprint });
             }
-            if typ == attribute::FINGERPRINT {
-                let got = attribute::decode(typ, value, &id).map_err(|error| ParseError::BadAttribute {
+            let next = (value_end + 3) & !3;
+            if typ == attribute::FINGERPRINT || msg.integrity == 0 {
+                attribute::validate(typ, &bytes[offset + 4..value_end]).map_err(|error| ParseError::BadAttribute {
                     typ,
                     offset,
                     error,
                 })?;
-                if let Attribute::Fingerprint(crc) = got
-                    && crc != integrity::fingerprint(&bytes[..offset])
-                {
-                    return Err(ParseError::BadFingerprint);
+            }
+            if typ == attribute::FINGERPRINT {
+                msg.fingerprint = self::offset(offset);
+                if msg.integrity == 0 {
+                    msg.end = self::offset(offset);
                 }
-                msg.fingerprint = true;
-                if msg.integrity.is_none() {
-                    msg.end = offset;
-                }
-            } else if msg.integrity.is_none() {
-                match attribute::decode(typ, value, &id) {
-                    Ok(Attribute::MessageIntegrity(_)) => {
-                        msg.integrity = Some(offset);
-                        msg.end = next.min(bytes.len());
-                    }
-                    Ok(Attribute::Other { .. }) if attribute::is_comprehension_required(typ) => {
-                        if usize::from(msg.unknown_len) < MAX_UNKNOWN {
-                            msg.unknown[usize::from(msg.unknown_len)] = typ;
-                            msg.unknown_len += 1;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => return Err(ParseError::BadAttribute { typ, offset, error }),
-                }
+            } else if typ == attribute::MESSAGE_INTEGRITY && msg.integrity == 0 {
+                msg.integrity = self::offset(offset);
+                msg.end = self::offset(next);
             }
             offset = next;
         }
         Ok(msg)
     }
 
+    /// [`parse`](Self::parse), then [`verify_fingerprint`](Self::verify_fingerprint): what an
+    /// agent does with a datagram off the wire.
+    ///
+    /// # Errors
+    ///
+    /// As `parse`, or [`ParseError::BadFingerprint`].
+    pub fn parse_checked(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        let msg = Self::parse(bytes)?;
+        msg.verify_fingerprint()?;
+        Ok(msg)
+    }
+
+    /// Checks the FINGERPRINT's CRC-32, if the message has one (`Ok` if it has none).
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::BadFingerprint`] if it does not match.
+    pub fn verify_fingerprint(&self) -> Result<(), ParseError> {
+        let at = self.fingerprint as usize;
+        if at == 0 {
+            return Ok(());
+        }
+        let stated =
+            u32::from_be_bytes([self.bytes[at + 4], self.bytes[at + 5], self.bytes[at + 6], self.bytes[at + 7]]);
+        if stated == integrity::fingerprint(&self.bytes[..at]) { Ok(()) } else { Err(ParseError::BadFingerprint) }
+    }
+
     /// Class and method.
     #[must_use]
     pub fn message_type(&self) -> MessageType {
-        self.kind
+        MessageType::from_u16(u16::from_be_bytes([self.bytes[0], self.bytes[1]]))
     }
 
     /// The transaction id.
     #[must_use]
+    #[inline]
     pub fn transaction_id(&self) -> TransactionId {
-        self.id
+        transaction_id(self.bytes)
+    }
+
+    fn end(&self) -> usize {
+        self.end as usize
     }
 
     /// The whole datagram.
@@ -297,7 +302,24 @@ impl<'a> Message<'a> {
     /// The attributes, in order, up to MESSAGE-INTEGRITY (included) or FINGERPRINT.
     #[must_use]
     pub fn attributes(&self) -> Attributes<'a> {
-        Attributes { bytes: &self.bytes[..self.end], offset: HEADER_LEN, id: self.id }
+        Attributes { bytes: &self.bytes[..self.end()], offset: HEADER_LEN, id: self.transaction_id() }
+    }
+
+    /// The first attribute of type `typ` (before MESSAGE-INTEGRITY's end), decoded. Only that
+    /// one is decoded: the cheap way to read one attribute.
+    #[must_use]
+    pub fn get(&self, typ: u16) -> Option<Attribute<'a>> {
+        let b = &self.bytes[..self.end()];
+        let mut at = HEADER_LEN;
+        while let Some(head) = b.get(at..at + 4) {
+            let t = u16::from_be_bytes([head[0], head[1]]);
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            if t == typ {
+                return attribute::decode(typ, b.get(at + 4..at + 4 + len)?, &self.transaction_id()).ok();
+            }
+            at = (at + 4 + len + 3) & !3;
+        }
+        None
     }
 
     /// The first attribute `pick` accepts.
@@ -307,14 +329,24 @@ impl<'a> Message<'a> {
 
     /// The reflexive address: XOR-MAPPED-ADDRESS, or else MAPPED-ADDRESS.
     #[must_use]
+    #[inline]
     pub fn mapped_address(&self) -> Option<SocketAddr> {
+        // One walk for both: this is read from every response, so it skips the generic
+        // decoder.
+        let b = &self.bytes[..self.end()];
+        let mut at = HEADER_LEN;
         let mut plain = None;
-        for a in self.attributes() {
-            match a {
-                Attribute::XorMappedAddress(x) => return Some(x),
-                Attribute::MappedAddress(m) if plain.is_none() => plain = Some(m),
-                _ => {}
+        while let Some(head) = b.get(at..at + 4) {
+            let t = u16::from_be_bytes([head[0], head[1]]);
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            let value = b.get(at + 4..at + 4 + len)?;
+            if t == attribute::XOR_MAPPED_ADDRESS {
+                return attribute::read_address(value).ok().map(|a| attribute::xor(a, &self.transaction_id()));
             }
+            if t == attribute::MAPPED_ADDRESS && plain.is_none() {
+                plain = attribute::read_address(value).ok();
+            }
+            at = (at + 4 + len + 3) & !3;
         }
         plain
     }
@@ -322,31 +354,32 @@ impl<'a> Message<'a> {
     /// The server's other address: OTHER-ADDRESS, or else CHANGED-ADDRESS (RFC 3489).
     #[must_use]
     pub fn other_address(&self) -> Option<SocketAddr> {
-        self.find(|a| match a {
-            Attribute::OtherAddress(x) | Attribute::ChangedAddress(x) => Some(x),
+        match self.get(attribute::OTHER_ADDRESS).or_else(|| self.get(attribute::CHANGED_ADDRESS))? {
+            Attribute::OtherAddress(a) | Attribute::ChangedAddress(a) => Some(a),
             _ => None,
-        })
+        }
     }
 
     /// The ERROR-CODE of an error response: (code, reason).
     #[must_use]
     pub fn error_code(&self) -> Option<(u16, &'a str)> {
-        self.find(|a| match a {
+        match self.get(attribute::ERROR_CODE)? {
             Attribute::ErrorCode { code, reason } => Some((code, reason)),
             _ => None,
-        })
+        }
     }
 
     /// Whether the message carries MESSAGE-INTEGRITY.
     #[must_use]
     pub fn has_integrity(&self) -> bool {
-        self.integrity.is_some()
+        self.integrity != 0
     }
 
-    /// Whether the message carries a (verified) FINGERPRINT.
+    /// Whether the message carries a FINGERPRINT (checked by
+    /// [`verify_fingerprint`](Self::verify_fingerprint)).
     #[must_use]
     pub fn has_fingerprint(&self) -> bool {
-        self.fingerprint
+        self.fingerprint != 0
     }
 
     /// Checks MESSAGE-INTEGRITY (HMAC-SHA1) with `key`: the password for short-term
@@ -356,16 +389,67 @@ impl<'a> Message<'a> {
     ///
     /// [`integrity::IntegrityError`] if the attribute is missing or does not match.
     pub fn verify_integrity(&self, key: &[u8]) -> Result<(), integrity::IntegrityError> {
-        let at = self.integrity.ok_or(integrity::IntegrityError::Missing)?;
+        let at = self.integrity as usize;
+        if at == 0 {
+            return Err(integrity::IntegrityError::Missing);
+        }
         let expected = integrity::hmac_sha1(key, &self.bytes[..at], at + 24 - HEADER_LEN);
         if self.bytes[at + 4..at + 24] == expected { Ok(()) } else { Err(integrity::IntegrityError::Mismatch) }
     }
 
-    /// Unknown comprehension-required attribute types (what a 420 answer lists), up to
-    /// [`MAX_UNKNOWN`].
+    /// Unknown comprehension-required attribute types (what a 420 answer lists), each once,
+    /// up to [`MAX_UNKNOWN`].
     #[must_use]
-    pub fn unknown_required(&self) -> &[u16] {
-        &self.unknown[..usize::from(self.unknown_len)]
+    pub fn unknown_required(&self) -> UnknownRequired {
+        let mut out = UnknownRequired::default();
+        for a in self.attributes() {
+            let t = a.typ();
+            if attribute::is_comprehension_required(t) && !attribute::is_known(t) && !out.as_slice().contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+/// Up to [`MAX_UNKNOWN`] attribute types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnknownRequired {
+    types: [u16; MAX_UNKNOWN],
+    len: u8,
+}
+
+impl UnknownRequired {
+    fn push(&mut self, t: u16) {
+        if usize::from(self.len) < MAX_UNKNOWN {
+            self.types[usize::from(self.len)] = t;
+            self.len += 1;
+        }
+    }
+
+    /// The types.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u16] {
+        &self.types[..usize::from(self.len)]
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[inline]
+fn transaction_id(bytes: &[u8]) -> TransactionId {
+    let mut t = [0; 16];
+    t.copy_from_slice(&bytes[4..20]);
+    if t[..4] == MAGIC_COOKIE.to_be_bytes() {
+        let mut id = [0; 12];
+        id.copy_from_slice(&t[4..]);
+        TransactionId::Rfc8489(id)
+    } else {
+        TransactionId::Rfc3489(t)
     }
 }
 
