@@ -20,14 +20,23 @@
 extern crate alloc;
 
 pub mod attribute;
+mod discovery;
 pub mod integrity;
 mod message;
+mod server;
+mod transaction;
 mod writer;
 
 pub use attribute::{Attribute, AttributeError};
+pub use discovery::{
+    BindingLifetime, Filtering, LifetimeConfig, Mapping, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType,
+    Procedure,
+};
 pub use integrity::IntegrityError;
 pub use message::{
     Attributes, BINDING, Class, HEADER_LEN, MAGIC_COOKIE, MAX_UNKNOWN, Message, MessageType, ParseError, TransactionId,
     UnknownRequired,
 };
+pub use server::{Server, ServerConfig, ServerStats};
+pub use transaction::{Finished, Outcome, Request, TransactionConfig, Transactions};
 pub use writer::{MessageWriter, WriteError};

@@ -1,0 +1,671 @@
+//! NAT discovery: what NAT a peer is behind, its public address, and how long the NAT keeps
+//! an idle binding.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use sansio_core::{Instant, Machine, Transmit};
+
+use crate::attribute::Attribute;
+use crate::message::{Class, Message, MessageType, TransactionId};
+use crate::transaction::{Finished, Outcome, Request, TransactionConfig, Transactions};
+use crate::writer::MessageWriter;
+
+/// RFC 4787 mapping behaviour (RFC 5780 §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mapping {
+    /// The same public address for every destination.
+    EndpointIndependent,
+    /// A new public address per destination IP.
+    AddressDependent,
+    /// A new public address per destination IP and port.
+    AddressAndPortDependent,
+}
+
+/// RFC 4787 filtering behaviour (RFC 5780 §4.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Filtering {
+    /// Anyone may send to a mapping.
+    EndpointIndependent,
+    /// Only IPs the peer sent to.
+    AddressDependent,
+    /// Only IP and port pairs the peer sent to.
+    AddressAndPortDependent,
+}
+
+/// The RFC 3489 classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NatType {
+    /// Nothing answered: UDP is blocked (or the server is down).
+    UdpBlocked,
+    /// No NAT, no firewall.
+    OpenInternet,
+    /// No NAT, but only answers from where the peer sent to come in.
+    SymmetricUdpFirewall,
+    /// Endpoint-independent mapping and filtering.
+    FullCone,
+    /// Endpoint-independent mapping, address-dependent filtering.
+    RestrictedCone,
+    /// Endpoint-independent mapping, address-and-port-dependent filtering.
+    PortRestrictedCone,
+    /// A mapping per destination.
+    Symmetric,
+    /// The server could not run the tests (no alternate address, or it refused them).
+    Unknown,
+}
+
+/// Which test sequence to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Procedure {
+    /// RFC 5780 §4.3/§4.4: filtering tests first, then mapping tests (which contact the
+    /// alternate IP and would otherwise open the filter), strictly one after another; the
+    /// RFC 3489 type is derived from the two behaviours.
+    Rfc5780,
+    /// RFC 3489 §10.1: tests I, II, I′ and III in the order of its decision tree.
+    Rfc3489,
+}
+
+/// The idle binding lifetime, as found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindingLifetime {
+    /// The longest idle time after which the binding was still alive.
+    pub alive: Duration,
+    /// The shortest idle time after which it had expired (`None`: alive even at the
+    /// search's maximum).
+    pub expired: Option<Duration>,
+    /// A keep-alive interval that keeps it: 80 % of `alive`.
+    pub keepalive: Duration,
+    /// Probes it took.
+    pub probes: u32,
+}
+
+/// Everything one check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatReport {
+    /// The public (mapped) address towards the server.
+    pub public: Option<SocketAddr>,
+    /// The RFC 3489 type.
+    pub nat_type: NatType,
+    /// Mapping behaviour, when tested.
+    pub mapping: Option<Mapping>,
+    /// Filtering behaviour, when tested.
+    pub filtering: Option<Filtering>,
+    /// Whether the NAT hairpins, when tested.
+    pub hairpinning: Option<bool>,
+    /// The server's other address (OTHER-ADDRESS or CHANGED-ADDRESS).
+    pub server_other: Option<SocketAddr>,
+    /// The binding lifetime, when measured.
+    pub lifetime: Option<BindingLifetime>,
+}
+
+/// What a check reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatEvent {
+    /// The public address, first seen.
+    PublicAddress(SocketAddr),
+    /// The public address towards the server changed (a NAT rebooted, a binding expired and
+    /// came back elsewhere, the peer moved).
+    PublicAddressChanged {
+        /// Before.
+        old: SocketAddr,
+        /// Now.
+        new: SocketAddr,
+    },
+    /// The binding lifetime was measured.
+    BindingLifetime(BindingLifetime),
+    /// The check is over.
+    Done(NatReport),
+}
+
+/// Binding-lifetime search parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LifetimeConfig {
+    /// The second local socket (Y): probes leave from it and ask the server to answer to the
+    /// first socket's public port.
+    pub second_local: SocketAddr,
+    /// The first idle time tried; it doubles while the binding survives (30 s: the common
+    /// unreplied timeout).
+    pub first_guess: Duration,
+    /// Longest idle time tried.
+    pub max: Duration,
+    /// Stop when the alive/expired interval is this narrow.
+    pub resolution: Duration,
+    /// How long a probe waits for its answer before calling the binding expired.
+    pub probe_timeout: Duration,
+}
+
+impl LifetimeConfig {
+    /// Defaults: 30 s first guess, 300 s at most, 1 s resolution, 3 s per probe answer.
+    #[must_use]
+    pub fn new(second_local: SocketAddr) -> Self {
+        Self {
+            second_local,
+            first_guess: Duration::from_secs(30),
+            max: Duration::from_secs(300),
+            resolution: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// How a check runs.
+#[derive(Clone, Debug)]
+pub struct NatCheckConfig {
+    /// The STUN server's primary address.
+    pub server: SocketAddr,
+    /// The local socket the tests leave from (X), as bound: a concrete IP, so "no NAT" can
+    /// be told by comparing it with the mapped address.
+    pub local: SocketAddr,
+    /// Which tests.
+    pub procedure: Procedure,
+    /// Retransmission timers.
+    pub transactions: TransactionConfig,
+    /// How long a test whose answer may legitimately never come waits (RFC 8489's schedule
+    /// would take 39.5 s per such test; coturn and Vovida wait a few seconds).
+    pub negative_timeout: Duration,
+    /// Test hairpinning: send to our own public address and see if it comes back.
+    pub hairpin: bool,
+    /// Measure the binding lifetime afterwards.
+    pub lifetime: Option<LifetimeConfig>,
+    /// Seed of the transaction ids.
+    pub seed: [u8; 32],
+}
+
+impl NatCheckConfig {
+    /// RFC 5780 tests from `local` against `server`, 4 s negative timeout, no hairpin or
+    /// lifetime test.
+    #[must_use]
+    pub fn new(server: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            server,
+            local,
+            procedure: Procedure::Rfc5780,
+            transactions: TransactionConfig::default(),
+            negative_timeout: Duration::from_secs(4),
+            hairpin: false,
+            lifetime: None,
+            seed: [0; 32],
+        }
+    }
+}
+
+/// Where a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    TestI,
+    FilteringII,
+    FilteringIII,
+    MappingII,
+    MappingIII {
+        second: SocketAddr,
+    },
+    Classic {
+        test: Classic,
+    },
+    Hairpin {
+        id: TransactionId,
+        until: Instant,
+    },
+    /// Refreshing X's binding before an idle wait of `idle`.
+    LifetimeRefresh {
+        idle: Duration,
+    },
+    /// Idle until `until`, then probe.
+    LifetimeIdle {
+        idle: Duration,
+        until: Instant,
+        port: SocketAddr,
+    },
+    LifetimeProbe {
+        idle: Duration,
+    },
+    Done,
+}
+
+/// RFC 3489's tests II, I′ and III.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Classic {
+    ChangeBoth,
+    OtherAddress,
+    ChangePort,
+}
+
+/// A NAT check: a [`Machine`] on one local socket (two for the lifetime search).
+///
+/// It runs the tests strictly one after another (answers to a test still retransmitting
+/// would otherwise open the NAT's filter for the next one: Vovida's client misclassifies a
+/// restricted cone that way), trusts only the real source address of answers, and reports
+/// [`NatEvent`]s ending with [`NatEvent::Done`]. Start it with [`NatCheck::start`].
+#[derive(Debug)]
+pub struct NatCheck {
+    config: NatCheckConfig,
+    transactions: Transactions,
+    step: Step,
+    report: NatReport,
+    /// Mapped addresses of the tests (I, then the mapping tests).
+    first_mapped: Option<SocketAddr>,
+    events: VecDeque<NatEvent>,
+    raw: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Lifetime search state.
+    alive: Duration,
+    expired: Option<Duration>,
+    probes: u32,
+    /// RESPONSE-PORT is RFC 5780; classic servers know RESPONSE-ADDRESS only.
+    use_response_address: bool,
+    started: bool,
+}
+
+impl NatCheck {
+    /// A check, not started.
+    #[must_use]
+    pub fn new(config: NatCheckConfig) -> Self {
+        let transactions = Transactions::new(config.transactions, config.seed);
+        Self {
+            use_response_address: config.procedure == Procedure::Rfc3489,
+            config,
+            transactions,
+            step: Step::TestI,
+            report: NatReport {
+                public: None,
+                nat_type: NatType::Unknown,
+                mapping: None,
+                filtering: None,
+                hairpinning: None,
+                server_other: None,
+                lifetime: None,
+            },
+            first_mapped: None,
+            events: VecDeque::new(),
+            raw: VecDeque::new(),
+            alive: Duration::ZERO,
+            expired: None,
+            probes: 0,
+            started: false,
+        }
+    }
+
+    /// Sends test I.
+    pub fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let server = self.config.server;
+        self.request(now, server, &[], Some(server), None);
+    }
+
+    /// Whether the check is over.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.step == Step::Done
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        attributes: &[Attribute<'_>],
+        expect_from: Option<SocketAddr>,
+        give_up_after: Option<Duration>,
+    ) {
+        self.request_from(now, self.config.local, to, attributes, expect_from, give_up_after);
+    }
+
+    fn request_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        to: SocketAddr,
+        attributes: &[Attribute<'_>],
+        expect_from: Option<SocketAddr>,
+        give_up_after: Option<Duration>,
+    ) {
+        let request = Request { local, server: to, attributes, expect_from, give_up_after, tag: 0 };
+        // Our attributes always fit a request.
+        let _ = self.transactions.start(now, request);
+    }
+
+    fn negative(&mut self, now: Instant, to: SocketAddr, change_ip: bool, change_port: bool, from: SocketAddr) {
+        let change = [Attribute::ChangeRequest { change_ip, change_port }];
+        let timeout = self.config.negative_timeout;
+        self.request(now, to, &change, Some(from), Some(timeout));
+    }
+
+    fn public_address(&mut self, mapped: SocketAddr) {
+        match self.report.public {
+            None => self.events.push_back(NatEvent::PublicAddress(mapped)),
+            Some(old) if old != mapped => self.events.push_back(NatEvent::PublicAddressChanged { old, new: mapped }),
+            Some(_) => {}
+        }
+        self.report.public = Some(mapped);
+    }
+
+    fn natted(&self) -> bool {
+        self.first_mapped != Some(self.config.local)
+    }
+
+    fn classify(&mut self) {
+        let r = &mut self.report;
+        r.nat_type = match (self.first_mapped == Some(self.config.local), r.mapping, r.filtering) {
+            (true, _, Some(Filtering::EndpointIndependent)) => NatType::OpenInternet,
+            (true, _, Some(_)) => NatType::SymmetricUdpFirewall,
+            (false, Some(Mapping::AddressDependent | Mapping::AddressAndPortDependent), _) => NatType::Symmetric,
+            (false, Some(Mapping::EndpointIndependent), Some(Filtering::EndpointIndependent)) => NatType::FullCone,
+            (false, Some(Mapping::EndpointIndependent), Some(Filtering::AddressDependent)) => NatType::RestrictedCone,
+            (false, Some(Mapping::EndpointIndependent), Some(Filtering::AddressAndPortDependent)) => {
+                NatType::PortRestrictedCone
+            }
+            _ => NatType::Unknown,
+        };
+    }
+
+    /// After the behaviour tests: hairpin, lifetime, or done.
+    fn after_behaviour(&mut self, now: Instant) {
+        if self.config.hairpin
+            && let Some(public) = self.report.public
+        {
+            let id = self.transactions.new_id();
+            let mut buf = [0u8; 20];
+            if let Ok(w) = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, id) {
+                let len = w.finish();
+                self.raw.push_back((self.config.local, public, buf[..len].to_vec()));
+                self.step = Step::Hairpin { id, until: now.saturating_add(self.config.negative_timeout) };
+                return;
+            }
+        }
+        self.after_hairpin(now);
+    }
+
+    fn after_hairpin(&mut self, now: Instant) {
+        match self.config.lifetime {
+            Some(l) if self.report.public.is_some() => self.lifetime_refresh(now, l.first_guess.min(l.max)),
+            _ => self.finish(),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.step = Step::Done;
+        self.transactions.clear();
+        self.events.push_back(NatEvent::Done(self.report.clone()));
+    }
+
+    fn lifetime_refresh(&mut self, now: Instant, idle: Duration) {
+        self.step = Step::LifetimeRefresh { idle };
+        let server = self.config.server;
+        self.request(now, server, &[], Some(server), None);
+    }
+
+    /// Picks the next idle time, or ends the search.
+    fn lifetime_next(&mut self, now: Instant, idle: Duration, alive: bool) {
+        let Some(l) = self.config.lifetime else { return self.finish() };
+        self.probes += 1;
+        if alive {
+            self.alive = self.alive.max(idle);
+        } else {
+            self.expired = Some(self.expired.map_or(idle, |e| e.min(idle)));
+        }
+        let next = match self.expired {
+            // Still alive everywhere: double, up to the maximum.
+            None if self.alive >= l.max => None,
+            None => Some((self.alive * 2).min(l.max)),
+            Some(e) if e.saturating_sub(self.alive) <= l.resolution => None,
+            Some(e) => Some(self.alive + (e - self.alive) / 2),
+        };
+        match next {
+            Some(t) => self.lifetime_refresh(now, t),
+            None => {
+                let found = BindingLifetime {
+                    alive: self.alive,
+                    expired: self.expired,
+                    keepalive: self.alive * 4 / 5,
+                    probes: self.probes,
+                };
+                self.report.lifetime = Some(found);
+                self.events.push_back(NatEvent::BindingLifetime(found));
+                self.finish();
+            }
+        }
+    }
+
+    /// One finished transaction moves the check on.
+    fn on_finished(&mut self, now: Instant, done: Finished) {
+        let response = match &done.outcome {
+            Outcome::Response { bytes, from, at } => Some((bytes.as_slice(), *from, *at)),
+            Outcome::Timeout => None,
+        };
+        let parsed = response.and_then(|(b, from, at)| Message::parse(b).ok().map(|m| (m, from, at)));
+        let success = parsed.filter(|(m, _, _)| m.message_type().class == Class::Success);
+        let mapped = success.and_then(|(m, _, _)| m.mapped_address());
+        let server = self.config.server;
+        let other = self.report.server_other;
+        match self.step {
+            Step::TestI => {
+                let Some((m, _, _)) = success else {
+                    self.report.nat_type = NatType::UdpBlocked;
+                    return self.finish();
+                };
+                let Some(mapped) = mapped else { return self.finish() };
+                self.first_mapped = Some(mapped);
+                self.public_address(mapped);
+                self.report.server_other = m.other_address();
+                let Some(o) = self.report.server_other else {
+                    // No alternate address: nothing more to test but the lifetime.
+                    return self.after_behaviour(now);
+                };
+                match self.config.procedure {
+                    Procedure::Rfc5780 => {
+                        self.step = Step::FilteringII;
+                        self.negative(now, server, true, true, o);
+                    }
+                    Procedure::Rfc3489 => {
+                        self.step = Step::Classic { test: Classic::ChangeBoth };
+                        self.negative(now, server, true, true, o);
+                    }
+                }
+            }
+            Step::FilteringII => {
+                if success.is_some() {
+                    self.report.filtering = Some(Filtering::EndpointIndependent);
+                    return self.mapping_tests(now);
+                }
+                if parsed.is_some() {
+                    // An error: the server cannot change address.
+                    return self.mapping_tests(now);
+                }
+                let Some(o) = other else { return self.finish() };
+                self.step = Step::FilteringIII;
+                self.negative(now, server, false, true, SocketAddr::new(server.ip(), o.port()));
+            }
+            Step::FilteringIII => {
+                self.report.filtering = match (success.is_some(), parsed.is_some()) {
+                    (true, _) => Some(Filtering::AddressDependent),
+                    (false, false) => Some(Filtering::AddressAndPortDependent),
+                    (false, true) => None,
+                };
+                self.mapping_tests(now);
+            }
+            Step::MappingII => match mapped {
+                Some(m) if Some(m) == self.first_mapped => {
+                    self.report.mapping = Some(Mapping::EndpointIndependent);
+                    self.classify();
+                    self.after_behaviour(now);
+                }
+                Some(m) => {
+                    let Some(o) = other else { return self.finish() };
+                    self.step = Step::MappingIII { second: m };
+                    self.request(now, o, &[], Some(o), Some(self.config.negative_timeout));
+                }
+                None => {
+                    self.classify();
+                    self.after_behaviour(now);
+                }
+            },
+            Step::MappingIII { second } => {
+                self.report.mapping = match mapped {
+                    Some(m) if m == second => Some(Mapping::AddressDependent),
+                    Some(_) => Some(Mapping::AddressAndPortDependent),
+                    None => None,
+                };
+                self.classify();
+                self.after_behaviour(now);
+            }
+            Step::Classic { test } => self.classic(now, test, success.is_some(), mapped),
+            Step::LifetimeRefresh { idle } => {
+                let Some(mapped) = mapped else {
+                    // The server stopped answering: report what we have.
+                    return self.finish();
+                };
+                self.public_address(mapped);
+                self.step = Step::LifetimeIdle { idle, until: now.saturating_add(idle), port: mapped };
+            }
+            Step::LifetimeProbe { idle } => {
+                match (parsed, success) {
+                    // Arrived at X: the binding lived through the idle time.
+                    (Some(_), Some((_, _, at))) if at == self.config.local => self.lifetime_next(now, idle, true),
+                    // Arrived at Y (the port went to Y's new binding) or never: expired.
+                    (Some(_), Some(_)) | (None, _) => self.lifetime_next(now, idle, false),
+                    // An error: the server does not take RESPONSE-PORT; try RESPONSE-ADDRESS once.
+                    (Some(_), None) if !self.use_response_address => {
+                        self.use_response_address = true;
+                        self.lifetime_refresh(now, idle);
+                    }
+                    (Some(_), None) => self.finish(),
+                }
+            }
+            Step::Hairpin { .. } | Step::LifetimeIdle { .. } | Step::Done => {}
+        }
+    }
+
+    fn mapping_tests(&mut self, now: Instant) {
+        let Some(o) = self.report.server_other else { return self.finish() };
+        let to = SocketAddr::new(o.ip(), self.config.server.port());
+        self.step = Step::MappingII;
+        self.request(now, to, &[], Some(to), Some(self.config.negative_timeout));
+    }
+
+    fn classic(&mut self, now: Instant, test: Classic, answered: bool, mapped: Option<SocketAddr>) {
+        let server = self.config.server;
+        let Some(o) = self.report.server_other else { return self.finish() };
+        match test {
+            Classic::ChangeBoth => {
+                if !self.natted() {
+                    self.report.nat_type = if answered { NatType::OpenInternet } else { NatType::SymmetricUdpFirewall };
+                    self.report.filtering = Some(if answered {
+                        Filtering::EndpointIndependent
+                    } else {
+                        Filtering::AddressAndPortDependent
+                    });
+                    self.report.mapping = Some(Mapping::EndpointIndependent);
+                    return self.after_behaviour(now);
+                }
+                if answered {
+                    self.report.nat_type = NatType::FullCone;
+                    self.report.mapping = Some(Mapping::EndpointIndependent);
+                    self.report.filtering = Some(Filtering::EndpointIndependent);
+                    return self.after_behaviour(now);
+                }
+                self.step = Step::Classic { test: Classic::OtherAddress };
+                self.request(now, o, &[], Some(o), None);
+            }
+            Classic::OtherAddress => match mapped {
+                None => {
+                    self.report.nat_type = NatType::Unknown;
+                    self.after_behaviour(now);
+                }
+                Some(m) if Some(m) != self.first_mapped => {
+                    self.report.nat_type = NatType::Symmetric;
+                    self.after_behaviour(now);
+                }
+                Some(_) => {
+                    self.report.mapping = Some(Mapping::EndpointIndependent);
+                    self.step = Step::Classic { test: Classic::ChangePort };
+                    self.negative(now, server, false, true, SocketAddr::new(server.ip(), o.port()));
+                }
+            },
+            Classic::ChangePort => {
+                (self.report.nat_type, self.report.filtering) = if answered {
+                    (NatType::RestrictedCone, Some(Filtering::AddressDependent))
+                } else {
+                    (NatType::PortRestrictedCone, Some(Filtering::AddressAndPortDependent))
+                };
+                self.after_behaviour(now);
+            }
+        }
+    }
+
+    fn lifetime_probe(&mut self, now: Instant, idle: Duration, port: SocketAddr) {
+        let Some(l) = self.config.lifetime else { return self.finish() };
+        self.step = Step::LifetimeProbe { idle };
+        let server = self.config.server;
+        let ask = if self.use_response_address {
+            Attribute::ResponseAddress(port)
+        } else {
+            Attribute::ResponsePort(port.port())
+        };
+        self.request_from(now, l.second_local, server, &[ask], Some(server), Some(l.probe_timeout));
+    }
+
+    fn advance(&mut self, now: Instant) {
+        while let Some(done) = self.transactions.poll_finished() {
+            self.on_finished(now, done);
+        }
+    }
+}
+
+impl Machine for NatCheck {
+    type Event = NatEvent;
+
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        if let Step::Hairpin { id, .. } = self.step
+            && let Ok(m) = Message::parse_checked(datagram)
+            && m.message_type() == MessageType::BINDING_REQUEST
+            && m.transaction_id() == id
+        {
+            self.report.hairpinning = Some(true);
+            return self.after_hairpin(now);
+        }
+        if self.transactions.handle_datagram(local, remote, datagram) {
+            self.advance(now);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+        self.advance(now);
+        match self.step {
+            Step::Hairpin { until, .. } if until <= now => {
+                self.report.hairpinning = Some(false);
+                self.after_hairpin(now);
+            }
+            Step::LifetimeIdle { idle, until, port } if until <= now => self.lifetime_probe(now, idle, port),
+            _ => {}
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((source, destination, bytes)) = self.raw.pop_front()
+            && let Some(out) = buf.get_mut(..bytes.len())
+        {
+            out.copy_from_slice(&bytes);
+            return Some(Transmit { destination, source: Some(source), len: bytes.len() });
+        }
+        self.transactions.poll_transmit(now, buf)
+    }
+
+    fn poll_event(&mut self) -> Option<NatEvent> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let own = match self.step {
+            Step::Hairpin { until, .. } | Step::LifetimeIdle { until, .. } => Some(until),
+            _ => None,
+        };
+        match (self.transactions.poll_timeout(), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
