@@ -2,6 +2,8 @@
 //! (RFC 5780 §4.6 with RESPONSE-PORT, and the RFC 3489 §10.2 RESPONSE-ADDRESS variant), and
 //! recommends a keep-alive that keeps the binding.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Every NAT preset is classified correctly by both the RFC 5780 and the RFC 3489 procedure,
 //! over a lossy path (5 % each way, 20 ms each way), against our own server in the simulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A STUN lab in the simulator: a four-address server on the internet and a client with two
 //! sockets behind a NAT (or none).
 
-#![allow(dead_code, clippy::unwrap_used)] // test helpers: a panic is a failed test
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use std::net::SocketAddr;
 use std::time::Duration;
