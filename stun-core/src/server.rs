@@ -118,7 +118,7 @@ struct Bucket {
 /// Every Binding request is answered from the socket CHANGE-REQUEST selects (RFC 5780's
 /// Table 1) with XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, OTHER-ADDRESS and RESPONSE-ORIGIN (RFC 3489
 /// clients, whose requests lack the magic cookie, get MAPPED-ADDRESS, SOURCE-ADDRESS and
-/// CHANGED-ADDRESS), to the source or to RESPONSE-PORT / RESPONSE-ADDRESS. Errors: 420 for
+/// CHANGED-ADDRESS only: classic clients cannot skip padded attributes), to the source or to RESPONSE-PORT / RESPONSE-ADDRESS. Errors: 420 for
 /// unknown comprehension-required attributes and for a change it cannot make, 400 for
 /// PADDING with RESPONSE-PORT or a method other than Binding, 403 for reflection to a third
 /// party. Malformed datagrams, responses and over-rate sources are dropped and counted.
@@ -307,10 +307,12 @@ impl Server {
                 Some(Attribute::MappedAddress(remote)),
                 other.map(Attribute::ChangedAddress),
                 Some(Attribute::SourceAddress(source)),
+                // RFC 3489 has no padding: every attribute of it is a multiple of 4 bytes, and
+                // classic clients (pystun3) misparse anything else, so no SOFTWARE or PADDING.
                 None,
                 None,
-                software.as_deref().map(Attribute::Software),
-                ask.padding.map(|_| Attribute::Padding(&padding)),
+                None,
+                None,
             ]
         } else {
             [

@@ -1,6 +1,7 @@
 //! `ipv8`: the command-line face of the IPv8 cores.
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
+mod stun;
 mod trust;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,10 @@ enum Command {
     /// Reputation and friendship paths over a relation file.
     #[command(subcommand)]
     Trust(trust::Trust),
+    /// A STUN server (RFC 8489, RFC 5780 behaviour discovery, RFC 3489 classic).
+    StunServer(stun::ServerArgs),
+    /// What NAT is this host behind, what is its public address, how long do bindings live?
+    NatCheck(stun::CheckArgs),
 }
 
 fn main() {
@@ -28,6 +33,8 @@ fn main() {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Trust(command) => trust::run(command),
+        Command::StunServer(args) => stun::server(&args),
+        Command::NatCheck(args) => stun::check(&args),
     };
     if let Err(message) = result {
         eprintln!("error: {message}");
