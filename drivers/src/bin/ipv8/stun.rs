@@ -110,14 +110,14 @@ where
                 Some(l) => rx.recv_timeout(l).ok(),
                 None => rx.recv().ok(),
             };
-            match got {
-                Some(e) => {
-                    if !on_event(e) {
-                        return;
-                    }
+            let Some(e) = got else {
+                if left.is_none() {
+                    return; // the loop ended
                 }
-                None if left.is_none() => return,
-                None => {}
+                continue;
+            };
+            if !on_event(e) {
+                return;
             }
         }
     };
