@@ -21,6 +21,8 @@ extern crate alloc;
 
 pub mod attribute;
 mod discovery;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod integrity;
 mod message;
 mod server;
