@@ -63,7 +63,8 @@ pub enum Procedure {
     /// alternate IP and would otherwise open the filter), strictly one after another; the
     /// RFC 3489 type is derived from the two behaviours.
     Rfc5780,
-    /// RFC 3489 §10.1: tests I, II, I′ and III in the order of its decision tree.
+    /// RFC 3489 §10.1: tests I, II, I′ and III in the order of its decision tree (I′ to the
+    /// other IP at the primary port; see the lab note in the source).
     Rfc3489,
 }
 
@@ -566,8 +567,14 @@ impl NatCheck {
                     self.report.filtering = Some(Filtering::EndpointIndependent);
                     return self.after_behaviour(now);
                 }
+                // Test I′ goes to the other IP at the primary port, not to CHANGED-ADDRESS
+                // itself: test II's unanswered reply came from CHANGED-ADDRESS and left
+                // conntrack state on a Linux NAT, so a request there gets a new port and a
+                // port-restricted NAT reads as symmetric (measured in the netns lab). A
+                // mapping per destination IP shows either way.
+                let to = SocketAddr::new(o.ip(), server.port());
                 self.step = Step::Classic { test: Classic::OtherAddress };
-                self.request(now, o, &[], Some(o), None);
+                self.request(now, to, &[], Some(to), None);
             }
             Classic::OtherAddress => match mapped {
                 None => {
