@@ -302,24 +302,21 @@ impl<'a> Message<'a> {
     /// The attributes, in order, up to MESSAGE-INTEGRITY (included) or FINGERPRINT.
     #[must_use]
     pub fn attributes(&self) -> Attributes<'a> {
-        Attributes { bytes: &self.bytes[..self.end()], offset: HEADER_LEN, id: self.transaction_id() }
+        Attributes { raw: self.raw(), id: self.transaction_id() }
     }
 
     /// The first attribute of type `typ` (before MESSAGE-INTEGRITY's end), decoded. Only that
     /// one is decoded: the cheap way to read one attribute.
     #[must_use]
     pub fn get(&self, typ: u16) -> Option<Attribute<'a>> {
-        let b = &self.bytes[..self.end()];
-        let mut at = HEADER_LEN;
-        while let Some(head) = b.get(at..at + 4) {
-            let t = u16::from_be_bytes([head[0], head[1]]);
-            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-            if t == typ {
-                return attribute::decode(typ, b.get(at + 4..at + 4 + len)?, &self.transaction_id()).ok();
-            }
-            at = (at + 4 + len + 3) & !3;
-        }
-        None
+        let (_, value) = self.raw().find(|(t, _)| *t == typ)?;
+        attribute::decode(typ, value, &self.transaction_id()).ok()
+    }
+
+    /// The (type, value) pairs up to where [`attributes`](Self::attributes) ends, undecoded.
+    #[inline]
+    fn raw(&self) -> RawAttributes<'a> {
+        RawAttributes { bytes: &self.bytes[..self.end()], offset: HEADER_LEN }
     }
 
     /// The first attribute `pick` accepts.
@@ -333,20 +330,14 @@ impl<'a> Message<'a> {
     pub fn mapped_address(&self) -> Option<SocketAddr> {
         // One walk for both: this is read from every response, so it skips the generic
         // decoder.
-        let b = &self.bytes[..self.end()];
-        let mut at = HEADER_LEN;
         let mut plain = None;
-        while let Some(head) = b.get(at..at + 4) {
-            let t = u16::from_be_bytes([head[0], head[1]]);
-            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-            let value = b.get(at + 4..at + 4 + len)?;
+        for (t, value) in self.raw() {
             if t == attribute::XOR_MAPPED_ADDRESS {
                 return attribute::read_address(value).ok().map(|a| attribute::xor(a, &self.transaction_id()));
             }
             if t == attribute::MAPPED_ADDRESS && plain.is_none() {
                 plain = attribute::read_address(value).ok();
             }
-            at = (at + 4 + len + 3) & !3;
         }
         plain
     }
@@ -453,11 +444,31 @@ fn transaction_id(bytes: &[u8]) -> TransactionId {
     }
 }
 
+/// Walks the TLVs of a validated message: (type, value), padding skipped.
+#[derive(Clone, Debug)]
+struct RawAttributes<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Iterator for RawAttributes<'a> {
+    type Item = (u16, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u16, &'a [u8])> {
+        let head = self.bytes.get(self.offset..self.offset + 4)?;
+        let typ = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let value = self.bytes.get(self.offset + 4..self.offset + 4 + len)?;
+        self.offset = (self.offset + 4 + len + 3) & !3;
+        Some((typ, value))
+    }
+}
+
 /// Iterator over a parsed message's attributes.
 #[derive(Clone, Debug)]
 pub struct Attributes<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+    raw: RawAttributes<'a>,
     id: TransactionId,
 }
 
@@ -465,12 +476,7 @@ impl<'a> Iterator for Attributes<'a> {
     type Item = Attribute<'a>;
 
     fn next(&mut self) -> Option<Attribute<'a>> {
-        let b = self.bytes;
-        let head = b.get(self.offset..self.offset + 4)?;
-        let typ = u16::from_be_bytes([head[0], head[1]]);
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let value = b.get(self.offset + 4..self.offset + 4 + len)?;
-        self.offset = (self.offset + 4 + len + 3) & !3;
+        let (typ, value) = self.raw.next()?;
         // Validated by `parse`; a failure here cannot happen, and would end the iteration.
         attribute::decode(typ, value, &self.id).ok()
     }
