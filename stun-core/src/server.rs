@@ -231,12 +231,12 @@ impl Server {
         Some(if port == other { self.config.primary.port() } else { other })
     }
 
-    fn enqueue(&mut self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+    fn enqueue(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
         if self.queue.len() >= self.config.max_queue {
             self.stats.queue_full += 1;
             return;
         }
-        self.queue.push_back((from, to, bytes.to_vec()));
+        self.queue.push_back((from, to, bytes));
     }
 
     fn error(&mut self, local: SocketAddr, remote: SocketAddr, id: TransactionId, code: u16, unknown: &[u16]) {
@@ -256,7 +256,7 @@ impl Server {
         if ok {
             let len = w.finish();
             self.stats.errors += 1;
-            self.enqueue(local, remote, &buf[..len]);
+            self.enqueue(local, remote, buf[..len].to_vec());
         }
     }
 
@@ -299,17 +299,15 @@ impl Server {
             (None, None) => remote,
         };
         let other = self.flipped(local);
-        let software = self.config.software.clone();
         let padding = alloc::vec![0u8; ask.padding.unwrap_or(0)];
         // Most useful first; the first is always sent.
-        let mut wanted: [Option<Attribute<'_>>; 7] = if id.is_rfc3489() {
+        let mut wanted: [Option<Attribute<'_>>; 6] = if id.is_rfc3489() {
             [
                 Some(Attribute::MappedAddress(remote)),
                 other.map(Attribute::ChangedAddress),
                 Some(Attribute::SourceAddress(source)),
                 // RFC 3489 has no padding: every attribute of it is a multiple of 4 bytes, and
                 // classic clients (pystun3) misparse anything else, so no SOFTWARE or PADDING.
-                None,
                 None,
                 None,
                 None,
@@ -320,8 +318,7 @@ impl Server {
                 other.map(Attribute::OtherAddress),
                 Some(Attribute::ResponseOrigin(source)),
                 Some(Attribute::MappedAddress(remote)),
-                None,
-                software.as_deref().map(Attribute::Software),
+                self.config.software.as_deref().map(Attribute::Software),
                 ask.padding.map(|_| Attribute::Padding(&padding)),
             ]
         };
@@ -349,8 +346,9 @@ impl Server {
             return;
         }
         let len = w.finish();
+        buf.truncate(len);
         self.stats.answered += 1;
-        self.enqueue(source, destination, &buf[..len]);
+        self.enqueue(source, destination, buf);
     }
 }
 
