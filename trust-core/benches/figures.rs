@@ -34,6 +34,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median time to compute a fresh ego's walks, over 20 random egos.
+fn cold_ego_ms(g: &Graph, config: &WalkConfig, random_peer: &mut impl FnMut() -> PeerId) -> f64 {
+    let cold: Vec<f64> = (0..20)
+        .map(|_| {
+            let ego = random_peer();
+            let mut mr = MeritRank::new(config.clone(), 1);
+            let t = Instant::now();
+            mr.ensure_ego(g, ego);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(cold)
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let peers = if full { 1_000_000 } else { 10_000 };
@@ -54,27 +68,9 @@ fn main() {
     let mut rng = SeededRng::from_seed([3; 32]);
     let mut random_peer = || PeerId(u32::try_from(rng.below(peers as u64)).unwrap());
     let config = WalkConfig::default();
-    let cold: Vec<f64> = (0..20)
-        .map(|_| {
-            let ego = random_peer();
-            let mut mr = MeritRank::new(config.clone(), 1);
-            let t = Instant::now();
-            mr.ensure_ego(&g, ego);
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    println!("figure trust_cold_ego_ms {:.1} ms", median(cold));
+    println!("figure trust_cold_ego_ms {:.1} ms", cold_ego_ms(&g, &config, &mut random_peer));
     let with_decay = WalkConfig { connectivity: Some(ConnectivityDecay::default()), ..config.clone() };
-    let cold: Vec<f64> = (0..20)
-        .map(|_| {
-            let ego = random_peer();
-            let mut mr = MeritRank::new(with_decay.clone(), 1);
-            let t = Instant::now();
-            mr.ensure_ego(&g, ego);
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    println!("figure trust_cold_ego_connectivity_ms {:.1} ms", median(cold));
+    println!("figure trust_cold_ego_connectivity_ms {:.1} ms", cold_ego_ms(&g, &with_decay, &mut random_peer));
 
     let ego = random_peer();
     let mut mr = MeritRank::new(config, 1);
