@@ -6,31 +6,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
-use sansio_core::{Instant, SeededRng};
+use sansio_core::{Filtering, Instant, Mapping, SeededRng};
 
 use crate::{FastMap, fast_map};
-
-/// Which outbound packets share an external mapping (RFC 4787 section 4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mapping {
-    /// One mapping per internal endpoint, whatever the destination.
-    EndpointIndependent,
-    /// One mapping per internal endpoint and destination IP.
-    AddressDependent,
-    /// One mapping per internal endpoint and destination IP and port ("symmetric").
-    AddressAndPortDependent,
-}
-
-/// Which inbound packets a mapping lets through (RFC 4787 section 5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Filtering {
-    /// Anyone may send to the mapping.
-    EndpointIndependent,
-    /// Only IPs the internal endpoint has sent to through this mapping.
-    AddressDependent,
-    /// Only IP and port pairs the internal endpoint has sent to through this mapping.
-    AddressAndPortDependent,
-}
 
 /// How a NAT picks the external port of a new mapping when it cannot (or does not try to)
 /// keep the internal port.

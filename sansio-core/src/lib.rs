@@ -57,11 +57,13 @@ extern crate alloc;
 mod check;
 mod instant;
 mod machine;
+mod nat;
 mod rng;
 
 pub use check::{ContractCheck, ContractViolation};
 pub use instant::Instant;
 pub use machine::{MIN_TRANSMIT_BUFFER, Machine, Transmit};
+pub use nat::{Filtering, Mapping};
 pub use rng::{Seed, SeededRng, derive_seed};
 
 /// The `rand_core` version our [`SeededRng`] implements, re-exported so users can pass it to

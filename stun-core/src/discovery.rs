@@ -6,34 +6,12 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use sansio_core::{Instant, Machine, Transmit};
+use sansio_core::{Filtering, Instant, Machine, Mapping, Transmit};
 
 use crate::attribute::Attribute;
 use crate::message::{Class, Message, MessageType, TransactionId};
 use crate::transaction::{Finished, Outcome, Request, TransactionConfig, Transactions};
 use crate::writer::MessageWriter;
-
-/// RFC 4787 mapping behaviour (RFC 5780 §4.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mapping {
-    /// The same public address for every destination.
-    EndpointIndependent,
-    /// A new public address per destination IP.
-    AddressDependent,
-    /// A new public address per destination IP and port.
-    AddressAndPortDependent,
-}
-
-/// RFC 4787 filtering behaviour (RFC 5780 §4.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Filtering {
-    /// Anyone may send to a mapping.
-    EndpointIndependent,
-    /// Only IPs the peer sent to.
-    AddressDependent,
-    /// Only IP and port pairs the peer sent to.
-    AddressAndPortDependent,
-}
 
 /// The RFC 3489 classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -31,14 +31,14 @@ mod writer;
 
 pub use attribute::{Attribute, AttributeError};
 pub use discovery::{
-    BindingLifetime, Filtering, LifetimeConfig, Mapping, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType,
-    Procedure,
+    BindingLifetime, LifetimeConfig, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType, Procedure,
 };
 pub use integrity::IntegrityError;
 pub use message::{
     Attributes, BINDING, Class, HEADER_LEN, MAGIC_COOKIE, MAX_UNKNOWN, Message, MessageType, ParseError, TransactionId,
     UnknownRequired,
 };
+pub use sansio_core::{Filtering, Mapping};
 pub use server::{Server, ServerConfig, ServerStats};
 pub use transaction::{Finished, Outcome, Request, TransactionConfig, Transactions};
 pub use writer::{MessageWriter, WriteError};
