@@ -147,130 +147,166 @@ pub struct LinkStats {
 /// IPv4 + UDP header bytes counted against the MTU and the rate.
 pub(crate) const HEADER_BYTES: usize = 28;
 
-/// The parts of a [`LinkConfig`] every packet needs, in integer microseconds, in one cache
-/// line. Rebuilt from the config after every change (see `Link::config_mut`).
-#[derive(Clone, Copy, Debug)]
-struct Hot {
-    delay_us: u64,
-    jitter_us: u64,
-    /// 0 = unlimited.
-    rate_bps: u64,
-    queue_bytes: u64,
-    mtu: usize,
-    up: bool,
-    /// Loss, duplication or reordering configured: read the full config for those.
-    random: bool,
+/// Which parts of the configuration the next packet needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// The configuration changed: rebuild the hot copy first.
+    Stale,
+    /// Up, no rate limit, no random loss, duplication or reordering: delay, jitter and MTU
+    /// only, all in the hot line.
+    Plain,
+    /// Anything else: the cold part is read too.
+    Full,
 }
 
-impl Hot {
-    fn of(c: &LinkConfig) -> Self {
-        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Self {
-            delay_us: us(c.delay),
-            jitter_us: us(c.jitter),
-            rate_bps: c.rate_bps.unwrap_or(0),
-            queue_bytes: c.queue_bytes as u64,
-            mtu: c.mtu,
-            up: c.up,
-            random: c.loss != Loss::None || c.duplicate > 0.0 || c.reorder > 0.0,
-        }
-    }
-}
-
-/// A link direction's configuration with its running state.
+/// What every packet on a link touches, in one cache line: the counters every packet bumps,
+/// the in-order arrival clock, and an integer copy of delay, jitter and MTU. A large
+/// simulation has tens of thousands of links, so keeping this small is what keeps a run in
+/// cache; everything else lives in [`LinkCold`], read only by links with a rate limit, loss,
+/// duplication or reordering, or that are down.
 #[derive(Debug)]
+#[repr(align(64))]
 pub(crate) struct Link {
-    hot: Option<Hot>,
-    /// When the bottleneck finishes sending what is queued.
-    busy_until: Instant,
+    offered: u64,
+    delivered: u64,
+    delivered_bytes: u64,
     /// Latest in-order arrival so far (jitter never reorders).
     last_arrival: Instant,
+    delay_us: u64,
+    jitter_us: u64,
+    mtu: usize,
+    path: Path,
+}
+
+/// The rest of a link: its full configuration, the bottleneck and loss-model state, and the
+/// counters of rarer outcomes.
+#[derive(Debug, Default)]
+pub(crate) struct LinkCold {
+    config: LinkConfig,
+    /// When the bottleneck finishes sending what is queued.
+    busy_until: Instant,
     /// Gilbert-Elliott state.
     in_bad_state: bool,
-    pub stats: LinkStats,
-    config: LinkConfig,
+    dropped_loss: u64,
+    dropped_queue: u64,
+    dropped_mtu: u64,
+    dropped_down: u64,
+    duplicated: u64,
+    reordered: u64,
 }
 
 /// Where an offered packet goes: its arrival times (0, 1 or 2 of them).
 pub(crate) type Arrivals = ([Instant; 2], usize);
 
 impl Link {
-    pub fn new(config: LinkConfig) -> Self {
+    /// A link whose hot copy is built from `cold`'s configuration on its first packet.
+    pub fn new() -> Self {
         Self {
-            hot: None,
-            busy_until: Instant::ZERO,
+            offered: 0,
+            delivered: 0,
+            delivered_bytes: 0,
             last_arrival: Instant::ZERO,
-            in_bad_state: false,
-            stats: LinkStats::default(),
-            config,
+            delay_us: 0,
+            jitter_us: 0,
+            mtu: 0,
+            path: Path::Stale,
         }
     }
 
     /// The configuration, for changes; the hot copy is rebuilt on the next packet.
-    pub fn config_mut(&mut self) -> &mut LinkConfig {
-        self.hot = None;
-        &mut self.config
+    pub fn config_mut<'a>(&mut self, cold: &'a mut LinkCold) -> &'a mut LinkConfig {
+        self.path = Path::Stale;
+        &mut cold.config
+    }
+
+    fn rebuild(&mut self, c: &LinkConfig) {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.delay_us = us(c.delay);
+        self.jitter_us = us(c.jitter);
+        self.mtu = c.mtu;
+        let plain =
+            c.up && c.rate_bps.is_none_or(|r| r == 0) && c.loss == Loss::None && c.duplicate <= 0.0 && c.reorder <= 0.0;
+        self.path = if plain { Path::Plain } else { Path::Full };
+    }
+
+    /// What this link did so far.
+    pub fn stats(&self, cold: &LinkCold) -> LinkStats {
+        LinkStats {
+            offered: self.offered,
+            delivered: self.delivered,
+            delivered_bytes: self.delivered_bytes,
+            dropped_loss: cold.dropped_loss,
+            dropped_queue: cold.dropped_queue,
+            dropped_mtu: cold.dropped_mtu,
+            dropped_down: cold.dropped_down,
+            duplicated: cold.duplicated,
+            reordered: cold.reordered,
+        }
     }
 
     /// Offers a packet of `len` payload bytes at `now`; returns when its copies arrive.
-    pub fn offer(&mut self, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
+    /// `cold` is this link's cold part; a plain link does not read it unless the packet is
+    /// over its MTU.
+    pub fn offer(&mut self, cold: &mut LinkCold, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
         let none = ([Instant::ZERO; 2], 0);
-        let hot = *self.hot.get_or_insert_with(|| Hot::of(&self.config));
-        self.stats.offered += 1;
-        if !hot.up {
-            self.stats.dropped_down += 1;
+        if self.path == Path::Stale {
+            self.rebuild(&cold.config);
+        }
+        let full = self.path == Path::Full;
+        self.offered += 1;
+        if full && !cold.config.up {
+            cold.dropped_down += 1;
             return none;
         }
         let wire = len + HEADER_BYTES;
-        if wire > hot.mtu {
-            self.stats.dropped_mtu += 1;
+        if wire > self.mtu {
+            cold.dropped_mtu += 1;
             return none;
         }
-        // The bottleneck: FIFO at `rate`, drop-tail when the backlog would pass the queue.
-        let departure = if hot.rate_bps > 0 {
-            let busy_us = self.busy_until.as_micros().saturating_sub(now.as_micros());
-            let backlog = backlog_bytes(busy_us, hot.rate_bps);
-            // An idle bottleneck always takes the packet; a busy one only while it fits.
-            if backlog > 0 && backlog + wire as u64 > hot.queue_bytes {
-                self.stats.dropped_queue += 1;
+        let (mut departure, mut reordered, mut duplicated) = (now, false, false);
+        if full {
+            // The bottleneck: FIFO at `rate`, drop-tail when the backlog would pass the queue.
+            if let Some(rate) = cold.config.rate_bps.filter(|r| *r > 0) {
+                let busy_us = cold.busy_until.as_micros().saturating_sub(now.as_micros());
+                let backlog = backlog_bytes(busy_us, rate);
+                // An idle bottleneck always takes the packet; a busy one only while it fits.
+                if backlog > 0 && backlog + wire as u64 > cold.config.queue_bytes as u64 {
+                    cold.dropped_queue += 1;
+                    return none;
+                }
+                departure = cold.busy_until.max(now) + serialisation(wire, rate);
+                cold.busy_until = departure;
+            }
+            if cold.lost(rng) {
+                cold.dropped_loss += 1;
                 return none;
             }
-            let done = self.busy_until.max(now) + serialisation(wire, hot.rate_bps);
-            self.busy_until = done;
-            done
-        } else {
-            now
-        };
-        let (mut reordered, mut duplicated) = (false, false);
-        if hot.random {
-            if self.lost(rng) {
-                self.stats.dropped_loss += 1;
-                return none;
-            }
-            reordered = self.config.reorder > 0.0 && rng.chance(self.config.reorder);
-            duplicated = self.config.duplicate > 0.0 && rng.chance(self.config.duplicate);
+            reordered = cold.config.reorder > 0.0 && rng.chance(cold.config.reorder);
+            duplicated = cold.config.duplicate > 0.0 && rng.chance(cold.config.duplicate);
         }
-        let jitter = if hot.jitter_us == 0 { 0 } else { rng.below(hot.jitter_us.saturating_add(1)) };
+        let jitter = if self.jitter_us == 0 { 0 } else { rng.below(self.jitter_us.saturating_add(1)) };
         let mut arrival =
-            Instant::from_micros(departure.as_micros().saturating_add(hot.delay_us).saturating_add(jitter));
+            Instant::from_micros(departure.as_micros().saturating_add(self.delay_us).saturating_add(jitter));
         if reordered {
-            self.stats.reordered += 1;
-            arrival += self.config.reorder_delay;
+            cold.reordered += 1;
+            arrival += cold.config.reorder_delay;
         } else {
             arrival = arrival.max(self.last_arrival);
             self.last_arrival = arrival;
         }
-        self.stats.delivered += 1;
-        self.stats.delivered_bytes += len as u64;
+        self.delivered += 1;
+        self.delivered_bytes += len as u64;
         if duplicated {
-            self.stats.duplicated += 1;
-            self.stats.delivered += 1;
-            self.stats.delivered_bytes += len as u64;
+            cold.duplicated += 1;
+            self.delivered += 1;
+            self.delivered_bytes += len as u64;
             return ([arrival, arrival], 2);
         }
         ([arrival, Instant::ZERO], 1)
     }
+}
 
+impl LinkCold {
     fn lost(&mut self, rng: &mut SeededRng) -> bool {
         match self.config.loss {
             Loss::None => false,

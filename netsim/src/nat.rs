@@ -137,10 +137,12 @@ struct MapKey {
     remote: SocketAddr,
 }
 
-/// The remotes a mapping has sent to, as its filtering sees them. Most mappings have a few;
-/// a peer-to-peer node's may have thousands.
+/// The remotes a mapping has sent to, as its filtering sees them. Most mappings have one
+/// (always, with endpoint-independent filtering), kept inline; a peer-to-peer node's may have
+/// thousands.
 #[derive(Debug)]
 enum Contacts {
+    One(SocketAddr),
     Few(Vec<SocketAddr>),
     Many(HashSet<SocketAddr, foldhash::fast::FixedState>),
 }
@@ -150,6 +152,7 @@ impl Contacts {
 
     fn contains(&self, a: &SocketAddr) -> bool {
         match self {
+            Self::One(one) => one == a,
             Self::Few(v) => v.contains(a),
             Self::Many(s) => s.contains(a),
         }
@@ -157,6 +160,8 @@ impl Contacts {
 
     fn insert(&mut self, a: SocketAddr) {
         match self {
+            Self::One(one) if *one == a => {}
+            Self::One(one) => *self = Self::Few(vec![*one, a]),
             Self::Few(v) if v.contains(&a) => {}
             Self::Few(v) if v.len() < Self::FEW => v.push(a),
             Self::Few(v) => {
@@ -377,7 +382,7 @@ impl Nat {
                     return None;
                 };
                 let at = now + self.config.unreplied_timeout;
-                let contacts = Contacts::Few(Vec::new());
+                let contacts = Contacts::One(contact);
                 let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
                 self.expiry.push(Reverse((at, port)));
                 self.next_expiry = self.next_expiry.min(at);

@@ -16,13 +16,14 @@ pub(crate) trait Runner {
     fn handle_timeout(&mut self, now: Instant);
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
     fn poll_timeout(&mut self) -> Option<Instant>;
-    /// Drains events: each is hashed (its `Debug` text) into `trace` and, if `log` is given,
-    /// kept there with `now`. Returns how many there were.
+    /// Drains events: each is hashed (its `Debug` text) into `trace` and, if there is a `log`,
+    /// kept there with `now`. Returns how many there were. `log` is only read when there is
+    /// an event, so a quiet machine costs no access to it.
     fn drain_events(
         &mut self,
         now: Instant,
         trace: &mut TraceHasher,
-        log: Option<&mut Vec<(Instant, Box<dyn Any>)>>,
+        log: &mut Option<Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -64,13 +65,13 @@ where
         &mut self,
         now: Instant,
         trace: &mut TraceHasher,
-        mut log: Option<&mut Vec<(Instant, Box<dyn Any>)>>,
+        log: &mut Option<Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64 {
         let mut n = 0;
         while let Some(event) = self.poll_event() {
             n += 1;
             let _ = fmt::write(&mut HashWriter(trace), format_args!("{event:?}"));
-            if let Some(log) = log.as_deref_mut() {
+            if let Some(log) = log {
                 log.push((now, Box::new(event)));
             }
         }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 
-use crate::link::{Link, LinkConfig, LinkStats};
+use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
 use crate::nat::{Inbound, Nat, NatConfig, NatStats};
 use crate::pcap::Capture;
 use crate::queue::EventQueue;
@@ -108,10 +108,11 @@ enum Target {
     Nat(NatId),
 }
 
-/// Who has which IP in a realm: a short vector while small (the inside of a home NAT holds a
-/// host or two), a hash map once it grows (the internet of a large simulation).
+/// Who has which IP in a realm: inline while there is one (the inside of a home NAT), a short
+/// vector while small, a hash map once it grows (the internet of a large simulation).
 #[derive(Debug)]
 enum Routes {
+    One(IpAddr, Target),
     Few(Vec<(IpAddr, Target)>),
     Many(FastMap<IpAddr, Target>),
 }
@@ -121,6 +122,7 @@ impl Routes {
 
     fn get(&self, ip: &IpAddr) -> Option<Target> {
         match self {
+            Self::One(a, t) => (a == ip).then_some(*t),
             Self::Few(v) => v.iter().find(|(a, _)| a == ip).map(|(_, t)| *t),
             Self::Many(m) => m.get(ip).copied(),
         }
@@ -129,6 +131,15 @@ impl Routes {
     /// Adds a route; returns the target that had the IP before, if any.
     fn insert(&mut self, ip: IpAddr, target: Target) -> Option<Target> {
         match self {
+            Self::One(a, t) if *a == ip => Some(core::mem::replace(t, target)),
+            Self::One(a, t) => {
+                *self = Self::Few(vec![(*a, *t), (ip, target)]);
+                None
+            }
+            Self::Few(v) if v.is_empty() => {
+                *self = Self::One(ip, target);
+                None
+            }
             Self::Few(v) => {
                 if let Some(slot) = v.iter_mut().find(|(a, _)| *a == ip) {
                     return Some(core::mem::replace(&mut slot.1, target));
@@ -155,14 +166,21 @@ struct Realm {
 
 type EventLog = Vec<(Instant, Box<dyn Any>)>;
 
+/// What every event at a host touches, in one cache line; the rest is in [`HostRest`].
+#[repr(align(64))]
 struct Host {
     machine: Box<dyn Runner>,
-    sockets: Vec<SocketAddr>,
-    realm: RealmId,
-    uplink: LinkId,
-    downlink: LinkId,
+    sockets: Box<[SocketAddr]>,
     timer: Option<Instant>,
     timer_generation: u64,
+    uplink: LinkId,
+    downlink: LinkId,
+}
+
+/// The parts of a host that events rarely need.
+struct HostRest {
+    realm: RealmId,
+    /// The event log, if kept; touched only when the machine reports an event.
     log: Option<EventLog>,
 }
 
@@ -173,9 +191,10 @@ struct NatBox {
     downlink: LinkId,
 }
 
-struct LinkSlot {
-    link: Link,
-    to: Hop,
+/// The parts of a link that packets rarely need.
+#[derive(Default)]
+struct LinkRest {
+    cold: LinkCold,
     capture: Option<Box<Capture>>,
 }
 
@@ -225,9 +244,17 @@ pub struct Sim {
     queue: EventQueue<Action>,
     rng: SeededRng,
     hosts: Vec<Host>,
+    host_rest: Vec<HostRest>,
     nats: Vec<NatBox>,
     realms: Vec<Realm>,
-    links: Vec<LinkSlot>,
+    /// Links, split by how often a packet needs each part: `links` (one cache line per link:
+    /// counters, delay, jitter) on every offer, `link_ends` (8 bytes) on every arrival,
+    /// `link_rest` (configuration, rare counters, captures) only when a link needs more.
+    links: Vec<Link>,
+    link_ends: Vec<Hop>,
+    link_rest: Vec<LinkRest>,
+    /// Whether any link captures (so arrivals skip the capture lookup otherwise).
+    capturing: bool,
     stats: SimStats,
     trace: TraceHasher,
     buf: Vec<u8>,
@@ -262,9 +289,13 @@ impl Sim {
             queue: EventQueue::new(),
             rng: SeededRng::from_seed(seed),
             hosts: Vec::new(),
+            host_rest: Vec::new(),
             nats: Vec::new(),
             realms: vec![Realm { routes: Routes::Few(Vec::new()), parent: None }],
             links: Vec::new(),
+            link_ends: Vec::new(),
+            link_rest: Vec::new(),
+            capturing: false,
             stats: SimStats::default(),
             trace: foldhash::fast::FixedState::with_seed(0).build_hasher(),
             packets: Slab::default(),
@@ -295,7 +326,9 @@ impl Sim {
     }
 
     fn new_link(&mut self, to: Hop) -> LinkId {
-        self.links.push(LinkSlot { link: Link::new(LinkConfig::default()), to, capture: None });
+        self.links.push(Link::new());
+        self.link_ends.push(to);
+        self.link_rest.push(LinkRest::default());
         LinkId(id(self.links.len() - 1))
     }
 
@@ -325,14 +358,13 @@ impl Sim {
         let downlink = self.new_link(Hop::Host(host));
         self.hosts.push(Host {
             machine: Box::new(machine),
-            sockets: sockets.to_vec(),
-            realm,
-            uplink,
-            downlink,
+            sockets: sockets.into(),
             timer: None,
             timer_generation: 0,
-            log: Some(Vec::new()),
+            uplink,
+            downlink,
         });
+        self.host_rest.push(HostRest { realm, log: Some(Vec::new()) });
         self.after_input(host);
         host
     }
@@ -381,13 +413,15 @@ impl Sim {
 
     /// A link's behaviour, to change at any time; packets offered from now on see the change.
     pub fn link_mut(&mut self, link: LinkId) -> &mut LinkConfig {
-        self.links[idx(link.0)].link.config_mut()
+        let l = idx(link.0);
+        self.links[l].config_mut(&mut self.link_rest[l].cold)
     }
 
     /// What a link did so far.
     #[must_use]
-    pub fn link_stats(&self, link: LinkId) -> &LinkStats {
-        &self.links[idx(link.0)].link.stats
+    pub fn link_stats(&self, link: LinkId) -> LinkStats {
+        let l = idx(link.0);
+        self.links[l].stats(&self.link_rest[l].cold)
     }
 
     /// A NAT box's behaviour, to change at any time.
@@ -425,13 +459,14 @@ impl Sim {
 
     /// Starts recording every packet that arrives over `link`, for [`Sim::write_pcap`].
     pub fn capture(&mut self, link: LinkId) {
-        self.links[idx(link.0)].capture.get_or_insert_with(Box::default);
+        self.link_rest[idx(link.0)].capture.get_or_insert_with(Box::default);
+        self.capturing = true;
     }
 
     /// The packets captured on `link` so far (see [`Sim::capture`]): arrival time at the far
     /// end, source, destination and payload.
     pub fn captured(&self, link: LinkId) -> impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &[u8])> {
-        self.links[idx(link.0)].capture.iter().flat_map(|c| c.packets())
+        self.link_rest[idx(link.0)].capture.iter().flat_map(|c| c.packets())
     }
 
     /// Writes the packets captured on `link` as a pcap file (raw IPv4/IPv6 + UDP).
@@ -440,7 +475,7 @@ impl Sim {
     ///
     /// When writing fails.
     pub fn write_pcap<W: std::io::Write>(&self, link: LinkId, out: W) -> std::io::Result<usize> {
-        match &self.links[idx(link.0)].capture {
+        match &self.link_rest[idx(link.0)].capture {
             Some(c) => c.write(out),
             None => Capture::default().write(out),
         }
@@ -449,7 +484,7 @@ impl Sim {
     /// Keeps (`true`, the default) or stops keeping a host's event log. Events are hashed into
     /// [`Sim::trace_hash`] either way; large simulations turn logs off to save memory.
     pub fn set_event_log(&mut self, host: HostId, keep: bool) {
-        let log = &mut self.hosts[idx(host.0)].log;
+        let log = &mut self.host_rest[idx(host.0)].log;
         match (keep, log.is_some()) {
             (true, false) => *log = Some(Vec::new()),
             (false, true) => *log = None,
@@ -464,7 +499,7 @@ impl Sim {
     /// If `E` is not that machine's event type.
     #[must_use]
     pub fn events<E: 'static>(&self, host: HostId) -> Vec<(Instant, &E)> {
-        let Some(log) = &self.hosts[idx(host.0)].log else { return Vec::new() };
+        let Some(log) = &self.host_rest[idx(host.0)].log else { return Vec::new() };
         log.iter()
             .map(|(t, e)| {
                 let e = e
@@ -481,7 +516,7 @@ impl Sim {
     ///
     /// If `E` is not that machine's event type.
     pub fn take_events<E: 'static>(&mut self, host: HostId) -> Vec<(Instant, E)> {
-        let Some(log) = &mut self.hosts[idx(host.0)].log else { return Vec::new() };
+        let Some(log) = &mut self.host_rest[idx(host.0)].log else { return Vec::new() };
         core::mem::take(log)
             .into_iter()
             .map(|(t, e)| match e.downcast::<E>() {
@@ -562,11 +597,8 @@ impl Sim {
         match action {
             Action::Arrive { link, packet } => {
                 let packet = self.packets.remove(packet);
-                let slot = &mut self.links[idx(link.0)];
-                if let Some(c) = &mut slot.capture {
-                    c.record(self.now, &packet);
-                }
-                let to = slot.to;
+                self.record(link, &packet);
+                let to = self.link_ends[idx(link.0)];
                 self.arrive(to, packet);
             }
             Action::Timer { host, generation } => {
@@ -712,20 +744,28 @@ impl Sim {
         }
     }
 
+    /// Records a packet arriving over `link` if that link captures.
+    fn record(&mut self, link: LinkId, packet: &Packet) {
+        if self.capturing
+            && let Some(c) = &mut self.link_rest[idx(link.0)].capture
+        {
+            c.record(self.now, packet);
+        }
+    }
+
     fn send_on(&mut self, link: LinkId, packet: Packet) {
-        let slot = &mut self.links[idx(link.0)];
-        let (arrivals, n) = slot.link.offer(self.now, packet.payload.len(), &mut self.rng);
+        let l = idx(link.0);
+        let (arrivals, n) =
+            self.links[l].offer(&mut self.link_rest[l].cold, self.now, packet.payload.len(), &mut self.rng);
         if n == 0 {
             return self.trace_drop(DropCause::Link, packet);
         }
         // A packet that arrives at once (an ideal link) goes on routing without a trip through
         // the queue. Only routing and NAT hops are taken this way, never a host's machine, so
         // the depth is bounded by the NAT nesting and machines never re-enter each other.
-        if n == 1 && arrivals[0] == self.now && !matches!(slot.to, Hop::Host(_)) {
-            if let Some(c) = &mut slot.capture {
-                c.record(self.now, &packet);
-            }
-            let to = slot.to;
+        let to = self.link_ends[l];
+        if n == 1 && arrivals[0] == self.now && !matches!(to, Hop::Host(_)) {
+            self.record(link, &packet);
             return self.arrive(to, packet);
         }
         if n == 2 {
@@ -776,7 +816,7 @@ impl Sim {
             self.send_on(uplink, packet);
         }
         let h = &mut self.hosts[idx(host.0)];
-        self.stats.app_events += h.machine.drain_events(now, &mut self.trace, h.log.as_mut());
+        self.stats.app_events += h.machine.drain_events(now, &mut self.trace, &mut self.host_rest[idx(host.0)].log);
         let deadline = h.machine.poll_timeout();
         if deadline != h.timer {
             h.timer = deadline;
@@ -791,7 +831,7 @@ impl Sim {
     /// The realm a host lives in.
     #[must_use]
     pub fn host_realm(&self, host: HostId) -> RealmId {
-        self.hosts[idx(host.0)].realm
+        self.host_rest[idx(host.0)].realm
     }
 
     /// The addresses of a host's sockets.

@@ -57,17 +57,23 @@ impl SeededRng {
             return 0;
         }
         // Lemire's nearly-divisionless method: multiply, and reject the few low products that
-        // would favour small results.
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(n);
-            // Truncation keeps the low 64 bits on purpose.
-            #[allow(clippy::cast_possible_truncation)]
-            let low = product as u64;
-            if low >= threshold {
-                return (product >> 64) as u64;
+        // would favour small results. The threshold costs a division, so it is computed only
+        // when the low half is small enough to possibly be rejected (rarely, for small `n`).
+        // Truncations keep the low 64 bits on purpose.
+        let product = u128::from(self.next_u64()) * u128::from(n);
+        #[allow(clippy::cast_possible_truncation)]
+        let (mut high, mut low) = ((product >> 64) as u64, product as u64);
+        if low < n {
+            let threshold = n.wrapping_neg() % n;
+            while low < threshold {
+                let product = u128::from(self.next_u64()) * u128::from(n);
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    (high, low) = ((product >> 64) as u64, product as u64);
+                }
             }
         }
+        high
     }
 
     /// A uniformly random `f64` in `[0, 1)` with 53 bits of precision.
