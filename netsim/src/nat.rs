@@ -189,85 +189,47 @@ struct Binding {
     scheduled: Instant,
 }
 
-/// A NAT's mappings: a plain vector searched linearly while small (most NAT boxes in a large
-/// simulation hold a handful), with hash indexes added once it grows.
-#[derive(Debug, Default)]
-struct Bindings {
-    list: Vec<Binding>,
-    index: Option<Box<Index>>,
-}
-
+/// The hash indexes of a NAT's mappings, built once it holds more than [`Nat::SMALL`].
 #[derive(Debug)]
 struct Index {
     by_key: FastMap<MapKey, usize>,
     by_port: FastMap<u16, usize>,
 }
 
-impl Bindings {
-    /// Bindings searched linearly before the indexes are built.
-    const SMALL: usize = 8;
-
-    fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    fn by_key(&self, key: &MapKey) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix.by_key.get(key).copied(),
-            None => self.list.iter().position(|b| b.key == *key),
-        }
-    }
-
-    fn by_port(&self, port: u16) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix.by_port.get(&port).copied(),
-            None => self.list.iter().position(|b| b.external_port == port),
-        }
-    }
-
-    fn insert(&mut self, b: Binding) -> usize {
-        let i = self.list.len();
-        if let Some(ix) = &mut self.index {
-            ix.by_key.insert(b.key, i);
-            ix.by_port.insert(b.external_port, i);
-        }
-        self.list.push(b);
-        if self.index.is_none() && self.list.len() > Self::SMALL {
-            let mut ix = Index { by_key: fast_map(), by_port: fast_map() };
-            for (i, b) in self.list.iter().enumerate() {
-                ix.by_key.insert(b.key, i);
-                ix.by_port.insert(b.external_port, i);
-            }
-            self.index = Some(Box::new(ix));
-        }
-        i
-    }
-
-    fn remove(&mut self, i: usize) {
-        let b = self.list.swap_remove(i);
-        if let Some(ix) = &mut self.index {
-            ix.by_key.remove(&b.key);
-            ix.by_port.remove(&b.external_port);
-            if let Some(moved) = self.list.get(i) {
-                ix.by_key.insert(moved.key, i);
-                ix.by_port.insert(moved.external_port, i);
-            }
-        }
-    }
-}
-
-/// A NAT box's translation state.
+/// What every packet through a NAT box touches: the binding list, the NAT's address, an
+/// integer copy of the behaviour it needs, the next expiry and the translation counters. With
+/// its realm's routes and its links (`Sim`'s `NatBox`) it fits two cache lines; the full
+/// configuration, the other counters, the expiry heap and the indexes of a large binding list
+/// live in [`NatRest`].
 #[derive(Debug)]
 pub(crate) struct Nat {
-    pub config: NatConfig,
+    /// The earliest entry of the expiry heap (MAX when empty): checked on every packet
+    /// without touching the heap's memory.
+    next_expiry: Instant,
+    unreplied_us: u64,
+    confirmed_us: u64,
+    translated_out: u64,
+    translated_in: u64,
+    /// The live mappings, searched linearly while there are few (most NAT boxes of a large
+    /// simulation hold a handful); [`NatRest`] indexes them once there are more.
+    bindings: Vec<Binding>,
     pub external_ip: IpAddr,
-    pub stats: NatStats,
-    bindings: Bindings,
+    mapping: Mapping,
+    filtering: Filtering,
+    inbound_refresh: bool,
+    /// The configuration changed: copy it again before the next packet.
+    stale: bool,
+}
+
+/// The parts of a NAT box that packets rarely need.
+#[derive(Debug)]
+pub(crate) struct NatRest {
+    config: NatConfig,
+    /// Every counter except the two translation counters, which live in [`Nat`].
+    stats: NatStats,
+    index: Option<Index>,
     /// (expiry, port) candidates; stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
-    /// The earliest entry of `expiry` (MAX when empty): checked on every packet without
-    /// touching the heap's memory.
-    next_expiry: Instant,
     next_port: u16,
 }
 
@@ -280,17 +242,59 @@ pub(crate) enum Inbound {
 }
 
 impl Nat {
-    pub fn new(external_ip: IpAddr, config: NatConfig) -> Self {
+    /// Bindings searched linearly before the indexes are built.
+    const SMALL: usize = 8;
+
+    pub fn new(external_ip: IpAddr, config: NatConfig) -> (Self, NatRest) {
         let next_port = config.port_range_start.max(1);
-        Self {
-            config,
-            external_ip,
-            stats: NatStats::default(),
-            bindings: Bindings::default(),
-            expiry: BinaryHeap::new(),
+        let mut nat = Self {
             next_expiry: Instant::MAX,
-            next_port,
+            unreplied_us: 0,
+            confirmed_us: 0,
+            translated_out: 0,
+            translated_in: 0,
+            bindings: Vec::new(),
+            external_ip,
+            mapping: config.mapping,
+            filtering: config.filtering,
+            inbound_refresh: false,
+            stale: true,
+        };
+        nat.copy_config(&config);
+        let rest = NatRest { config, stats: NatStats::default(), index: None, expiry: BinaryHeap::new(), next_port };
+        (nat, rest)
+    }
+
+    fn copy_config(&mut self, c: &NatConfig) {
+        let us = |d: Duration| Instant::ZERO.saturating_add(d).as_micros();
+        self.unreplied_us = us(c.unreplied_timeout);
+        self.confirmed_us = us(c.confirmed_timeout);
+        self.mapping = c.mapping;
+        self.filtering = c.filtering;
+        self.inbound_refresh = c.inbound_refresh;
+        self.stale = false;
+    }
+
+    /// The configuration, for changes; the copy packets use is refreshed on the next one.
+    pub fn config_mut<'a>(&mut self, rest: &'a mut NatRest) -> &'a mut NatConfig {
+        self.stale = true;
+        &mut rest.config
+    }
+
+    /// What this NAT box did so far.
+    pub fn stats(&self, rest: &NatRest) -> NatStats {
+        NatStats { translated_out: self.translated_out, translated_in: self.translated_in, ..rest.stats.clone() }
+    }
+
+    /// Counts a packet from inside to the NAT's own address; returns whether it is looped
+    /// back inside (hairpinning on) rather than dropped.
+    pub fn hairpin(rest: &mut NatRest) -> bool {
+        if rest.config.hairpinning {
+            rest.stats.hairpinned += 1;
+        } else {
+            rest.stats.dropped_hairpin += 1;
         }
+        rest.config.hairpinning
     }
 
     /// Live mappings.
@@ -298,9 +302,61 @@ impl Nat {
         self.bindings.len()
     }
 
+    /// The indexes, when the list is long enough to read them (a short list is searched
+    /// without touching [`NatRest`]).
+    fn index<'a>(&self, rest: &'a NatRest) -> Option<&'a Index> {
+        if self.bindings.len() > Self::SMALL { rest.index.as_ref() } else { None }
+    }
+
+    fn by_key(&self, rest: &NatRest, key: &MapKey) -> Option<usize> {
+        match self.index(rest) {
+            Some(ix) => ix.by_key.get(key).copied(),
+            None => self.bindings.iter().position(|b| b.key == *key),
+        }
+    }
+
+    fn by_port(&self, rest: &NatRest, port: u16) -> Option<usize> {
+        match self.index(rest) {
+            Some(ix) => ix.by_port.get(&port).copied(),
+            None => self.bindings.iter().position(|b| b.external_port == port),
+        }
+    }
+
+    fn insert(&mut self, rest: &mut NatRest, b: Binding) -> usize {
+        let i = self.bindings.len();
+        if let Some(ix) = &mut rest.index {
+            ix.by_key.insert(b.key, i);
+            ix.by_port.insert(b.external_port, i);
+        }
+        self.bindings.push(b);
+        if rest.index.is_none() && self.bindings.len() > Self::SMALL {
+            // Built the first time the list outgrows a linear search, kept exact from then on.
+            let mut ix = Index { by_key: fast_map(), by_port: fast_map() };
+            for (j, b) in self.bindings.iter().enumerate() {
+                ix.by_key.insert(b.key, j);
+                ix.by_port.insert(b.external_port, j);
+            }
+            rest.index = Some(ix);
+        }
+        i
+    }
+
+    fn remove(&mut self, rest: &mut NatRest, i: usize) {
+        let b = self.bindings.swap_remove(i);
+        if let Some(ix) = &mut rest.index {
+            ix.by_key.remove(&b.key);
+            ix.by_port.remove(&b.external_port);
+            if let Some(moved) = self.bindings.get(i) {
+                ix.by_key.insert(moved.key, i);
+                ix.by_port.insert(moved.external_port, i);
+            }
+        }
+        rest.stats.mappings_expired += 1;
+    }
+
     fn key(&self, internal: SocketAddr, remote: SocketAddr) -> MapKey {
         let unspecified = SocketAddr::new(unspecified_like(remote.ip()), 0);
-        let remote = match self.config.mapping {
+        let remote = match self.mapping {
             Mapping::EndpointIndependent => unspecified,
             Mapping::AddressDependent => SocketAddr::new(remote.ip(), 0),
             Mapping::AddressAndPortDependent => remote,
@@ -309,7 +365,7 @@ impl Nat {
     }
 
     fn contact(&self, remote: SocketAddr) -> SocketAddr {
-        match self.config.filtering {
+        match self.filtering {
             Filtering::EndpointIndependent => SocketAddr::new(unspecified_like(remote.ip()), 0),
             Filtering::AddressDependent => SocketAddr::new(remote.ip(), 0),
             Filtering::AddressAndPortDependent => remote,
@@ -317,45 +373,45 @@ impl Nat {
     }
 
     fn expires_at(&self, b: &Binding) -> Instant {
-        b.refreshed + if b.confirmed { self.config.confirmed_timeout } else { self.config.unreplied_timeout }
+        let timeout = if b.confirmed { self.confirmed_us } else { self.unreplied_us };
+        Instant::from_micros(b.refreshed.as_micros().saturating_add(timeout))
     }
 
-    /// Removes every mapping whose lifetime has run out by `now`.
-    pub fn expire(&mut self, now: Instant) {
+    /// Removes every mapping whose lifetime has run out by `now` (and takes up a changed
+    /// configuration).
+    pub fn expire(&mut self, rest: &mut NatRest, now: Instant) {
+        if self.stale {
+            self.copy_config(&rest.config);
+        }
         if now < self.next_expiry {
             return;
         }
-        while let Some(&Reverse((at, port))) = self.expiry.peek() {
+        while let Some(&Reverse((at, port))) = rest.expiry.peek() {
             if at > now {
                 break;
             }
-            self.expiry.pop();
-            let Some(i) = self.bindings.by_port(port) else { continue };
-            if self.bindings.list[i].scheduled != at {
+            rest.expiry.pop();
+            let Some(i) = self.by_port(rest, port) else { continue };
+            if self.bindings[i].scheduled != at {
                 continue; // a stale entry of an earlier binding on this port
             }
-            let real = self.expires_at(&self.bindings.list[i]);
+            let real = self.expires_at(&self.bindings[i]);
             if real <= now {
-                self.remove(i);
+                self.remove(rest, i);
             } else {
-                self.bindings.list[i].scheduled = real;
-                self.expiry.push(Reverse((real, port)));
+                self.bindings[i].scheduled = real;
+                rest.expiry.push(Reverse((real, port)));
             }
         }
-        self.next_expiry = self.expiry.peek().map_or(Instant::MAX, |Reverse((at, _))| *at);
+        self.next_expiry = rest.expiry.peek().map_or(Instant::MAX, |Reverse((at, _))| *at);
     }
 
-    fn remove(&mut self, i: usize) {
-        self.bindings.remove(i);
-        self.stats.mappings_expired += 1;
-    }
-
-    /// The index of the live binding on `port`, removing it first if its lifetime ran out (the
+    /// The index of the live binding `i`, removing it first if its lifetime ran out (the
     /// expiry heap may not have reached it yet, e.g. after the timeouts were shortened).
-    fn live(&mut self, now: Instant, i: Option<usize>) -> Option<usize> {
+    fn live(&mut self, rest: &mut NatRest, now: Instant, i: Option<usize>) -> Option<usize> {
         let i = i?;
-        if self.expires_at(&self.bindings.list[i]) <= now {
-            self.remove(i);
+        if self.expires_at(&self.bindings[i]) <= now {
+            self.remove(rest, i);
             return None;
         }
         Some(i)
@@ -365,77 +421,78 @@ impl Nat {
     /// it leaves with, or `None` if no port was free.
     pub fn outbound(
         &mut self,
+        rest: &mut NatRest,
         now: Instant,
         internal: SocketAddr,
         remote: SocketAddr,
         rng: &mut SeededRng,
     ) -> Option<SocketAddr> {
-        self.expire(now);
+        self.expire(rest, now);
         let key = self.key(internal, remote);
         let contact = self.contact(remote);
-        let existing = self.bindings.by_key(&key);
-        let i = match self.live(now, existing) {
+        let existing = self.by_key(rest, &key);
+        let i = match self.live(rest, now, existing) {
             Some(i) => i,
             None => {
-                let Some(port) = self.allocate(internal.port(), rng) else {
-                    self.stats.dropped_ports_exhausted += 1;
+                let Some(port) = self.allocate(rest, internal.port(), rng) else {
+                    rest.stats.dropped_ports_exhausted += 1;
                     return None;
                 };
-                let at = now + self.config.unreplied_timeout;
+                let at = Instant::from_micros(now.as_micros().saturating_add(self.unreplied_us));
                 let contacts = Contacts::One(contact);
                 let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
-                self.expiry.push(Reverse((at, port)));
+                rest.expiry.push(Reverse((at, port)));
                 self.next_expiry = self.next_expiry.min(at);
-                self.stats.mappings_created += 1;
-                self.bindings.insert(b)
+                rest.stats.mappings_created += 1;
+                self.insert(rest, b)
             }
         };
-        let b = &mut self.bindings.list[i];
+        let b = &mut self.bindings[i];
         b.contacts.insert(contact);
         b.refreshed = now;
-        self.stats.translated_out += 1;
+        self.translated_out += 1;
         Some(SocketAddr::new(self.external_ip, b.external_port))
     }
 
     /// Translates an inbound packet from `remote` to the external `port`.
-    pub fn inbound(&mut self, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
-        self.expire(now);
+    pub fn inbound(&mut self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
+        self.expire(rest, now);
         let contact = self.contact(remote);
-        let found = self.bindings.by_port(port);
-        let Some(i) = self.live(now, found) else {
-            self.stats.dropped_no_mapping += 1;
+        let found = self.by_port(rest, port);
+        let Some(i) = self.live(rest, now, found) else {
+            rest.stats.dropped_no_mapping += 1;
             return Inbound::Drop;
         };
-        let inbound_refresh = self.config.inbound_refresh;
-        let b = &mut self.bindings.list[i];
+        let inbound_refresh = self.inbound_refresh;
+        let b = &mut self.bindings[i];
         if !b.contacts.contains(&contact) {
-            self.stats.dropped_filtered += 1;
+            rest.stats.dropped_filtered += 1;
             return Inbound::Drop;
         }
         b.confirmed = true;
         if inbound_refresh {
             b.refreshed = now;
         }
-        self.stats.translated_in += 1;
+        self.translated_in += 1;
         Inbound::Deliver(b.key.internal)
     }
 
-    fn allocate(&mut self, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
-        let start = self.config.port_range_start.max(1);
-        let free = |p: u16, b: &Bindings| p >= start && b.by_port(p).is_none();
-        if self.config.port_preservation && free(internal_port, &self.bindings) {
+    fn allocate(&self, rest: &mut NatRest, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
+        let start = rest.config.port_range_start.max(1);
+        let free = |p: u16, rest: &NatRest| p >= start && self.by_port(rest, p).is_none();
+        if rest.config.port_preservation && free(internal_port, rest) {
             return Some(internal_port);
         }
         let span = u32::from(u16::MAX - start) + 1;
-        let first = match self.config.port_allocation {
-            PortAllocation::Sequential => self.next_port,
+        let first = match rest.config.port_allocation {
+            PortAllocation::Sequential => rest.next_port,
             PortAllocation::Random => offset_port(start, rng.below(u64::from(span))),
         };
         // Walk from the first candidate; at most one full lap, so an exhausted range ends.
         let mut p = first.max(start);
         for _ in 0..span {
-            if free(p, &self.bindings) {
-                self.next_port = if p == u16::MAX { start } else { p + 1 };
+            if free(p, rest) {
+                rest.next_port = if p == u16::MAX { start } else { p + 1 };
                 return Some(p);
             }
             p = if p == u16::MAX { start } else { p + 1 };

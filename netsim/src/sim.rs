@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
-use crate::nat::{Inbound, Nat, NatConfig, NatStats};
+use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
 use crate::pcap::Capture;
 use crate::queue::EventQueue;
 use crate::runner::{Runner, TraceHasher};
@@ -114,7 +114,8 @@ enum Target {
 enum Routes {
     One(IpAddr, Target),
     Few(Vec<(IpAddr, Target)>),
-    Many(FastMap<IpAddr, Target>),
+    /// Boxed, so the small variants keep a NAT box's routes in 32 bytes.
+    Many(Box<FastMap<IpAddr, Target>>),
 }
 
 impl Routes {
@@ -148,20 +149,13 @@ impl Routes {
                 if v.len() > Self::FEW {
                     let mut m = fast_map();
                     m.extend(v.drain(..));
-                    *self = Self::Many(m);
+                    *self = Self::Many(Box::new(m));
                 }
                 None
             }
             Self::Many(m) => m.insert(ip, target),
         }
     }
-}
-
-#[derive(Debug)]
-struct Realm {
-    routes: Routes,
-    /// The NAT box this realm is the inside of (`None` for the internet).
-    parent: Option<NatId>,
 }
 
 type EventLog = Vec<(Instant, Box<dyn Any>)>;
@@ -184,11 +178,16 @@ struct HostRest {
     log: Option<EventLog>,
 }
 
+/// A NAT box with the realm behind it: realm `n + 1` is the inside of NAT box `n` (realm 0 is
+/// the internet), so routing inside a home network and translating out of it read one record:
+/// two cache lines, aligned so they are fetched as a pair. The rest is in [`NatRest`].
+#[repr(C, align(128))]
 struct NatBox {
-    nat: Nat,
-    inner: RealmId,
+    /// Who has which IP inside.
+    inside: Routes,
     uplink: LinkId,
     downlink: LinkId,
+    nat: Nat,
 }
 
 /// The parts of a link that packets rarely need.
@@ -246,7 +245,9 @@ pub struct Sim {
     hosts: Vec<Host>,
     host_rest: Vec<HostRest>,
     nats: Vec<NatBox>,
-    realms: Vec<Realm>,
+    nat_rest: Vec<NatRest>,
+    /// Who has which IP on the internet (realm 0); other realms' routes are in their NAT box.
+    internet: Routes,
     /// Links, split by how often a packet needs each part: `links` (one cache line per link:
     /// counters, delay, jitter) on every offer, `link_ends` (8 bytes) on every arrival,
     /// `link_rest` (configuration, rare counters, captures) only when a link needs more.
@@ -291,7 +292,8 @@ impl Sim {
             hosts: Vec::new(),
             host_rest: Vec::new(),
             nats: Vec::new(),
-            realms: vec![Realm { routes: Routes::Few(Vec::new()), parent: None }],
+            nat_rest: Vec::new(),
+            internet: Routes::Few(Vec::new()),
             links: Vec::new(),
             link_ends: Vec::new(),
             link_rest: Vec::new(),
@@ -347,7 +349,7 @@ impl Sim {
         assert!(!sockets.is_empty(), "a host needs at least one socket");
         let host = HostId(id(self.hosts.len()));
         for s in sockets {
-            let previous = self.realms[idx(realm.0)].routes.insert(s.ip(), Target::Host(host));
+            let previous = self.routes_mut(realm).insert(s.ip(), Target::Host(host));
             assert!(
                 previous.is_none() || matches!(previous, Some(Target::Host(h)) if h == host),
                 "{} is already taken in realm {realm:?}",
@@ -377,14 +379,26 @@ impl Sim {
     /// If `external` is already taken in `parent`.
     pub fn add_nat(&mut self, parent: RealmId, external: IpAddr, config: NatConfig) -> (NatId, RealmId) {
         let nat = NatId(id(self.nats.len()));
-        let inner = RealmId(id(self.realms.len()));
-        self.realms.push(Realm { routes: Routes::Few(Vec::new()), parent: Some(nat) });
-        let previous = self.realms[idx(parent.0)].routes.insert(external, Target::Nat(nat));
+        let previous = self.routes_mut(parent).insert(external, Target::Nat(nat));
         assert!(previous.is_none(), "{external} is already taken in realm {parent:?}");
         let uplink = self.new_link(Hop::Realm(parent));
         let downlink = self.new_link(Hop::NatOutside(nat));
-        self.nats.push(NatBox { nat: Nat::new(external, config), inner, uplink, downlink });
-        (nat, inner)
+        let (hot, rest) = Nat::new(external, config);
+        self.nats.push(NatBox { inside: Routes::Few(Vec::new()), uplink, downlink, nat: hot });
+        self.nat_rest.push(rest);
+        (nat, self.nat_inside(nat))
+    }
+
+    /// The NAT box a realm is the inside of (`None` for the internet).
+    fn realm_nat(realm: RealmId) -> Option<NatId> {
+        realm.0.checked_sub(1).map(NatId)
+    }
+
+    fn routes_mut(&mut self, realm: RealmId) -> &mut Routes {
+        match Self::realm_nat(realm) {
+            None => &mut self.internet,
+            Some(nat) => &mut self.nats[idx(nat.0)].inside,
+        }
     }
 
     /// The link from a host into its realm.
@@ -426,21 +440,22 @@ impl Sim {
 
     /// A NAT box's behaviour, to change at any time.
     pub fn nat_config_mut(&mut self, nat: NatId) -> &mut NatConfig {
-        &mut self.nats[idx(nat.0)].nat.config
+        let n = idx(nat.0);
+        self.nats[n].nat.config_mut(&mut self.nat_rest[n])
     }
 
     /// What a NAT box did so far.
     #[must_use]
-    pub fn nat_stats(&self, nat: NatId) -> &NatStats {
-        &self.nats[idx(nat.0)].nat.stats
+    pub fn nat_stats(&self, nat: NatId) -> NatStats {
+        let n = idx(nat.0);
+        self.nats[n].nat.stats(&self.nat_rest[n])
     }
 
     /// Live mappings of a NAT box at the current time.
     pub fn nat_mappings(&mut self, nat: NatId) -> usize {
-        let now = self.now;
-        let n = &mut self.nats[idx(nat.0)].nat;
-        n.expire(now);
-        n.mappings()
+        let n = idx(nat.0);
+        self.nats[n].nat.expire(&mut self.nat_rest[n], self.now);
+        self.nats[n].nat.mappings()
     }
 
     /// Counters of the whole simulation.
@@ -694,12 +709,11 @@ impl Sim {
     /// A packet reaches a NAT box's external address (from outside, or hairpinned from inside):
     /// translated and routed inside if a mapping lets it in, dropped otherwise.
     fn nat_inbound(&mut self, nat: NatId, mut packet: Packet) {
-        let n = &mut self.nats[idx(nat.0)];
-        match n.nat.inbound(self.now, packet.dst.port(), packet.src) {
+        let n = idx(nat.0);
+        match self.nats[n].nat.inbound(&mut self.nat_rest[n], self.now, packet.dst.port(), packet.src) {
             Inbound::Deliver(internal) => {
                 packet.dst = internal;
-                let inner = n.inner;
-                self.route(inner, packet);
+                self.route(self.nat_inside(nat), packet);
             }
             Inbound::Drop => self.trace_drop(DropCause::NatInbound, packet),
         }
@@ -708,8 +722,12 @@ impl Sim {
     /// Routes a packet inside `realm`: to a host or NAT box there, or out through the realm's
     /// own NAT box.
     fn route(&mut self, realm: RealmId, mut packet: Packet) {
-        let r = &self.realms[idx(realm.0)];
-        match (r.routes.get(&packet.dst.ip()), r.parent) {
+        let parent = Self::realm_nat(realm);
+        let routes = match parent {
+            None => &self.internet,
+            Some(nat) => &self.nats[idx(nat.0)].inside,
+        };
+        match (routes.get(&packet.dst.ip()), parent) {
             (Some(Target::Host(h)), _) => {
                 let link = self.hosts[idx(h.0)].downlink;
                 self.send_on(link, packet);
@@ -719,9 +737,9 @@ impl Sim {
                 self.send_on(link, packet);
             }
             (None, Some(nat)) => {
-                let now = self.now;
-                let n = &mut self.nats[idx(nat.0)];
-                let Some(external) = n.nat.outbound(now, packet.src, packet.dst, &mut self.rng) else {
+                let i = idx(nat.0);
+                let (n, rest) = (&mut self.nats[i], &mut self.nat_rest[i]);
+                let Some(external) = n.nat.outbound(rest, self.now, packet.src, packet.dst, &mut self.rng) else {
                     return self.trace_drop(DropCause::NatPortsExhausted, packet);
                 };
                 packet.src = external;
@@ -730,11 +748,9 @@ impl Sim {
                     return self.send_on(link, packet);
                 }
                 // Addressed to the NAT's own public address from inside: hairpinning.
-                if !n.nat.config.hairpinning {
-                    n.nat.stats.dropped_hairpin += 1;
+                if !Nat::hairpin(rest) {
                     return self.trace_drop(DropCause::Hairpin, packet);
                 }
-                n.nat.stats.hairpinned += 1;
                 self.nat_inbound(nat, packet);
             }
             (None, None) => {
@@ -843,7 +859,7 @@ impl Sim {
     /// The realm behind a NAT box.
     #[must_use]
     pub fn nat_inside(&self, nat: NatId) -> RealmId {
-        self.nats[idx(nat.0)].inner
+        RealmId(nat.0 + 1)
     }
 }
 
