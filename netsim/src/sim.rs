@@ -160,11 +160,16 @@ impl Routes {
 
 type EventLog = Vec<(Instant, Box<dyn Any>)>;
 
-/// What every event at a host touches, in one cache line; the rest is in [`HostRest`].
-#[repr(align(64))]
+/// What every event at a host touches, in two cache lines aligned to be fetched as a pair; the
+/// rest is in [`HostRest`].
+#[repr(align(128))]
 struct Host {
     machine: Box<dyn Runner>,
-    sockets: Box<[SocketAddr]>,
+    /// The first socket: the only one of most hosts, so it is checked without reading
+    /// [`HostRest::sockets`].
+    socket: SocketAddr,
+    /// The host has more sockets than `socket`.
+    more_sockets: bool,
     timer: Option<Instant>,
     timer_generation: u64,
     uplink: LinkId,
@@ -173,6 +178,8 @@ struct Host {
 
 /// The parts of a host that events rarely need.
 struct HostRest {
+    /// Every socket, the first one included.
+    sockets: Box<[SocketAddr]>,
     realm: RealmId,
     /// The event log, if kept; touched only when the machine reports an event.
     log: Option<EventLog>,
@@ -360,13 +367,14 @@ impl Sim {
         let downlink = self.new_link(Hop::Host(host));
         self.hosts.push(Host {
             machine: Box::new(machine),
-            sockets: sockets.into(),
+            socket: sockets[0],
+            more_sockets: sockets.len() > 1,
             timer: None,
             timer_generation: 0,
             uplink,
             downlink,
         });
-        self.host_rest.push(HostRest { realm, log: Some(Vec::new()) });
+        self.host_rest.push(HostRest { sockets: sockets.into(), realm, log: Some(Vec::new()) });
         self.after_input(host);
         host
     }
@@ -792,12 +800,18 @@ impl Sim {
         self.schedule(arrivals[0], Action::Arrive { link, packet });
     }
 
+    /// Whether `host` has a socket bound to `addr`.
+    fn has_socket(&self, host: HostId, addr: SocketAddr) -> bool {
+        let h = &self.hosts[idx(host.0)];
+        h.socket == addr || (h.more_sockets && self.host_rest[idx(host.0)].sockets.contains(&addr))
+    }
+
     fn deliver(&mut self, host: HostId, packet: Packet) {
-        let h = &mut self.hosts[idx(host.0)];
-        if !h.sockets.contains(&packet.dst) {
+        if !self.has_socket(host, packet.dst) {
             self.stats.dropped_no_socket += 1;
             return self.trace_drop(DropCause::NoSocket, packet);
         }
+        let h = &mut self.hosts[idx(host.0)];
         self.stats.deliveries += 1;
         (self.now, host.0, packet.src, packet.dst, &packet.payload).hash(&mut self.trace);
         h.machine.handle_datagram(self.now, packet.dst, packet.src, &packet.payload);
@@ -814,13 +828,15 @@ impl Sim {
             let Some(t) = h.machine.poll_transmit(now, &mut self.buf) else { break };
             self.stats.transmits += 1;
             let src = match t.source {
-                Some(s) if h.sockets.contains(&s) => s,
+                Some(s) if s == h.socket || (h.more_sockets && self.host_rest[idx(host.0)].sockets.contains(&s)) => s,
                 Some(_) => {
                     self.stats.dropped_bad_source += 1;
                     continue;
                 }
+                None if h.socket.is_ipv4() == t.destination.is_ipv4() || !h.more_sockets => h.socket,
                 None => {
-                    h.sockets.iter().copied().find(|s| s.is_ipv4() == t.destination.is_ipv4()).unwrap_or(h.sockets[0])
+                    let sockets = &self.host_rest[idx(host.0)].sockets;
+                    sockets.iter().copied().find(|s| s.is_ipv4() == t.destination.is_ipv4()).unwrap_or(h.socket)
                 }
             };
             let len = t.len.min(self.buf.len());
@@ -853,7 +869,7 @@ impl Sim {
     /// The addresses of a host's sockets.
     #[must_use]
     pub fn host_sockets(&self, host: HostId) -> &[SocketAddr] {
-        &self.hosts[idx(host.0)].sockets
+        &self.host_rest[idx(host.0)].sockets
     }
 
     /// The realm behind a NAT box.
