@@ -19,6 +19,7 @@
 //!
 //! See [`Sim`] for an example.
 
+mod addr_hash;
 mod link;
 mod nat;
 mod pcap;

@@ -1,6 +1,7 @@
 //! NAT boxes with every RFC 4787 mapping and filtering behaviour, port allocation policies,
 //! binding timeouts and hairpinning.
 
+use core::hash::{Hash, Hasher};
 use core::time::Duration;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -8,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Filtering, Instant, Mapping, SeededRng};
 
+use crate::addr_hash::{AddrKey, hash_addr};
 use crate::{FastMap, fast_map};
 
 /// How a NAT picks the external port of a new mapping when it cannot (or does not try to)
@@ -131,10 +133,17 @@ pub struct NatStats {
 
 /// Identifies a mapping: the internal endpoint, plus the parts of the remote that the mapping
 /// behaviour keys on (unspecified otherwise).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct MapKey {
     internal: SocketAddr,
     remote: SocketAddr,
+}
+
+impl Hash for MapKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        hash_addr(&self.internal, h);
+        hash_addr(&self.remote, h);
+    }
 }
 
 /// The remotes a mapping has sent to, as its filtering sees them. Most mappings have one
@@ -144,7 +153,7 @@ struct MapKey {
 enum Contacts {
     One(SocketAddr),
     Few(Vec<SocketAddr>),
-    Many(HashSet<SocketAddr, foldhash::fast::FixedState>),
+    Many(HashSet<AddrKey, foldhash::fast::FixedState>),
 }
 
 impl Contacts {
@@ -154,7 +163,7 @@ impl Contacts {
         match self {
             Self::One(one) => one == a,
             Self::Few(v) => v.contains(a),
-            Self::Many(s) => s.contains(a),
+            Self::Many(s) => s.contains(&AddrKey(*a)),
         }
     }
 
@@ -166,12 +175,12 @@ impl Contacts {
             Self::Few(v) if v.len() < Self::FEW => v.push(a),
             Self::Few(v) => {
                 let mut set = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
-                set.extend(v.drain(..));
-                set.insert(a);
+                set.extend(v.drain(..).map(AddrKey));
+                set.insert(AddrKey(a));
                 *self = Self::Many(set);
             }
             Self::Many(s) => {
-                s.insert(a);
+                s.insert(AddrKey(a));
             }
         }
     }

@@ -3,11 +3,12 @@
 use core::any::Any;
 use core::fmt::Debug;
 use core::time::Duration;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 
+use crate::addr_hash::hash_addr;
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
 use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
 use crate::pcap::Capture;
@@ -102,11 +103,9 @@ enum Hop {
     NatOutside(NatId),
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Host(HostId),
-    Nat(NatId),
-}
+/// A route's target: the link down to the host or NAT box that has the IP (so routing reads
+/// no host or NAT record).
+type Target = LinkId;
 
 /// Who has which IP in a realm: inline while there is one (the inside of a home NAT), a short
 /// vector while small, a hash map once it grows (the internet of a large simulation).
@@ -334,11 +333,16 @@ impl Sim {
         self.max_events_per_instant = events.max(1);
     }
 
-    fn new_link(&mut self, to: Hop) -> LinkId {
-        self.links.push(Link::new());
-        self.link_ends.push(to);
-        self.link_rest.push(LinkRest::default());
-        LinkId(id(self.links.len() - 1))
+    /// The two access links of a host or NAT box in `realm`: up into the realm, and down to
+    /// `down_to`.
+    fn new_link_pair(&mut self, realm: RealmId, down_to: Hop) -> (LinkId, LinkId) {
+        let mut new_link = |to: Hop| {
+            self.links.push(Link::new());
+            self.link_ends.push(to);
+            self.link_rest.push(LinkRest::default());
+            LinkId(id(self.links.len() - 1))
+        };
+        (new_link(Hop::Realm(realm)), new_link(down_to))
     }
 
     /// Adds a host in `realm` with one socket per address in `sockets` (the first is where
@@ -355,16 +359,11 @@ impl Sim {
     {
         assert!(!sockets.is_empty(), "a host needs at least one socket");
         let host = HostId(id(self.hosts.len()));
+        let (uplink, downlink) = self.new_link_pair(realm, Hop::Host(host));
         for s in sockets {
-            let previous = self.routes_mut(realm).insert(s.ip(), Target::Host(host));
-            assert!(
-                previous.is_none() || matches!(previous, Some(Target::Host(h)) if h == host),
-                "{} is already taken in realm {realm:?}",
-                s.ip()
-            );
+            let previous = self.routes_mut(realm).insert(s.ip(), downlink);
+            assert!(previous.is_none() || previous == Some(downlink), "{} is already taken in realm {realm:?}", s.ip());
         }
-        let uplink = self.new_link(Hop::Realm(realm));
-        let downlink = self.new_link(Hop::Host(host));
         self.hosts.push(Host {
             machine: Box::new(machine),
             socket: sockets[0],
@@ -387,10 +386,9 @@ impl Sim {
     /// If `external` is already taken in `parent`.
     pub fn add_nat(&mut self, parent: RealmId, external: IpAddr, config: NatConfig) -> (NatId, RealmId) {
         let nat = NatId(id(self.nats.len()));
-        let previous = self.routes_mut(parent).insert(external, Target::Nat(nat));
+        let (uplink, downlink) = self.new_link_pair(parent, Hop::NatOutside(nat));
+        let previous = self.routes_mut(parent).insert(external, downlink);
         assert!(previous.is_none(), "{external} is already taken in realm {parent:?}");
-        let uplink = self.new_link(Hop::Realm(parent));
-        let downlink = self.new_link(Hop::NatOutside(nat));
         let (hot, rest) = Nat::new(external, config);
         self.nats.push(NatBox { inside: Routes::Few(Vec::new()), uplink, downlink, nat: hot });
         self.nat_rest.push(rest);
@@ -694,7 +692,12 @@ impl Sim {
     }
 
     fn trace_drop(&mut self, why: DropCause, p: Packet) {
-        (self.now, why as u8, p.src, p.dst, p.payload.len()).hash(&mut self.trace);
+        let t = &mut self.trace;
+        t.write_u64(self.now.as_micros());
+        t.write_u8(why as u8);
+        hash_addr(&p.src, t);
+        hash_addr(&p.dst, t);
+        t.write_usize(p.payload.len());
         self.recycle(p);
     }
 
@@ -736,14 +739,7 @@ impl Sim {
             Some(nat) => &self.nats[idx(nat.0)].inside,
         };
         match (routes.get(&packet.dst.ip()), parent) {
-            (Some(Target::Host(h)), _) => {
-                let link = self.hosts[idx(h.0)].downlink;
-                self.send_on(link, packet);
-            }
-            (Some(Target::Nat(n)), _) => {
-                let link = self.nats[idx(n.0)].downlink;
-                self.send_on(link, packet);
-            }
+            (Some(downlink), _) => self.send_on(downlink, packet),
             (None, Some(nat)) => {
                 let i = idx(nat.0);
                 let (n, rest) = (&mut self.nats[i], &mut self.nat_rest[i]);
@@ -813,7 +809,13 @@ impl Sim {
         }
         let h = &mut self.hosts[idx(host.0)];
         self.stats.deliveries += 1;
-        (self.now, host.0, packet.src, packet.dst, &packet.payload).hash(&mut self.trace);
+        let t = &mut self.trace;
+        t.write_u64(self.now.as_micros());
+        t.write_u32(host.0);
+        hash_addr(&packet.src, t);
+        hash_addr(&packet.dst, t);
+        t.write_usize(packet.payload.len());
+        t.write(&packet.payload);
         h.machine.handle_datagram(self.now, packet.dst, packet.src, &packet.payload);
         self.recycle(packet);
         self.after_input(host);
