@@ -19,9 +19,11 @@
 //!
 //! See [`Sim`] for an example.
 
-mod addr_hash;
+mod addr;
+mod contacts;
 mod link;
 mod nat;
+mod nat_index;
 mod pcap;
 mod probe;
 mod queue;

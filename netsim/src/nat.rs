@@ -4,13 +4,14 @@
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Filtering, Instant, Mapping, SeededRng};
 
-use crate::addr_hash::{AddrKey, hash_addr};
-use crate::{FastMap, fast_map};
+use crate::addr::hash_addr;
+use crate::contacts::Contacts;
+use crate::nat_index::Index;
 
 /// How a NAT picks the external port of a new mapping when it cannot (or does not try to)
 /// keep the internal port.
@@ -134,7 +135,7 @@ pub struct NatStats {
 /// Identifies a mapping: the internal endpoint, plus the parts of the remote that the mapping
 /// behaviour keys on (unspecified otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct MapKey {
+pub(crate) struct MapKey {
     internal: SocketAddr,
     remote: SocketAddr,
 }
@@ -146,63 +147,17 @@ impl Hash for MapKey {
     }
 }
 
-/// The remotes a mapping has sent to, as its filtering sees them. Most mappings have one
-/// (always, with endpoint-independent filtering), kept inline; a peer-to-peer node's may have
-/// thousands.
+/// One mapping.
 #[derive(Debug)]
-enum Contacts {
-    One(SocketAddr),
-    Few(Vec<SocketAddr>),
-    Many(HashSet<AddrKey, foldhash::fast::FixedState>),
-}
-
-impl Contacts {
-    const FEW: usize = 16;
-
-    fn contains(&self, a: &SocketAddr) -> bool {
-        match self {
-            Self::One(one) => one == a,
-            Self::Few(v) => v.contains(a),
-            Self::Many(s) => s.contains(&AddrKey(*a)),
-        }
-    }
-
-    fn insert(&mut self, a: SocketAddr) {
-        match self {
-            Self::One(one) if *one == a => {}
-            Self::One(one) => *self = Self::Few(vec![*one, a]),
-            Self::Few(v) if v.contains(&a) => {}
-            Self::Few(v) if v.len() < Self::FEW => v.push(a),
-            Self::Few(v) => {
-                let mut set = HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0));
-                set.extend(v.drain(..).map(AddrKey));
-                set.insert(AddrKey(a));
-                *self = Self::Many(set);
-            }
-            Self::Many(s) => {
-                s.insert(AddrKey(a));
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Binding {
-    key: MapKey,
-    external_port: u16,
+pub(crate) struct Binding {
+    pub key: MapKey,
+    pub external_port: u16,
     contacts: Contacts,
     confirmed: bool,
     refreshed: Instant,
     /// The expiry entry this binding has in the heap; refreshes only move the real expiry
     /// later, so one entry per binding suffices (it is re-pushed when popped early).
     scheduled: Instant,
-}
-
-/// The hash indexes of a NAT's mappings, built once it holds more than [`Nat::SMALL`].
-#[derive(Debug)]
-struct Index {
-    by_key: FastMap<MapKey, usize>,
-    by_port: FastMap<u16, usize>,
 }
 
 /// What every packet through a NAT box touches: the binding list, the NAT's address, an
@@ -311,55 +266,43 @@ impl Nat {
         self.bindings.len()
     }
 
-    /// The indexes, when the list is long enough to read them (a short list is searched
-    /// without touching [`NatRest`]).
+    /// The indexes (built once the list holds more than [`Nat::SMALL`]), when the list is
+    /// long enough to read them (a short list is searched without touching [`NatRest`]).
     fn index<'a>(&self, rest: &'a NatRest) -> Option<&'a Index> {
         if self.bindings.len() > Self::SMALL { rest.index.as_ref() } else { None }
     }
 
     fn by_key(&self, rest: &NatRest, key: &MapKey) -> Option<usize> {
         match self.index(rest) {
-            Some(ix) => ix.by_key.get(key).copied(),
+            Some(ix) => ix.by_key(&self.bindings, key),
             None => self.bindings.iter().position(|b| b.key == *key),
         }
     }
 
     fn by_port(&self, rest: &NatRest, port: u16) -> Option<usize> {
         match self.index(rest) {
-            Some(ix) => ix.by_port.get(&port).copied(),
+            Some(ix) => ix.by_port(&self.bindings, port),
             None => self.bindings.iter().position(|b| b.external_port == port),
         }
     }
 
     fn insert(&mut self, rest: &mut NatRest, b: Binding) -> usize {
         let i = self.bindings.len();
-        if let Some(ix) = &mut rest.index {
-            ix.by_key.insert(b.key, i);
-            ix.by_port.insert(b.external_port, i);
-        }
         self.bindings.push(b);
-        if rest.index.is_none() && self.bindings.len() > Self::SMALL {
+        match &mut rest.index {
+            Some(ix) => ix.added(&self.bindings, i),
             // Built the first time the list outgrows a linear search, kept exact from then on.
-            let mut ix = Index { by_key: fast_map(), by_port: fast_map() };
-            for (j, b) in self.bindings.iter().enumerate() {
-                ix.by_key.insert(b.key, j);
-                ix.by_port.insert(b.external_port, j);
-            }
-            rest.index = Some(ix);
+            None if self.bindings.len() > Self::SMALL => rest.index = Some(Index::build(&self.bindings)),
+            None => {}
         }
         i
     }
 
     fn remove(&mut self, rest: &mut NatRest, i: usize) {
-        let b = self.bindings.swap_remove(i);
         if let Some(ix) = &mut rest.index {
-            ix.by_key.remove(&b.key);
-            ix.by_port.remove(&b.external_port);
-            if let Some(moved) = self.bindings.get(i) {
-                ix.by_key.insert(moved.key, i);
-                ix.by_port.insert(moved.external_port, i);
-            }
+            ix.removing(&self.bindings, i);
         }
+        self.bindings.swap_remove(i);
         rest.stats.mappings_expired += 1;
     }
 
@@ -518,5 +461,45 @@ fn unspecified_like(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A symmetric NAT holding many more mappings than a linear search covers, while they
+    /// expire at staggered times: every live mapping is still found by its key (same external
+    /// port on the next packet) and by its port (an answer gets in), and no expired one is.
+    #[test]
+    fn many_mappings_stay_findable_while_they_expire() {
+        let mut rng = SeededRng::from_seed([5; 32]);
+        let config = NatConfig::symmetric().with_timeout(Duration::from_secs(10));
+        let (mut nat, mut rest) = Nat::new("198.51.100.1".parse().unwrap(), config);
+        let internal: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let remote = |i: u16| SocketAddr::new("203.0.113.9".parse().unwrap(), 1000 + i);
+        let mut ports = Vec::new();
+        for i in 0..100u16 {
+            // One new mapping per 100 ms: mapping i expires at 10 s + i × 100 ms.
+            let now = Instant::from_millis(u64::from(i) * 100);
+            let external = nat.outbound(&mut rest, now, internal, remote(i), &mut rng).unwrap();
+            ports.push(external.port());
+        }
+        assert_eq!(nat.mappings(), 100);
+        // At 15.05 s, mappings 0..=50 have expired and 51..100 live.
+        let now = Instant::from_millis(15_050);
+        for i in (0..100u16).rev() {
+            let port = ports[usize::from(i)];
+            let answer = nat.inbound(&mut rest, now, port, remote(i));
+            if i <= 50 {
+                assert!(matches!(answer, Inbound::Drop), "mapping {i} outlived its timeout");
+            } else {
+                assert!(matches!(answer, Inbound::Deliver(a) if a == internal), "mapping {i} lost");
+                let again = nat.outbound(&mut rest, now, internal, remote(i), &mut rng).unwrap();
+                assert_eq!(again.port(), port, "mapping {i} not found by its key");
+            }
+        }
+        assert_eq!(nat.mappings(), 49);
+        assert_eq!(nat.stats(&rest).mappings_expired, 51);
     }
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
 
-use crate::addr_hash::hash_addr;
+use crate::addr::hash_addr;
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
 use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
 use crate::pcap::Capture;
