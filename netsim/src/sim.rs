@@ -6,7 +6,7 @@ use core::time::Duration;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
-use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng};
+use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng, Transmit};
 
 use crate::addr::hash_addr;
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
@@ -802,6 +802,18 @@ impl Sim {
         h.socket == addr || (h.more_sockets && self.host_rest[idx(host.0)].sockets.contains(&addr))
     }
 
+    /// The socket a transmit leaves from: its source, if the host has that socket (`None`
+    /// otherwise); without one, the first socket of the destination's family (or the first).
+    fn source_for(&self, host: HostId, t: &Transmit) -> Option<SocketAddr> {
+        let h = &self.hosts[idx(host.0)];
+        let family = |s: &SocketAddr| s.is_ipv4() == t.destination.is_ipv4();
+        match t.source {
+            Some(s) => self.has_socket(host, s).then_some(s),
+            None if family(&h.socket) || !h.more_sockets => Some(h.socket),
+            None => Some(self.host_rest[idx(host.0)].sockets.iter().copied().find(family).unwrap_or(h.socket)),
+        }
+    }
+
     fn deliver(&mut self, host: HostId, packet: Packet) {
         if !self.has_socket(host, packet.dst) {
             self.stats.dropped_no_socket += 1;
@@ -825,29 +837,18 @@ impl Sim {
     /// log, and re-arms its timer.
     fn after_input(&mut self, host: HostId) {
         let now = self.now;
-        loop {
-            let h = &mut self.hosts[idx(host.0)];
-            let Some(t) = h.machine.poll_transmit(now, &mut self.buf) else { break };
+        while let Some(t) = self.hosts[idx(host.0)].machine.poll_transmit(now, &mut self.buf) {
             self.stats.transmits += 1;
-            let src = match t.source {
-                Some(s) if s == h.socket || (h.more_sockets && self.host_rest[idx(host.0)].sockets.contains(&s)) => s,
-                Some(_) => {
-                    self.stats.dropped_bad_source += 1;
-                    continue;
-                }
-                None if h.socket.is_ipv4() == t.destination.is_ipv4() || !h.more_sockets => h.socket,
-                None => {
-                    let sockets = &self.host_rest[idx(host.0)].sockets;
-                    sockets.iter().copied().find(|s| s.is_ipv4() == t.destination.is_ipv4()).unwrap_or(h.socket)
-                }
+            let Some(src) = self.source_for(host, &t) else {
+                self.stats.dropped_bad_source += 1;
+                continue;
             };
             let len = t.len.min(self.buf.len());
             let mut payload = self.spare_payloads.pop().unwrap_or_default();
             payload.clear();
             payload.extend_from_slice(&self.buf[..len]);
             let packet = Packet { src, dst: t.destination, payload };
-            let uplink = h.uplink;
-            self.send_on(uplink, packet);
+            self.send_on(self.hosts[idx(host.0)].uplink, packet);
         }
         let h = &mut self.hosts[idx(host.0)];
         self.stats.app_events += h.machine.drain_events(now, &mut self.trace, &mut self.host_rest[idx(host.0)].log);
