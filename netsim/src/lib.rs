@@ -1,7 +1,8 @@
 //! A deterministic network and NAT simulator that runs real sans-IO machines in virtual time.
 //!
-//! [`Sim`] is a discrete-event simulation: a timer heap of packet arrivals, machine deadlines
-//! and application calls; virtual time jumps straight to the next event. Hosts run any
+//! [`Sim`] is a discrete-event simulation: an event queue (a timing wheel) of packet
+//! arrivals, machine deadlines and application calls; virtual time jumps straight to the next
+//! event. Hosts run any
 //! [`sansio_core::Machine`], unchanged. Around them:
 //!
 //! - [`LinkConfig`]: per direction, delay, jitter, Bernoulli or Gilbert-Elliott [`Loss`],

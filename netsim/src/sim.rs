@@ -1,4 +1,4 @@
-//! The simulator: hosts, realms, NAT boxes and links, driven by one timer heap in virtual time.
+//! The simulator: hosts, realms, NAT boxes and links, driven by one event queue in virtual time.
 
 use core::any::Any;
 use core::fmt::Debug;
@@ -55,7 +55,7 @@ pub enum RunError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SimStats {
-    /// Events taken from the timer heap.
+    /// Events taken from the event queue.
     pub events: u64,
     /// Datagrams handed to a host's machine.
     pub deliveries: u64,
@@ -205,8 +205,8 @@ struct LinkRest {
 
 type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
 
-/// What a heap entry stands for. Kept small: packets and calls wait in slabs, so the heap
-/// moves 32-byte entries.
+/// What a queue entry stands for. Kept small: packets and calls wait in slabs, so queue
+/// entries stay 32 bytes.
 #[derive(Clone, Copy)]
 enum Action {
     Arrive { link: LinkId, packet: u32 },
@@ -882,7 +882,7 @@ impl Sim {
     }
 }
 
-/// A vector of slots with a free list: stable small indices for values waiting in the heap.
+/// A vector of slots with a free list: stable small indices for values waiting in the queue.
 struct Slab<T> {
     slots: Vec<Option<T>>,
     free: Vec<u32>,
@@ -908,7 +908,7 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Takes the value out of slot `i`; every slot is removed exactly once (by the one heap
+    /// Takes the value out of slot `i`; every slot is removed exactly once (by the one queue
     /// entry that names it).
     fn remove(&mut self, i: u32) -> T {
         self.free.push(i);
