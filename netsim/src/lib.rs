@@ -2,8 +2,7 @@
 //!
 //! [`Sim`] is a discrete-event simulation: an event queue (a timing wheel) of packet
 //! arrivals, machine deadlines and application calls; virtual time jumps straight to the next
-//! event. Hosts run any
-//! [`sansio_core::Machine`], unchanged. Around them:
+//! event. Hosts run any [`sansio_core::Machine`], unchanged. Around them:
 //!
 //! - [`LinkConfig`]: per direction, delay, jitter, Bernoulli or Gilbert-Elliott [`Loss`],
 //!   duplication, reordering, a rate limit with a drop-tail queue, an MTU; changeable mid-run;
