@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 
 use crate::addr::{AddrKey, from_v4_word, v4_word};
 
-type Set<T> = HashSet<T, foldhash::fast::FixedState>;
+type Set<T> = HashSet<T, crate::FixedState>;
 
 fn set<T>() -> Set<T> {
-    HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0))
+    HashSet::with_hasher(crate::fixed_state())
 }
 
 /// A set of remote endpoints. Most mappings have one (always, with endpoint-independent

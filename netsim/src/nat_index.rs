@@ -12,7 +12,7 @@ use crate::nat::{Binding, MapKey};
 
 /// Fixed-seeded, so the same run gives the same table layout.
 fn hash<T: Hash>(x: &T) -> u64 {
-    foldhash::fast::FixedState::with_seed(0).hash_one(x)
+    crate::fixed_state().hash_one(x)
 }
 
 fn pos(i: usize) -> u32 {

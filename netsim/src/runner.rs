@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use sansio_core::{Instant, Machine, Transmit};
 
 /// The hasher of the simulation trace: fast, and fixed-seeded so traces compare across runs.
-pub(crate) type TraceHasher = foldhash::fast::FoldHasher<'static>;
+pub(crate) type TraceHasher = foldhash::quality::FoldHasher<'static>;
 
 /// A machine as the simulator sees it.
 pub(crate) trait Runner {

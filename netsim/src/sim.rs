@@ -305,7 +305,7 @@ impl Sim {
             link_rest: Vec::new(),
             capturing: false,
             stats: SimStats::default(),
-            trace: foldhash::fast::FixedState::with_seed(0).build_hasher(),
+            trace: crate::fixed_state().build_hasher(),
             packets: Slab::default(),
             calls: Slab::default(),
             spare_payloads: Vec::new(),
