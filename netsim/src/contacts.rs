@@ -7,8 +7,10 @@ use crate::addr::{AddrKey, from_v4_word, v4_word};
 
 type Set<T> = HashSet<T, crate::FixedState>;
 
-fn set<T>() -> Set<T> {
-    HashSet::with_hasher(crate::fixed_state())
+fn set_of<T: core::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> Set<T> {
+    let mut s = HashSet::with_hasher(crate::fixed_state());
+    s.extend(items);
+    s
 }
 
 /// A set of remote endpoints. Most mappings have one (always, with endpoint-independent
@@ -45,12 +47,7 @@ impl Contacts {
         match (&mut *self, a) {
             (Self::One(SocketAddr::V4(one)), SocketAddr::V4(v4)) => *self = Self::V4(vec![v4_word(one), v4_word(&v4)]),
             (Self::V4(v), SocketAddr::V4(v4)) if v.len() < Self::FEW => v.push(v4_word(&v4)),
-            (Self::V4(v), SocketAddr::V4(v4)) => {
-                let mut s = set();
-                s.extend(v.iter().copied());
-                s.insert(v4_word(&v4));
-                *self = Self::V4Set(s);
-            }
+            (Self::V4(v), SocketAddr::V4(v4)) => *self = Self::V4Set(set_of(v.iter().copied().chain([v4_word(&v4)]))),
             (Self::V4Set(s), SocketAddr::V4(v4)) => {
                 s.insert(v4_word(&v4));
             }
@@ -58,28 +55,16 @@ impl Contacts {
                 s.insert(AddrKey(a));
             }
             // An IPv6 remote, or an IPv4 one next to an IPv6 one: full addresses from now on.
-            (Self::One(one), _) => *self = Self::Any([AddrKey(*one), AddrKey(a)].into_iter().collect_set()),
+            (Self::One(one), _) => *self = Self::Any(set_of([AddrKey(*one), AddrKey(a)])),
             (Self::V4(v), _) => *self = Self::Any(words_and(v.iter().copied(), a)),
             (Self::V4Set(s), _) => *self = Self::Any(words_and(s.iter().copied(), a)),
         }
     }
 }
 
+/// IPv4 words as full addresses, and one more address.
 fn words_and(words: impl Iterator<Item = u64>, a: SocketAddr) -> Set<AddrKey> {
-    words.map(|w| AddrKey(from_v4_word(w))).chain([AddrKey(a)]).collect_set()
-}
-
-/// Collects into a fixed-seeded [`Set`].
-trait CollectSet<T> {
-    fn collect_set(self) -> Set<T>;
-}
-
-impl<T: core::hash::Hash + Eq, I: Iterator<Item = T>> CollectSet<T> for I {
-    fn collect_set(self) -> Set<T> {
-        let mut s = set();
-        s.extend(self);
-        s
-    }
+    set_of(words.map(|w| AddrKey(from_v4_word(w))).chain([AddrKey(a)]))
 }
 
 #[cfg(test)]

@@ -400,6 +400,13 @@ impl Sim {
         realm.0.checked_sub(1).map(NatId)
     }
 
+    fn routes(&self, realm: RealmId) -> &Routes {
+        match Self::realm_nat(realm) {
+            None => &self.internet,
+            Some(nat) => &self.nats[idx(nat.0)].inside,
+        }
+    }
+
     fn routes_mut(&mut self, realm: RealmId) -> &mut Routes {
         match Self::realm_nat(realm) {
             None => &mut self.internet,
@@ -733,12 +740,7 @@ impl Sim {
     /// Routes a packet inside `realm`: to a host or NAT box there, or out through the realm's
     /// own NAT box.
     fn route(&mut self, realm: RealmId, mut packet: Packet) {
-        let parent = Self::realm_nat(realm);
-        let routes = match parent {
-            None => &self.internet,
-            Some(nat) => &self.nats[idx(nat.0)].inside,
-        };
-        match (routes.get(&packet.dst.ip()), parent) {
+        match (self.routes(realm).get(&packet.dst.ip()), Self::realm_nat(realm)) {
             (Some(downlink), _) => self.send_on(downlink, packet),
             (None, Some(nat)) => {
                 let i = idx(nat.0);
