@@ -261,6 +261,11 @@ impl Nat {
         rest.config.hairpinning
     }
 
+    /// Where the binding list starts (for a prefetch).
+    pub fn bindings_ptr(&self) -> *const Binding {
+        self.bindings.as_ptr()
+    }
+
     /// Live mappings.
     pub fn mappings(&self) -> usize {
         self.bindings.len()
