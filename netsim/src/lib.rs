@@ -22,6 +22,7 @@
 mod addr;
 mod contacts;
 mod link;
+mod lookahead;
 mod nat;
 mod nat_index;
 mod pcap;

@@ -10,11 +10,13 @@ use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng, Transm
 
 use crate::addr::hash_addr;
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
+use crate::lookahead::Lookahead;
 use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
 use crate::pcap::Capture;
-use crate::queue::EventQueue;
 use crate::runner::{Runner, TraceHasher};
 use crate::{FastMap, fast_map};
+
+mod warm;
 
 /// A host of the simulation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -246,10 +248,7 @@ enum Action {
 /// ```
 pub struct Sim {
     now: Instant,
-    queue: EventQueue<Action>,
-    /// The next events, taken from the queue ahead of time so their memory is fetched while
-    /// earlier ones run; every one of them is due before anything still in the queue.
-    ahead: std::collections::VecDeque<(Instant, Action)>,
+    queue: Lookahead<Action>,
     rng: SeededRng,
     hosts: Vec<Host>,
     host_rest: Vec<HostRest>,
@@ -284,7 +283,7 @@ impl Debug for Sim {
             .field("now", &self.now)
             .field("hosts", &self.hosts.len())
             .field("nats", &self.nats.len())
-            .field("queued", &(self.queue.len() + self.ahead.len()))
+            .field("queued", &self.queue.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -296,8 +295,7 @@ impl Sim {
     pub fn new(seed: Seed) -> Self {
         Self {
             now: Instant::ZERO,
-            queue: EventQueue::new(),
-            ahead: std::collections::VecDeque::with_capacity(2 * AHEAD),
+            queue: Lookahead::new(),
             rng: SeededRng::from_seed(seed),
             hosts: Vec::new(),
             host_rest: Vec::new(),
@@ -602,85 +600,12 @@ impl Sim {
 
     fn schedule(&mut self, at: Instant, action: Action) {
         let at = at.max(self.now);
-        match self.ahead.back() {
-            // Before the last event taken ahead: its place is among them (after those due at
-            // the same instant, which were scheduled first).
-            Some((last, _)) if at < *last => {
-                let i = self.ahead.partition_point(|(t, _)| *t <= at);
-                self.ahead.insert(i, (at, action));
-            }
-            _ => self.queue.push(at, action),
-        }
+        self.queue.push(at, action);
     }
 
     /// When the next event happens, if any.
     pub fn next_event(&mut self) -> Option<Instant> {
-        match self.ahead.front() {
-            Some((at, _)) => Some(*at),
-            None => self.queue.peek(),
-        }
-    }
-
-    /// Takes the next event, keeping [`AHEAD`] more taken and their memory on its way.
-    fn next_action(&mut self) -> Option<(Instant, Action)> {
-        while self.ahead.len() < AHEAD {
-            let Some(e) = self.queue.pop() else { break };
-            self.prefetch_first(&e.1);
-            self.ahead.push_back(e);
-        }
-        let next = self.ahead.pop_front();
-        if let Some((_, a)) = self.ahead.get(AHEAD / 2) {
-            self.prefetch_second(*a);
-        }
-        next
-    }
-
-    fn prefetch_first(&self, a: &Action) {
-        match *a {
-            Action::Arrive { link, packet } => {
-                prefetch(&raw const self.links[idx(link.0)]);
-                if let Some(p) = self.packets.slots.get(idx(packet)) {
-                    prefetch(p);
-                }
-                match self.link_ends[idx(link.0)] {
-                    Hop::Host(h) => prefetch(&raw const self.hosts[idx(h.0)]),
-                    Hop::NatOutside(n) => prefetch(&raw const self.nats[idx(n.0)]),
-                    Hop::Realm(r) => {
-                        if let Some(n) = Self::realm_nat(r) {
-                            prefetch(&raw const self.nats[idx(n.0)])
-                        }
-                    }
-                }
-            }
-            Action::Timer { host, .. } => prefetch(&raw const self.hosts[idx(host.0)]),
-            Action::Call { .. } => {}
-        }
-    }
-
-    fn prefetch_second(&self, a: Action) {
-        let host = |h: HostId| {
-            let h = &self.hosts[idx(h.0)];
-            prefetch((&raw const *h.machine).cast::<u8>());
-            prefetch(&raw const self.links[idx(h.uplink.0)]);
-        };
-        let nat = |n: NatId| {
-            let n = &self.nats[idx(n.0)];
-            prefetch(n.nat.bindings_ptr());
-            prefetch(&raw const self.links[idx(n.uplink.0)]);
-        };
-        match a {
-            Action::Arrive { link, .. } => match self.link_ends[idx(link.0)] {
-                Hop::Host(h) => host(h),
-                Hop::NatOutside(n) => nat(n),
-                Hop::Realm(r) => {
-                    if let Some(n) = Self::realm_nat(r) {
-                        nat(n)
-                    }
-                }
-            },
-            Action::Timer { host: h, .. } => host(h),
-            Action::Call { .. } => {}
-        }
+        self.queue.peek()
     }
 
     /// Processes the next event, advancing virtual time to it. Returns its time, or `None`
@@ -690,7 +615,18 @@ impl Sim {
     ///
     /// [`RunError::Livelock`] when too many events happen at one instant.
     pub fn step(&mut self) -> Result<Option<Instant>, RunError> {
-        let Some((at, action)) = self.next_action() else { return Ok(None) };
+        let records = warm::Records {
+            hosts: &self.hosts,
+            nats: &self.nats,
+            links: &self.links,
+            link_ends: &self.link_ends,
+            packets: &self.packets.slots,
+        };
+        let next = self.queue.pop(|a| records.warm(*a, false));
+        if let Some(a) = self.queue.ahead(crate::lookahead::DEPTH / 2) {
+            records.warm(*a, true);
+        }
+        let Some((at, action)) = next else { return Ok(None) };
         if at > self.now {
             self.now = at;
             self.events_this_instant = 0;
@@ -959,20 +895,6 @@ impl Sim {
     #[must_use]
     pub fn nat_inside(&self, nat: NatId) -> RealmId {
         RealmId(nat.0 + 1)
-    }
-}
-
-/// Events taken from the queue ahead of the one running.
-const AHEAD: usize = 8;
-
-/// Asks the CPU to fetch the cache line at `p`: a hint, with no effect on what the program does.
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` never faults and reads nothing into the program, whatever `p` is.
-    #[allow(unsafe_code)]
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
     }
 }
 

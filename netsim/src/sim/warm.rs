@@ -1,0 +1,95 @@
+//! Fetching what the next events will touch while earlier ones run.
+//!
+//! With thousands of hosts, nearly every event touches host, link and NAT records that are
+//! not in cache, and each is only found by reading the one before. The event queue's scouts
+//! show the simulator the events a few places ahead of the next one, and it walks each one's
+//! way twice: when the far scout reaches it (the packet, and the host or NAT box it reaches)
+//! and when the near one does (what those records point to: the machine, the uplink, the
+//! NAT's bindings). Prefetches are hints: they change when memory arrives, never what the
+//! simulation does.
+
+use super::{Action, Hop, Host, HostId, LinkId, NatBox, NatId, Packet, Sim, idx};
+use crate::link::Link;
+
+/// The records events touch, borrowed apart from the queue so the queue's scouts can warm
+/// them while it is being taken from.
+pub(super) struct Records<'a> {
+    pub hosts: &'a [Host],
+    pub nats: &'a [NatBox],
+    pub links: &'a [Link],
+    pub link_ends: &'a [Hop],
+    pub packets: &'a [Option<Packet>],
+}
+
+impl Records<'_> {
+    /// Prefetches the first records event `a` touches, or (`deeper`) the ones they point to.
+    pub fn warm(&self, a: Action, deeper: bool) {
+        match a {
+            Action::Timer { host, .. } => self.warm_host(host, deeper),
+            Action::Arrive { link, packet } => {
+                if !deeper && let Some(p) = self.packets.get(idx(packet)) {
+                    prefetch(p);
+                }
+                match self.link_ends.get(idx(link.0)) {
+                    Some(Hop::Host(h)) => self.warm_host(*h, deeper),
+                    Some(Hop::NatOutside(n)) => self.warm_nat(*n, deeper),
+                    Some(Hop::Realm(r)) => {
+                        if let Some(n) = Sim::realm_nat(*r) {
+                            self.warm_nat(n, deeper);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Action::Call { .. } => {}
+        }
+    }
+
+    fn warm_host(&self, h: HostId, deeper: bool) {
+        let Some(host) = self.hosts.get(idx(h.0)) else { return };
+        if deeper {
+            prefetch((&raw const *host.machine).cast::<u8>());
+            self.warm_link(host.uplink);
+        } else {
+            prefetch_pair(host);
+        }
+    }
+
+    fn warm_nat(&self, n: NatId, deeper: bool) {
+        let Some(nat) = self.nats.get(idx(n.0)) else { return };
+        if deeper {
+            prefetch_pair(nat.nat.bindings_ptr());
+            self.warm_link(nat.uplink);
+        } else {
+            prefetch_pair(nat);
+        }
+    }
+
+    fn warm_link(&self, l: LinkId) {
+        if let Some(link) = self.links.get(idx(l.0)) {
+            prefetch(link);
+        }
+    }
+}
+
+/// Asks the CPU to fetch the cache line at `p`.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is a hint: it never faults and never changes memory or registers the
+    // program reads, whatever address it is given. (It is `unsafe` only because it takes a
+    // raw pointer.)
+    #[allow(unsafe_code)]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Prefetches the two cache lines from `p` (the records that span two, aligned to 128 bytes).
+#[inline(always)]
+fn prefetch_pair<T>(p: *const T) {
+    prefetch(p);
+    prefetch(p.cast::<u8>().wrapping_add(64));
+}
