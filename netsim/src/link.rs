@@ -247,7 +247,36 @@ impl Link {
     /// Offers a packet of `len` payload bytes at `now`; returns when its copies arrive.
     /// `cold` is this link's cold part; a plain link does not read it unless the packet is
     /// over its MTU.
+    #[inline]
     pub fn offer(&mut self, cold: &mut LinkCold, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
+        if self.path == Path::Plain && len + HEADER_BYTES <= self.mtu {
+            self.offered += 1;
+            return ([self.arrive_in_order(now, len, rng), Instant::ZERO], 1);
+        }
+        self.offer_full(cold, now, len, rng)
+    }
+
+    /// Delay and jitter from `departure`, never before an earlier packet; counts the packet
+    /// as delivered.
+    #[inline]
+    fn arrive_in_order(&mut self, departure: Instant, len: usize, rng: &mut SeededRng) -> Instant {
+        let arrival = self.unordered_arrival(departure, rng).max(self.last_arrival);
+        self.last_arrival = arrival;
+        self.delivered += 1;
+        self.delivered_bytes += len as u64;
+        arrival
+    }
+
+    /// `departure` plus the delay and a jitter draw.
+    #[inline]
+    fn unordered_arrival(&self, departure: Instant, rng: &mut SeededRng) -> Instant {
+        let jitter = if self.jitter_us == 0 { 0 } else { rng.below(self.jitter_us.saturating_add(1)) };
+        Instant::from_micros(departure.as_micros().saturating_add(self.delay_us).saturating_add(jitter))
+    }
+
+    /// [`Link::offer`] for every case but a plain link's packet within the MTU.
+    #[inline(never)]
+    fn offer_full(&mut self, cold: &mut LinkCold, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
         let none = ([Instant::ZERO; 2], 0);
         if self.path == Path::Stale {
             self.rebuild(&cold.config);
@@ -284,18 +313,14 @@ impl Link {
             reordered = cold.config.reorder > 0.0 && rng.chance(cold.config.reorder);
             duplicated = cold.config.duplicate > 0.0 && rng.chance(cold.config.duplicate);
         }
-        let jitter = if self.jitter_us == 0 { 0 } else { rng.below(self.jitter_us.saturating_add(1)) };
-        let mut arrival =
-            Instant::from_micros(departure.as_micros().saturating_add(self.delay_us).saturating_add(jitter));
-        if reordered {
+        let arrival = if reordered {
             cold.reordered += 1;
-            arrival += cold.config.reorder_delay;
+            self.delivered += 1;
+            self.delivered_bytes += len as u64;
+            self.unordered_arrival(departure, rng) + cold.config.reorder_delay
         } else {
-            arrival = arrival.max(self.last_arrival);
-            self.last_arrival = arrival;
-        }
-        self.delivered += 1;
-        self.delivered_bytes += len as u64;
+            self.arrive_in_order(departure, len, rng)
+        };
         if duplicated {
             cold.duplicated += 1;
             self.delivered += 1;
