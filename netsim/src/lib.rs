@@ -25,6 +25,7 @@ mod link;
 mod lookahead;
 mod nat;
 mod nat_index;
+mod packets;
 mod pcap;
 mod probe;
 mod queue;

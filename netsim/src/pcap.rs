@@ -6,7 +6,7 @@ use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use sansio_core::Instant;
 
-use crate::sim::Packet;
+use crate::packets::Packet;
 
 /// Packets seen on one link, with their virtual arrival times.
 #[derive(Debug, Default)]

@@ -12,6 +12,7 @@ use crate::addr::hash_addr;
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
 use crate::lookahead::Lookahead;
 use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
+use crate::packets::Packets;
 use crate::pcap::Capture;
 use crate::runner::{Runner, TraceHasher};
 use crate::{FastMap, fast_map};
@@ -71,14 +72,6 @@ pub struct SimStats {
     pub dropped_bad_source: u64,
     /// Application events reported by machines.
     pub app_events: u64,
-}
-
-/// A datagram in flight.
-#[derive(Clone, Debug)]
-pub(crate) struct Packet {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub payload: Vec<u8>,
 }
 
 /// Why a packet was dropped, as hashed into the trace.
@@ -207,8 +200,8 @@ struct LinkRest {
 
 type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
 
-/// What a queue entry stands for. Kept small: packets and calls wait in slabs, so queue
-/// entries stay 32 bytes.
+/// What a queue entry stands for. Kept small: packets wait in their pool and calls in a slab,
+/// so queue entries stay 32 bytes.
 #[derive(Clone, Copy)]
 enum Action {
     Arrive { link: LinkId, packet: u32 },
@@ -267,11 +260,9 @@ pub struct Sim {
     stats: SimStats,
     trace: TraceHasher,
     buf: Vec<u8>,
-    /// Packets in flight, indexed by `Action::Arrive::packet`; freed slots are reused, and
-    /// their payload buffers with them.
-    packets: Slab<Packet>,
+    /// Packets in flight, named by slot in `Action::Arrive` and along their way.
+    packets: Packets,
     calls: Slab<Call>,
-    spare_payloads: Vec<Vec<u8>>,
     /// Events allowed at one instant before a run reports a livelock.
     max_events_per_instant: u64,
     events_this_instant: u64,
@@ -308,9 +299,8 @@ impl Sim {
             capturing: false,
             stats: SimStats::default(),
             trace: crate::fixed_state().build_hasher(),
-            packets: Slab::default(),
+            packets: Packets::default(),
             calls: Slab::default(),
-            spare_payloads: Vec::new(),
             buf: vec![0; 65_536.max(MIN_TRANSMIT_BUFFER)],
             max_events_per_instant: 1_000_000,
             events_this_instant: 0,
@@ -620,7 +610,7 @@ impl Sim {
             nats: &self.nats,
             links: &self.links,
             link_ends: &self.link_ends,
-            packets: &self.packets.slots,
+            packets: self.packets.slots(),
         };
         let next = self.queue.pop(|a| records.warm(*a, false));
         if let Some(a) = self.queue.ahead(crate::lookahead::DEPTH / 2) {
@@ -638,8 +628,7 @@ impl Sim {
         self.stats.events += 1;
         match action {
             Action::Arrive { link, packet } => {
-                let packet = self.packets.remove(packet);
-                self.record(link, &packet);
+                self.record(link, packet);
                 let to = self.link_ends[idx(link.0)];
                 self.arrive(to, packet);
             }
@@ -712,25 +701,19 @@ impl Sim {
         Ok(false)
     }
 
-    fn trace_drop(&mut self, why: DropCause, p: Packet) {
-        let t = &mut self.trace;
+    /// Drops packet `p`, hashing why into the trace.
+    fn trace_drop(&mut self, why: DropCause, p: u32) {
+        let (t, packet) = (&mut self.trace, self.packets.get(p));
         t.write_u64(self.now.as_micros());
         t.write_u8(why as u8);
-        hash_addr(&p.src, t);
-        hash_addr(&p.dst, t);
-        t.write_usize(p.payload.len());
-        self.recycle(p);
-    }
-
-    /// Keeps a delivered or dropped packet's buffer for the next packet.
-    fn recycle(&mut self, p: Packet) {
-        if self.spare_payloads.len() < 1024 {
-            self.spare_payloads.push(p.payload);
-        }
+        hash_addr(&packet.src, t);
+        hash_addr(&packet.dst, t);
+        t.write_usize(packet.payload.len());
+        self.packets.free(p);
     }
 
     /// A packet reaches the far end of a link.
-    fn arrive(&mut self, hop: Hop, packet: Packet) {
+    fn arrive(&mut self, hop: Hop, packet: u32) {
         match hop {
             Hop::Realm(realm) => self.route(realm, packet),
             Hop::Host(host) => self.deliver(host, packet),
@@ -740,11 +723,12 @@ impl Sim {
 
     /// A packet reaches a NAT box's external address (from outside, or hairpinned from inside):
     /// translated and routed inside if a mapping lets it in, dropped otherwise.
-    fn nat_inbound(&mut self, nat: NatId, mut packet: Packet) {
+    fn nat_inbound(&mut self, nat: NatId, packet: u32) {
         let n = idx(nat.0);
-        match self.nats[n].nat.inbound(&mut self.nat_rest[n], self.now, packet.dst.port(), packet.src) {
+        let p = self.packets.get(packet);
+        match self.nats[n].nat.inbound(&mut self.nat_rest[n], self.now, p.dst.port(), p.src) {
             Inbound::Deliver(internal) => {
-                packet.dst = internal;
+                self.packets.get_mut(packet).dst = internal;
                 self.route(self.nat_inside(nat), packet);
             }
             Inbound::Drop => self.trace_drop(DropCause::NatInbound, packet),
@@ -753,17 +737,21 @@ impl Sim {
 
     /// Routes a packet inside `realm`: to a host or NAT box there, or out through the realm's
     /// own NAT box.
-    fn route(&mut self, realm: RealmId, mut packet: Packet) {
-        match (self.routes(realm).get(&packet.dst.ip()), Self::realm_nat(realm)) {
+    fn route(&mut self, realm: RealmId, packet: u32) {
+        let (src, dst) = {
+            let p = self.packets.get(packet);
+            (p.src, p.dst)
+        };
+        match (self.routes(realm).get(&dst.ip()), Self::realm_nat(realm)) {
             (Some(downlink), _) => self.send_on(downlink, packet),
             (None, Some(nat)) => {
                 let i = idx(nat.0);
                 let (n, rest) = (&mut self.nats[i], &mut self.nat_rest[i]);
-                let Some(external) = n.nat.outbound(rest, self.now, packet.src, packet.dst, &mut self.rng) else {
+                let Some(external) = n.nat.outbound(rest, self.now, src, dst, &mut self.rng) else {
                     return self.trace_drop(DropCause::NatPortsExhausted, packet);
                 };
-                packet.src = external;
-                if packet.dst.ip() != n.nat.external_ip {
+                self.packets.get_mut(packet).src = external;
+                if dst.ip() != n.nat.external_ip {
                     let link = n.uplink;
                     return self.send_on(link, packet);
                 }
@@ -781,18 +769,18 @@ impl Sim {
     }
 
     /// Records a packet arriving over `link` if that link captures.
-    fn record(&mut self, link: LinkId, packet: &Packet) {
+    fn record(&mut self, link: LinkId, packet: u32) {
         if self.capturing
             && let Some(c) = &mut self.link_rest[idx(link.0)].capture
         {
-            c.record(self.now, packet);
+            c.record(self.now, self.packets.get(packet));
         }
     }
 
-    fn send_on(&mut self, link: LinkId, packet: Packet) {
+    fn send_on(&mut self, link: LinkId, packet: u32) {
         let l = idx(link.0);
-        let (arrivals, n) =
-            self.links[l].offer(&mut self.link_rest[l].cold, self.now, packet.payload.len(), &mut self.rng);
+        let len = self.packets.get(packet).payload.len();
+        let (arrivals, n) = self.links[l].offer(&mut self.link_rest[l].cold, self.now, len, &mut self.rng);
         if n == 0 {
             return self.trace_drop(DropCause::Link, packet);
         }
@@ -801,14 +789,13 @@ impl Sim {
         // the depth is bounded by the NAT nesting and machines never re-enter each other.
         let to = self.link_ends[l];
         if n == 1 && arrivals[0] == self.now && !matches!(to, Hop::Host(_)) {
-            self.record(link, &packet);
+            self.record(link, packet);
             return self.arrive(to, packet);
         }
         if n == 2 {
-            let copy = self.packets.insert(packet.clone());
+            let copy = self.packets.copy(packet);
             self.schedule(arrivals[1], Action::Arrive { link, packet: copy });
         }
-        let packet = self.packets.insert(packet);
         self.schedule(arrivals[0], Action::Arrive { link, packet });
     }
 
@@ -830,22 +817,22 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, host: HostId, packet: Packet) {
-        if !self.has_socket(host, packet.dst) {
+    fn deliver(&mut self, host: HostId, packet: u32) {
+        let p = self.packets.get(packet);
+        if !self.has_socket(host, p.dst) {
             self.stats.dropped_no_socket += 1;
             return self.trace_drop(DropCause::NoSocket, packet);
         }
-        let h = &mut self.hosts[idx(host.0)];
         self.stats.deliveries += 1;
         let t = &mut self.trace;
         t.write_u64(self.now.as_micros());
         t.write_u32(host.0);
-        hash_addr(&packet.src, t);
-        hash_addr(&packet.dst, t);
-        t.write_usize(packet.payload.len());
-        t.write(&packet.payload);
-        h.machine.handle_datagram(self.now, packet.dst, packet.src, &packet.payload);
-        self.recycle(packet);
+        hash_addr(&p.src, t);
+        hash_addr(&p.dst, t);
+        t.write_usize(p.payload.len());
+        t.write(&p.payload);
+        self.hosts[idx(host.0)].machine.handle_datagram(self.now, p.dst, p.src, &p.payload);
+        self.packets.free(packet);
         self.after_input(host);
     }
 
@@ -860,10 +847,7 @@ impl Sim {
                 continue;
             };
             let len = t.len.min(self.buf.len());
-            let mut payload = self.spare_payloads.pop().unwrap_or_default();
-            payload.clear();
-            payload.extend_from_slice(&self.buf[..len]);
-            let packet = Packet { src, dst: t.destination, payload };
+            let packet = self.packets.alloc(src, t.destination, &self.buf[..len]);
             self.send_on(self.hosts[idx(host.0)].uplink, packet);
         }
         let h = &mut self.hosts[idx(host.0)];

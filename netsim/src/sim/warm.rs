@@ -8,8 +8,9 @@
 //! NAT's bindings). Prefetches are hints: they change when memory arrives, never what the
 //! simulation does.
 
-use super::{Action, Hop, Host, HostId, LinkId, NatBox, NatId, Packet, Sim, idx};
+use super::{Action, Hop, Host, HostId, LinkId, NatBox, NatId, Sim, idx};
 use crate::link::Link;
+use crate::packets::Packet;
 
 /// The records events touch, borrowed apart from the queue so the queue's scouts can warm
 /// them while it is being taken from.
@@ -18,7 +19,7 @@ pub(super) struct Records<'a> {
     pub nats: &'a [NatBox],
     pub links: &'a [Link],
     pub link_ends: &'a [Hop],
-    pub packets: &'a [Option<Packet>],
+    pub packets: &'a [Packet],
 }
 
 impl Records<'_> {
