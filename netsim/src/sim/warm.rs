@@ -77,9 +77,10 @@ impl Records<'_> {
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` is a hint: it never faults and never changes memory or registers the
-    // program reads, whatever address it is given. (It is `unsafe` only because it takes a
-    // raw pointer.)
+    // SAFETY: the intrinsic is `unsafe` because it is a `#[target_feature(enable = "sse")]`
+    // function, and SSE is part of the x86_64 baseline, so the feature is always there. The
+    // instruction itself is a hint: it never faults and never changes memory or registers the
+    // program reads, whatever address it is given.
     #[allow(unsafe_code)]
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
