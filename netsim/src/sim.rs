@@ -615,8 +615,7 @@ impl Sim {
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
-        let at = at.max(self.now);
-        self.queue.push(at, action);
+        self.queue.push(at.max(self.now), action);
     }
 
     /// When the next event happens, if any.

@@ -1,19 +1,20 @@
 //! Fetching what the next events will touch while earlier ones run.
 //!
 //! With thousands of hosts, nearly every event touches host, link and NAT records that are
-//! not in cache, and each is only found by reading the one before. The event queue's scouts
-//! show the simulator the events a few places ahead of the next one, and it walks each one's
-//! way twice: when the far scout reaches it (the packet, and the host or NAT box it reaches)
-//! and when the near one does (what those records point to: the machine, the uplink, the
-//! NAT's bindings). Prefetches are hints: they change when memory arrives, never what the
+//! not in cache, and each is only found by reading the one before. The queue keeps the next
+//! [`DEPTH`](crate::lookahead::DEPTH) events taken out ahead of time (`lookahead.rs`), and the
+//! simulator walks each one's way twice: when it is taken out (the packet, and the host or NAT
+//! box it reaches), and again when it is `DEPTH / 2` events from its turn (what those records
+//! point to: the machine, the uplink, the NAT's bindings), by which time the first records
+//! have arrived. Prefetches are hints: they change when memory arrives, never what the
 //! simulation does.
 
 use super::{Action, Hop, Host, HostId, LinkId, NatBox, NatId, Sim, idx};
 use crate::link::Link;
 use crate::packets::Packet;
 
-/// The records events touch, borrowed apart from the queue so the queue's scouts can warm
-/// them while it is being taken from.
+/// The records events touch, borrowed apart from the queue so they can be warmed while the
+/// queue is being taken from.
 pub(super) struct Records<'a> {
     pub hosts: &'a [Host],
     pub nats: &'a [NatBox],
