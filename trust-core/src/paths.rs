@@ -62,15 +62,51 @@ fn hop(graph: &Graph, from: PeerId, to: PeerId) -> Option<Hop> {
 }
 
 fn build(graph: &Graph, from: PeerId, to: PeerId, parent: &FastMap<PeerId, PeerId>) -> Option<Path> {
-    let mut nodes = alloc::vec![to];
-    let mut at = to;
-    while at != from {
-        at = *parent.get(&at)?;
+    let mut nodes = follow(parent, to, from)?;
+    nodes.reverse();
+    along(graph, &nodes)
+}
+
+/// The peers from `start` to `end`, each the one `links` maps the previous to.
+fn follow(links: &FastMap<PeerId, PeerId>, start: PeerId, end: PeerId) -> Option<Vec<PeerId>> {
+    let mut nodes = alloc::vec![start];
+    let mut at = start;
+    while at != end {
+        at = *links.get(&at)?;
         nodes.push(at);
     }
-    nodes.reverse();
+    Some(nodes)
+}
+
+/// The path through `nodes`, one hop per consecutive pair.
+fn along(graph: &Graph, nodes: &[PeerId]) -> Option<Path> {
     let hops = nodes.windows(2).map(|w| hop(graph, w[0], w[1])).collect::<Option<Vec<_>>>()?;
     Some(Path { hops })
+}
+
+/// Grows one side of the search by a level: each peer first reached from `level` (through
+/// `neighbours`) records in `own` the peer it was reached from. Returns the new level, and
+/// the lowest-id new peer the `other` side has already reached.
+fn grow<I: IntoIterator<Item = PeerId>>(
+    level: &[PeerId],
+    own: &mut FastMap<PeerId, PeerId>,
+    other: &FastMap<PeerId, PeerId>,
+    neighbours: impl Fn(PeerId) -> I,
+) -> (Vec<PeerId>, Option<PeerId>) {
+    let (mut next, mut meet) = (Vec::new(), None::<PeerId>);
+    for &u in level {
+        for v in neighbours(u) {
+            if own.contains_key(&v) {
+                continue;
+            }
+            own.insert(v, u);
+            if other.contains_key(&v) {
+                meet = Some(meet.map_or(v, |m| m.min(v)));
+            }
+            next.push(v);
+        }
+    }
+    (next, meet)
 }
 
 /// A path with the fewest hops from `from` to `to`, of at most `max_hops`, or `None`.
@@ -95,37 +131,16 @@ pub fn shortest(graph: &Graph, from: PeerId, to: PeerId, max_hops: usize) -> Opt
     while hops < max_hops && !front.is_empty() && !back.is_empty() {
         let forward_cost: usize = front.iter().map(|u| graph.out_edges(*u).len()).sum();
         let backward_cost: usize = back.iter().map(|v| graph.incoming(*v).len()).sum();
-        let mut meet: Option<PeerId> = None;
-        let mut next = Vec::new();
-        if forward_cost <= backward_cost {
-            for &u in &front {
-                for (v, _, _) in graph.trusted_neighbours(u) {
-                    if forward.contains_key(&v) {
-                        continue;
-                    }
-                    forward.insert(v, u);
-                    if backward.contains_key(&v) {
-                        meet = Some(meet.map_or(v, |m| m.min(v)));
-                    }
-                    next.push(v);
-                }
-            }
+        let meet = if forward_cost <= backward_cost {
+            let (next, meet) =
+                grow(&front, &mut forward, &backward, |u| graph.trusted_neighbours(u).map(|(v, _, _)| v));
             front = next;
+            meet
         } else {
-            for &v in &back {
-                for &u in graph.incoming(v) {
-                    if backward.contains_key(&u) {
-                        continue;
-                    }
-                    backward.insert(u, v);
-                    if forward.contains_key(&u) {
-                        meet = Some(meet.map_or(u, |m| m.min(u)));
-                    }
-                    next.push(u);
-                }
-            }
+            let (next, meet) = grow(&back, &mut backward, &forward, |v| graph.incoming(v).iter().copied());
             back = next;
-        }
+            meet
+        };
         hops += 1;
         if let Some(m) = meet {
             return join(graph, from, to, m, &forward, &backward);
@@ -143,20 +158,10 @@ fn join(
     forward: &FastMap<PeerId, PeerId>,
     backward: &FastMap<PeerId, PeerId>,
 ) -> Option<Path> {
-    let mut nodes = alloc::vec![meet];
-    let mut at = meet;
-    while at != from {
-        at = *forward.get(&at)?;
-        nodes.push(at);
-    }
+    let mut nodes = follow(forward, meet, from)?;
     nodes.reverse();
-    at = meet;
-    while at != to {
-        at = *backward.get(&at)?;
-        nodes.push(at);
-    }
-    let hops = nodes.windows(2).map(|w| hop(graph, w[0], w[1])).collect::<Option<Vec<_>>>()?;
-    Some(Path { hops })
+    nodes.extend(follow(backward, meet, to)?.into_iter().skip(1));
+    along(graph, &nodes)
 }
 
 /// A candidate of the widest-path search: larger bottleneck first, then fewer hops, then the
