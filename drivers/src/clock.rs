@@ -31,13 +31,10 @@ impl MonoClock {
         Instant::from_duration(self.origin.elapsed())
     }
 
-    /// The OS instant of a machine deadline, for timers; `None` for [`Instant::MAX`] (never) or
-    /// a deadline too far away to represent.
+    /// The OS instant of a machine deadline, for timers; `None` for a deadline too far away to
+    /// represent (a driver then waits as if there were none).
     #[must_use]
     pub fn to_std(&self, t: Instant) -> Option<std::time::Instant> {
-        if t.is_never() {
-            return None;
-        }
         self.origin.checked_add(t.since_origin())
     }
 }

@@ -44,14 +44,15 @@
 #![forbid(unsafe_code)]
 
 mod clock;
-pub mod edge_file;
 mod engine;
 mod outbox;
 mod route;
+mod seed;
 pub mod std_thread;
 pub mod tokio;
 
 pub use clock::MonoClock;
+pub use seed::os_seed;
 
 /// Tuning of a run loop. The defaults suit a peer-to-peer node on a desktop or server.
 #[derive(Clone, Debug, PartialEq, Eq)]

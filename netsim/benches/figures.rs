@@ -95,7 +95,7 @@ fn nat_for(i: usize) -> Option<NatConfig> {
 
 /// 10,000 hosts; returns deliveries and wall-clock seconds for `virtual_secs` of traffic.
 fn deliveries_run(virtual_secs: u64) -> (u64, f64) {
-    let mut sim = Sim::new([42; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([42; 32]));
     let net = sim.internet();
     let servers: Arc<[SocketAddr]> = (0..100u8).map(|i| SocketAddr::new(ip(203, 0, 113, i + 1), 3478)).collect();
     let link =
@@ -147,7 +147,7 @@ fn resident_bytes() -> u64 {
 /// Resident bytes per idle host, each behind its own NAT with one live mapping.
 fn bytes_per_host(hosts: u32) -> f64 {
     let before = resident_bytes();
-    let mut sim = Sim::new([7; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([7; 32]));
     let net = sim.internet();
     let server = SocketAddr::new(ip(203, 0, 113, 1), 3478);
     let s = sim.add_host(net, &[server], Echo::default());

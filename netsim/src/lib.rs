@@ -54,5 +54,5 @@ pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use nat::{NatConfig, NatStats, PortAllocation};
 pub use probe::{Probe, Received};
-pub use sansio_core::{Filtering, Mapping};
 pub use sim::{HostId, LinkId, NatId, RealmId, RunError, Sim, SimStats};
+pub use stun_core::{Filtering, Mapping};

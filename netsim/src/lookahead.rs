@@ -83,7 +83,7 @@ mod tests {
     /// ties in scheduling order; and every event is shown as taken before its turn.
     #[test]
     fn same_order_as_a_sorted_reference() {
-        let mut rng = sansio_core::SeededRng::from_seed([3; 32]);
+        let mut rng = sansio_core::SeededRng::from_seed(sansio_core::Seed::new([3; 32]));
         let mut q = Lookahead::new();
         let mut reference = std::collections::BTreeSet::new(); // (time, order)
         let mut shown = std::collections::HashSet::new();

@@ -7,7 +7,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 
-use sansio_core::{Filtering, Instant, Mapping, SeededRng};
+use sansio_core::{Instant, SeededRng};
+use stun_core::{Filtering, Mapping};
 
 use crate::addr::hash_addr;
 use crate::contacts::Contacts;
@@ -478,7 +479,7 @@ mod tests {
     /// port on the next packet) and by its port (an answer gets in), and no expired one is.
     #[test]
     fn many_mappings_stay_findable_while_they_expire() {
-        let mut rng = SeededRng::from_seed([5; 32]);
+        let mut rng = SeededRng::from_seed(sansio_core::Seed::new([5; 32]));
         let config = NatConfig::symmetric().with_timeout(Duration::from_secs(10));
         let (mut nat, mut rest) = Nat::new("198.51.100.1".parse().unwrap(), config);
         let internal: SocketAddr = "10.0.0.2:5000".parse().unwrap();

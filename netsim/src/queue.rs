@@ -260,7 +260,7 @@ mod tests {
     /// wheel on, and interleaved pops.
     #[test]
     fn matches_a_sorted_reference_across_levels() {
-        let mut rng = sansio_core::SeededRng::from_seed([9; 32]);
+        let mut rng = sansio_core::SeededRng::from_seed(sansio_core::Seed::new([9; 32]));
         let mut q = EventQueue::new();
         let mut reference = std::collections::BTreeSet::new(); // (time, order)
         let (mut now, mut order) = (0u64, 0u64);

@@ -252,7 +252,7 @@ enum Action {
 /// use netsim::{LinkConfig, NatConfig, Probe, Received, Sim};
 /// use sansio_core::Instant;
 ///
-/// let mut sim = Sim::new([1; 32]);
+/// let mut sim = Sim::new(sansio_core::Seed::new([1; 32]));
 /// let internet = sim.internet();
 /// let server = sim.add_host(internet, &["203.0.113.1:3478".parse().unwrap()], Probe::echo());
 /// let (_nat, home) = sim.add_nat(internet, "198.51.100.7".parse().unwrap(), NatConfig::port_restricted_cone());
@@ -882,7 +882,7 @@ impl Sim {
             h.timer = deadline;
             h.timer_generation += 1;
             let generation = h.timer_generation;
-            if let Some(d) = deadline.filter(|d| !d.is_never()) {
+            if let Some(d) = deadline {
                 self.schedule(d.max(now), Action::Timer { host, generation });
             }
         }

@@ -14,7 +14,7 @@ fn a(s: &str) -> SocketAddr {
 
 /// Clients behind assorted NATs talk to an echo server over lossy, jittery, reordering links.
 fn scenario(seed: u8) -> (u64, u64) {
-    let mut sim = Sim::new([seed; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([seed; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a("203.0.113.1:3478")], Probe::echo());
     let noisy = LinkConfig {

@@ -15,7 +15,7 @@ fn a(s: &str) -> SocketAddr {
 #[test]
 fn hairpinning_loops_a_packet_to_a_neighbour_through_its_public_address() {
     for hairpinning in [true, false] {
-        let mut sim = Sim::new([3; 32]);
+        let mut sim = Sim::new(sansio_core::Seed::new([3; 32]));
         let net = sim.internet();
         let (nat, home) =
             sim.add_nat(net, "198.51.100.1".parse().unwrap(), NatConfig { hairpinning, ..NatConfig::full_cone() });
@@ -42,7 +42,7 @@ fn hairpinning_loops_a_packet_to_a_neighbour_through_its_public_address() {
 
 #[test]
 fn a_home_nat_behind_a_carrier_nat_is_translated_twice_and_replies_find_their_way() {
-    let mut sim = Sim::new([4; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([4; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a("203.0.113.1:3478")], Probe::echo());
     let (cgn, isp) = sim.add_nat(net, "198.51.100.50".parse().unwrap(), NatConfig::symmetric());
@@ -61,7 +61,7 @@ fn a_home_nat_behind_a_carrier_nat_is_translated_twice_and_replies_find_their_wa
 
 #[test]
 fn a_private_address_of_another_realm_is_unreachable() {
-    let mut sim = Sim::new([5; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([5; 32]));
     let net = sim.internet();
     let (_, home_a) = sim.add_nat(net, "198.51.100.1".parse().unwrap(), NatConfig::full_cone());
     let (_, home_b) = sim.add_nat(net, "198.51.100.2".parse().unwrap(), NatConfig::full_cone());

@@ -9,7 +9,7 @@ use sansio_core::Instant;
 
 #[test]
 fn a_large_internet_routes_ipv4_and_ipv6_hosts_and_drops_unknown_ones() {
-    let mut sim = Sim::new([8; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([8; 32]));
     let net = sim.internet();
     let servers: Vec<SocketAddr> = (1..=12)
         .flat_map(|i| [format!("203.0.113.{i}:7").parse().unwrap(), format!("[2001:db8::{i}]:7").parse().unwrap()])

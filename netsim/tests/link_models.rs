@@ -25,7 +25,7 @@ struct Measured {
 }
 
 fn measure(link: LinkConfig, count: usize, len: usize, gap: Duration, seed: u8) -> Measured {
-    let mut sim = Sim::new([seed; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([seed; 32]));
     let net = sim.internet();
     let tx = sim.add_host(net, &[a("10.0.0.1:1")], Probe::new());
     let rx = sim.add_host(net, &[a("10.0.0.2:2")], Probe::new());
@@ -159,7 +159,7 @@ fn oversized_packets_are_dropped_at_the_mtu() {
 
 #[test]
 fn a_link_taken_down_mid_run_drops_until_it_comes_back() {
-    let mut sim = Sim::new([8; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([8; 32]));
     let net = sim.internet();
     let tx = sim.add_host(net, &[a("10.0.0.1:1")], Probe::new());
     let rx = sim.add_host(net, &[a("10.0.0.2:2")], Probe::new());

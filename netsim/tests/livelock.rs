@@ -27,7 +27,7 @@ impl Machine for Spinner {
 
 #[test]
 fn a_deadline_that_never_advances_is_reported_as_a_livelock() {
-    let mut sim = Sim::new([0; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([0; 32]));
     sim.set_livelock_limit(10_000);
     let net = sim.internet();
     sim.add_host(net, &["10.0.0.1:1".parse().unwrap()], Spinner);
@@ -38,7 +38,7 @@ fn a_deadline_that_never_advances_is_reported_as_a_livelock() {
 
 #[test]
 fn run_until_condition_stops_at_the_condition_or_the_limit() {
-    let mut sim = Sim::new([0; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([0; 32]));
     let net = sim.internet();
     let h = sim.add_host(net, &["10.0.0.1:1".parse().unwrap()], netsim::Probe::new());
     sim.call_at(Instant::from_secs(3), h, |p: &mut netsim::Probe, _| p.send("10.0.0.1:1".parse().unwrap(), vec![1]));

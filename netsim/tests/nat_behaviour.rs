@@ -28,7 +28,7 @@ const S3: &str = "203.0.113.2:3478";
 const PUBLIC_IP: &str = "198.51.100.1";
 
 fn lab(config: NatConfig) -> Lab {
-    let mut sim = Sim::new([9; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([9; 32]));
     let net = sim.internet();
     let s12 = sim.add_host(net, &[a(S1), a(S2)], Probe::new());
     let s3 = sim.add_host(net, &[a(S3)], Probe::new());
@@ -123,7 +123,7 @@ fn address_and_port_dependent_filtering_admits_only_contacted_endpoints() {
 
 #[test]
 fn a_taken_port_is_not_preserved_and_sequential_allocation_counts_up() {
-    let mut sim = Sim::new([1; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([1; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a(S1)], Probe::new());
     let config =

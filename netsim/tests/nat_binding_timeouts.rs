@@ -17,7 +17,7 @@ const SERVER: &str = "203.0.113.1:3478";
 
 /// A client behind `config`; returns the sim, client, server and nat.
 fn setup(config: NatConfig) -> (Sim, netsim::HostId, netsim::HostId, netsim::NatId) {
-    let mut sim = Sim::new([2; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([2; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a(SERVER)], Probe::new());
     let (nat, home) = sim.add_nat(net, "198.51.100.1".parse().unwrap(), config);

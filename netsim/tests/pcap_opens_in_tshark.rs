@@ -16,7 +16,7 @@ fn a(s: &str) -> SocketAddr {
 #[test]
 #[ignore = "needs tshark (Debian package); run by .ci/run"]
 fn tshark_reads_every_captured_packet_with_its_addresses() {
-    let mut sim = Sim::new([6; 32]);
+    let mut sim = Sim::new(sansio_core::Seed::new([6; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a("203.0.113.1:3478")], Probe::echo());
     let (nat, home) = sim.add_nat(net, "198.51.100.1".parse().unwrap(), NatConfig::port_restricted_cone());

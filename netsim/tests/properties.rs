@@ -148,7 +148,7 @@ proptest! {
 
     #[test]
     fn random_networks_deliver_nothing_early_and_respect_every_rate(s in scenario()) {
-        let mut sim = Sim::new([s.seed; 32]);
+        let mut sim = Sim::new(sansio_core::Seed::new([s.seed; 32]));
         let mut realms = vec![sim.internet()];
         for (i, (parent, config)) in s.nats.iter().enumerate() {
             let parent = realms[parent % realms.len()];

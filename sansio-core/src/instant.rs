@@ -12,8 +12,9 @@ use core::time::Duration;
 /// and can never hit the underflow panics of `std::time::Instant` (which has no zero and no
 /// maximum). All arithmetic saturates; nothing here panics.
 ///
-/// [`Instant::MAX`] means *never*: a machine with nothing scheduled may report it, and adding
-/// any duration to it stays there.
+/// [`Instant::MAX`] is the latest representable instant: arithmetic saturates there. It is not
+/// a way to say "never": a deadline that will not come is `None` (in an `Option<Instant>`),
+/// the one spelling every core, driver and the simulator use.
 ///
 /// Durations are rounded **up** to the next whole microsecond when added, so a deadline
 /// computed as `now + d` is never earlier than `d` after `now`; durations measured between two
@@ -82,12 +83,6 @@ impl Instant {
     #[must_use]
     pub const fn since_origin(self) -> Duration {
         Duration::from_micros(self.0)
-    }
-
-    /// Whether this is [`Instant::MAX`], i.e. "never".
-    #[must_use]
-    pub const fn is_never(self) -> bool {
-        self.0 == u64::MAX
     }
 
     /// `self + d`, or `None` if that would pass [`Instant::MAX`]. `MAX + ZERO` is `Some(MAX)`.
@@ -177,13 +172,9 @@ impl fmt::Debug for Instant {
 }
 
 impl fmt::Display for Instant {
-    /// `12.000345s` (seconds since the origin, to the microsecond) or `never`.
+    /// `12.000345s`: seconds since the origin, to the microsecond.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_never() {
-            f.write_str("never")
-        } else {
-            write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
-        }
+        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
     }
 }
 
@@ -193,9 +184,9 @@ mod tests {
     use alloc::format;
 
     #[test]
-    fn display_shows_seconds_and_never() {
+    fn display_shows_seconds_to_the_microsecond() {
         assert_eq!(format!("{}", Instant::from_micros(12_000_345)), "12.000345s");
-        assert_eq!(format!("{:?}", Instant::MAX), "never");
+        assert_eq!(format!("{:?}", Instant::from_micros(7)), "0.000007s");
     }
 
     #[test]

@@ -7,39 +7,41 @@
 //! - [`Instant`]: time as an input, in microseconds from an origin the driver picks;
 //! - [`Transmit`]: one datagram a machine asks its driver to send, written into a
 //!   caller-supplied buffer;
-//! - [`Machine`]: the `handle_* -> poll_*` contract drivers and the simulator rely on;
-//! - [`SeededRng`] and [`derive_seed`]: randomness as an input.
+//! - [`TransmitQueue`]: the one bounded queue of outgoing datagrams every machine uses;
+//! - [`TimerTable`]: a machine's deadlines keyed by an enum, able to say why one is due;
+//! - [`Machine`]: the `handle_* -> poll_*` contract drivers and the simulator rely on, and
+//!   [`ContractCheck`], which watches it;
+//! - [`Seed`] and [`SeededRng`]: randomness as an input.
 //!
 //! The crate is `#![no_std]` with `alloc` only, never reads a clock and never touches a socket.
 //!
 //! ```
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
-//! use sansio_core::{Instant, Machine, Transmit};
+//! use sansio_core::{Instant, Machine, Transmit, TransmitQueue};
 //!
-//! /// Answers every datagram with the same bytes.
-//! #[derive(Default)]
+//! /// Answers every datagram with the same bytes; counts what it could not queue.
 //! struct Echo {
-//!     pending: Option<(SocketAddr, SocketAddr, Vec<u8>)>,
+//!     out: TransmitQueue,
+//!     dropped: u64,
 //! }
 //!
 //! impl Machine for Echo {
 //!     type Event = ();
 //!     fn handle_datagram(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-//!         self.pending = Some((local, remote, data.to_vec()));
+//!         if self.out.push(Some(local), remote, data).is_err() {
+//!             self.dropped += 1;
+//!         }
 //!     }
 //!     fn handle_timeout(&mut self, _now: Instant) {}
 //!     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-//!         let (local, remote, data) = self.pending.take()?;
-//!         let len = data.len().min(buf.len());
-//!         buf[..len].copy_from_slice(&data[..len]);
-//!         Some(Transmit { destination: remote, source: Some(local), len })
+//!         self.out.pop(buf)
 //!     }
 //!     fn poll_event(&mut self) -> Option<()> { None }
 //!     fn poll_timeout(&mut self) -> Option<Instant> { None }
 //! }
 //!
-//! let mut echo = Echo::default();
+//! let mut echo = Echo { out: TransmitQueue::new(64, 64 * 1024), dropped: 0 };
 //! let (me, you): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
 //! let now = Instant::ZERO + Duration::from_millis(5);
 //! echo.handle_datagram(now, me, you, b"hi");
@@ -57,14 +59,16 @@ extern crate alloc;
 mod check;
 mod instant;
 mod machine;
-mod nat;
 mod rng;
+mod timer;
+mod transmit;
 
 pub use check::{ContractCheck, ContractViolation};
 pub use instant::Instant;
 pub use machine::{MIN_TRANSMIT_BUFFER, Machine, Transmit};
-pub use nat::{Filtering, Mapping};
-pub use rng::{Seed, SeededRng, derive_seed};
+pub use rng::{Seed, SeededRng};
+pub use timer::{TimerKind, TimerTable};
+pub use transmit::{PushError, TransmitQueue, TransmitQueueStats};
 
 /// The `rand_core` version our [`SeededRng`] implements, re-exported so users can pass it to
 /// any `rand_core`-based API without a version clash.

@@ -75,7 +75,15 @@ pub trait Machine {
     fn poll_event(&mut self) -> Option<Self::Event>;
 
     /// When the machine next wants [`handle_timeout`](Machine::handle_timeout), or `None` when it
-    /// has nothing scheduled. Takes `&mut self` so machines with many timers can cache the
-    /// earliest one.
+    /// has nothing scheduled (the one spelling of "never"). Takes `&mut self` so machines with
+    /// many timers can cache the earliest one.
     fn poll_timeout(&mut self) -> Option<Instant>;
+
+    /// Why the deadline last returned by [`poll_timeout`](Machine::poll_timeout) is due
+    /// (`"retransmit"`, `"keep-alive"`), for the drivers' trace logs; `None` when there is none
+    /// or the machine does not say. A [`TimerTable`](crate::TimerTable) answers it with
+    /// [`next_reason`](crate::TimerTable::next_reason).
+    fn timeout_reason(&self) -> Option<&'static str> {
+        None
+    }
 }

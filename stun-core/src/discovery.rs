@@ -2,11 +2,11 @@
 //! an idle binding.
 
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
-use sansio_core::{Filtering, Instant, Machine, Mapping, Transmit};
+use crate::{Filtering, Mapping};
+use sansio_core::{Instant, Machine, Seed, TimerKind, TimerTable, Transmit, TransmitQueue};
 
 use crate::attribute::Attribute;
 use crate::message::{Class, Message, MessageType, TransactionId};
@@ -15,6 +15,7 @@ use crate::writer::MessageWriter;
 
 /// The RFC 3489 classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NatType {
     /// Nothing answered: UDP is blocked (or the server is down).
     UdpBlocked,
@@ -30,8 +31,28 @@ pub enum NatType {
     PortRestrictedCone,
     /// A mapping per destination.
     Symmetric,
-    /// The server could not run the tests (no alternate address, or it refused them).
+    /// The server could not run the tests (no alternate address, an error answer, or an
+    /// implausible other address); [`NatReport::failure`] says why when there is a reason.
     Unknown,
+}
+
+/// Why a check could not classify the NAT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckFailure {
+    /// Test I was never answered: UDP is blocked, or the server is down.
+    NoAnswer,
+    /// The server answered test I with this STUN error code (see [`crate::error_code`]).
+    ErrorAnswer(u16),
+    /// The server's success answer held no mapped address.
+    NoMappedAddress,
+    /// The server has no other address, so behaviour cannot be tested.
+    NoOtherAddress,
+    /// The server named an other address it cannot have (another family, unspecified,
+    /// multicast, port 0, or loopback from a server that is not): it was not contacted.
+    ImplausibleOtherAddress(SocketAddr),
+    /// The check used up its budget of requests ([`NatCheckConfig::request_budget`]).
+    BudgetExhausted,
 }
 
 /// Which test sequence to run.
@@ -77,10 +98,13 @@ pub struct NatReport {
     pub server_other: Option<SocketAddr>,
     /// The binding lifetime, when measured.
     pub lifetime: Option<BindingLifetime>,
+    /// What stopped the check short of a full answer, if anything did.
+    pub failure: Option<CheckFailure>,
 }
 
 /// What a check reports as it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NatEvent {
     /// The public address, first seen.
     PublicAddress(SocketAddr),
@@ -148,8 +172,11 @@ pub struct NatCheckConfig {
     pub hairpin: bool,
     /// Measure the binding lifetime afterwards.
     pub lifetime: Option<LifetimeConfig>,
-    /// Seed of the transaction ids.
-    pub seed: [u8; 32],
+    /// At most this many requests in the whole check (each counts once, however often it is
+    /// retransmitted); a check that would need more ends with
+    /// [`CheckFailure::BudgetExhausted`]. A full RFC 5780 check with hairpin and a lifetime
+    /// search needs about 30.
+    pub request_budget: u32,
 }
 
 impl NatCheckConfig {
@@ -165,7 +192,7 @@ impl NatCheckConfig {
             negative_timeout: Duration::from_secs(4),
             hairpin: false,
             lifetime: None,
-            seed: [0; 32],
+            request_budget: 64,
         }
     }
 }
@@ -183,18 +210,17 @@ enum Step {
     Classic {
         test: Classic,
     },
+    /// Waiting (until [`Wait::Step`]) for our own request to come back through the NAT.
     Hairpin {
         id: TransactionId,
-        until: Instant,
     },
     /// Refreshing X's binding before an idle wait of `idle`.
     LifetimeRefresh {
         idle: Duration,
     },
-    /// Idle until `until`, then probe.
+    /// Idle (until [`Wait::Step`]), then probe.
     LifetimeIdle {
         idle: Duration,
-        until: Instant,
         port: SocketAddr,
     },
     LifetimeProbe {
@@ -226,7 +252,11 @@ pub struct NatCheck {
     /// Mapped addresses of the tests (I, then the mapping tests).
     first_mapped: Option<SocketAddr>,
     events: VecDeque<NatEvent>,
-    raw: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Datagrams sent outside a transaction (the hairpin request).
+    raw: TransmitQueue,
+    timers: TimerTable<Wait, 2>,
+    /// Requests started so far.
+    requests: u32,
     /// Lifetime search state.
     alive: Duration,
     expired: Option<Duration>,
@@ -237,10 +267,10 @@ pub struct NatCheck {
 }
 
 impl NatCheck {
-    /// A check, not started.
+    /// A check, not started; `seed` draws its transaction ids.
     #[must_use]
-    pub fn new(config: NatCheckConfig) -> Self {
-        let transactions = Transactions::new(config.transactions, config.seed);
+    pub fn new(config: NatCheckConfig, seed: Seed) -> Self {
+        let transactions = Transactions::new(config.transactions, seed);
         Self {
             use_response_address: config.procedure == Procedure::Rfc3489,
             config,
@@ -254,10 +284,13 @@ impl NatCheck {
                 hairpinning: None,
                 server_other: None,
                 lifetime: None,
+                failure: None,
             },
             first_mapped: None,
             events: VecDeque::new(),
-            raw: VecDeque::new(),
+            raw: TransmitQueue::new(1, 64),
+            timers: TimerTable::new(),
+            requests: 0,
             alive: Duration::ZERO,
             expired: None,
             probes: 0,
@@ -301,9 +334,43 @@ impl NatCheck {
         expect_from: Option<SocketAddr>,
         give_up_after: Option<Duration>,
     ) {
+        if self.requests >= self.config.request_budget {
+            return self.fail(CheckFailure::BudgetExhausted);
+        }
+        self.requests += 1;
         let request = Request { local, server: to, attributes, expect_from, give_up_after, tag: 0 };
         // Our attributes always fit a request.
         let _ = self.transactions.start(now, request);
+    }
+
+    /// Ends the check because of `why`.
+    fn fail(&mut self, why: CheckFailure) {
+        tracing::debug!(?why, "NAT check cannot go on");
+        self.report.failure = Some(why);
+        self.finish();
+    }
+
+    /// Whether our public address as the server reports it is one worth sending the hairpin
+    /// request to: same family as our socket, unicast, with a port.
+    fn plausible_public(&self, public: SocketAddr) -> bool {
+        let ip = public.ip();
+        ip.is_ipv4() == self.config.local.is_ipv4() && !ip.is_unspecified() && !ip.is_multicast() && public.port() != 0
+    }
+
+    /// Whether `other`, claimed by the server as its other address, is one it can have: same
+    /// family, a unicast address, a port, and loopback only if the server is.
+    fn plausible_other(&self, other: SocketAddr) -> bool {
+        let server = self.config.server.ip();
+        let ip = other.ip();
+        let unicast = match ip {
+            IpAddr::V4(v4) => !v4.is_broadcast() && !v4.is_multicast(),
+            IpAddr::V6(v6) => !v6.is_multicast(),
+        };
+        ip.is_ipv4() == server.is_ipv4()
+            && unicast
+            && !ip.is_unspecified()
+            && other.port() != 0
+            && (!ip.is_loopback() || server.is_loopback())
     }
 
     fn negative(&mut self, now: Instant, to: SocketAddr, change_ip: bool, change_port: bool, from: SocketAddr) {
@@ -346,11 +413,15 @@ impl NatCheck {
             && let Some(public) = self.report.public
         {
             let id = self.transactions.new_id();
-            let mut buf = [0u8; 20];
-            if let Ok(w) = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, id) {
-                let len = w.finish();
-                self.raw.push_back((self.config.local, public, buf[..len].to_vec()));
-                self.step = Step::Hairpin { id, until: now.saturating_add(self.config.negative_timeout) };
+            let write =
+                |buf: &mut [u8]| MessageWriter::new(buf, MessageType::BINDING_REQUEST, id).map_or(0, |w| w.finish());
+            if self.requests < self.config.request_budget
+                && self.plausible_public(public)
+                && self.raw.push_with(Some(self.config.local), public, 20, write).is_ok()
+            {
+                self.requests += 1;
+                self.step = Step::Hairpin { id };
+                self.timers.set(Wait::Step, now.saturating_add(self.config.negative_timeout));
                 return;
             }
         }
@@ -365,8 +436,13 @@ impl NatCheck {
     }
 
     fn finish(&mut self) {
+        if self.step == Step::Done {
+            return;
+        }
+        tracing::debug!(nat_type = ?self.report.nat_type, public = ?self.report.public, "NAT check done");
         self.step = Step::Done;
         self.transactions.clear();
+        self.timers.stop_all();
         self.events.push_back(NatEvent::Done(self.report.clone()));
     }
 
@@ -385,11 +461,13 @@ impl NatCheck {
         } else {
             self.expired = Some(self.expired.map_or(idle, |e| e.min(idle)));
         }
+        // A resolution of zero could bisect forever; a first guess of zero would double to zero.
+        let resolution = l.resolution.max(Duration::from_millis(1));
         let next = match self.expired {
             // Still alive everywhere: double, up to the maximum.
             None if self.alive >= l.max => None,
-            None => Some((self.alive * 2).min(l.max)),
-            Some(e) if e.saturating_sub(self.alive) <= l.resolution => None,
+            None => Some((self.alive * 2).max(self.alive + resolution).min(l.max)),
+            Some(e) if e.saturating_sub(self.alive) <= resolution => None,
             Some(e) => Some(self.alive + (e - self.alive) / 2),
         };
         match next {
@@ -422,17 +500,26 @@ impl NatCheck {
         match self.step {
             Step::TestI => {
                 let Some((m, _, _)) = success else {
+                    if let Some((m, _, _)) = parsed {
+                        let code = m.error_code().map_or(0, |(code, _)| code);
+                        return self.fail(CheckFailure::ErrorAnswer(code));
+                    }
                     self.report.nat_type = NatType::UdpBlocked;
-                    return self.finish();
+                    return self.fail(CheckFailure::NoAnswer);
                 };
-                let Some(mapped) = mapped else { return self.finish() };
+                let Some(mapped) = mapped else { return self.fail(CheckFailure::NoMappedAddress) };
                 self.first_mapped = Some(mapped);
                 self.public_address(mapped);
-                self.report.server_other = m.other_address();
-                let Some(o) = self.report.server_other else {
+                let Some(o) = m.other_address() else {
                     // No alternate address: nothing more to test but the lifetime.
+                    self.report.failure = Some(CheckFailure::NoOtherAddress);
                     return self.after_behaviour(now);
                 };
+                if !self.plausible_other(o) {
+                    self.report.failure = Some(CheckFailure::ImplausibleOtherAddress(o));
+                    return self.after_behaviour(now);
+                }
+                self.report.server_other = Some(o);
                 match self.config.procedure {
                     Procedure::Rfc5780 => {
                         self.step = Step::FilteringII;
@@ -497,7 +584,8 @@ impl NatCheck {
                     return self.finish();
                 };
                 self.public_address(mapped);
-                self.step = Step::LifetimeIdle { idle, until: now.saturating_add(idle), port: mapped };
+                self.step = Step::LifetimeIdle { idle, port: mapped };
+                self.timers.set(Wait::Step, now.saturating_add(idle));
             }
             Step::LifetimeProbe { idle } => {
                 match (parsed, success) {
@@ -619,24 +707,21 @@ impl Machine for NatCheck {
     fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
         self.advance(now);
-        match self.step {
-            Step::Hairpin { until, .. } if until <= now => {
-                self.report.hairpinning = Some(false);
-                self.after_hairpin(now);
+        while let Some(timer) = self.timers.take_expired(now) {
+            match (timer, self.step) {
+                (Wait::Step, Step::Hairpin { .. }) => {
+                    self.report.hairpinning = Some(false);
+                    self.after_hairpin(now);
+                }
+                (Wait::Step, Step::LifetimeIdle { idle, port }) => self.lifetime_probe(now, idle, port),
+                // The transactions' own deadlines were handled above.
+                _ => {}
             }
-            Step::LifetimeIdle { idle, until, port } if until <= now => self.lifetime_probe(now, idle, port),
-            _ => {}
         }
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some((source, destination, bytes)) = self.raw.pop_front()
-            && let Some(out) = buf.get_mut(..bytes.len())
-        {
-            out.copy_from_slice(&bytes);
-            return Some(Transmit { destination, source: Some(source), len: bytes.len() });
-        }
-        self.transactions.poll_transmit(now, buf)
+        self.raw.pop(buf).or_else(|| self.transactions.poll_transmit(now, buf))
     }
 
     fn poll_event(&mut self) -> Option<NatEvent> {
@@ -644,13 +729,36 @@ impl Machine for NatCheck {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let own = match self.step {
-            Step::Hairpin { until, .. } | Step::LifetimeIdle { until, .. } => Some(until),
-            _ => None,
-        };
-        match (self.transactions.poll_timeout(), own) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match self.transactions.poll_timeout() {
+            Some(t) => self.timers.set(Wait::Transaction, t),
+            None => self.timers.stop(Wait::Transaction),
+        }
+        self.timers.next_deadline()
+    }
+
+    fn timeout_reason(&self) -> Option<&'static str> {
+        self.timers.next_reason()
+    }
+}
+
+/// What a [`NatCheck`] waits for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Wait {
+    /// A retransmission or a transaction's deadline.
+    Transaction,
+    /// The current step's own wait: a hairpin request coming back, or a lifetime idle period.
+    Step,
+}
+
+impl TimerKind for Wait {
+    const ALL: &'static [Self] = &[Wait::Transaction, Wait::Step];
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn reason(self) -> &'static str {
+        match self {
+            Wait::Transaction => "STUN retransmission or transaction deadline",
+            Wait::Step => "hairpin wait or binding-lifetime idle period",
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn parse(data: &[u8]) {
 pub fn server(data: &[u8]) {
     let mut config = ServerConfig::new(addr("192.0.2.1:3478"), Some(addr("192.0.2.2:3479")));
     config.max_queue = 8;
-    let mut s = Server::new(config);
+    let Ok(mut s) = Server::new(config, sansio_core::Seed::from_u64(1)) else { unreachable!("a valid configuration") };
     let locals = s.config().listen_addresses();
     let mut rest = data;
     let mut now = 0u64;
@@ -89,7 +89,7 @@ pub fn client(data: &[u8]) {
     let mut config = NatCheckConfig::new(server, local);
     config.hairpin = data.first().is_some_and(|b| b & 1 == 1);
     config.lifetime = Some(LifetimeConfig::new(second));
-    let mut check = NatCheck::new(config);
+    let mut check = NatCheck::new(config, sansio_core::Seed::from_u64(2));
     let mut now = Instant::ZERO;
     check.start(now);
     let mut chunks = data.chunks(48);

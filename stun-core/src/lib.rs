@@ -20,7 +20,9 @@
 extern crate alloc;
 
 pub mod attribute;
+mod behaviour;
 mod discovery;
+pub mod error_code;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod integrity;
@@ -30,15 +32,15 @@ mod transaction;
 mod writer;
 
 pub use attribute::{Attribute, AttributeError};
+pub use behaviour::{Filtering, Mapping};
 pub use discovery::{
-    BindingLifetime, LifetimeConfig, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType, Procedure,
+    BindingLifetime, CheckFailure, LifetimeConfig, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType, Procedure,
 };
 pub use integrity::IntegrityError;
 pub use message::{
     Attributes, BINDING, Class, HEADER_LEN, MAGIC_COOKIE, MAX_UNKNOWN, Message, MessageType, ParseError, TransactionId,
     UnknownRequired,
 };
-pub use sansio_core::{Filtering, Mapping};
-pub use server::{Server, ServerConfig, ServerStats};
+pub use server::{Server, ServerConfig, ServerConfigError, ServerStats};
 pub use transaction::{Finished, Outcome, Request, TransactionConfig, Transactions};
 pub use writer::{MessageWriter, WriteError};

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use sansio_core::{Instant, SeededRng, Transmit};
+use sansio_core::{Instant, Seed, SeededRng, Transmit};
 
 use crate::attribute::Attribute;
 use crate::message::{Class, Message, MessageType, TransactionId};
@@ -96,9 +96,10 @@ struct Pending {
     expect_from: Option<SocketAddr>,
     bytes: Vec<u8>,
     sent: u32,
-    next_send: Instant,
-    deadline: Instant,
-    started: bool,
+    /// The next (re)transmission, `None` once all are sent.
+    next_send: Option<Instant>,
+    /// When the transaction gives up; `None` until its first send.
+    deadline: Option<Instant>,
     give_up_after: Duration,
 }
 
@@ -112,7 +113,7 @@ struct Pending {
 /// use sansio_core::Instant;
 /// use stun_core::{Outcome, Request, TransactionConfig, Transactions};
 ///
-/// let mut t = Transactions::new(TransactionConfig::default(), [1; 32]);
+/// let mut t = Transactions::new(TransactionConfig::default(), sansio_core::Seed::from_u64(1));
 /// let local = "10.0.0.2:5000".parse()?;
 /// let server = "192.0.2.1:3478".parse()?;
 /// t.start(Instant::ZERO, Request { local, server, attributes: &[], expect_from: Some(server), give_up_after: None, tag: 0 })?;
@@ -142,7 +143,7 @@ pub struct Transactions {
 impl Transactions {
     /// No transactions; ids drawn from `seed`.
     #[must_use]
-    pub fn new(config: TransactionConfig, seed: [u8; 32]) -> Self {
+    pub fn new(config: TransactionConfig, seed: Seed) -> Self {
         Self {
             config,
             rng: SeededRng::from_seed(seed),
@@ -195,9 +196,8 @@ impl Transactions {
             expect_from: request.expect_from,
             bytes: buf[..len].to_vec(),
             sent: 0,
-            next_send: earliest,
-            deadline: Instant::MAX,
-            started: false,
+            next_send: Some(earliest),
+            deadline: None,
             give_up_after: give_up,
         });
         Ok(id)
@@ -227,7 +227,7 @@ impl Transactions {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.pending.len() {
-            if self.pending[i].started && self.pending[i].deadline <= now {
+            if self.pending[i].deadline.is_some_and(|d| d <= now) {
                 let p = self.pending.swap_remove(i);
                 self.finished.push_back(Finished { tag: p.tag, id: p.id, outcome: Outcome::Timeout });
             } else {
@@ -239,21 +239,15 @@ impl Transactions {
     /// The next request or retransmission due by `now`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let config = self.config;
-        let p = self
-            .pending
-            .iter_mut()
-            .filter(|p| p.next_send <= now && p.sent < config.max_requests)
-            .min_by_key(|p| p.next_send)?;
+        let p =
+            self.pending.iter_mut().filter(|p| p.next_send.is_some_and(|t| t <= now)).min_by_key(|p| p.next_send)?;
         let out = buf.get_mut(..p.bytes.len())?;
         out.copy_from_slice(&p.bytes);
-        if !p.started {
-            p.started = true;
-            p.deadline = now.saturating_add(p.give_up_after);
-        }
+        p.deadline.get_or_insert(now.saturating_add(p.give_up_after));
         p.sent += 1;
         // The next send is RTO·2^(sent−1) after this one.
         let wait = config.rto.saturating_mul(1u32 << (p.sent - 1).min(31));
-        p.next_send = if p.sent < config.max_requests { now.saturating_add(wait) } else { Instant::MAX };
+        p.next_send = (p.sent < config.max_requests).then(|| now.saturating_add(wait));
         Some(Transmit { destination: p.server, source: Some(p.local), len: p.bytes.len() })
     }
 
@@ -265,14 +259,7 @@ impl Transactions {
     /// When something is next due (a send or a deadline).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending
-            .iter()
-            .flat_map(|p| {
-                let send = if p.sent < self.config.max_requests { p.next_send } else { Instant::MAX };
-                [send, if p.started { p.deadline } else { Instant::MAX }]
-            })
-            .filter(|t| !t.is_never())
-            .min()
+        self.pending.iter().flat_map(|p| [p.next_send, p.deadline]).flatten().min()
     }
 
     /// Abandons every transaction in flight (no outcome is reported for them).

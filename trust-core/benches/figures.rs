@@ -39,7 +39,7 @@ fn cold_ego_ms(g: &Graph, config: &WalkConfig, random_peer: &mut impl FnMut() ->
     let cold: Vec<f64> = (0..20)
         .map(|_| {
             let ego = random_peer();
-            let mut mr = MeritRank::new(config.clone(), 1);
+            let mut mr = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(1));
             let t = Instant::now();
             mr.ensure_ego(g, ego);
             t.elapsed().as_secs_f64() * 1e3
@@ -51,7 +51,7 @@ fn cold_ego_ms(g: &Graph, config: &WalkConfig, random_peer: &mut impl FnMut() ->
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let peers = if full { 1_000_000 } else { 10_000 };
-    let updates = synthetic::scale_free(peers, 7, [9; 32]);
+    let updates = synthetic::scale_free(peers, 7, sansio_core::Seed::new([9; 32]));
 
     let before = resident_bytes();
     let started = Instant::now();
@@ -65,7 +65,7 @@ fn main() {
     println!("figure trust_build_s {build:.2} s");
     println!("figure trust_bytes_per_edge {:.1} bytes", bytes / g.relations() as f64);
 
-    let mut rng = SeededRng::from_seed([3; 32]);
+    let mut rng = SeededRng::from_seed(sansio_core::Seed::new([3; 32]));
     let mut random_peer = || PeerId(u32::try_from(rng.below(peers as u64)).unwrap());
     let config = WalkConfig::default();
     println!("figure trust_cold_ego_ms {:.1} ms", cold_ego_ms(&g, &config, &mut random_peer));
@@ -73,7 +73,7 @@ fn main() {
     println!("figure trust_cold_ego_connectivity_ms {:.1} ms", cold_ego_ms(&g, &with_decay, &mut random_peer));
 
     let ego = random_peer();
-    let mut mr = MeritRank::new(config, 1);
+    let mut mr = MeritRank::new(config, sansio_core::Seed::from_u64(1));
     mr.ensure_ego(&g, ego);
     let n_updates = if full { 20_000 } else { 2_000 };
     let batch: Vec<EdgeUpdate> = (0..n_updates)

@@ -3,7 +3,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use sansio_core::SeededRng;
+use sansio_core::{Seed, SeededRng};
 
 use crate::graph::{Graph, PeerId};
 use crate::reputation::Reputation;
@@ -22,7 +22,7 @@ use crate::{FastMap, fast_map};
 #[derive(Clone, Debug)]
 pub struct SampledBetweenness {
     samples: u32,
-    seed: u64,
+    seed: Seed,
     /// The last estimate, with the graph version it was made for.
     cache: Option<(u64, FastMap<PeerId, f64>)>,
 }
@@ -30,7 +30,7 @@ pub struct SampledBetweenness {
 impl SampledBetweenness {
     /// `samples` pairs, chosen by `seed`.
     #[must_use]
-    pub fn new(samples: u32, seed: u64) -> Self {
+    pub fn new(samples: u32, seed: Seed) -> Self {
         Self { samples, seed, cache: None }
     }
 
@@ -42,9 +42,7 @@ impl SampledBetweenness {
             return points;
         }
         let id = |i: u64| PeerId(u32::try_from(i).unwrap_or(u32::MAX));
-        let mut key = [0; 32];
-        key[..8].copy_from_slice(&self.seed.to_le_bytes());
-        let mut rng = SeededRng::from_seed(key);
+        let mut rng = SeededRng::from_seed(self.seed);
         for _ in 0..self.samples {
             let (s, t) = (id(rng.below(n as u64)), id(rng.below(n as u64)));
             if s == t {

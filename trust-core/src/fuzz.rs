@@ -23,7 +23,7 @@ const PEERS: u8 = 32;
 pub fn graph_ops(data: &[u8]) {
     let mut graph = Graph::new(Default::default());
     let config = WalkConfig { walks: 64, alpha: 0.85, max_len: 200, connectivity: Some(ConnectivityDecay::default()) };
-    let mut walks = MeritRank::new(config.clone(), 1);
+    let mut walks = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(1));
     walks.ensure_ego(&graph, PeerId(0));
     for op in data.chunks_exact(8) {
         let a = PeerId(u32::from(op[1] % PEERS));
@@ -67,7 +67,7 @@ pub fn graph_ops(data: &[u8]) {
             assert_eq!(indexed, usize::from(graph.capacity(a, b) > 0.0), "backward index of {a:?} -> {b:?}");
         }
     }
-    let mut fresh = MeritRank::new(config, 1);
+    let mut fresh = MeritRank::new(config, sansio_core::Seed::from_u64(1));
     fresh.ensure_ego(&graph, PeerId(0));
     assert!(walks.walks_of(PeerId(0)) == fresh.walks_of(PeerId(0)), "incremental walks differ from recomputed");
     for p in 0..u32::from(PEERS) {

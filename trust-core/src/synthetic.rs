@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use sansio_core::SeededRng;
+use sansio_core::{Seed, SeededRng};
 
 use crate::graph::{EdgeUpdate, PeerId, RelationType};
 
@@ -25,7 +25,7 @@ fn strength(rng: &mut SeededRng) -> f32 {
 /// Watts–Strogatz small world on peers `0..n`: a ring where each peer trusts its `k` nearest
 /// successors, each relation rewired to a random peer with probability `p`.
 #[must_use]
-pub fn small_world(n: usize, k: usize, p: f64, seed: [u8; 32]) -> Vec<EdgeUpdate> {
+pub fn small_world(n: usize, k: usize, p: f64, seed: Seed) -> Vec<EdgeUpdate> {
     let mut rng = SeededRng::from_seed(seed);
     let mut out = Vec::with_capacity(n * k);
     for i in 0..n {
@@ -46,7 +46,7 @@ pub fn small_world(n: usize, k: usize, p: f64, seed: [u8; 32]) -> Vec<EdgeUpdate
 /// chosen in proportion to their degree, and each of those trusts it back with probability
 /// one half (relations are directed).
 #[must_use]
-pub fn scale_free(n: usize, m: usize, seed: [u8; 32]) -> Vec<EdgeUpdate> {
+pub fn scale_free(n: usize, m: usize, seed: Seed) -> Vec<EdgeUpdate> {
     let mut rng = SeededRng::from_seed(seed);
     let mut out = Vec::with_capacity(n * m * 3 / 2);
     // Every endpoint of every relation so far: sampling from it is sampling by degree.
@@ -101,7 +101,7 @@ pub fn sybil_region(
     shape: SybilShape,
     attack_from: &[usize],
     attack_strength: f32,
-    seed: [u8; 32],
+    seed: Seed,
 ) -> Vec<EdgeUpdate> {
     let mut rng = SeededRng::from_seed(seed);
     let mut out = Vec::new();

@@ -2,8 +2,7 @@
 
 use alloc::vec::Vec;
 
-use rand_chacha::ChaCha12Rng;
-use sansio_core::rand_core::{Rng, SeedableRng};
+use sansio_core::{Seed, SeededRng};
 
 use crate::graph::{Graph, PeerId};
 use crate::{FastMap, FastSet, fast_map, fast_set};
@@ -55,13 +54,6 @@ impl Default for ConnectivityDecay {
     fn default() -> Self {
         Self { beta: 0.5, threshold: 0.9 }
     }
-}
-
-/// 53 random bits as a number in [0, 1).
-fn unit(bits: u64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
-    let mantissa = (bits >> 11) as f64;
-    mantissa * (1.0 / 9_007_199_254_740_992.0)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -155,7 +147,7 @@ impl EgoWalks {
 /// let friend = |from, to| EdgeUpdate { from: PeerId(from), to: PeerId(to), kind: RelationType::SOCIAL_FRIEND, strength: 1.0, timestamp: 1 };
 /// g.apply(friend(0, 1));
 /// g.apply(friend(1, 2));
-/// let mut mr = MeritRank::new(WalkConfig::default(), 7);
+/// let mut mr = MeritRank::new(WalkConfig::default(), sansio_core::Seed::from_u64(7));
 /// let near = mr.score(&g, PeerId(0), PeerId(1));
 /// let far = mr.score(&g, PeerId(0), PeerId(2));
 /// assert!(near > far && far > 0.0);
@@ -163,17 +155,15 @@ impl EgoWalks {
 #[derive(Clone, Debug)]
 pub struct MeritRank {
     config: WalkConfig,
-    key: [u8; 32],
+    seed: Seed,
     egos: FastMap<PeerId, EgoWalks>,
 }
 
 impl MeritRank {
     /// No egos yet; walks are computed for an ego the first time it is asked about.
     #[must_use]
-    pub fn new(config: WalkConfig, seed: u64) -> Self {
-        let mut key = [0; 32];
-        key[..8].copy_from_slice(&seed.to_le_bytes());
-        Self { config, key, egos: fast_map() }
+    pub fn new(config: WalkConfig, seed: Seed) -> Self {
+        Self { config, seed, egos: fast_map() }
     }
 
     /// The walk parameters.
@@ -186,12 +176,11 @@ impl MeritRank {
     /// reads words 4*k*..4*k*+4 of the walk's stream: a stop draw, then a choice draw.
     fn extend(&self, graph: &Graph, ego: PeerId, id: u32, walk: &mut Walk) {
         let stop = 1.0 - self.config.alpha;
-        let mut stream = ChaCha12Rng::from_seed(self.key);
-        stream.set_stream((u64::from(ego.0) << 32) | u64::from(id));
-        stream.set_word_pos(4 * (walk.nodes.len() as u128 - 1));
+        let stream_id = (u64::from(ego.0) << 32) | u64::from(id);
+        let mut stream = SeededRng::from_seed_at(self.seed, stream_id, 4 * (walk.nodes.len() as u128 - 1));
         while walk.nodes.len() < self.config.max_len {
             let Some(&at) = walk.nodes.last() else { return };
-            let (stop_draw, choice_draw) = (unit(stream.next_u64()), unit(stream.next_u64()));
+            let (stop_draw, choice_draw) = (stream.unit_f64(), stream.unit_f64());
             if stop_draw < stop {
                 return;
             }

@@ -13,7 +13,7 @@ fn removing_a_relation_clears_the_betweenness_it_created() {
     let mut g = Graph::new(Default::default());
     g.apply(rel(0, 1, 1.0, 1));
     g.apply(rel(1, 2, 1.0, 1));
-    let mut bc = SampledBetweenness::new(2_000, 3);
+    let mut bc = SampledBetweenness::new(2_000, sansio_core::Seed::from_u64(3));
     let before = bc.score(&g, PeerId(0), PeerId(1));
     assert!(before > 0.05, "peer 1 lies on the path 0 -> 2: {before}");
     let relations = g.relations();

@@ -22,7 +22,10 @@ fn graph_of(updates: impl IntoIterator<Item = EdgeUpdate>) -> Graph {
 
 /// (honest total, Sybil total) of the ego's ranking.
 fn totals(g: &Graph, ego: PeerId, connectivity: Option<ConnectivityDecay>) -> (f64, f64) {
-    let mut mr = MeritRank::new(WalkConfig { walks: 20_000, connectivity, ..WalkConfig::default() }, 5);
+    let mut mr = MeritRank::new(
+        WalkConfig { walks: 20_000, connectivity, ..WalkConfig::default() },
+        sansio_core::Seed::from_u64(5),
+    );
     let ranking = mr.ranking(g, ego);
     let sybil: f64 = ranking.iter().filter(|(p, _)| p.index() >= HONEST).map(|(_, s)| s).sum();
     let honest: f64 = ranking.iter().filter(|(p, _)| p.index() < HONEST && *p != ego).map(|(_, s)| s).sum();
@@ -32,7 +35,7 @@ fn totals(g: &Graph, ego: PeerId, connectivity: Option<ConnectivityDecay>) -> (f
 #[test]
 fn bridged_sybils_lose_beta_while_honest_peers_keep_most_of_their_score() {
     let ego = PeerId(0);
-    let base = synthetic::small_world(HONEST, 5, 0.1, [1; 32]);
+    let base = synthetic::small_world(HONEST, 5, 0.1, sansio_core::Seed::new([1; 32]));
     let honest_graph = graph_of(base.iter().copied());
     let attacker = honest_graph.trusted_neighbours(ego).next().unwrap().0.index();
     for shape in [SybilShape::Chain, SybilShape::Random] {
@@ -42,7 +45,7 @@ fn bridged_sybils_lose_beta_while_honest_peers_keep_most_of_their_score() {
             shape,
             &[attacker],
             20.0,
-            [3; 32],
+            sansio_core::Seed::new([3; 32]),
         )));
         let (honest_plain, sybil_plain) = totals(&g, ego, None);
         let (honest_decayed, sybil_decayed) = totals(&g, ego, Some(DECAY));
@@ -68,7 +71,10 @@ fn a_peer_reached_through_one_friend_only_is_bridged_and_a_cached_query_never_go
     };
     // 0 -> 1 -> 3 and 0 -> 2; 3 is reached only through 1.
     let mut g = graph_of([friend(0, 1, 1), friend(1, 3, 1), friend(0, 2, 1)]);
-    let mut mr = MeritRank::new(WalkConfig { connectivity: Some(DECAY), ..WalkConfig::default() }, 1);
+    let mut mr = MeritRank::new(
+        WalkConfig { connectivity: Some(DECAY), ..WalkConfig::default() },
+        sansio_core::Seed::from_u64(1),
+    );
     mr.ensure_ego(&g, PeerId(0));
     assert_eq!(mr.is_bridged(PeerId(0), PeerId(3)), Some(true));
     assert_eq!(mr.is_bridged(PeerId(0), PeerId(1)), Some(false), "a direct friend has no bridge but the ego");
@@ -97,7 +103,7 @@ fn epoch_decay_lets_a_fresh_relation_outweigh_an_old_one_as_epochs_pass() {
     assert_eq!(g.walk_weight(PeerId(0), PeerId(2)), 1.0, "a relation of this epoch keeps its weight");
     assert_eq!(g.walk_weight(PeerId(0), PeerId(1)), 0.5f64.powi(10));
     assert!((g.total_weight(PeerId(0)) - (1.0 + 0.5f64.powi(10))).abs() < 1e-12);
-    let mut mr = MeritRank::new(WalkConfig::default(), 3);
+    let mut mr = MeritRank::new(WalkConfig::default(), sansio_core::Seed::from_u64(3));
     let before = mr.score(&g, PeerId(0), PeerId(2));
     assert!(!g.advance_to(10 * day + 5), "the same epoch changes nothing");
     assert!(g.advance_to(11 * day), "a new epoch reweighs");

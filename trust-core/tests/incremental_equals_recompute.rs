@@ -29,11 +29,11 @@ proptest! {
     fn incremental_walks_equal_recomputed_walks(updates in prop::collection::vec(update(), 1..80), ego in 0u32..40) {
         let config = WalkConfig { walks: 300, ..WalkConfig::default() };
         let mut g = Graph::new(Default::default());
-        for u in synthetic::small_world(40, 3, 0.2, [5; 32]) {
+        for u in synthetic::small_world(40, 3, 0.2, sansio_core::Seed::new([5; 32])) {
             g.apply(u);
         }
         let ego = PeerId(ego);
-        let mut live = MeritRank::new(config.clone(), 42);
+        let mut live = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(42));
         live.ensure_ego(&g, ego);
         let mut redone = 0;
         for u in updates {
@@ -41,7 +41,7 @@ proptest! {
                 redone += live.on_peer_changed(&g, u.from);
             }
         }
-        let mut fresh = MeritRank::new(config, 42);
+        let mut fresh = MeritRank::new(config, sansio_core::Seed::from_u64(42));
         fresh.ensure_ego(&g, ego);
         prop_assert!(walks_equal(&live, &fresh, ego));
         for p in 0..40 {
@@ -55,10 +55,10 @@ proptest! {
 #[test]
 fn an_update_far_from_the_walks_redoes_none() {
     let mut g = Graph::new(Default::default());
-    for u in synthetic::small_world(1_000, 4, 0.0, [1; 32]) {
+    for u in synthetic::small_world(1_000, 4, 0.0, sansio_core::Seed::new([1; 32])) {
         g.apply(u);
     }
-    let mut mr = MeritRank::new(WalkConfig { walks: 2_000, ..WalkConfig::default() }, 3);
+    let mut mr = MeritRank::new(WalkConfig { walks: 2_000, ..WalkConfig::default() }, sansio_core::Seed::from_u64(3));
     mr.ensure_ego(&g, PeerId(0));
     // Peer 500 sits half a ring away: no walk of 2,000 reaches it at alpha 0.85.
     let far =

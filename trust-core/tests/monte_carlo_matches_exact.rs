@@ -8,7 +8,7 @@ use trust_core::{EdgeUpdate, ExactPageRank, Graph, MeritRank, PeerId, RelationTy
 
 /// A random graph of `n` peers with some distrust relations and dead ends.
 fn random_graph(n: u32, seed: u8) -> Graph {
-    let mut rng = SeededRng::from_seed([seed; 32]);
+    let mut rng = SeededRng::from_seed(sansio_core::Seed::new([seed; 32]));
     let mut g = Graph::new(Default::default());
     for from in 0..n {
         let degree = rng.below(6);
@@ -31,7 +31,10 @@ fn walk_estimates_are_within_four_standard_errors_of_exact_pagerank() {
     for (seed, alpha) in [(1, 0.85), (2, 0.5), (3, 0.95)] {
         let g = random_graph(60, seed);
         let walks = 100_000;
-        let mut mr = MeritRank::new(WalkConfig { walks, alpha, max_len: 10_000, connectivity: None }, u64::from(seed));
+        let mut mr = MeritRank::new(
+            WalkConfig { walks, alpha, max_len: 10_000, connectivity: None },
+            sansio_core::Seed::from_u64(u64::from(seed)),
+        );
         let exact = ExactPageRank::new(alpha, 1e-12).scores(&g, PeerId(0));
         let bound = 4.0 * (1.0 + alpha).sqrt() / f64::from(walks).sqrt();
         let mut worst = 0.0f64;
@@ -59,6 +62,6 @@ fn distrust_makes_a_score_negative_in_both_estimates() {
     g.apply(rel(0, 2, -3.0));
     let exact = ExactPageRank::new(0.85, 1e-12).scores(&g, PeerId(0));
     assert!((exact[2] - (-0.15 * 0.85 * 0.75)).abs() < 1e-9, "blame mass: {}", exact[2]);
-    let mut mr = MeritRank::new(WalkConfig { walks: 50_000, ..WalkConfig::default() }, 9);
+    let mut mr = MeritRank::new(WalkConfig { walks: 50_000, ..WalkConfig::default() }, sansio_core::Seed::from_u64(9));
     assert!(mr.score(&g, PeerId(0), PeerId(2)) < -0.08);
 }

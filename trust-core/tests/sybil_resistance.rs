@@ -30,8 +30,8 @@ fn ego(kind: &str) -> PeerId {
 
 fn honest(kind: &str) -> Vec<EdgeUpdate> {
     match kind {
-        "small-world" => synthetic::small_world(HONEST, 5, 0.1, [1; 32]),
-        _ => synthetic::scale_free(HONEST, 5, [2; 32]),
+        "small-world" => synthetic::small_world(HONEST, 5, 0.1, sansio_core::Seed::new([1; 32])),
+        _ => synthetic::scale_free(HONEST, 5, sansio_core::Seed::new([2; 32])),
     }
 }
 
@@ -66,9 +66,18 @@ fn escape_bound(base: &[EdgeUpdate], ego: PeerId, attack_from: &[usize]) -> f64 
 }
 
 fn sybil_total(base: &[EdgeUpdate], ego: PeerId, attack_from: &[usize], s: usize, shape: SybilShape) -> f64 {
-    let g =
-        graph_of(base.iter().copied().chain(synthetic::sybil_region(HONEST, s, shape, attack_from, ATTACK, [3; 32])));
-    let mut mr = MeritRank::new(WalkConfig { walks: WALKS, alpha: ALPHA, max_len: 1_000, connectivity: None }, 17);
+    let g = graph_of(base.iter().copied().chain(synthetic::sybil_region(
+        HONEST,
+        s,
+        shape,
+        attack_from,
+        ATTACK,
+        sansio_core::Seed::new([3; 32]),
+    )));
+    let mut mr = MeritRank::new(
+        WalkConfig { walks: WALKS, alpha: ALPHA, max_len: 1_000, connectivity: None },
+        sansio_core::Seed::from_u64(17),
+    );
     mr.ranking(&g, ego).iter().filter(|(p, _)| p.index() >= HONEST).map(|(_, score)| score).sum()
 }
 
@@ -129,9 +138,9 @@ fn betweenness_grows_with_the_sybil_cluster_while_disjoint_paths_stay_at_the_att
             SybilShape::Star,
             &[attacker],
             ATTACK,
-            [4; 32],
+            sansio_core::Seed::new([4; 32]),
         )));
-        let mut bc = SampledBetweenness::new(4_000, 5);
+        let mut bc = SampledBetweenness::new(4_000, sansio_core::Seed::from_u64(5));
         centrality.push(bc.score(&attacked, ego, PeerId(u32::try_from(attacker).unwrap())));
         // However many Sybils, one attack edge means at most one independent path in.
         let deep_sybil = PeerId(u32::try_from(HONEST + s / 2).unwrap());

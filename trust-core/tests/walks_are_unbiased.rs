@@ -9,7 +9,7 @@ use trust_core::{EdgeUpdate, ExactPageRank, Graph, MeritRank, PeerId, RelationTy
 #[test]
 fn estimates_averaged_over_seeds_match_exact_scores_within_three_percent() {
     let mut g = Graph::new(Default::default());
-    for u in synthetic::small_world(10_000, 5, 0.1, [1; 32]) {
+    for u in synthetic::small_world(10_000, 5, 0.1, sansio_core::Seed::new([1; 32])) {
         g.apply(u);
     }
     let friend = g.trusted_neighbours(PeerId(0)).next().unwrap().0;
@@ -20,11 +20,11 @@ fn estimates_averaged_over_seeds_match_exact_scores_within_three_percent() {
     for peer in [friend, sink] {
         let mean: f64 = (0..seeds)
             .map(|seed| {
-                MeritRank::new(WalkConfig { walks: 20_000, ..WalkConfig::default() }, u64::from(seed)).score(
-                    &g,
-                    PeerId(0),
-                    peer,
+                MeritRank::new(
+                    WalkConfig { walks: 20_000, ..WalkConfig::default() },
+                    sansio_core::Seed::from_u64(u64::from(seed)),
                 )
+                .score(&g, PeerId(0), peer)
             })
             .sum::<f64>()
             / f64::from(seeds);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use netsim::{LinkConfig, Loss, NatConfig, Sim};
-use sansio_core::Instant;
+use sansio_core::{Instant, Seed};
 use stun_core::{NatCheck, NatCheckConfig, NatEvent, NatReport, Server, ServerConfig};
 
 pub const PRIMARY: &str = "203.0.113.1:3478";
@@ -33,20 +33,19 @@ pub fn check(
     alternate: bool,
     configure: impl FnOnce(&mut NatCheckConfig, &Lab),
 ) -> (NatReport, Vec<(Instant, NatEvent)>, Sim) {
-    let mut sim = Sim::new([seed; 32]);
+    let mut sim = Sim::new(Seed::from_u64(seed.into()));
     let net = sim.internet();
     let server_config = ServerConfig::new(a(PRIMARY), alternate.then(|| a(ALTERNATE)));
     let addrs = server_config.listen_addresses();
-    sim.add_host(net, &addrs, Server::new(server_config));
+    sim.add_host(net, &addrs, Server::new(server_config, Seed::from_u64(1000 + u64::from(seed))).unwrap());
     let (realm, local, second) = match nat {
         Some(n) => (sim.add_nat(net, PUBLIC_IP.parse().unwrap(), n).1, a("192.168.1.10:4000"), a("192.168.1.10:4001")),
         None => (net, a("198.51.100.20:4000"), a("198.51.100.20:4001")),
     };
     let shell = Lab { local, second };
     let mut config = NatCheckConfig::new(a(PRIMARY), local);
-    config.seed = [seed.wrapping_add(1); 32];
     configure(&mut config, &shell);
-    let client = sim.add_host(realm, &[local, second], NatCheck::new(config));
+    let client = sim.add_host(realm, &[local, second], NatCheck::new(config, Seed::from_u64(u64::from(seed) + 1)));
     let link = LinkConfig { delay: Duration::from_millis(20), loss: Loss::Bernoulli(loss), ..LinkConfig::default() };
     *sim.link_mut(sim.host_uplink(client)) = link.clone();
     *sim.link_mut(sim.host_downlink(client)) = link;

@@ -1,6 +1,6 @@
 //! `ipv8 stun-server` and `ipv8 nat-check`.
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -9,9 +9,14 @@ use drivers::{DriverConfig, std_thread, tokio as tokio_driver};
 use sansio_core::{Instant, Machine};
 use serde::Serialize;
 use stun_core::{
-    BindingLifetime, Filtering, LifetimeConfig, Mapping, NatCheck, NatCheckConfig, NatEvent, NatReport, NatType,
-    Procedure, Server, ServerConfig,
+    BindingLifetime, CheckFailure, Filtering, LifetimeConfig, Mapping, NatCheck, NatCheckConfig, NatEvent, NatReport,
+    NatType, Procedure, Server, ServerConfig,
 };
+
+use crate::{Failure, Stop};
+
+/// The STUN port (RFC 8489), used when `--server` names none.
+const STUN_PORT: u16 = 3478;
 
 /// Which run loop drives the machine.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -25,10 +30,11 @@ pub enum Runtime {
 /// `ipv8 stun-server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Primary address IP:PORT.
+    /// Primary address IP:PORT (port 0: any free port, printed once bound).
     #[arg(long)]
     primary: SocketAddr,
-    /// Alternate address IP:PORT (another IP and port: full RFC 5780 / RFC 3489 support).
+    /// Alternate address IP:PORT (another IP and port: full RFC 5780 / RFC 3489 support), of
+    /// the primary's address family.
     #[arg(long)]
     alternate: Option<SocketAddr>,
     /// Run loop.
@@ -37,8 +43,8 @@ pub struct ServerArgs {
     /// Stop after this many seconds and print the counters (default: run until killed).
     #[arg(long)]
     for_secs: Option<u64>,
-    /// Requests per second allowed per source IP.
-    #[arg(long, default_value_t = 20)]
+    /// Requests per second allowed per source IP (an IPv6 /64 gets four times as many).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
     /// Send answers to a RESPONSE-ADDRESS on a third party's IP (a reflection risk).
     #[arg(long)]
@@ -48,7 +54,7 @@ pub struct ServerArgs {
 /// `ipv8 nat-check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The STUN server, HOST:PORT.
+    /// The STUN server, HOST or HOST:PORT (port 3478 if none is given).
     #[arg(long)]
     server: String,
     /// Print JSON instead of text.
@@ -58,16 +64,16 @@ pub struct CheckArgs {
     #[arg(long)]
     lifetime: bool,
     /// Longest idle time tried by the lifetime search, seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     lifetime_max: u64,
     /// First idle time tried by the lifetime search, seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     lifetime_first: u64,
     /// Test procedure.
     #[arg(long, value_enum, default_value_t = ProcedureArg::Rfc5780)]
     procedure: ProcedureArg,
     /// How long a test that may get no answer waits, milliseconds.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
     negative_timeout_ms: u64,
     /// Test hairpinning too.
     #[arg(long)]
@@ -86,16 +92,28 @@ pub enum ProcedureArg {
     Rfc3489,
 }
 
+/// How a [`drive`] ended.
+enum Ended {
+    /// `on_event` said it had seen enough, or the machine's loop ended.
+    Done,
+    /// The time limit passed.
+    TimeUp,
+    /// SIGINT or SIGTERM.
+    Interrupted,
+}
+
 /// Runs `machine` on `sockets`, calls `start` in the loop, hands events to `on_event` until
-/// it returns `false` or `limit` passes; returns the machine.
+/// it returns `false`, `limit` passes or `stop` is requested; returns the machine and why it
+/// ended.
 fn drive<M>(
     machine: M,
     sockets: Vec<UdpSocket>,
     runtime: Runtime,
     start: impl FnOnce(&mut M, Instant) + Send + 'static,
     limit: Option<Duration>,
+    stop: &Stop,
     mut on_event: impl FnMut(M::Event) -> bool,
-) -> Result<M, String>
+) -> Result<(M, Ended), Failure>
 where
     M: Machine + Send + 'static,
     M::Event: Send + 'static,
@@ -103,85 +121,144 @@ where
     let (tx, rx) = mpsc::channel();
     let wait = |rx: &mpsc::Receiver<M::Event>, on_event: &mut dyn FnMut(M::Event) -> bool| {
         let deadline = limit.map(|l| std::time::Instant::now() + l);
+        // Wake at least this often to notice a stop signal.
+        let tick = Duration::from_millis(100);
         loop {
+            if stop.requested() {
+                return Ended::Interrupted;
+            }
             let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            let got = match left {
-                Some(l) if l.is_zero() => return,
-                Some(l) => rx.recv_timeout(l).ok(),
-                None => rx.recv().ok(),
-            };
-            let Some(e) = got else {
-                if left.is_none() {
-                    return; // the loop ended
+            if left.is_some_and(|l| l.is_zero()) {
+                return Ended::TimeUp;
+            }
+            match rx.recv_timeout(left.map_or(tick, |l| l.min(tick))) {
+                Ok(e) => {
+                    if !on_event(e) {
+                        return Ended::Done;
+                    }
                 }
-                continue;
-            };
-            if !on_event(e) {
-                return;
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ended::Done,
             }
         }
     };
     let sink = move |e| {
         let _ = tx.send(e);
     };
+    let err = |e: std::io::Error| Failure::from(e.to_string());
     match runtime {
         Runtime::Std => {
-            let handle =
-                std_thread::spawn(machine, sockets, DriverConfig::default(), sink).map_err(|e| e.to_string())?;
+            let handle = std_thread::spawn(machine, sockets, DriverConfig::default(), sink).map_err(err)?;
             handle.call(start).map_err(|e| e.to_string())?;
-            wait(&rx, &mut on_event);
-            Ok(handle.shutdown().map_err(|e| e.to_string())?.machine)
+            let ended = wait(&rx, &mut on_event);
+            Ok((handle.shutdown().map_err(|e| e.to_string())?.machine, ended))
         }
         Runtime::Tokio => {
             // One worker thread runs the loop while this thread waits for events.
-            let rt = ::tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(err)?;
             let handle = {
                 let _inside = rt.enter();
-                tokio_driver::spawn(machine, sockets, DriverConfig::default(), sink).map_err(|e| e.to_string())?
+                tokio_driver::spawn(machine, sockets, DriverConfig::default(), sink).map_err(err)?
             };
             rt.block_on(handle.call(start)).map_err(|e| e.to_string())?;
-            wait(&rx, &mut on_event);
-            Ok(rt.block_on(handle.shutdown()).map_err(|e| e.to_string())?.machine)
+            let ended = wait(&rx, &mut on_event);
+            Ok((rt.block_on(handle.shutdown()).map_err(|e| e.to_string())?.machine, ended))
         }
     }
 }
 
+/// Binds the server's sockets. With port 0 in the primary or the alternate, the kernel picks
+/// the port, and the configuration is rewritten to the ports actually bound (OTHER-ADDRESS
+/// must name real sockets).
+fn bind_server(config: &mut ServerConfig) -> Result<Vec<UdpSocket>, Failure> {
+    let bind = |a: SocketAddr| UdpSocket::bind(a).map_err(|e| Failure::from(format!("binding {a}: {e}")));
+    let primary = bind(config.primary)?;
+    config.primary = primary.local_addr().map_err(|e| e.to_string())?;
+    let mut sockets = vec![primary];
+    if let Some(alternate) = config.alternate {
+        let socket = bind(alternate)?;
+        config.alternate = Some(socket.local_addr().map_err(|e| e.to_string())?);
+        let (first, second) = (config.primary, config.alternate.unwrap_or(alternate));
+        sockets.push(socket);
+        for cross in config.listen_addresses() {
+            if cross != first && cross != second {
+                sockets.push(bind(cross)?);
+            }
+        }
+    }
+    // Keep the order `listen_addresses` gives (primary first).
+    let order = config.listen_addresses();
+    sockets.sort_by_key(|s| s.local_addr().ok().and_then(|a| order.iter().position(|o| *o == a)));
+    Ok(sockets)
+}
+
 /// Runs the STUN server.
-pub fn server(args: &ServerArgs) -> Result<(), String> {
+pub fn server(args: &ServerArgs, stop: &Stop) -> Result<(), Failure> {
+    if let Some(alternate) = args.alternate
+        && alternate.is_ipv4() != args.primary.is_ipv4()
+    {
+        return Err(Failure::usage(format!(
+            "--primary {} and --alternate {alternate} must be of the same address family",
+            args.primary
+        )));
+    }
     let mut config = ServerConfig::new(args.primary, args.alternate);
     config.rate_per_second = args.rate;
     config.burst = args.rate.saturating_mul(2);
     config.allow_reflection = args.allow_reflection;
     config.software = Some(format!("ipv8 {}", env!("CARGO_PKG_VERSION")));
-    // A key nobody can predict, so nobody can aim rate-limit collisions at a victim.
-    config.bucket_key = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    let sockets = bind_server(&mut config)?;
     let addrs = config.listen_addresses();
-    let sockets = drivers::bind_all(&addrs).map_err(|e| format!("binding {addrs:?}: {e}"))?;
-    eprintln!("stun-server listening on {}", addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
-    let limit = Some(args.for_secs.map_or(Duration::from_secs(u64::from(u32::MAX)), Duration::from_secs));
-    let server = drive(Server::new(config), sockets, args.runtime, |_, _| {}, limit, |e| match e {})?;
+    println!("stun-server listening on {}", addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    // Whoever started us with port 0 reads the port from this line: no buffering.
+    std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
+    let seed = drivers::os_seed().map_err(|e| e.to_string())?;
+    let server = Server::new(config, seed).map_err(|e| Failure::usage(e.to_string()))?;
+    let (server, ended) =
+        drive(server, sockets, args.runtime, |_, _| {}, args.for_secs.map(Duration::from_secs), stop, |e| match e {})?;
     let s = server.stats();
     eprintln!(
-        "received {}, answered {}, errors {}, malformed {}, not requests {}, rate-limited {}",
-        s.received, s.answered, s.errors, s.malformed, s.not_requests, s.rate_limited
+        "received {}, answered {}, errors {}, malformed {}, not requests {}, rate-limited {}, queue full {}, oversize {}, attributes trimmed {}",
+        s.received,
+        s.answered,
+        s.errors,
+        s.malformed,
+        s.not_requests,
+        s.rate_limited,
+        s.queue_full,
+        s.oversize,
+        s.trimmed
     );
-    Ok(())
+    match ended {
+        Ended::Interrupted => Err(Failure::interrupted()),
+        Ended::Done | Ended::TimeUp => Ok(()),
+    }
 }
 
-use std::hash::BuildHasher;
-
-fn resolve(server: &str) -> Result<SocketAddr, String> {
-    let all: Vec<SocketAddr> = server.to_socket_addrs().map_err(|e| format!("{server}: {e}"))?.collect();
-    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(|| format!("{server}: no address"))
+/// `HOST:PORT`, `HOST` (port 3478), `[V6]:PORT` or a bare IPv6 address; an IPv4 address is
+/// preferred when a name has both.
+fn resolve(server: &str) -> Result<SocketAddr, Failure> {
+    let with_port = if let Ok(ip) = server.parse::<IpAddr>() {
+        // A bare address (an IPv6 one has colons of its own).
+        SocketAddr::new(ip, STUN_PORT).to_string()
+    } else if server.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
+        server.to_owned()
+    } else {
+        format!("{server}:{STUN_PORT}")
+    };
+    let all: Vec<SocketAddr> =
+        with_port.to_socket_addrs().map_err(|e| Failure::from(format!("--server {server}: {e}")))?.collect();
+    let chosen = all.iter().find(|a| a.is_ipv4()).or(all.first()).copied();
+    let chosen = chosen.ok_or_else(|| Failure::from(format!("--server {server}: no address")))?;
+    if chosen.port() == 0 {
+        return Err(Failure::usage(format!("--server {server}: port 0 cannot be sent to")));
+    }
+    Ok(chosen)
 }
 
 /// The local IP the kernel would send to `server` from: a concrete address, so "no NAT" can
 /// be told apart from a NAT.
-fn local_ip_towards(server: SocketAddr) -> Result<std::net::IpAddr, String> {
+fn local_ip_towards(server: SocketAddr) -> Result<IpAddr, Failure> {
     let any: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().map_err(|_| "address")?;
     let probe = UdpSocket::bind(any).map_err(|e| e.to_string())?;
     probe.connect(server).map_err(|e| format!("no route to {server}: {e}"))?;
@@ -201,6 +278,8 @@ struct JsonReport {
     lifetime_alive_s: Option<f64>,
     lifetime_expired_s: Option<f64>,
     keepalive_s: Option<f64>,
+    /// Why the check fell short, if it did (`no-answer`, `error-answer 401`, …).
+    failure: Option<String>,
 }
 
 fn nat_type_name(t: NatType) -> &'static str {
@@ -212,8 +291,38 @@ fn nat_type_name(t: NatType) -> &'static str {
         NatType::RestrictedCone => "restricted-cone",
         NatType::PortRestrictedCone => "port-restricted-cone",
         NatType::Symmetric => "symmetric",
-        NatType::Unknown => "unknown",
+        _ => "unknown",
     }
+}
+
+/// The exit code and one-line message for a check that fell short, or `None` if it did not.
+fn failure_outcome(server: SocketAddr, failure: Option<CheckFailure>) -> Option<(u8, String, String)> {
+    let (code, short, message) = match failure? {
+        CheckFailure::NoAnswer => {
+            (3, "no-answer".into(), format!("no answer from {server}: UDP is blocked or the server is down"))
+        }
+        CheckFailure::ErrorAnswer(code) => (
+            4,
+            format!("error-answer {code}"),
+            format!("{server} answered with STUN error {code} ({})", stun_core::error_code::reason(code)),
+        ),
+        CheckFailure::NoMappedAddress => {
+            (5, "no-mapped-address".into(), format!("{server} answered without a mapped address"))
+        }
+        CheckFailure::NoOtherAddress => (
+            5,
+            "no-other-address".into(),
+            format!("{server} has no other address: mapping and filtering cannot be tested"),
+        ),
+        CheckFailure::ImplausibleOtherAddress(a) => (
+            5,
+            format!("implausible-other-address {a}"),
+            format!("{server} claims other address {a}, which it cannot have; not contacted"),
+        ),
+        CheckFailure::BudgetExhausted => (5, "budget-exhausted".into(), "the check used up its request budget".into()),
+        _ => (5, "incomplete".into(), "the check could not finish".into()),
+    };
+    Some((code, short, message))
 }
 
 fn mapping_name(m: Mapping) -> &'static str {
@@ -233,7 +342,7 @@ fn filtering_name(f: Filtering) -> &'static str {
 }
 
 /// Runs a NAT check and prints the report.
-pub fn check(args: &CheckArgs) -> Result<(), String> {
+pub fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
     let server = resolve(&args.server)?;
     let ip = local_ip_towards(server)?;
     let sockets = drivers::bind_all(&[SocketAddr::new(ip, 0), SocketAddr::new(ip, 0)]).map_err(|e| e.to_string())?;
@@ -246,10 +355,6 @@ pub fn check(args: &CheckArgs) -> Result<(), String> {
     };
     config.negative_timeout = Duration::from_millis(args.negative_timeout_ms);
     config.hairpin = args.hairpin;
-    config.seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id()).to_le_bytes().repeat(4)
-        [..32]
-        .try_into()
-        .map_err(|_| "seed")?;
     if args.lifetime {
         config.lifetime = Some(LifetimeConfig {
             first_guess: Duration::from_secs(args.lifetime_first),
@@ -259,12 +364,14 @@ pub fn check(args: &CheckArgs) -> Result<(), String> {
     }
     let mut report: Option<NatReport> = None;
     let verbose = !args.json;
-    drive(
-        NatCheck::new(config),
+    let seed = drivers::os_seed().map_err(|e| e.to_string())?;
+    let (_, ended) = drive(
+        NatCheck::new(config, seed),
         sockets,
         args.runtime,
         |c, now| c.start(now),
         None,
+        stop,
         |e| {
             match e {
                 NatEvent::PublicAddress(a) if verbose => eprintln!("public address {a}"),
@@ -280,8 +387,12 @@ pub fn check(args: &CheckArgs) -> Result<(), String> {
             true
         },
     )?;
+    if matches!(ended, Ended::Interrupted) {
+        return Err(Failure::interrupted());
+    }
     let r = report.ok_or("the check ended without a report")?;
     let lifetime: Option<BindingLifetime> = r.lifetime;
+    let outcome = failure_outcome(server, r.failure);
     if args.json {
         let out = JsonReport {
             server,
@@ -295,9 +406,10 @@ pub fn check(args: &CheckArgs) -> Result<(), String> {
             lifetime_alive_s: lifetime.map(|l| l.alive.as_secs_f64()),
             lifetime_expired_s: lifetime.and_then(|l| l.expired).map(|e| e.as_secs_f64()),
             keepalive_s: lifetime.map(|l| l.keepalive.as_secs_f64()),
+            failure: outcome.as_ref().map(|(_, short, _)| short.clone()),
         };
         println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
-        return Ok(());
+        return outcome.map_or(Ok(()), |(code, _, message)| Err(Failure::with_code(code, message)));
     }
     println!("NAT type:      {}", nat_type_name(r.nat_type));
     println!("mapping:       {}", r.mapping.map_or("not tested", mapping_name));
@@ -313,5 +425,5 @@ pub fn check(args: &CheckArgs) -> Result<(), String> {
         println!("binding lives: {:.1} s (expired by {expired}; {} probes)", l.alive.as_secs_f64(), l.probes);
         println!("keep-alive:    every {:.1} s", l.keepalive.as_secs_f64());
     }
-    Ok(())
+    outcome.map_or(Ok(()), |(code, _, message)| Err(Failure::with_code(code, message)))
 }

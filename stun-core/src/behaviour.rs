@@ -1,5 +1,6 @@
-//! The RFC 4787 vocabulary of NAT behaviour, shared by what simulates NATs (`netsim`) and what
-//! discovers them (`stun-core`), so a simulated NAT and a discovery result compare directly.
+//! The RFC 4787 vocabulary of NAT behaviour. STUN discovers it (RFC 5780), so it lives here;
+//! `netsim` builds its simulated NATs from the same types, so a simulated NAT and a discovery
+//! result compare directly.
 
 /// Which outbound packets share an external mapping (RFC 4787 section 4.1; discovered by
 /// RFC 5780 section 4.3).

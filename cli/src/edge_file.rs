@@ -84,7 +84,7 @@ impl<R: Read> Read for Counting<R> {
 /// Parses a relation type: a number or a name of the seeds.
 ///
 /// ```
-/// use drivers::edge_file::parse_type;
+/// use ipv8::edge_file::parse_type;
 /// use trust_core::RelationType;
 ///
 /// assert_eq!(parse_type("social_friend"), Some(RelationType::SOCIAL_FRIEND));
@@ -117,7 +117,7 @@ pub fn type_name(kind: RelationType) -> String {
 /// Reads an edge file.
 ///
 /// ```
-/// use drivers::edge_file;
+/// use ipv8::edge_file;
 ///
 /// let csv = "from,to,type,strength,timestamp\nalice,bob,social_friend,1.0,10\nbob,carol,0,2.5,11\n";
 /// let loaded = edge_file::read(csv.as_bytes())?;

@@ -5,7 +5,9 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use drivers::edge_file::{self, EdgeFile};
+use ipv8::edge_file::{self, EdgeFile};
+
+use crate::Failure;
 use serde::Serialize;
 use trust_core::synthetic::{self, SybilShape};
 use trust_core::{ConnectivityDecay, MeritRank, PeerId, WalkConfig, paths};
@@ -24,7 +26,9 @@ pub enum Trust {
 /// Where the relations come from and who asks.
 #[derive(Debug, Args)]
 pub struct Source {
-    /// CSV file `from,to,type,strength,timestamp` with a header line.
+    /// CSV file `from,to,type,strength,timestamp` with a header line; `-` reads standard
+    /// input. Where rows repeat a relation the latest timestamp wins, and between equal
+    /// timestamps the later row.
     #[arg(long)]
     edges: PathBuf,
     /// The peer whose view is computed (an id as written in the file).
@@ -44,7 +48,7 @@ pub struct RankArgs {
     #[arg(long, default_value_t = 20)]
     top: usize,
     /// Random walks from the ego (the error shrinks as 1/√walks).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     walks: u32,
     /// Transitivity decay: the chance a walk goes on at each step.
     #[arg(long, default_value_t = 0.85)]
@@ -116,7 +120,7 @@ pub struct GenerateArgs {
     /// Sybil strongly (so `--ego h0` shows the attack).
     #[arg(long, default_value_t = 1)]
     attack_edges: usize,
-    /// Strength of an attack edge (honest relations weigh 0.5–2).
+    /// Strength of an attack edge (honest relations weigh 0.5–2): a finite number above 0.
     #[arg(long, default_value_t = 20.0)]
     attack_strength: f32,
     /// Shape of the Sybil region.
@@ -128,7 +132,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs a `trust` subcommand; `Err` is the message to print.
-pub fn run(command: Trust) -> Result<(), String> {
+pub fn run(command: Trust) -> Result<(), Failure> {
     match command {
         Trust::Rank(args) => rank(&args),
         Trust::Path(args) => path(&args),
@@ -137,8 +141,14 @@ pub fn run(command: Trust) -> Result<(), String> {
 }
 
 fn load(source: &Source) -> Result<(EdgeFile, PeerId), String> {
-    let file = File::open(&source.edges).map_err(|e| format!("{}: {e}", source.edges.display()))?;
-    let loaded = edge_file::read(BufReader::new(file)).map_err(|e| format!("{}: {e}", source.edges.display()))?;
+    let shown = source.edges.display();
+    let loaded = if source.edges.as_os_str() == "-" {
+        edge_file::read(std::io::stdin().lock())
+    } else {
+        let file = File::open(&source.edges).map_err(|e| format!("{shown}: {e}"))?;
+        edge_file::read(BufReader::new(file))
+    };
+    let loaded = loaded.map_err(|e| format!("{shown}: {e}"))?;
     let ego = peer(&loaded, &source.ego)?;
     Ok((loaded, ego))
 }
@@ -173,17 +183,17 @@ struct Ranking {
     peers: Vec<Ranked>,
 }
 
-fn rank(args: &RankArgs) -> Result<(), String> {
+fn rank(args: &RankArgs) -> Result<(), Failure> {
     if !(0.0..1.0).contains(&args.alpha) {
-        return Err(format!("--alpha {} must be in [0, 1)", args.alpha));
+        return Err(Failure::usage(format!("--alpha {} must be in [0, 1)", args.alpha)));
     }
     if args.beta.is_some_and(|b| !(0.0..=1.0).contains(&b)) {
-        return Err("--beta must be in [0, 1]".into());
+        return Err(Failure::usage("--beta must be in [0, 1]"));
     }
     let (loaded, ego) = load(&args.source)?;
     let connectivity = args.beta.map(|beta| ConnectivityDecay { beta, ..ConnectivityDecay::default() });
-    let config = WalkConfig { walks: args.walks.max(1), alpha: args.alpha, connectivity, ..WalkConfig::default() };
-    let mut walks = MeritRank::new(config, args.seed);
+    let config = WalkConfig { walks: args.walks, alpha: args.alpha, connectivity, ..WalkConfig::default() };
+    let mut walks = MeritRank::new(config, sansio_core::Seed::from_u64(args.seed));
     let peers: Vec<Ranked> = walks
         .ranking(&loaded.graph, ego)
         .into_iter()
@@ -192,14 +202,14 @@ fn rank(args: &RankArgs) -> Result<(), String> {
         .map(|(p, score)| Ranked { peer: name(&loaded, p), score })
         .collect();
     if args.source.json {
-        return print_json(&Ranking {
+        return Ok(print_json(&Ranking {
             ego: args.source.ego.clone(),
             walks: args.walks,
             alpha: args.alpha,
             beta: args.beta,
             seed: args.seed,
             peers,
-        });
+        })?);
     }
     println!("{:>5}  {:>10}  peer", "rank", "score");
     for (i, r) in peers.iter().enumerate() {
@@ -261,20 +271,20 @@ fn text_path(loaded: &EdgeFile, p: &paths::Path) -> String {
     out
 }
 
-fn path(args: &PathArgs) -> Result<(), String> {
+fn path(args: &PathArgs) -> Result<(), Failure> {
     let (loaded, ego) = load(&args.source)?;
     let to = peer(&loaded, &args.to)?;
     let shortest = paths::shortest(&loaded.graph, ego, to, args.max_hops);
     let widest = paths::widest(&loaded.graph, ego, to);
     let disjoint = paths::disjoint(&loaded.graph, ego, to, args.disjoint);
     if args.source.json {
-        return print_json(&Paths {
+        return Ok(print_json(&Paths {
             ego: args.source.ego.clone(),
             to: args.to.clone(),
             shortest: shortest.as_ref().map(|p| json_path(&loaded, p)),
             widest: widest.as_ref().map(|p| json_path(&loaded, p)),
             disjoint: disjoint.iter().map(|p| json_path(&loaded, p)).collect(),
-        });
+        })?);
     }
     let Some(shortest) = shortest else {
         println!("no trusted path from {} to {} within {} hops", args.source.ego, args.to, args.max_hops);
@@ -291,8 +301,14 @@ fn path(args: &PathArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn generate(args: &GenerateArgs) -> Result<(), String> {
-    let seed = [args.seed; 32];
+fn generate(args: &GenerateArgs) -> Result<(), Failure> {
+    if !(args.attack_strength.is_finite() && args.attack_strength > 0.0) {
+        return Err(Failure::usage(format!(
+            "--attack-strength {} must be a finite number above 0",
+            args.attack_strength
+        )));
+    }
+    let seed = sansio_core::Seed::new([args.seed; 32]);
     let mut updates = match args.model {
         Model::SmallWorld => synthetic::small_world(args.peers, args.degree, 0.1, seed),
         Model::ScaleFree => synthetic::scale_free(args.peers, args.degree, seed),
@@ -305,7 +321,7 @@ fn generate(args: &GenerateArgs) -> Result<(), String> {
         let attackers: Vec<usize> =
             honest.trusted_neighbours(PeerId(0)).map(|(p, _, _)| p.index()).take(args.attack_edges).collect();
         if attackers.len() < args.attack_edges {
-            return Err(format!("h0 trusts only {} peers; fewer --attack-edges", attackers.len()));
+            return Err(Failure::usage(format!("h0 trusts only {} peers; fewer --attack-edges", attackers.len())));
         }
         let shape = match args.shape {
             Shape::Chain => SybilShape::Chain,
@@ -318,7 +334,7 @@ fn generate(args: &GenerateArgs) -> Result<(), String> {
             shape,
             &attackers,
             args.attack_strength,
-            [args.seed.wrapping_add(1); 32],
+            sansio_core::Seed::new([args.seed.wrapping_add(1); 32]),
         ));
     }
     let honest = args.peers;

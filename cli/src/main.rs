@@ -1,0 +1,130 @@
+//! `ipv8`: run a STUN server, check your NAT, rank peers by trust: the IPv8 cores on real
+//! sockets and files.
+#![allow(clippy::print_stdout)] // a command-line program prints its results
+
+mod stun;
+mod trust;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (I/O, a file that cannot be read, a socket that cannot be bound)
+  2  bad usage (an unknown option, a value out of range)
+  3  nat-check: no answer from the server (UDP blocked, or the server is down)
+  4  nat-check: the server answered with a STUN error
+  5  nat-check: the NAT could not be fully classified (see the message)
+130  interrupted (SIGINT or SIGTERM); counters are printed first";
+
+/// Peer-to-peer networking where a peer is a public key, not an IP address. This program runs
+/// its parts on real sockets and files: a STUN server and a NAT check, and trust rankings and
+/// friendship paths over relation files.
+#[derive(Debug, Parser)]
+#[command(name = "ipv8", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reputation and friendship paths over a relation file.
+    #[command(subcommand)]
+    Trust(trust::Trust),
+    /// A STUN server (RFC 8489, RFC 5780 behaviour discovery, RFC 3489 classic).
+    StunServer(stun::ServerArgs),
+    /// What NAT is this host behind, what is its public address, how long do bindings live?
+    #[command(after_help = EXIT_CODES)]
+    NatCheck(stun::CheckArgs),
+}
+
+/// Why a command failed, and the exit code that says so.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Bad usage (exit 2): a value clap could not check by itself.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+
+    /// A failure with its own exit code (see `EXIT_CODES`).
+    pub fn with_code(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// Interrupted by a signal (exit 130); the command already printed its counters.
+    pub fn interrupted() -> Self {
+        Self { code: 130, message: "interrupted".into() }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { code: 1, message }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self { code: 1, message: message.into() }
+    }
+}
+
+/// Set by SIGINT or SIGTERM: long-running commands stop, print their counters and exit 130.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Whether a stop signal has arrived.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let stop = Stop::default();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop.0)) {
+            eprintln!("ipv8: cannot handle signal {signal}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let result = match cli.command {
+        Command::Trust(command) => trust::run(command),
+        Command::StunServer(args) => stun::server(&args, &stop),
+        Command::NatCheck(args) => stun::check(&args, &stop),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("ipv8: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` or else by the `-v` count.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

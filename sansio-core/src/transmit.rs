@@ -1,0 +1,274 @@
+//! One outgoing-datagram queue for every machine.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use crate::{MIN_TRANSMIT_BUFFER, Transmit};
+
+/// Why [`TransmitQueue::push`] refused a datagram. Either way the datagram is not queued and
+/// the refusal is counted in [`TransmitQueueStats`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The datagram is longer than any driver is obliged to accept ([`MIN_TRANSMIT_BUFFER`]).
+    #[error("datagram of {len} bytes is larger than the {max}-byte transmit limit")]
+    Oversize {
+        /// The datagram's length.
+        len: usize,
+        /// The largest length the queue accepts.
+        max: usize,
+    },
+    /// The queue holds its limit of datagrams or bytes.
+    #[error("transmit queue full")]
+    Full,
+}
+
+/// Counters of a [`TransmitQueue`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransmitQueueStats {
+    /// Datagrams accepted.
+    pub queued: u64,
+    /// Refused: longer than [`MIN_TRANSMIT_BUFFER`].
+    pub refused_oversize: u64,
+    /// Refused: the queue was full.
+    pub refused_full: u64,
+    /// Dropped at [`TransmitQueue::pop`] because the driver's buffer was shorter than the
+    /// contract allows (a driver bug; counted, never truncated).
+    pub dropped_short_buffer: u64,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Entry {
+    source: Option<SocketAddr>,
+    destination: SocketAddr,
+    len: usize,
+}
+
+/// A bounded FIFO of datagrams waiting for [`Machine::poll_transmit`](crate::Machine).
+///
+/// Every core queues its output here instead of keeping its own list: one order (first in,
+/// first out), one bound (datagrams and bytes), and one policy for a datagram that can never
+/// be sent (longer than [`MIN_TRANSMIT_BUFFER`]): refused at [`push`](Self::push) with a typed
+/// [`PushError`] and counted, never truncated or silently lost later. Bytes live in one
+/// contiguous buffer, not a `Vec` per datagram; [`push_with`](Self::push_with) lets a writer
+/// encode straight into it.
+///
+/// ```
+/// use sansio_core::{TransmitQueue, PushError, MIN_TRANSMIT_BUFFER};
+///
+/// let mut q = TransmitQueue::new(2, 64 * 1024);
+/// let to = "192.0.2.1:3478".parse().unwrap();
+/// q.push(None, to, b"hello").unwrap();
+/// q.push_with(None, to, 16, |buf| { buf[..3].copy_from_slice(b"abc"); 3 }).unwrap();
+/// assert_eq!(q.push(None, to, b"x"), Err(PushError::Full));
+///
+/// let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+/// let t = q.pop(&mut buf).unwrap();
+/// assert_eq!((&buf[..t.len], t.destination), (&b"hello"[..], to));
+/// let t = q.pop(&mut buf).unwrap();
+/// assert_eq!(&buf[..t.len], b"abc");
+/// assert!(q.pop(&mut buf).is_none());
+/// assert_eq!(q.stats().refused_full, 1);
+/// ```
+#[derive(Debug)]
+pub struct TransmitQueue {
+    entries: VecDeque<Entry>,
+    /// Bytes of the queued datagrams in order, from `head`.
+    bytes: Vec<u8>,
+    head: usize,
+    max_datagrams: usize,
+    max_bytes: usize,
+    stats: TransmitQueueStats,
+}
+
+impl TransmitQueue {
+    /// An empty queue holding at most `max_datagrams` datagrams and `max_bytes` bytes (each at
+    /// least one datagram and one full-size datagram).
+    #[must_use]
+    pub fn new(max_datagrams: usize, max_bytes: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            bytes: Vec::new(),
+            head: 0,
+            max_datagrams: max_datagrams.max(1),
+            max_bytes: max_bytes.max(MIN_TRANSMIT_BUFFER),
+            stats: TransmitQueueStats::default(),
+        }
+    }
+
+    /// Queues a copy of `datagram`, to leave from `source` (`None`: the driver's default
+    /// socket) for `destination`.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Oversize`] if `datagram` is longer than [`MIN_TRANSMIT_BUFFER`],
+    /// [`PushError::Full`] if the queue is at its limit. Both are counted.
+    pub fn push(
+        &mut self,
+        source: Option<SocketAddr>,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), PushError> {
+        self.push_with(source, destination, datagram.len(), |buf| {
+            buf.copy_from_slice(datagram);
+            datagram.len()
+        })
+    }
+
+    /// Queues a datagram that `write` encodes into a buffer of `max_len` bytes, returning how
+    /// many it wrote (clamped to `max_len`; `0` queues nothing and is not an error).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push), judged on `max_len` before `write` runs.
+    pub fn push_with(
+        &mut self,
+        source: Option<SocketAddr>,
+        destination: SocketAddr,
+        max_len: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), PushError> {
+        if max_len > MIN_TRANSMIT_BUFFER {
+            self.stats.refused_oversize += 1;
+            return Err(PushError::Oversize { len: max_len, max: MIN_TRANSMIT_BUFFER });
+        }
+        if self.entries.len() >= self.max_datagrams || self.queued_bytes() + max_len > self.max_bytes {
+            self.stats.refused_full += 1;
+            return Err(PushError::Full);
+        }
+        if self.head > 0 && self.head >= self.bytes.len() / 2 {
+            // Reclaim the sent prefix once it is at least half the buffer: amortised O(1).
+            self.bytes.drain(..self.head);
+            self.head = 0;
+        }
+        let start = self.bytes.len();
+        self.bytes.resize(start + max_len, 0);
+        let len = write(&mut self.bytes[start..]).min(max_len);
+        self.bytes.truncate(start + len);
+        if len == 0 {
+            return Ok(());
+        }
+        self.entries.push_back(Entry { source, destination, len });
+        self.stats.queued += 1;
+        Ok(())
+    }
+
+    /// Writes the oldest datagram into `buf` and returns where it goes, or `None` if the queue
+    /// is empty. A `buf` shorter than the datagram (a driver breaking the
+    /// [`Machine`](crate::Machine) contract) drops it, counted, and moves to the next.
+    pub fn pop(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let e = self.entries.pop_front()?;
+            let start = self.head;
+            self.head += e.len;
+            let sent = buf.get_mut(..e.len).map(|out| out.copy_from_slice(&self.bytes[start..start + e.len]));
+            if self.entries.is_empty() {
+                self.bytes.clear();
+                self.head = 0;
+            }
+            if sent.is_some() {
+                return Some(Transmit { destination: e.destination, source: e.source, len: e.len });
+            }
+            self.stats.dropped_short_buffer += 1;
+        }
+    }
+
+    /// Datagrams waiting.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing waits.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes waiting.
+    #[must_use]
+    pub fn queued_bytes(&self) -> usize {
+        self.bytes.len() - self.head
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> TransmitQueueStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn oversize_is_refused_at_push_and_counted_never_truncated() {
+        let mut q = TransmitQueue::new(8, 1 << 20);
+        let big = alloc::vec![1u8; MIN_TRANSMIT_BUFFER + 1];
+        assert_eq!(
+            q.push(None, addr("192.0.2.1:1"), &big),
+            Err(PushError::Oversize { len: MIN_TRANSMIT_BUFFER + 1, max: MIN_TRANSMIT_BUFFER })
+        );
+        assert!(q.is_empty());
+        assert_eq!(q.stats().refused_oversize, 1);
+        q.push(None, addr("192.0.2.1:1"), &big[..MIN_TRANSMIT_BUFFER]).unwrap();
+        assert_eq!(q.queued_bytes(), MIN_TRANSMIT_BUFFER);
+    }
+
+    #[test]
+    fn the_byte_bound_holds_as_well_as_the_count() {
+        let mut q = TransmitQueue::new(100, MIN_TRANSMIT_BUFFER);
+        q.push(None, addr("192.0.2.1:1"), &[0; 1500]).unwrap();
+        assert_eq!(q.push(None, addr("192.0.2.1:1"), &[0; 600]), Err(PushError::Full));
+        q.push(None, addr("192.0.2.1:1"), &[0; 548]).unwrap();
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn a_short_driver_buffer_drops_the_datagram_counted() {
+        let mut q = TransmitQueue::new(8, 1 << 20);
+        q.push(None, addr("192.0.2.1:1"), &[7; 100]).unwrap();
+        q.push(Some(addr("192.0.2.9:9")), addr("192.0.2.1:2"), &[8; 10]).unwrap();
+        let mut small = [0u8; 50];
+        let t = q.pop(&mut small).unwrap();
+        assert_eq!((t.len, t.source, small[0]), (10, Some(addr("192.0.2.9:9")), 8));
+        assert_eq!(q.stats().dropped_short_buffer, 1);
+    }
+
+    #[test]
+    fn fifo_order_survives_interleaved_pushes_and_pops_and_memory_is_reclaimed() {
+        let mut q = TransmitQueue::new(4, 1 << 20);
+        let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+        let mut next_in = 0u8;
+        let mut next_out = 0u8;
+        for round in 0..1000 {
+            for _ in 0..(round % 4) {
+                if q.push(None, addr("192.0.2.1:1"), &[next_in; 700]).is_ok() {
+                    next_in = next_in.wrapping_add(1);
+                }
+            }
+            for _ in 0..(round % 3) {
+                if let Some(t) = q.pop(&mut buf) {
+                    assert_eq!((t.len, buf[0]), (700, next_out));
+                    next_out = next_out.wrapping_add(1);
+                }
+            }
+            assert!(q.bytes.len() <= 2 * 4 * 700 + MIN_TRANSMIT_BUFFER, "buffer grew to {}", q.bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_writer_that_writes_nothing_queues_nothing() {
+        let mut q = TransmitQueue::new(4, 1 << 20);
+        q.push_with(None, addr("192.0.2.1:1"), 100, |_| 0).unwrap();
+        assert!(q.is_empty());
+        assert_eq!(q.queued_bytes(), 0);
+    }
+}
