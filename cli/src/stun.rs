@@ -427,3 +427,20 @@ pub fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
     }
     outcome.map_or(Ok(()), |(code, _, message)| Err(Failure::with_code(code, message)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_named_without_a_port_is_asked_on_3478() {
+        let at = |s: &str| resolve(s).map_err(|f| f.message).unwrap_or_else(|m| panic!("{s}: {m}"));
+        assert_eq!(at("127.0.0.1"), "127.0.0.1:3478".parse().unwrap());
+        assert_eq!(at("127.0.0.1:5000"), "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(at("::1"), "[::1]:3478".parse().unwrap());
+        assert_eq!(at("[::1]:5000"), "[::1]:5000".parse().unwrap());
+        assert_eq!(at("localhost:5000").port(), 5000);
+        assert_eq!(at("localhost").port(), STUN_PORT);
+        assert_eq!(resolve("127.0.0.1:0").map_err(|f| f.code).err(), Some(2));
+    }
+}
