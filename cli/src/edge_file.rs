@@ -15,6 +15,10 @@ use trust_core::{EdgeUpdate, Graph, PeerId, Peers, RelationType};
 /// The columns, in order.
 pub const HEADER: [&str; 5] = ["from", "to", "type", "strength", "timestamp"];
 
+/// The longest line read, in bytes: a row is five short fields, so anything longer is not an
+/// edge file (`/dev/zero` would otherwise be read into memory until it runs out).
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Why an edge file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeFileError {
@@ -43,13 +47,16 @@ pub struct EdgeFile {
 }
 
 /// Line numbers by byte offset. The csv reader does not count blank lines, so the offsets of
-/// the newlines it reads past are noted here as the bytes go by, and folded into a count as
-/// records are returned: the memory held is one read-ahead buffer's worth at most.
+/// the newlines in the buffer it is reading are noted here, and folded into a count as records
+/// are returned or the next buffer is read: the memory held is one read buffer's newlines at
+/// most, however many blank lines the file has.
 #[derive(Default)]
 struct Newlines {
     ahead: VecDeque<u64>,
     before: u64,
     read: u64,
+    /// Bytes since the last newline.
+    line_len: usize,
 }
 
 impl Newlines {
@@ -68,13 +75,30 @@ struct Counting<R> {
     newlines: Rc<RefCell<Newlines>>,
 }
 
+/// Marks the I/O error [`Counting`] returns for a line over [`MAX_LINE`].
+#[derive(Debug, thiserror::Error)]
+#[error("a line is longer than {MAX_LINE} bytes")]
+struct LineTooLong;
+
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut state = self.newlines.borrow_mut();
+        // The csv reader asks for more only once it has consumed every byte it had, so every
+        // newline noted so far lies before any record still to come: fold them into the count.
+        state.before += state.ahead.len() as u64;
+        state.ahead.clear();
         let start = state.read;
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            state.ahead.push_back(start + i as u64);
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                state.ahead.push_back(start + i as u64);
+                state.line_len = 0;
+            } else {
+                state.line_len += 1;
+                if state.line_len > MAX_LINE {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLong));
+                }
+            }
         }
         state.read += n as u64;
         Ok(n)
@@ -155,6 +179,11 @@ pub fn read(input: impl Read) -> Result<EdgeFile, EdgeFileError> {
                 let line = line_after(&reader);
                 let reason = e.to_string();
                 return match e.into_kind() {
+                    csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<LineTooLong>()) => {
+                        let state = newlines.borrow();
+                        let line = state.before + state.ahead.len() as u64 + 1;
+                        Err(EdgeFileError::Malformed { line, reason: LineTooLong.to_string() })
+                    }
                     csv::ErrorKind::Io(io) => Err(io.into()),
                     _ => Err(EdgeFileError::Malformed { line, reason }),
                 };
@@ -229,5 +258,50 @@ fn csv_io(e: csv::Error) -> EdgeFileError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => EdgeFileError::Io(io),
         _ => EdgeFileError::Io(std::io::Error::other("the CSV writer refused a record")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader of `n` bytes of `byte`, produced as read (never held in memory).
+    struct Repeat(u8, u64);
+
+    impl Read for Repeat {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(usize::try_from(self.1).unwrap_or(usize::MAX));
+            buf[..n].fill(self.0);
+            self.1 -= n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_of_one_endless_line_is_refused_after_max_line_bytes() {
+        // What `--edges /dev/zero` reads.
+        let err = read(Repeat(0, 1 << 40)).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("line 1: a line is longer than 65536 bytes"));
+    }
+
+    #[test]
+    fn millions_of_blank_lines_hold_no_memory_and_still_number_lines_right() {
+        let header = format!("{}\n", HEADER.join(","));
+        let blank = Repeat(b'\n', 3_000_000);
+        let row = &b"a,b,1,1.0,1\nb,c,1,1.0,1\nc,d,1,oops,1\n"[..];
+        let input = header.as_bytes().chain(blank).chain(row);
+        let newlines = Rc::new(RefCell::new(Newlines::default()));
+        let mut counting = Counting { inner: input, newlines: Rc::clone(&newlines) };
+        // Read the blank stretch through the counter the way the csv reader does.
+        let mut buf = [0u8; 8192];
+        let mut most_held = 0;
+        while counting.read(&mut buf).unwrap() > 0 {
+            most_held = most_held.max(newlines.borrow().ahead.len());
+        }
+        assert!(most_held <= buf.len(), "{most_held} newline offsets held at once");
+        // And end to end: the bad row is named by its line, 3,000,000 blank lines after the header.
+        let input = header.as_bytes().chain(Repeat(b'\n', 3_000_000)).chain(row);
+        let err = read(input).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("line 3000004: strength \"oops\" is not a finite number"));
     }
 }

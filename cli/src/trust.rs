@@ -28,7 +28,7 @@ pub enum Trust {
 pub struct Source {
     /// CSV file `from,to,type,strength,timestamp` with a header line; `-` reads standard
     /// input. Where rows repeat a relation the latest timestamp wins, and between equal
-    /// timestamps the later row.
+    /// timestamps the first row read. A peer's relation to itself is ignored.
     #[arg(long)]
     edges: PathBuf,
     /// The peer whose view is computed (an id as written in the file).

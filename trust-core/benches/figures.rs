@@ -88,7 +88,7 @@ fn main() {
     let t = Instant::now();
     for u in &batch {
         g.apply(*u);
-        mr.on_peer_changed(&g, u.from);
+        mr.refresh(&g);
     }
     println!("figure trust_edge_update_us {:.2} us", t.elapsed().as_secs_f64() * 1e6 / n_updates as f64);
 
@@ -107,7 +107,7 @@ fn main() {
     let t = Instant::now();
     let mut trusted = 0u32;
     for p in &probes {
-        trusted += u32::from(mr.cached_score(ego, *p).is_some_and(|s| s > 1e-4));
+        trusted += u32::from(mr.cached_score(&g, ego, *p).is_some_and(|s| s > 1e-4));
     }
     black_box(trusted);
     println!("figure trust_is_trusted_ns {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / probes.len() as f64);

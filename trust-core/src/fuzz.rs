@@ -34,7 +34,7 @@ pub fn graph_ops(data: &[u8]) {
                 let u =
                     EdgeUpdate { from: a, to: b, kind: RelationType(op[5] % 6), strength, timestamp: u64::from(op[6]) };
                 if graph.apply(u) != crate::Applied::Ignored {
-                    walks.on_peer_changed(&graph, a);
+                    walks.refresh(&graph);
                 }
             }
             2 => {

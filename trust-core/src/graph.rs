@@ -1,5 +1,6 @@
 //! The typed, weighted relation graph.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 /// A peer, interned to a dense index (see [`crate::Peers`] for the mapping from keys).
@@ -85,8 +86,10 @@ pub enum Applied {
     Inserted,
     /// An existing relation got a new strength or timestamp.
     Changed,
-    /// The update was not newer than what the graph holds (latest timestamp wins) or was not
-    /// a finite strength; nothing changed.
+    /// The update was not newer than what the graph holds (latest timestamp wins; on equal
+    /// timestamps the relation already held stays), was not a finite strength, or was a peer's
+    /// relation to itself (which would lift its own score up to 1/(1-α) times); nothing
+    /// changed.
     Ignored,
 }
 
@@ -173,16 +176,35 @@ pub struct Graph {
     weights: TypeWeights,
     edges: usize,
     version: u64,
+    /// The peers whose relations changed, with the version each change made; the most recent
+    /// [`CHANGE_LOG`] only.
+    changes: VecDeque<(u64, PeerId)>,
+    /// Every change after this version is in `changes` (a whole-graph reweighing, or the log
+    /// dropping its oldest entry, moves it forward).
+    changes_from: u64,
     decay: Option<EpochDecay>,
     /// The current epoch, when `decay` is on.
     now_epoch: u64,
 }
 
+/// How many relation changes a [`Graph`] remembers for [`Graph::changed_since`]: a cache that
+/// falls further behind than this rebuilds from scratch.
+pub const CHANGE_LOG: usize = 4096;
+
 impl Graph {
     /// An empty graph with these type weights.
     #[must_use]
     pub fn new(weights: TypeWeights) -> Self {
-        Self { nodes: Vec::new(), weights, edges: 0, version: 0, decay: None, now_epoch: 0 }
+        Self {
+            nodes: Vec::new(),
+            weights,
+            edges: 0,
+            version: 0,
+            changes: VecDeque::new(),
+            changes_from: 0,
+            decay: None,
+            now_epoch: 0,
+        }
     }
 
     /// Turns epoch decay on (or off with `None`) at time `now`; every weight is recomputed.
@@ -193,8 +215,8 @@ impl Graph {
     }
 
     /// Moves the graph's clock to `now`. Returns `true` when that starts a new epoch and so
-    /// changed the weights: reputation caches must then be rebuilt (for walks,
-    /// [`MeritRank::clear`](crate::MeritRank::clear)). Time never moves back.
+    /// changed the weights (the version moves, and [`changed_since`](Self::changed_since)
+    /// answers `None`, so caches rebuild). Time never moves back.
     pub fn advance_to(&mut self, now: u64) -> bool {
         let Some(d) = self.decay else { return false };
         let epoch = now / d.epoch.max(1);
@@ -220,6 +242,9 @@ impl Graph {
             }
         }
         self.version += 1;
+        // Every weight may have changed: no list of peers describes that.
+        self.changes.clear();
+        self.changes_from = self.version;
     }
 
     /// Number of peers (the highest id seen + 1).
@@ -243,10 +268,18 @@ impl Graph {
     }
 
     /// A number that changes whenever the graph does (a peer added, a relation inserted or
-    /// changed): what caches of derived results key on.
+    /// changed, the weights of a new epoch): what caches of derived results key on, the one
+    /// way they learn the graph changed.
     #[must_use]
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The peers whose relations changed after `version` (in order, a peer once per change),
+    /// or `None` when that is no longer known (more than [`CHANGE_LOG`] changes ago, or every
+    /// weight changed at once): a cache must then rebuild everything.
+    pub fn changed_since(&self, version: u64) -> Option<impl Iterator<Item = PeerId> + '_> {
+        (version >= self.changes_from).then(|| self.changes.iter().filter(move |(v, _)| *v > version).map(|(_, p)| *p))
     }
 
     /// The weight of a type.
@@ -271,7 +304,7 @@ impl Graph {
 
     /// Applies a relation record. Ids beyond the current peers grow the graph.
     pub fn apply(&mut self, u: EdgeUpdate) -> Applied {
-        if !u.strength.is_finite() {
+        if !u.strength.is_finite() || u.from == u.to {
             return Applied::Ignored;
         }
         self.ensure_peer(u.from.max(u.to));
@@ -301,6 +334,12 @@ impl Graph {
         }
         self.recompute_total(u.from);
         self.version += 1;
+        if self.changes.len() == CHANGE_LOG
+            && let Some((oldest, _)) = self.changes.pop_front()
+        {
+            self.changes_from = oldest;
+        }
+        self.changes.push_back((self.version, u.from));
         result
     }
 

@@ -36,7 +36,7 @@ mod walks;
 
 pub use betweenness::SampledBetweenness;
 pub use exact::ExactPageRank;
-pub use graph::{Applied, Edge, EdgeUpdate, EpochDecay, Graph, PeerId, RelationType, TypeWeights};
+pub use graph::{Applied, CHANGE_LOG, Edge, EdgeUpdate, EpochDecay, Graph, PeerId, RelationType, TypeWeights};
 pub use maxflow::TwoHopFlow;
 pub use peers::Peers;
 pub use reputation::Reputation;

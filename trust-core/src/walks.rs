@@ -151,19 +151,26 @@ impl EgoWalks {
 /// let near = mr.score(&g, PeerId(0), PeerId(1));
 /// let far = mr.score(&g, PeerId(0), PeerId(2));
 /// assert!(near > far && far > 0.0);
+///
+/// // The walks follow the graph by themselves: only walks through peer 1 are redone.
+/// g.apply(friend(1, 3));
+/// assert_eq!(mr.cached_score(&g, PeerId(0), PeerId(3)), None, "no stale answers");
+/// assert!(mr.score(&g, PeerId(0), PeerId(3)) > 0.0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct MeritRank {
     config: WalkConfig,
     seed: Seed,
     egos: FastMap<PeerId, EgoWalks>,
+    /// The graph version the resident walks reflect.
+    seen: Option<u64>,
 }
 
 impl MeritRank {
     /// No egos yet; walks are computed for an ego the first time it is asked about.
     #[must_use]
     pub fn new(config: WalkConfig, seed: Seed) -> Self {
-        Self { config, seed, egos: fast_map() }
+        Self { config, seed, egos: fast_map(), seen: None }
     }
 
     /// The walk parameters.
@@ -229,9 +236,40 @@ impl MeritRank {
         }
     }
 
-    /// Computes the ego's walks if it has none yet.
+    /// Brings every resident ego's walks up to date with `graph`, redoing only the walks that
+    /// pass through a peer whose relations changed since they were last brought up to date
+    /// ([`Graph::changed_since`]); when the graph no longer knows which peers changed (a new
+    /// epoch, or more than [`CHANGE_LOG`](crate::CHANGE_LOG) changes), every ego is forgotten
+    /// and recomputed when next asked about. Returns how many walks were redone or dropped.
+    ///
+    /// Every query that takes `&mut self` calls it first; call it yourself to pay the cost at
+    /// a time of your choosing, before [`cached_score`](Self::cached_score).
+    pub fn refresh(&mut self, graph: &Graph) -> usize {
+        let version = graph.version();
+        let Some(seen) = self.seen.replace(version) else { return 0 };
+        if seen == version {
+            return 0;
+        }
+        match graph.changed_since(seen) {
+            Some(changed) => {
+                // Each changed peer once: redoing at a peer already uses the final graph.
+                let mut once: Vec<PeerId> = changed.collect();
+                once.sort_unstable();
+                once.dedup();
+                once.into_iter().map(|p| self.redo_through(graph, p)).sum()
+            }
+            None => {
+                let dropped = self.egos.len() * self.config.walks as usize;
+                self.egos.clear();
+                dropped
+            }
+        }
+    }
+
+    /// Computes the ego's walks if it has none yet, after bringing the others up to date.
     /// (With connectivity decay on, it also brings the ego's bridged set up to date.)
     pub fn ensure_ego(&mut self, graph: &Graph, ego: PeerId) {
+        self.refresh(graph);
         if !self.egos.contains_key(&ego) {
             let mut state = EgoWalks {
                 walks: Vec::with_capacity(self.config.walks as usize),
@@ -271,10 +309,8 @@ impl MeritRank {
         self.egos.len()
     }
 
-    /// Brings every resident ego's walks up to date after `changed`'s relations changed in
-    /// `graph` (call it after each [`Graph::apply`] that did not return `Ignored`). Returns how
-    /// many walks were redone.
-    pub fn on_peer_changed(&mut self, graph: &Graph, changed: PeerId) -> usize {
+    /// Redoes every resident walk from its first visit of `changed` on. Returns how many.
+    fn redo_through(&mut self, graph: &Graph, changed: PeerId) -> usize {
         let mut egos = core::mem::take(&mut self.egos);
         let mut redone = 0;
         for (&ego, state) in &mut egos {
@@ -299,11 +335,15 @@ impl MeritRank {
         redone
     }
 
-    /// The ego's score for `peer` from its cached walks, or `None` if the ego has none yet
-    /// (or, with connectivity decay on, its bridged set is out of date after a change).
-    /// One or two hash lookups: cheap enough for every packet or record.
+    /// The ego's score for `peer` from its cached walks, or `None` if the ego has none yet or
+    /// the walks are older than `graph` (call [`refresh`](Self::refresh) or a `&mut` query),
+    /// or, with connectivity decay on, its bridged set is out of date. One or two hash lookups:
+    /// cheap enough for every packet or record.
     #[must_use]
-    pub fn cached_score(&self, ego: PeerId, peer: PeerId) -> Option<f64> {
+    pub fn cached_score(&self, graph: &Graph, ego: PeerId, peer: PeerId) -> Option<f64> {
+        if self.seen != Some(graph.version()) {
+            return None;
+        }
         let state = self.egos.get(&ego)?;
         let h = state.hits.get(&peer).copied().unwrap_or_default();
         let raw = self.scale(f64::from(h.positive) - f64::from(h.negative));
@@ -332,7 +372,7 @@ impl MeritRank {
     /// The ego's score for `peer`, computing the ego's walks first if needed.
     pub fn score(&mut self, graph: &Graph, ego: PeerId, peer: PeerId) -> f64 {
         self.ensure_ego(graph, ego);
-        self.cached_score(ego, peer).unwrap_or(0.0)
+        self.cached_score(graph, ego, peer).unwrap_or(0.0)
     }
 
     /// Every peer the ego's walks reached, with its score, highest first (ties by id).

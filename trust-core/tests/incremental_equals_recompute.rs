@@ -38,14 +38,14 @@ proptest! {
         let mut redone = 0;
         for u in updates {
             if g.apply(u) != Applied::Ignored {
-                redone += live.on_peer_changed(&g, u.from);
+                redone += live.refresh(&g);
             }
         }
         let mut fresh = MeritRank::new(config, sansio_core::Seed::from_u64(42));
         fresh.ensure_ego(&g, ego);
         prop_assert!(walks_equal(&live, &fresh, ego));
         for p in 0..40 {
-            prop_assert_eq!(live.cached_score(ego, PeerId(p)), fresh.cached_score(ego, PeerId(p)));
+            prop_assert_eq!(live.cached_score(&g, ego, PeerId(p)), fresh.cached_score(&g, ego, PeerId(p)));
         }
         // Incremental means partial: far fewer walks redone than a recompute per update.
         prop_assert!(redone <= 300 * 80);
@@ -64,12 +64,12 @@ fn an_update_far_from_the_walks_redoes_none() {
     let far =
         EdgeUpdate { from: PeerId(500), to: PeerId(7), kind: RelationType::SOCIAL_FRIEND, strength: 5.0, timestamp: 9 };
     g.apply(far);
-    assert_eq!(mr.on_peer_changed(&g, PeerId(500)), 0);
+    assert_eq!(mr.refresh(&g), 0);
     // A change at the ego redoes every walk.
     let near =
         EdgeUpdate { from: PeerId(0), to: PeerId(9), kind: RelationType::SOCIAL_FRIEND, strength: 5.0, timestamp: 9 };
     g.apply(near);
-    assert_eq!(mr.on_peer_changed(&g, PeerId(0)), 2_000);
+    assert_eq!(mr.refresh(&g), 2_000);
 }
 
 #[test]
@@ -89,4 +89,47 @@ fn latest_timestamp_wins_and_zero_strength_is_a_tombstone() {
     assert_eq!(g.apply(rel(f32::NAN, 30)), Applied::Ignored);
     assert_eq!(g.apply(rel(2.0, 30)), Applied::Changed);
     assert_eq!(g.walk_weight(PeerId(0), PeerId(1)), 2.0);
+}
+
+#[test]
+fn a_relation_of_a_peer_to_itself_is_ignored_and_cannot_lift_its_score() {
+    let mut g = Graph::new(Default::default());
+    let t = RelationType::TRAFFIC_EXCHANGE;
+    g.apply(EdgeUpdate { from: PeerId(0), to: PeerId(1), kind: t, strength: 1.0, timestamp: 1 });
+    g.apply(EdgeUpdate { from: PeerId(1), to: PeerId(2), kind: t, strength: 1.0, timestamp: 1 });
+    let config = WalkConfig { walks: 20_000, ..WalkConfig::default() };
+    let before = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(3)).score(&g, PeerId(0), PeerId(1));
+    let self_loop = EdgeUpdate { from: PeerId(1), to: PeerId(1), kind: t, strength: 1_000.0, timestamp: 2 };
+    assert_eq!(g.apply(self_loop), Applied::Ignored);
+    assert!(g.out_edges(PeerId(1)).iter().all(|e| e.to != PeerId(1)));
+    let after = MeritRank::new(config, sansio_core::Seed::from_u64(3)).score(&g, PeerId(0), PeerId(1));
+    assert_eq!(before.to_bits(), after.to_bits());
+}
+
+#[test]
+fn walks_that_fall_further_behind_than_the_change_log_rebuild_and_still_match() {
+    let config = WalkConfig { walks: 200, ..WalkConfig::default() };
+    let mut g = Graph::new(Default::default());
+    for u in synthetic::small_world(200, 3, 0.2, sansio_core::Seed::new([7; 32])) {
+        g.apply(u);
+    }
+    let mut live = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(5));
+    live.ensure_ego(&g, PeerId(0));
+    let version = g.version();
+    for i in 0..trust_core::CHANGE_LOG as u32 + 10 {
+        let u = EdgeUpdate {
+            from: PeerId(i % 200),
+            to: PeerId((i * 7 + 1) % 200),
+            kind: RelationType::SOCIAL_FRIEND,
+            strength: 1.0,
+            timestamp: 100 + u64::from(i),
+        };
+        g.apply(u);
+    }
+    assert!(g.changed_since(version).is_none(), "the log no longer reaches back");
+    assert_eq!(live.cached_score(&g, PeerId(0), PeerId(1)), None, "stale walks give no answer");
+    live.ensure_ego(&g, PeerId(0));
+    let mut fresh = MeritRank::new(config, sansio_core::Seed::from_u64(5));
+    fresh.ensure_ego(&g, PeerId(0));
+    assert!(walks_equal(&live, &fresh, PeerId(0)));
 }
