@@ -21,6 +21,7 @@
 
 mod addr;
 mod contacts;
+mod ids;
 mod link;
 mod lookahead;
 mod nat;
@@ -29,8 +30,10 @@ mod packets;
 mod pcap;
 mod probe;
 mod queue;
+mod routes;
 mod runner;
 mod sim;
+mod slab;
 
 /// The hash function of every table and of the trace: foldhash with a fixed seed (the same in
 /// every run; no table is ever iterated into output). Its `quality` variant, because the
@@ -51,8 +54,9 @@ pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
     FastMap::with_hasher(fixed_state())
 }
 
+pub use ids::{AnyHost, HostId, LinkId, NatId, RealmId};
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use nat::{NatConfig, NatStats, PortAllocation};
 pub use probe::{Probe, Received};
-pub use sim::{HostId, LinkId, NatId, RealmId, RunError, Sim, SimStats};
+pub use sim::{RunError, Sim, SimStats};
 pub use stun_core::{Filtering, Mapping};

@@ -5,7 +5,7 @@ use core::fmt::{self, Debug};
 use std::hash::Hasher;
 use std::net::SocketAddr;
 
-use sansio_core::{Instant, Machine, Transmit};
+use sansio_core::{ContractCheck, ContractViolation, Instant, Machine, Transmit};
 
 /// The hasher of the simulation trace: fast, and fixed-seeded so traces compare across runs.
 pub(crate) type TraceHasher = foldhash::quality::FoldHasher<'static>;
@@ -25,9 +25,24 @@ pub(crate) trait Runner {
         trace: &mut TraceHasher,
         log: &mut Option<Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64;
+    /// Tells the contract check an application command runs at `now`.
+    fn note_input(&mut self, now: Instant);
+    /// The first breach of the [`Machine`] contract seen, if any.
+    fn violation(&self) -> Option<ContractViolation>;
+    /// The machine itself (not its wrapper), for typed access.
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn type_name(&self) -> &'static str;
+}
+
+/// A hosted machine: every input and output passes through a [`ContractCheck`], so a machine
+/// that breaks the contract (a deadline that would spin a driver, an oversized transmit) fails
+/// the run that hosts it, naming the host and the rule.
+pub(crate) struct Hosted<M>(ContractCheck<M>);
+
+impl<M: Machine> Hosted<M> {
+    pub(crate) fn new(machine: M) -> Self {
+        Self(ContractCheck::new(machine))
+    }
 }
 
 /// Feeds `Debug` output straight into a hasher, without allocating a string.
@@ -40,25 +55,25 @@ impl fmt::Write for HashWriter<'_> {
     }
 }
 
-impl<M> Runner for M
+impl<M> Runner for Hosted<M>
 where
     M: Machine + 'static,
     M::Event: Debug + 'static,
 {
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-        Machine::handle_datagram(self, now, local, remote, data);
+        self.0.handle_datagram(now, local, remote, data);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        Machine::handle_timeout(self, now);
+        self.0.handle_timeout(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        Machine::poll_transmit(self, now, buf)
+        self.0.poll_transmit(now, buf)
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        Machine::poll_timeout(self)
+        self.0.poll_timeout()
     }
 
     fn drain_events(
@@ -68,7 +83,7 @@ where
         log: &mut Option<Vec<(Instant, Box<dyn Any>)>>,
     ) -> u64 {
         let mut n = 0;
-        while let Some(event) = self.poll_event() {
+        while let Some(event) = self.0.poll_event() {
             n += 1;
             let _ = fmt::write(&mut HashWriter(trace), format_args!("{event:?}"));
             if let Some(log) = log {
@@ -78,15 +93,19 @@ where
         n
     }
 
+    fn note_input(&mut self, now: Instant) {
+        self.0.note_input(now);
+    }
+
+    fn violation(&self) -> Option<ContractViolation> {
+        self.0.violation()
+    }
+
     fn as_any(&self) -> &dyn Any {
-        self
+        self.0.inner()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn type_name(&self) -> &'static str {
-        core::any::type_name::<M>()
+        self.0.inner_mut()
     }
 }

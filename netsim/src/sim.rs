@@ -4,41 +4,22 @@ use core::any::Any;
 use core::fmt::Debug;
 use core::time::Duration;
 use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed, SeededRng, Transmit};
 
 use crate::addr::hash_addr;
+use crate::ids::{AnyHost, HostId, HostIx, LinkId, NatId, RealmId, id, idx};
 use crate::link::{Link, LinkCold, LinkConfig, LinkStats};
 use crate::lookahead::Lookahead;
 use crate::nat::{Inbound, Nat, NatConfig, NatRest, NatStats};
 use crate::packets::Packets;
 use crate::pcap::Capture;
-use crate::runner::{Runner, TraceHasher};
-use crate::{FastMap, fast_map};
+use crate::routes::Routes;
+use crate::runner::{Hosted, Runner, TraceHasher};
+use crate::slab::Slab;
 
 mod warm;
-
-/// A host of the simulation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HostId(u32);
-/// A NAT box of the simulation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NatId(u32);
-/// An address realm: the internet, or the inside of a NAT box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RealmId(u32);
-/// One direction of a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkId(u32);
-
-fn idx(i: u32) -> usize {
-    i as usize
-}
-
-fn id(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
-}
 
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +32,15 @@ pub enum RunError {
         at: Instant,
         /// How many were processed there.
         events: u64,
+    },
+    /// A hosted machine broke the [`Machine`] contract (see
+    /// [`ContractCheck`](sansio_core::ContractCheck)); the run stopped at its next step.
+    #[error("{host:?} broke the machine contract: {violation:?}")]
+    Contract {
+        /// The host whose machine did.
+        host: AnyHost,
+        /// The rule it broke, first time.
+        violation: sansio_core::ContractViolation,
     },
 }
 
@@ -93,89 +83,9 @@ enum Hop {
     /// Into a realm's router.
     Realm(RealmId),
     /// To a host.
-    Host(HostId),
+    Host(HostIx),
     /// To a NAT box's external side.
     NatOutside(NatId),
-}
-
-/// A route's target: the link down to the host or NAT box that has the IP (so routing reads
-/// no host or NAT record).
-type Target = LinkId;
-
-/// Who has which IP in a realm: inline while there is one (the inside of a home NAT), a short
-/// vector while small, a hash map once it grows (the internet of a large simulation).
-#[derive(Debug)]
-enum Routes {
-    One(IpAddr, Target),
-    Few(Vec<(IpAddr, Target)>),
-    /// Boxed, so the small variants keep a NAT box's routes in 32 bytes.
-    Many(Box<RouteMap>),
-}
-
-/// A large realm's routes, by family: IPv4 keys as 4-byte integers, so the internet of a
-/// 10,000-host run is a third of the size a map keyed by `IpAddr` (17 bytes, padded) would be.
-#[derive(Debug)]
-struct RouteMap {
-    v4: FastMap<u32, Target>,
-    v6: FastMap<Ipv6Addr, Target>,
-}
-
-impl RouteMap {
-    fn get(&self, ip: &IpAddr) -> Option<Target> {
-        match ip {
-            IpAddr::V4(a) => self.v4.get(&a.to_bits()).copied(),
-            IpAddr::V6(a) => self.v6.get(a).copied(),
-        }
-    }
-
-    fn insert(&mut self, ip: IpAddr, target: Target) -> Option<Target> {
-        match ip {
-            IpAddr::V4(a) => self.v4.insert(a.to_bits(), target),
-            IpAddr::V6(a) => self.v6.insert(a, target),
-        }
-    }
-}
-
-impl Routes {
-    const FEW: usize = 8;
-
-    fn get(&self, ip: &IpAddr) -> Option<Target> {
-        match self {
-            Self::One(a, t) => (a == ip).then_some(*t),
-            Self::Few(v) => v.iter().find(|(a, _)| a == ip).map(|(_, t)| *t),
-            Self::Many(m) => m.get(ip),
-        }
-    }
-
-    /// Adds a route; returns the target that had the IP before, if any.
-    fn insert(&mut self, ip: IpAddr, target: Target) -> Option<Target> {
-        match self {
-            Self::One(a, t) if *a == ip => Some(core::mem::replace(t, target)),
-            Self::One(a, t) => {
-                *self = Self::Few(vec![(*a, *t), (ip, target)]);
-                None
-            }
-            Self::Few(v) if v.is_empty() => {
-                *self = Self::One(ip, target);
-                None
-            }
-            Self::Few(v) => {
-                if let Some(slot) = v.iter_mut().find(|(a, _)| *a == ip) {
-                    return Some(core::mem::replace(&mut slot.1, target));
-                }
-                v.push((ip, target));
-                if v.len() > Self::FEW {
-                    let mut m = RouteMap { v4: fast_map(), v6: fast_map() };
-                    for (a, t) in v.drain(..) {
-                        m.insert(a, t);
-                    }
-                    *self = Self::Many(Box::new(m));
-                }
-                None
-            }
-            Self::Many(m) => m.insert(ip, target),
-        }
-    }
 }
 
 type EventLog = Vec<(Instant, Box<dyn Any>)>;
@@ -231,8 +141,8 @@ type Call = Box<dyn FnOnce(&mut dyn Any, Instant)>;
 #[derive(Clone, Copy)]
 enum Action {
     Arrive { link: LinkId, packet: u32 },
-    Timer { host: HostId, generation: u64 },
-    Call { host: HostId, call: u32 },
+    Timer { host: HostIx, generation: u64 },
+    Call { host: HostIx, call: u32 },
 }
 
 /// A deterministic network in virtual time.
@@ -292,6 +202,8 @@ pub struct Sim {
     /// Events allowed at one instant before a run reports a livelock.
     max_events_per_instant: u64,
     events_this_instant: u64,
+    /// The first host whose machine broke the contract, and how: every later step fails.
+    broken: Option<(AnyHost, sansio_core::ContractViolation)>,
 }
 
 impl Debug for Sim {
@@ -330,6 +242,7 @@ impl Sim {
             buf: vec![0; 65_536.max(MIN_TRANSMIT_BUFFER)],
             max_events_per_instant: 1_000_000,
             events_this_instant: 0,
+            broken: None,
         }
     }
 
@@ -370,20 +283,20 @@ impl Sim {
     /// # Panics
     ///
     /// If `sockets` is empty, or an address is already taken in that realm by a host or NAT.
-    pub fn add_host<M>(&mut self, realm: RealmId, sockets: &[SocketAddr], machine: M) -> HostId
+    pub fn add_host<M>(&mut self, realm: RealmId, sockets: &[SocketAddr], machine: M) -> HostId<M>
     where
         M: Machine + 'static,
         M::Event: Debug + 'static,
     {
         assert!(!sockets.is_empty(), "a host needs at least one socket");
-        let host = HostId(id(self.hosts.len()));
+        let host = HostIx(id(self.hosts.len()));
         let (uplink, downlink) = self.new_link_pair(realm, Hop::Host(host));
         for s in sockets {
             let previous = self.routes_mut(realm).insert(s.ip(), downlink);
             assert!(previous.is_none() || previous == Some(downlink), "{} is already taken in realm {realm:?}", s.ip());
         }
         self.hosts.push(Host {
-            machine: Box::new(machine),
+            machine: Box::new(Hosted::new(machine)),
             socket: sockets[0],
             more_sockets: sockets.len() > 1,
             timer: None,
@@ -393,7 +306,7 @@ impl Sim {
         });
         self.host_rest.push(HostRest { sockets: sockets.into(), realm, log: Some(Vec::new()) });
         self.after_input(host);
-        host
+        HostId::new(host)
     }
 
     /// Adds a NAT box in `parent` with the public address `external`; returns it and the new
@@ -434,14 +347,14 @@ impl Sim {
 
     /// The link from a host into its realm.
     #[must_use]
-    pub fn host_uplink(&self, host: HostId) -> LinkId {
-        self.hosts[idx(host.0)].uplink
+    pub fn host_uplink(&self, host: impl Into<AnyHost>) -> LinkId {
+        self.hosts[idx(host.into().0.0)].uplink
     }
 
     /// The link from a host's realm to the host.
     #[must_use]
-    pub fn host_downlink(&self, host: HostId) -> LinkId {
-        self.hosts[idx(host.0)].downlink
+    pub fn host_downlink(&self, host: impl Into<AnyHost>) -> LinkId {
+        self.hosts[idx(host.into().0.0)].downlink
     }
 
     /// The link from a NAT box into its parent realm.
@@ -529,8 +442,8 @@ impl Sim {
 
     /// Keeps (`true`, the default) or stops keeping a host's event log. Events are hashed into
     /// [`Sim::trace_hash`] either way; large simulations turn logs off to save memory.
-    pub fn set_event_log(&mut self, host: HostId, keep: bool) {
-        let log = &mut self.host_rest[idx(host.0)].log;
+    pub fn set_event_log(&mut self, host: impl Into<AnyHost>, keep: bool) {
+        let log = &mut self.host_rest[idx(host.into().0.0)].log;
         match (keep, log.is_some()) {
             (true, false) => *log = Some(Vec::new()),
             (false, true) => *log = None,
@@ -539,79 +452,64 @@ impl Sim {
     }
 
     /// The events a host's machine reported so far, with the virtual time of each.
-    ///
-    /// # Panics
-    ///
-    /// If `E` is not that machine's event type.
     #[must_use]
-    pub fn events<E: 'static>(&self, host: HostId) -> Vec<(Instant, &E)> {
-        let Some(log) = &self.host_rest[idx(host.0)].log else { return Vec::new() };
-        log.iter()
-            .map(|(t, e)| {
-                let e = e
-                    .downcast_ref::<E>()
-                    .unwrap_or_else(|| panic!("{host:?} does not report {}", core::any::type_name::<E>()));
-                (*t, e)
-            })
-            .collect()
+    pub fn events<M>(&self, host: HostId<M>) -> Vec<(Instant, &M::Event)>
+    where
+        M: Machine,
+        M::Event: 'static,
+    {
+        let Some(log) = &self.host_rest[idx(host.ix.0)].log else { return Vec::new() };
+        log.iter().filter_map(|(t, e)| Some((*t, e.downcast_ref::<M::Event>()?))).collect()
     }
 
     /// Removes and returns a host's logged events.
-    ///
-    /// # Panics
-    ///
-    /// If `E` is not that machine's event type.
-    pub fn take_events<E: 'static>(&mut self, host: HostId) -> Vec<(Instant, E)> {
-        let Some(log) = &mut self.host_rest[idx(host.0)].log else { return Vec::new() };
-        core::mem::take(log)
-            .into_iter()
-            .map(|(t, e)| match e.downcast::<E>() {
-                Ok(e) => (t, *e),
-                Err(_) => panic!("{host:?} does not report {}", core::any::type_name::<E>()),
-            })
-            .collect()
+    pub fn take_events<M>(&mut self, host: HostId<M>) -> Vec<(Instant, M::Event)>
+    where
+        M: Machine,
+        M::Event: 'static,
+    {
+        let Some(log) = &mut self.host_rest[idx(host.ix.0)].log else { return Vec::new() };
+        core::mem::take(log).into_iter().filter_map(|(t, e)| Some((t, *e.downcast::<M::Event>().ok()?))).collect()
     }
 
     /// A host's machine.
     ///
     /// # Panics
     ///
-    /// If the host runs another type of machine.
+    /// If `host` comes from another simulation (where that index runs another machine).
     #[must_use]
-    pub fn machine<M: 'static>(&self, host: HostId) -> &M {
-        let m = &self.hosts[idx(host.0)].machine;
-        m.as_any().downcast_ref::<M>().unwrap_or_else(|| panic!("{host:?} runs {}", m.type_name()))
+    pub fn machine<M: 'static>(&self, host: HostId<M>) -> &M {
+        let m = &self.hosts[idx(host.ix.0)].machine;
+        m.as_any().downcast_ref::<M>().unwrap_or_else(|| panic!("{host:?} is from another simulation"))
     }
 
     /// Runs an application command on a host's machine now, then drains its output.
     ///
     /// # Panics
     ///
-    /// If the host runs another type of machine.
-    pub fn call<M: 'static, R>(&mut self, host: HostId, f: impl FnOnce(&mut M, Instant) -> R) -> R {
+    /// If `host` comes from another simulation.
+    pub fn call<M: 'static, R>(&mut self, host: HostId<M>, f: impl FnOnce(&mut M, Instant) -> R) -> R {
         let now = self.now;
-        let m = &mut self.hosts[idx(host.0)].machine;
-        let name = m.type_name();
-        let machine = m.as_any_mut().downcast_mut::<M>().unwrap_or_else(|| panic!("{host:?} runs {name}"));
+        let m = &mut self.hosts[idx(host.ix.0)].machine;
+        m.note_input(now);
+        let machine =
+            m.as_any_mut().downcast_mut::<M>().unwrap_or_else(|| panic!("{host:?} is from another simulation"));
         let r = f(machine, now);
-        self.after_input(host);
+        self.after_input(host.ix);
         r
     }
 
     /// Schedules an application command on a host's machine at virtual time `at` (or now, if
     /// `at` has passed).
-    ///
-    /// # Panics
-    ///
-    /// When it runs, if the host runs another type of machine.
-    pub fn call_at<M: 'static>(&mut self, at: Instant, host: HostId, f: impl FnOnce(&mut M, Instant) + 'static) {
+    pub fn call_at<M: 'static>(&mut self, at: Instant, host: HostId<M>, f: impl FnOnce(&mut M, Instant) + 'static) {
         let call: Call = Box::new(move |m: &mut dyn Any, now| {
-            let machine = m.downcast_mut::<M>().unwrap_or_else(|| panic!("{host:?} runs another machine type"));
-            f(machine, now);
+            if let Some(machine) = m.downcast_mut::<M>() {
+                f(machine, now);
+            }
         });
         let at = at.max(self.now);
         let call = self.calls.insert(call);
-        self.schedule(at, Action::Call { host, call });
+        self.schedule(at, Action::Call { host: host.ix, call });
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
@@ -641,6 +539,9 @@ impl Sim {
         if let Some(a) = self.queue.ahead(crate::lookahead::DEPTH / 2) {
             records.warm(*a, true);
         }
+        if let Some((host, violation)) = self.broken {
+            return Err(RunError::Contract { host, violation });
+        }
         let Some((at, action)) = next else { return Ok(None) };
         if at > self.now {
             self.now = at;
@@ -667,7 +568,9 @@ impl Sim {
             }
             Action::Call { host, call } => {
                 let call = self.calls.remove(call);
-                call(self.hosts[idx(host.0)].machine.as_any_mut(), self.now);
+                let machine = &mut self.hosts[idx(host.0)].machine;
+                machine.note_input(self.now);
+                call(machine.as_any_mut(), self.now);
                 self.after_input(host);
             }
         }
@@ -825,14 +728,14 @@ impl Sim {
     }
 
     /// Whether `host` has a socket bound to `addr`.
-    fn has_socket(&self, host: HostId, addr: SocketAddr) -> bool {
+    fn has_socket(&self, host: HostIx, addr: SocketAddr) -> bool {
         let h = &self.hosts[idx(host.0)];
         h.socket == addr || (h.more_sockets && self.host_rest[idx(host.0)].sockets.contains(&addr))
     }
 
     /// The socket a transmit leaves from: its source, if the host has that socket (`None`
     /// otherwise); without one, the first socket of the destination's family (or the first).
-    fn source_for(&self, host: HostId, t: &Transmit) -> Option<SocketAddr> {
+    fn source_for(&self, host: HostIx, t: &Transmit) -> Option<SocketAddr> {
         let h = &self.hosts[idx(host.0)];
         let family = |s: &SocketAddr| s.is_ipv4() == t.destination.is_ipv4();
         match t.source {
@@ -842,7 +745,7 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, host: HostId, packet: u32) {
+    fn deliver(&mut self, host: HostIx, packet: u32) {
         let p = self.packets.get(packet);
         if !self.has_socket(host, p.dst) {
             self.stats.dropped_no_socket += 1;
@@ -863,7 +766,7 @@ impl Sim {
 
     /// Drains a host's machine after an input: transmits into its uplink, events into its
     /// log, and re-arms its timer.
-    fn after_input(&mut self, host: HostId) {
+    fn after_input(&mut self, host: HostIx) {
         let now = self.now;
         while let Some(t) = self.hosts[idx(host.0)].machine.poll_transmit(now, &mut self.buf) {
             self.stats.transmits += 1;
@@ -878,6 +781,11 @@ impl Sim {
         let h = &mut self.hosts[idx(host.0)];
         self.stats.app_events += h.machine.drain_events(now, &mut self.trace, &mut self.host_rest[idx(host.0)].log);
         let deadline = h.machine.poll_timeout();
+        if self.broken.is_none()
+            && let Some(violation) = h.machine.violation()
+        {
+            self.broken = Some((AnyHost(host), violation));
+        }
         if deadline != h.timer {
             h.timer = deadline;
             h.timer_generation += 1;
@@ -890,56 +798,19 @@ impl Sim {
 
     /// The realm a host lives in.
     #[must_use]
-    pub fn host_realm(&self, host: HostId) -> RealmId {
-        self.host_rest[idx(host.0)].realm
+    pub fn host_realm(&self, host: impl Into<AnyHost>) -> RealmId {
+        self.host_rest[idx(host.into().0.0)].realm
     }
 
     /// The addresses of a host's sockets.
     #[must_use]
-    pub fn host_sockets(&self, host: HostId) -> &[SocketAddr] {
-        &self.host_rest[idx(host.0)].sockets
+    pub fn host_sockets(&self, host: impl Into<AnyHost>) -> &[SocketAddr] {
+        &self.host_rest[idx(host.into().0.0)].sockets
     }
 
     /// The realm behind a NAT box.
     #[must_use]
     pub fn nat_inside(&self, nat: NatId) -> RealmId {
         RealmId(nat.0 + 1)
-    }
-}
-
-/// A vector of slots with a free list: stable small indices for values waiting in the queue.
-struct Slab<T> {
-    slots: Vec<Option<T>>,
-    free: Vec<u32>,
-}
-
-impl<T> Default for Slab<T> {
-    fn default() -> Self {
-        Self { slots: Vec::new(), free: Vec::new() }
-    }
-}
-
-impl<T> Slab<T> {
-    fn insert(&mut self, value: T) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[idx(i)] = Some(value);
-                i
-            }
-            None => {
-                self.slots.push(Some(value));
-                id(self.slots.len() - 1)
-            }
-        }
-    }
-
-    /// Takes the value out of slot `i`; every slot is removed exactly once (by the one queue
-    /// entry that names it).
-    fn remove(&mut self, i: u32) -> T {
-        self.free.push(i);
-        match self.slots[idx(i)].take() {
-            Some(v) => v,
-            None => unreachable!("slab slot {i} removed twice"),
-        }
     }
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use netsim::{NatConfig, Probe, Received, Sim};
+use netsim::{NatConfig, Probe, Sim};
 use sansio_core::Instant;
 
 fn a(s: &str) -> SocketAddr {
@@ -27,7 +27,7 @@ fn hairpinning_loops_a_packet_to_a_neighbour_through_its_public_address() {
         sim.run_for(Duration::from_millis(1)).unwrap();
         sim.call(alice, |p: &mut Probe, _| p.send(a("198.51.100.1:7000"), b"hi bob".to_vec()));
         sim.run_for(Duration::from_millis(1)).unwrap();
-        let got = sim.events::<Received>(bob);
+        let got = sim.events(bob);
         if hairpinning {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].1.remote, a("198.51.100.1:6000"), "Bob sees Alice's public address");
@@ -36,7 +36,7 @@ fn hairpinning_loops_a_packet_to_a_neighbour_through_its_public_address() {
             assert!(got.is_empty());
             assert_eq!(sim.nat_stats(nat).dropped_hairpin, 1);
         }
-        assert_eq!(sim.events::<Received>(server).len(), 1);
+        assert_eq!(sim.events(server).len(), 1);
     }
 }
 
@@ -50,10 +50,10 @@ fn a_home_nat_behind_a_carrier_nat_is_translated_twice_and_replies_find_their_wa
     let client = sim.add_host(home, &[a("192.168.0.2:4444")], Probe::new());
     sim.call(client, |p: &mut Probe, _| p.send(a("203.0.113.1:3478"), b"where am I".to_vec()));
     sim.run_until(Instant::from_secs(1)).unwrap();
-    let seen = sim.events::<Received>(server);
+    let seen = sim.events(server);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].1.remote.ip(), "198.51.100.50".parse::<std::net::IpAddr>().unwrap());
-    let back = sim.events::<Received>(client);
+    let back = sim.events(client);
     assert_eq!(back.len(), 1, "the echo crossed both NATs back");
     assert_eq!(back[0].1.remote, a("203.0.113.1:3478"));
     assert_eq!(sim.nat_stats(cgn).translated_in, 1);
@@ -69,6 +69,6 @@ fn a_private_address_of_another_realm_is_unreachable() {
     let bob = sim.add_host(home_b, &[a("10.0.0.3:1")], Probe::new());
     sim.call(alice, |p: &mut Probe, _| p.send(a("10.0.0.3:1"), vec![1]));
     sim.run_for(Duration::from_millis(1)).unwrap();
-    assert!(sim.events::<Received>(bob).is_empty());
+    assert!(sim.events(bob).is_empty());
     assert_eq!(sim.stats().dropped_no_route, 1);
 }

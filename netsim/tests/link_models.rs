@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use netsim::{LinkConfig, Loss, Probe, Received, Sim};
+use netsim::{LinkConfig, Loss, Probe, Sim};
 use sansio_core::Instant;
 
 fn a(s: &str) -> SocketAddr {
@@ -42,7 +42,7 @@ fn measure(link: LinkConfig, count: usize, len: usize, gap: Duration, seed: u8) 
     }
     sim.run_until(Instant::from_secs(3_600)).unwrap();
     let got = sim
-        .events::<Received>(rx)
+        .events(rx)
         .iter()
         .map(|(t, r)| {
             let seq = u32::from_be_bytes(r.payload[..4].try_into().unwrap());
@@ -167,10 +167,10 @@ fn a_link_taken_down_mid_run_drops_until_it_comes_back() {
     for (t, expect) in [(0, true), (1, false), (2, true)] {
         sim.run_until(Instant::from_secs(t)).unwrap();
         sim.link_mut(up).up = t != 1;
-        let before = sim.events::<Received>(rx).len();
+        let before = sim.events(rx).len();
         sim.call(tx, |p: &mut Probe, _| p.send(a("10.0.0.2:2"), vec![0]));
         sim.run_for(Duration::from_millis(1)).unwrap();
-        assert_eq!(sim.events::<Received>(rx).len() > before, expect, "at {t} s");
+        assert_eq!(sim.events(rx).len() > before, expect, "at {t} s");
     }
     assert_eq!(sim.link_stats(up).dropped_down, 1);
 }

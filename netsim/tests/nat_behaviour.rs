@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use netsim::{Filtering, Mapping, NatConfig, NatId, PortAllocation, Probe, Received, Sim};
+use netsim::{Filtering, Mapping, NatConfig, NatId, PortAllocation, Probe, Sim};
 use sansio_core::Instant;
 
 fn a(s: &str) -> SocketAddr {
@@ -17,8 +17,8 @@ fn a(s: &str) -> SocketAddr {
 struct Lab {
     sim: Sim,
     nat: NatId,
-    client: netsim::HostId,
-    servers: [netsim::HostId; 3],
+    client: netsim::HostId<Probe>,
+    servers: [netsim::HostId<Probe>; 3],
 }
 
 const CLIENT: &str = "192.168.1.10:4000";
@@ -42,10 +42,10 @@ impl Lab {
     fn out(&mut self, to: &str) -> Option<SocketAddr> {
         let to = a(to);
         let server = self.servers[[S1, S2, S3].iter().position(|s| a(s) == to).unwrap()];
-        let before = self.sim.events::<Received>(server).len();
+        let before = self.sim.events(server).len();
         self.sim.call(self.client, |p: &mut Probe, _| p.send(to, b"out".to_vec()));
         self.sim.run_for(std::time::Duration::from_millis(1)).unwrap();
-        let seen = self.sim.events::<Received>(server);
+        let seen = self.sim.events(server);
         seen.get(before).map(|(_, r)| r.remote)
     }
 
@@ -54,10 +54,10 @@ impl Lab {
     fn inbound(&mut self, from: &str, to: SocketAddr) -> bool {
         let from = a(from);
         let server = self.servers[[S1, S2, S3].iter().position(|s| a(s) == from).unwrap()];
-        let before = self.sim.events::<Received>(self.client).len();
+        let before = self.sim.events(self.client).len();
         self.sim.call(server, |p: &mut Probe, _| p.send_from(from, to, b"in".to_vec()));
         self.sim.run_for(std::time::Duration::from_millis(1)).unwrap();
-        self.sim.events::<Received>(self.client).len() > before
+        self.sim.events(self.client).len() > before
     }
 }
 
@@ -137,7 +137,7 @@ fn a_taken_port_is_not_preserved_and_sequential_allocation_counts_up() {
         sim.call(h, |p: &mut Probe, _| p.send(a(S1), vec![1]));
     }
     sim.run_until(Instant::from_millis(1)).unwrap();
-    let ports: Vec<u16> = sim.events::<Received>(server).iter().map(|(_, r)| r.remote.port()).collect();
+    let ports: Vec<u16> = sim.events(server).iter().map(|(_, r)| r.remote.port()).collect();
     assert_eq!(ports, vec![30000, 20000, 20001]);
 }
 

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use netsim::{NatConfig, Probe, Received, Sim};
+use netsim::{NatConfig, Probe, Sim};
 use sansio_core::Instant;
 
 fn a(s: &str) -> SocketAddr {
@@ -16,7 +16,7 @@ fn a(s: &str) -> SocketAddr {
 const SERVER: &str = "203.0.113.1:3478";
 
 /// A client behind `config`; returns the sim, client, server and nat.
-fn setup(config: NatConfig) -> (Sim, netsim::HostId, netsim::HostId, netsim::NatId) {
+fn setup(config: NatConfig) -> (Sim, netsim::HostId<Probe>, netsim::HostId<Probe>, netsim::NatId) {
     let mut sim = Sim::new(sansio_core::Seed::new([2; 32]));
     let net = sim.internet();
     let server = sim.add_host(net, &[a(SERVER)], Probe::new());
@@ -25,19 +25,19 @@ fn setup(config: NatConfig) -> (Sim, netsim::HostId, netsim::HostId, netsim::Nat
     (sim, client, server, nat)
 }
 
-fn client_out(sim: &mut Sim, client: netsim::HostId, at: Instant) {
+fn client_out(sim: &mut Sim, client: netsim::HostId<Probe>, at: Instant) {
     sim.run_until(at).unwrap();
     sim.call(client, |p: &mut Probe, _| p.send(a(SERVER), b"keepalive".to_vec()));
     sim.run_for(Duration::from_micros(1)).unwrap();
 }
 
 /// The server answers at `at`; whether the client got it.
-fn server_in(sim: &mut Sim, client: netsim::HostId, server: netsim::HostId, at: Instant) -> bool {
+fn server_in(sim: &mut Sim, client: netsim::HostId<Probe>, server: netsim::HostId<Probe>, at: Instant) -> bool {
     sim.run_until(at).unwrap();
-    let before = sim.events::<Received>(client).len();
+    let before = sim.events(client).len();
     sim.call(server, |p: &mut Probe, _| p.send(a("198.51.100.1:5000"), b"late reply".to_vec()));
     sim.run_for(Duration::from_micros(1)).unwrap();
-    sim.events::<Received>(client).len() > before
+    sim.events(client).len() > before
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn a_new_mapping_after_expiry_may_get_a_new_port() {
     let (mut sim, client, server, _) = setup(config);
     client_out(&mut sim, client, Instant::ZERO);
     client_out(&mut sim, client, Instant::from_secs(11));
-    let ports: Vec<u16> = sim.events::<Received>(server).iter().map(|(_, r)| r.remote.port()).collect();
+    let ports: Vec<u16> = sim.events(server).iter().map(|(_, r)| r.remote.port()).collect();
     assert_eq!(ports.len(), 2);
     assert_ne!(ports[0], ports[1], "the expired mapping's port is not kept (random allocation)");
 }

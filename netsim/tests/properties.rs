@@ -181,7 +181,7 @@ proptest! {
         sim.run_until(Instant::from_secs(5)).unwrap();
 
         for (h, _, up) in &hosts {
-            for (at, payload) in sim.events::<Vec<u8>>(*h) {
+            for (at, payload) in sim.events(*h) {
                 let sent = u64::from_be_bytes(payload[..8].try_into().unwrap());
                 prop_assert!(at.as_micros() >= sent, "delivered at {at} before it was sent at {sent} µs");
             }
@@ -205,6 +205,6 @@ proptest! {
     }
 }
 
-fn h_index(hosts: &[(netsim::HostId, SocketAddr, netsim::LinkId)], h: netsim::HostId) -> usize {
+fn h_index(hosts: &[(netsim::HostId<EchoOnce>, SocketAddr, netsim::LinkId)], h: netsim::HostId<EchoOnce>) -> usize {
     hosts.iter().position(|x| x.0 == h).unwrap()
 }

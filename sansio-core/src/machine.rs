@@ -41,9 +41,10 @@ pub struct Transmit {
 /// polled; one input produces a finite amount of output.
 ///
 /// **Deadlines.** `poll_timeout` returns the next instant the machine wants
-/// `handle_timeout`, or `None` when it is idle. After the outputs are drained it never returns
-/// a deadline at or before the last `now` it handled (a driver would spin on it); deadlines in
-/// the past are only allowed while output is still queued.
+/// `handle_timeout`, or `None` when it is idle. After `handle_timeout(now)` and the outputs
+/// drained, it never returns a deadline at or before that `now`: a driver would spin on it.
+/// After any other input a deadline may have passed (a flood of datagrams kept the driver busy
+/// past it); the driver then calls `handle_timeout` at once, which must move it on.
 ///
 /// **Hostile input.** A malformed or hostile datagram is not an error: the machine drops it
 /// and counts it in its statistics. Nothing received may make a machine panic, loop or grow

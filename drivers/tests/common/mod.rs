@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use drivers::{DriverConfig, Stopped, std_thread};
-use sansio_core::{Instant, Machine, Transmit};
+use sansio_core::{ContractCheck, Instant, Machine, Transmit};
 
 /// What the test machine reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,11 +134,13 @@ pub enum Flavor {
 pub const BOTH: [Flavor; 2] = [Flavor::Std, Flavor::Tokio];
 
 enum Inner<M: Machine> {
-    Std(std_thread::Handle<M>),
-    Tokio(drivers::tokio::Handle<M>, tokio::runtime::Runtime),
+    Std(std_thread::Handle<ContractCheck<M>>),
+    Tokio(drivers::tokio::Handle<ContractCheck<M>>, tokio::runtime::Runtime),
 }
 
-/// A machine running on one of the drivers, with its events collected on a channel.
+/// A machine running on one of the drivers, with its events collected on a channel. The
+/// machine runs inside a [`ContractCheck`], so a driver that breaks the contract (time going
+/// backwards, outputs not drained before the deadline is read) fails the test at shutdown.
 pub struct Running<M: Machine> {
     inner: Inner<M>,
     pub events: mpsc::Receiver<M::Event>,
@@ -155,6 +157,7 @@ where
     let sink = move |e| {
         let _ = tx.send(e);
     };
+    let machine = ContractCheck::new(machine);
     let inner = match flavor {
         Flavor::Std => Inner::Std(std_thread::spawn(machine, sockets, DriverConfig::default(), sink).unwrap()),
         Flavor::Tokio => {
@@ -171,6 +174,10 @@ where
 
 impl<M: Machine + Send + 'static> Running<M> {
     pub fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut M, Instant) -> R + Send + 'static) -> R {
+        let f = move |m: &mut ContractCheck<M>, now| {
+            m.note_input(now);
+            f(m.inner_mut(), now)
+        };
         match &self.inner {
             Inner::Std(h) => h.call(f).unwrap(),
             Inner::Tokio(h, _) => h.blocking_call(f).unwrap(),
@@ -184,11 +191,14 @@ impl<M: Machine + Send + 'static> Running<M> {
         }
     }
 
+    /// Stops the loop; panics if the machine or the driver broke the contract.
     pub fn shutdown(self) -> Stopped<M> {
-        match self.inner {
+        let stopped = match self.inner {
             Inner::Std(h) => h.shutdown().unwrap(),
             Inner::Tokio(h, rt) => rt.block_on(h.shutdown()).unwrap(),
-        }
+        };
+        assert_eq!(stopped.machine.violation(), None, "the machine contract was broken");
+        Stopped { machine: stopped.machine.into_inner(), stats: stopped.stats }
     }
 
     /// The next `n` events, or a panic naming how many arrived within `timeout`.

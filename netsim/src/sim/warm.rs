@@ -9,7 +9,7 @@
 //! have arrived. Prefetches are hints: they change when memory arrives, never what the
 //! simulation does.
 
-use super::{Action, Hop, Host, HostId, LinkId, NatBox, NatId, Sim, idx};
+use super::{Action, Hop, Host, HostIx, LinkId, NatBox, NatId, Sim, idx};
 use crate::link::Link;
 use crate::packets::Packet;
 
@@ -47,7 +47,7 @@ impl Records<'_> {
         }
     }
 
-    fn warm_host(&self, h: HostId, deeper: bool) {
+    fn warm_host(&self, h: HostIx, deeper: bool) {
         let Some(host) = self.hosts.get(idx(h.0)) else { return };
         if deeper {
             prefetch((&raw const *host.machine).cast::<u8>());

@@ -50,11 +50,9 @@ pub fn check(
     *sim.link_mut(sim.host_uplink(client)) = link.clone();
     *sim.link_mut(sim.host_downlink(client)) = link;
     sim.call(client, |c: &mut NatCheck, now| c.start(now));
-    let finished =
-        sim.run_until_condition(Instant::from_secs(20_000), |s| s.machine::<NatCheck>(client).is_done()).unwrap();
+    let finished = sim.run_until_condition(Instant::from_secs(20_000), |s| s.machine(client).is_done()).unwrap();
     assert!(finished, "the check ends");
-    let events: Vec<(Instant, NatEvent)> =
-        sim.events::<NatEvent>(client).into_iter().map(|(t, e)| (t, e.clone())).collect();
+    let events: Vec<(Instant, NatEvent)> = sim.events(client).into_iter().map(|(t, e)| (t, e.clone())).collect();
     let Some((_, NatEvent::Done(report))) = events.last().cloned() else {
         panic!("the last event is Done: {events:?}")
     };
