@@ -20,7 +20,7 @@ const STUN_PORT: u16 = 3478;
 
 /// Which run loop drives the machine.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Runtime {
+pub(crate) enum Runtime {
     /// One OS thread (mio readiness).
     Std,
     /// A tokio task on a current-thread runtime.
@@ -29,7 +29,7 @@ pub enum Runtime {
 
 /// `ipv8 stun-server`.
 #[derive(Debug, Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// Primary address IP:PORT (port 0: any free port, printed once bound).
     #[arg(long)]
     primary: SocketAddr,
@@ -53,7 +53,7 @@ pub struct ServerArgs {
 
 /// `ipv8 nat-check`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The STUN server, HOST or HOST:PORT (port 3478 if none is given).
     #[arg(long)]
     server: String,
@@ -85,7 +85,7 @@ pub struct CheckArgs {
 
 /// The test procedures.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ProcedureArg {
+pub(crate) enum ProcedureArg {
     /// RFC 5780 behaviour discovery (needs OTHER-ADDRESS: coturn, ours).
     Rfc5780,
     /// RFC 3489 classic tests (CHANGED-ADDRESS: Vovida stund, coturn, ours).
@@ -193,7 +193,7 @@ fn bind_server(config: &mut ServerConfig) -> Result<Vec<UdpSocket>, Failure> {
 }
 
 /// Runs the STUN server.
-pub fn server(args: &ServerArgs, stop: &Stop) -> Result<(), Failure> {
+pub(crate) fn server(args: &ServerArgs, stop: &Stop) -> Result<(), Failure> {
     if let Some(alternate) = args.alternate
         && alternate.is_ipv4() != args.primary.is_ipv4()
     {
@@ -342,7 +342,7 @@ fn filtering_name(f: Filtering) -> &'static str {
 }
 
 /// Runs a NAT check and prints the report.
-pub fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
+pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
     let server = resolve(&args.server)?;
     let ip = local_ip_towards(server)?;
     let sockets = drivers::bind_all(&[SocketAddr::new(ip, 0), SocketAddr::new(ip, 0)]).map_err(|e| e.to_string())?;

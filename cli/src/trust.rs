@@ -14,7 +14,7 @@ use trust_core::{ConnectivityDecay, MeritRank, PeerId, WalkConfig, paths};
 
 /// Reputation and friendship paths from a CSV of relations.
 #[derive(Debug, Subcommand)]
-pub enum Trust {
+pub(crate) enum Trust {
     /// The peers an ego trusts most (MeritRank personalised random walks).
     Rank(RankArgs),
     /// Why an ego trusts a peer: shortest and widest friendship paths, edge-disjoint paths.
@@ -25,7 +25,7 @@ pub enum Trust {
 
 /// Where the relations come from and who asks.
 #[derive(Debug, Args)]
-pub struct Source {
+pub(crate) struct Source {
     /// CSV file `from,to,type,strength,timestamp` with a header line; `-` reads standard
     /// input. Where rows repeat a relation the latest timestamp wins, and between equal
     /// timestamps the first row read. A peer's relation to itself is ignored.
@@ -41,7 +41,7 @@ pub struct Source {
 
 /// `ipv8 trust rank`.
 #[derive(Debug, Args)]
-pub struct RankArgs {
+pub(crate) struct RankArgs {
     #[command(flatten)]
     source: Source,
     /// How many peers to list.
@@ -63,7 +63,7 @@ pub struct RankArgs {
 
 /// `ipv8 trust path`.
 #[derive(Debug, Args)]
-pub struct PathArgs {
+pub(crate) struct PathArgs {
     #[command(flatten)]
     source: Source,
     /// The peer to explain.
@@ -79,7 +79,7 @@ pub struct PathArgs {
 
 /// Honest graph models.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Model {
+pub(crate) enum Model {
     /// Watts–Strogatz ring with rewiring (degree = successors trusted, 10 % rewired).
     SmallWorld,
     /// Barabási–Albert preferential attachment (degree = relations per new peer).
@@ -88,7 +88,7 @@ pub enum Model {
 
 /// Sybil region shapes.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A long cycle.
     Chain,
     /// A hub Sybil and its spokes, trusting each other.
@@ -99,7 +99,7 @@ pub enum Shape {
 
 /// `ipv8 trust generate`.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Honest graph model.
     #[arg(long, value_enum, default_value_t = Model::SmallWorld)]
     model: Model,
@@ -132,7 +132,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs a `trust` subcommand; `Err` is the message to print.
-pub fn run(command: Trust) -> Result<(), Failure> {
+pub(crate) fn run(command: Trust) -> Result<(), Failure> {
     match command {
         Trust::Rank(args) => rank(&args),
         Trust::Path(args) => path(&args),

@@ -29,14 +29,14 @@ pub(crate) struct RecvBatch {
 const SLOT: usize = 65_536;
 
 impl RecvBatch {
-    pub fn new(slots: usize) -> Self {
+    pub(crate) fn new(slots: usize) -> Self {
         let slots = slots.clamp(1, quinn_udp::BATCH_SIZE);
         Self { storage: vec![0; slots * SLOT], metas: vec![RecvMeta::default(); slots], slots }
     }
 
     /// One `recvmmsg` (or the platform's equivalent) into the buffers; the number of filled
     /// slots, or the error (`WouldBlock` when nothing is waiting).
-    pub fn recv(&mut self, state: &UdpSocketState, socket: quinn_udp::UdpSockRef<'_>) -> std::io::Result<usize> {
+    pub(crate) fn recv(&mut self, state: &UdpSocketState, socket: quinn_udp::UdpSockRef<'_>) -> std::io::Result<usize> {
         let mut chunks = self.storage.chunks_mut(SLOT);
         let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
@@ -61,7 +61,13 @@ pub(crate) struct Engine<M: Machine, E> {
 }
 
 impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
-    pub fn new(machine: M, sink: E, table: SocketTable, states: Vec<UdpSocketState>, config: DriverConfig) -> Self {
+    pub(crate) fn new(
+        machine: M,
+        sink: E,
+        table: SocketTable,
+        states: Vec<UdpSocketState>,
+        config: DriverConfig,
+    ) -> Self {
         Self {
             states,
             machine,
@@ -78,23 +84,23 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
 
     /// Drains whatever the machine was handed over with (queued transmits and events, a
     /// deadline): the loop must not wait for a first input to learn of them.
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         let now = self.clock.now();
         self.drain(now);
     }
 
     /// The machine's next deadline, as of the last drain.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Whether the outbox holds datagrams or the machine holds more than fitted.
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.outbox.is_empty() || self.pending_transmits
     }
 
     /// Runs an application command at the current time.
-    pub fn call(&mut self, f: Call<M>) {
+    pub(crate) fn call(&mut self, f: Call<M>) {
         let now = self.clock.now();
         self.stats.calls += 1;
         f(&mut self.machine, now);
@@ -103,7 +109,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
 
     /// Fires the machine's timer if its deadline has passed, with the *current* time (never
     /// the stale deadline). Returns whether it fired.
-    pub fn fire_timer(&mut self) -> bool {
+    pub(crate) fn fire_timer(&mut self) -> bool {
         let now = self.clock.now();
         match self.deadline {
             Some(d) if d <= now => {
@@ -118,7 +124,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
 
     /// Hands the datagrams in `batch` (the first `n` slots, received on `socket`) to the
     /// machine, splitting GRO super-datagrams at their stride.
-    pub fn feed(&mut self, socket: usize, batch: &RecvBatch, n: usize) {
+    pub(crate) fn feed(&mut self, socket: usize, batch: &RecvBatch, n: usize) {
         let now = self.clock.now();
         for (meta, slot) in batch.metas[..n].iter().zip(batch.storage.chunks(SLOT)) {
             let local = self.table.local_for(socket, meta.dst_ip);
@@ -153,7 +159,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
     }
 
     /// After a flush: pull what the machine still holds.
-    pub fn after_flush(&mut self) {
+    pub(crate) fn after_flush(&mut self) {
         self.outbox.clear();
         if self.pending_transmits {
             let now = self.clock.now();
@@ -163,7 +169,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
     }
 
     /// Counts the outcome of one send of `run_index`.
-    pub fn count_send(&mut self, run_index: usize, result: &std::io::Result<()>) {
+    pub(crate) fn count_send(&mut self, run_index: usize, result: &std::io::Result<()>) {
         let run = self.outbox.runs()[run_index];
         match result {
             Ok(()) => {

@@ -114,6 +114,7 @@ pub struct Stopped<M> {
 
 /// Why a command could not be run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallError {
     /// The run loop has stopped (shut down, or its thread or task ended).
     #[error("the driver has stopped")]

@@ -31,7 +31,7 @@ pub(crate) struct Run {
 
 impl Run {
     /// The run as a quinn-udp transmit over `buf`.
-    pub fn transmit<'a>(&self, buf: &'a [u8]) -> quinn_udp::Transmit<'a> {
+    pub(crate) fn transmit<'a>(&self, buf: &'a [u8]) -> quinn_udp::Transmit<'a> {
         quinn_udp::Transmit {
             destination: self.destination,
             ecn: None,
@@ -62,31 +62,31 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(MAX_UDP_PAYLOAD + 1);
         Self { buf: vec![0; capacity], filled: 0, runs: Vec::new(), unroutable: 0 }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }
 
-    pub fn runs(&self) -> &[Run] {
+    pub(crate) fn runs(&self) -> &[Run] {
         &self.runs
     }
 
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.filled = 0;
         self.runs.clear();
     }
 
     /// Pulls transmits from `machine` until it has none or the buffer cannot take a full-sized
     /// datagram. `max_segments(socket)` is how many GSO segments that socket's kernel accepts.
-    pub fn fill<M: Machine>(
+    pub(crate) fn fill<M: Machine>(
         &mut self,
         machine: &mut M,
         now: Instant,

@@ -10,13 +10,13 @@ pub(crate) struct SocketTable {
 }
 
 impl SocketTable {
-    pub fn new(locals: Vec<SocketAddr>) -> Self {
+    pub(crate) fn new(locals: Vec<SocketAddr>) -> Self {
         Self { locals }
     }
 
     /// The socket for a transmit from `source` (the first socket of the destination's family
     /// when `None`), with the source IP to set when that socket is bound to a wildcard address.
-    pub fn route(&self, source: Option<SocketAddr>, destination: SocketAddr) -> Option<(usize, Option<IpAddr>)> {
+    pub(crate) fn route(&self, source: Option<SocketAddr>, destination: SocketAddr) -> Option<(usize, Option<IpAddr>)> {
         let Some(source) = source else {
             let same_family = self.locals.iter().position(|l| l.is_ipv4() == destination.is_ipv4());
             return Some((same_family.unwrap_or(0), None)).filter(|_| !self.locals.is_empty());
@@ -32,7 +32,7 @@ impl SocketTable {
 
     /// The address a datagram arrived on: the socket's own, with the packet's destination IP
     /// filled in when the socket is bound to a wildcard address.
-    pub fn local_for(&self, socket: usize, dst_ip: Option<IpAddr>) -> SocketAddr {
+    pub(crate) fn local_for(&self, socket: usize, dst_ip: Option<IpAddr>) -> SocketAddr {
         let mut local = self.locals[socket];
         if local.ip().is_unspecified()
             && let Some(ip) = dst_ip

@@ -30,7 +30,7 @@ impl Contacts {
     /// IPv4 words scanned linearly before a hash set is built.
     const FEW: usize = 16;
 
-    pub fn contains(&self, a: &SocketAddr) -> bool {
+    pub(crate) fn contains(&self, a: &SocketAddr) -> bool {
         match (self, a) {
             (Self::One(one), _) => one == a,
             (Self::V4(v), SocketAddr::V4(v4)) => v.contains(&v4_word(v4)),
@@ -40,7 +40,7 @@ impl Contacts {
         }
     }
 
-    pub fn insert(&mut self, a: SocketAddr) {
+    pub(crate) fn insert(&mut self, a: SocketAddr) {
         if self.contains(&a) {
             return;
         }

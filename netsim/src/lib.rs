@@ -34,6 +34,8 @@ mod routes;
 mod runner;
 mod sim;
 mod slab;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 /// The hash function of every table and of the trace: foldhash with a fixed seed (the same in
 /// every run; no table is ever iterated into output). Its `quality` variant, because the
@@ -55,6 +57,17 @@ pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
 }
 
 pub use ids::{AnyHost, HostId, LinkId, NatId, RealmId};
+/// A socket address from a literal, for tests and scenarios: `addr("192.0.2.1:3478")`,
+/// `addr("[2001:db8::1]:443")`.
+///
+/// # Panics
+///
+/// If `s` is not a socket address literal (a test's typo, named in the message).
+#[must_use]
+pub fn addr(s: &str) -> std::net::SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s:?} is not a socket address: {e}"))
+}
+
 pub use link::{LinkConfig, LinkStats, Loss};
 pub use nat::{NatConfig, NatStats, PortAllocation};
 pub use probe::{Probe, Received};

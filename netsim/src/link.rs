@@ -7,6 +7,7 @@ use sansio_core::{Instant, SeededRng};
 
 /// How a link loses packets.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Loss {
     /// No random loss.
     #[default]
@@ -200,7 +201,7 @@ pub(crate) type Arrivals = ([Instant; 2], usize);
 
 impl Link {
     /// A link whose hot copy is built from `cold`'s configuration on its first packet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             offered: 0,
             delivered: 0,
@@ -214,7 +215,7 @@ impl Link {
     }
 
     /// The configuration, for changes; the hot copy is rebuilt on the next packet.
-    pub fn config_mut<'a>(&mut self, cold: &'a mut LinkCold) -> &'a mut LinkConfig {
+    pub(crate) fn config_mut<'a>(&mut self, cold: &'a mut LinkCold) -> &'a mut LinkConfig {
         self.path = Path::Stale;
         &mut cold.config
     }
@@ -230,7 +231,7 @@ impl Link {
     }
 
     /// What this link did so far.
-    pub fn stats(&self, cold: &LinkCold) -> LinkStats {
+    pub(crate) fn stats(&self, cold: &LinkCold) -> LinkStats {
         LinkStats {
             offered: self.offered,
             delivered: self.delivered,
@@ -248,7 +249,7 @@ impl Link {
     /// `cold` is this link's cold part; a plain link does not read it unless the packet is
     /// over its MTU.
     #[inline]
-    pub fn offer(&mut self, cold: &mut LinkCold, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
+    pub(crate) fn offer(&mut self, cold: &mut LinkCold, now: Instant, len: usize, rng: &mut SeededRng) -> Arrivals {
         if self.path == Path::Plain && len + HEADER_BYTES <= self.mtu {
             self.offered += 1;
             return ([self.arrive_in_order(now, len, rng), Instant::ZERO], 1);

@@ -23,13 +23,13 @@ pub(crate) struct Lookahead<V> {
 }
 
 impl<V: Copy> Lookahead<V> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { queue: EventQueue::new(), taken: VecDeque::with_capacity(4 * DEPTH) }
     }
 
     /// Schedules `value` at `at`, which must not be earlier than the last event taken.
     #[inline]
-    pub fn push(&mut self, at: Instant, value: V) {
+    pub(crate) fn push(&mut self, at: Instant, value: V) {
         match self.taken.back() {
             Some((last, _)) if at < *last => {
                 // Nearly always due now, so before every event taken ahead: scan from the front.
@@ -44,7 +44,7 @@ impl<V: Copy> Lookahead<V> {
     }
 
     /// When the next event is due.
-    pub fn peek(&mut self) -> Option<Instant> {
+    pub(crate) fn peek(&mut self) -> Option<Instant> {
         match self.taken.front() {
             Some((at, _)) => Some(*at),
             None => self.queue.peek(),
@@ -54,7 +54,7 @@ impl<V: Copy> Lookahead<V> {
     /// Takes the next event, first topping up the events taken ahead to [`DEPTH`]; `taken`
     /// sees each event as it comes out of the queue.
     #[inline]
-    pub fn pop(&mut self, mut taken: impl FnMut(&V)) -> Option<(Instant, V)> {
+    pub(crate) fn pop(&mut self, mut taken: impl FnMut(&V)) -> Option<(Instant, V)> {
         while self.taken.len() <= DEPTH {
             let Some(e) = self.queue.pop() else { break };
             taken(&e.1);
@@ -65,11 +65,11 @@ impl<V: Copy> Lookahead<V> {
 
     /// The event that will run `i` events after the next one, if taken yet.
     #[inline]
-    pub fn ahead(&self, i: usize) -> Option<&V> {
+    pub(crate) fn ahead(&self, i: usize) -> Option<&V> {
         self.taken.get(i).map(|(_, v)| v)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len() + self.taken.len()
     }
 }

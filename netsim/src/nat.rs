@@ -17,6 +17,7 @@ use crate::nat_index::Index;
 /// How a NAT picks the external port of a new mapping when it cannot (or does not try to)
 /// keep the internal port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PortAllocation {
     /// The next free port after the last one given out.
     Sequential,
@@ -210,7 +211,7 @@ impl Nat {
     /// Bindings searched linearly before the indexes are built.
     const SMALL: usize = 8;
 
-    pub fn new(external_ip: IpAddr, config: NatConfig) -> (Self, NatRest) {
+    pub(crate) fn new(external_ip: IpAddr, config: NatConfig) -> (Self, NatRest) {
         let next_port = config.port_range_start.max(1);
         let mut nat = Self {
             next_expiry: Instant::MAX,
@@ -241,19 +242,19 @@ impl Nat {
     }
 
     /// The configuration, for changes; the copy packets use is refreshed on the next one.
-    pub fn config_mut<'a>(&mut self, rest: &'a mut NatRest) -> &'a mut NatConfig {
+    pub(crate) fn config_mut<'a>(&mut self, rest: &'a mut NatRest) -> &'a mut NatConfig {
         self.stale = true;
         &mut rest.config
     }
 
     /// What this NAT box did so far.
-    pub fn stats(&self, rest: &NatRest) -> NatStats {
+    pub(crate) fn stats(&self, rest: &NatRest) -> NatStats {
         NatStats { translated_out: self.translated_out, translated_in: self.translated_in, ..rest.stats.clone() }
     }
 
     /// Counts a packet from inside to the NAT's own address; returns whether it is looped
     /// back inside (hairpinning on) rather than dropped.
-    pub fn hairpin(rest: &mut NatRest) -> bool {
+    pub(crate) fn hairpin(rest: &mut NatRest) -> bool {
         if rest.config.hairpinning {
             rest.stats.hairpinned += 1;
         } else {
@@ -263,12 +264,12 @@ impl Nat {
     }
 
     /// Where the binding list starts (for a prefetch).
-    pub fn bindings_ptr(&self) -> *const Binding {
+    pub(crate) fn bindings_ptr(&self) -> *const Binding {
         self.bindings.as_ptr()
     }
 
     /// Live mappings.
-    pub fn mappings(&self) -> usize {
+    pub(crate) fn mappings(&self) -> usize {
         self.bindings.len()
     }
 
@@ -337,7 +338,7 @@ impl Nat {
 
     /// Removes every mapping whose lifetime has run out by `now` (and takes up a changed
     /// configuration).
-    pub fn expire(&mut self, rest: &mut NatRest, now: Instant) {
+    pub(crate) fn expire(&mut self, rest: &mut NatRest, now: Instant) {
         if self.stale {
             self.copy_config(&rest.config);
         }
@@ -377,7 +378,7 @@ impl Nat {
 
     /// Translates an outbound packet from `internal` to `remote`: the external source address
     /// it leaves with, or `None` if no port was free.
-    pub fn outbound(
+    pub(crate) fn outbound(
         &mut self,
         rest: &mut NatRest,
         now: Instant,
@@ -413,7 +414,7 @@ impl Nat {
     }
 
     /// Translates an inbound packet from `remote` to the external `port`.
-    pub fn inbound(&mut self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
+    pub(crate) fn inbound(&mut self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
         self.expire(rest, now);
         let contact = self.contact(remote);
         let found = self.by_port(rest, port);

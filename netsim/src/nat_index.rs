@@ -43,7 +43,7 @@ pub(crate) struct Index {
 
 impl Index {
     /// Indexes every binding of `list`.
-    pub fn build(list: &[Binding]) -> Self {
+    pub(crate) fn build(list: &[Binding]) -> Self {
         let mut ix = Self::default();
         for i in 0..list.len() {
             ix.added(list, i);
@@ -51,20 +51,20 @@ impl Index {
         ix
     }
 
-    pub fn by_key(&self, list: &[Binding], key: &MapKey) -> Option<usize> {
+    pub(crate) fn by_key(&self, list: &[Binding], key: &MapKey) -> Option<usize> {
         let h = hash(key);
         let found = self.by_key.find(wide(h), |s| s.hash == h && list[s.pos as usize].key == *key);
         found.map(|s| s.pos as usize)
     }
 
-    pub fn by_port(&self, list: &[Binding], port: u16) -> Option<usize> {
+    pub(crate) fn by_port(&self, list: &[Binding], port: u16) -> Option<usize> {
         let h = hash(&port);
         let found = self.by_port.find(wide(h), |s| s.hash == h && list[s.pos as usize].external_port == port);
         found.map(|s| s.pos as usize)
     }
 
     /// `list[i]` was just added.
-    pub fn added(&mut self, list: &[Binding], i: usize) {
+    pub(crate) fn added(&mut self, list: &[Binding], i: usize) {
         let b = &list[i];
         let (kh, ph) = (hash(&b.key), hash(&b.external_port));
         self.by_key.insert_unique(wide(kh), Slot { pos: pos(i), hash: kh }, |s| wide(s.hash));
@@ -73,7 +73,7 @@ impl Index {
 
     /// `list.swap_remove(i)` is about to happen: forgets `list[i]`, and moves the last
     /// binding's entries to position `i`.
-    pub fn removing(&mut self, list: &[Binding], i: usize) {
+    pub(crate) fn removing(&mut self, list: &[Binding], i: usize) {
         let (b, last) = (&list[i], list.len() - 1);
         for (table, h) in [(&mut self.by_key, hash(&b.key)), (&mut self.by_port, hash(&b.external_port))] {
             if let Ok(e) = table.find_entry(wide(h), |s| s.pos as usize == i) {

@@ -25,7 +25,7 @@ pub(crate) struct Packets {
 
 impl Packets {
     /// A new packet from `src` to `dst` carrying `payload`; returns its slot.
-    pub fn alloc(&mut self, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> u32 {
+    pub(crate) fn alloc(&mut self, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> u32 {
         match self.free.pop() {
             Some(i) => {
                 let p = &mut self.slots[i as usize];
@@ -43,13 +43,13 @@ impl Packets {
     }
 
     /// A copy of packet `i` in a new slot (a duplicating link).
-    pub fn copy(&mut self, i: u32) -> u32 {
+    pub(crate) fn copy(&mut self, i: u32) -> u32 {
         let p = self.slots[i as usize].clone();
         self.alloc(p.src, p.dst, &p.payload)
     }
 
     /// Frees slot `i`, keeping its buffer unless it is large.
-    pub fn free(&mut self, i: u32) {
+    pub(crate) fn free(&mut self, i: u32) {
         let p = &mut self.slots[i as usize];
         if p.payload.capacity() > KEEP_CAPACITY {
             p.payload = Vec::new();
@@ -57,16 +57,16 @@ impl Packets {
         self.free.push(i);
     }
 
-    pub fn get(&self, i: u32) -> &Packet {
+    pub(crate) fn get(&self, i: u32) -> &Packet {
         &self.slots[i as usize]
     }
 
-    pub fn get_mut(&mut self, i: u32) -> &mut Packet {
+    pub(crate) fn get_mut(&mut self, i: u32) -> &mut Packet {
         &mut self.slots[i as usize]
     }
 
     /// Every slot, live or free (for prefetching by slot).
-    pub fn slots(&self) -> &[Packet] {
+    pub(crate) fn slots(&self) -> &[Packet] {
         &self.slots
     }
 }

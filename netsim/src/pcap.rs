@@ -15,17 +15,17 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
-    pub fn record(&mut self, at: Instant, p: &Packet) {
+    pub(crate) fn record(&mut self, at: Instant, p: &Packet) {
         self.packets.push((at, p.src, p.dst, p.payload.clone()));
     }
 
     /// Every packet recorded: arrival time, source, destination, payload.
-    pub fn packets(&self) -> impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &[u8])> {
+    pub(crate) fn packets(&self) -> impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &[u8])> {
         self.packets.iter().map(|(t, s, d, p)| (*t, *s, *d, p.as_slice()))
     }
 
     /// Writes every packet framed as raw IP (LINKTYPE_RAW) + UDP; returns how many.
-    pub fn write<W: std::io::Write>(&self, out: W) -> std::io::Result<usize> {
+    pub(crate) fn write<W: std::io::Write>(&self, out: W) -> std::io::Result<usize> {
         let header = PcapHeader { datalink: DataLink::RAW, ..PcapHeader::default() };
         let mut w = PcapWriter::with_header(out, header).map_err(std::io::Error::other)?;
         let mut n = 0;

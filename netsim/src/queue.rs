@@ -87,7 +87,7 @@ pub(crate) struct EventQueue<V> {
 }
 
 impl<V> EventQueue<V> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             pool: Vec::new(),
             free: NIL,
@@ -146,7 +146,7 @@ impl<V> EventQueue<V> {
 
     /// Schedules `value` at `at`. `at` must not be earlier than the last entry taken; the
     /// simulator guarantees that by scheduling at `max(at, now)`.
-    pub fn push(&mut self, at: Instant, value: V) {
+    pub(crate) fn push(&mut self, at: Instant, value: V) {
         self.seq += 1;
         let at = at.as_micros();
         let i = self.alloc(at, value);
@@ -196,7 +196,7 @@ impl<V> EventQueue<V> {
     }
 
     /// When the next entry is due.
-    pub fn peek(&mut self) -> Option<Instant> {
+    pub(crate) fn peek(&mut self) -> Option<Instant> {
         if let Some(Reverse((at, _, _))) = self.early.peek() {
             return Some(Instant::from_micros(*at));
         }
@@ -205,7 +205,7 @@ impl<V> EventQueue<V> {
     }
 
     /// Takes the next entry.
-    pub fn pop(&mut self) -> Option<(Instant, V)> {
+    pub(crate) fn pop(&mut self) -> Option<(Instant, V)> {
         let i = if let Some(Reverse((_, _, i))) = self.early.pop() {
             i
         } else {
@@ -231,7 +231,7 @@ impl<V> EventQueue<V> {
         Some((at, value))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 }

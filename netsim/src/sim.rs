@@ -23,6 +23,7 @@ mod warm;
 
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// Too many events happened at one instant: something is spinning (a machine whose
     /// deadline does not advance, or packets looping). Virtual time stopped at `at`.

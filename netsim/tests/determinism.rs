@@ -5,12 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use netsim::addr as a;
 use netsim::{LinkConfig, Loss, NatConfig, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 /// Clients behind assorted NATs talk to an echo server over lossy, jittery, reordering links.
 fn scenario(seed: u8) -> (u64, u64) {

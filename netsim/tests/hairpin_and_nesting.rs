@@ -2,15 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use netsim::addr as a;
 use netsim::{NatConfig, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 #[test]
 fn hairpinning_loops_a_packet_to_a_neighbour_through_its_public_address() {

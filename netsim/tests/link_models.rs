@@ -3,15 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use netsim::addr as a;
 use netsim::{LinkConfig, Loss, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 const N: usize = 20_000;
 

@@ -5,12 +5,9 @@
 
 use std::net::SocketAddr;
 
+use netsim::addr as a;
 use netsim::{Filtering, Mapping, NatConfig, NatId, PortAllocation, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 /// A client behind one NAT and three public servers: S1 and S2 share an IP (two ports),
 /// S3 has another IP.

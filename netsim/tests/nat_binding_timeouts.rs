@@ -3,15 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use netsim::addr as a;
 use netsim::{NatConfig, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 const SERVER: &str = "203.0.113.1:3478";
 

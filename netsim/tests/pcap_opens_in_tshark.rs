@@ -2,15 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::net::SocketAddr;
 use std::process::Command;
 
+use netsim::addr as a;
 use netsim::{NatConfig, Probe, Sim};
 use sansio_core::Instant;
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 /// Needs the Debian package `tshark`; `.ci/run` installs it and runs this.
 #[test]

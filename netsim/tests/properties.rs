@@ -6,7 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use netsim::{Filtering, LinkConfig, Loss, Mapping, NatConfig, PortAllocation, Sim};
+use netsim::strategies::{link_config, nat_config};
+use netsim::{LinkConfig, NatConfig, Sim};
 use proptest::prelude::*;
 use sansio_core::{Instant, Machine, Transmit};
 
@@ -44,74 +45,6 @@ impl Machine for EchoOnce {
     fn poll_timeout(&mut self) -> Option<Instant> {
         None
     }
-}
-
-fn nat_config() -> impl Strategy<Value = NatConfig> {
-    let mapping = prop_oneof![
-        Just(Mapping::EndpointIndependent),
-        Just(Mapping::AddressDependent),
-        Just(Mapping::AddressAndPortDependent)
-    ];
-    let filtering = prop_oneof![
-        Just(Filtering::EndpointIndependent),
-        Just(Filtering::AddressDependent),
-        Just(Filtering::AddressAndPortDependent)
-    ];
-    let alloc = prop_oneof![Just(PortAllocation::Sequential), Just(PortAllocation::Random)];
-    (mapping, filtering, any::<bool>(), alloc, 60_000u16..65_535, any::<bool>(), 1u64..20, 1u64..40, any::<bool>())
-        .prop_map(
-            |(
-                mapping,
-                filtering,
-                port_preservation,
-                port_allocation,
-                port_range_start,
-                hairpinning,
-                unreplied,
-                confirmed,
-                inbound_refresh,
-            )| {
-                NatConfig {
-                    mapping,
-                    filtering,
-                    port_preservation,
-                    port_allocation,
-                    port_range_start,
-                    hairpinning,
-                    unreplied_timeout: Duration::from_millis(unreplied * 100),
-                    confirmed_timeout: Duration::from_millis(confirmed * 100),
-                    inbound_refresh,
-                }
-            },
-        )
-}
-
-fn link_config() -> impl Strategy<Value = LinkConfig> {
-    (
-        0u64..50,
-        0u64..20,
-        0.0..0.3f64,
-        0.0..0.2f64,
-        0u64..10,
-        prop::option::of(100_000u64..5_000_000),
-        1_000usize..50_000,
-        100usize..1600,
-        any::<bool>(),
-    )
-        .prop_map(|(delay, jitter, loss, reorder, reorder_delay, rate_bps, queue_bytes, mtu, dup)| LinkConfig {
-            delay: Duration::from_millis(delay),
-            jitter: Duration::from_millis(jitter),
-            loss: Loss::Bernoulli(loss),
-            // Duplicates bypass the bottleneck (they are copies made on the wire), so the rate
-            // property below is checked on links without them.
-            duplicate: if dup && rate_bps.is_none() { 0.05 } else { 0.0 },
-            reorder,
-            reorder_delay: Duration::from_millis(reorder_delay),
-            rate_bps,
-            queue_bytes,
-            mtu,
-            up: true,
-        })
 }
 
 #[derive(Debug, Clone)]

@@ -80,6 +80,7 @@ pub const fn is_comprehension_required(typ: u16) -> bool {
 
 /// One attribute, borrowing its variable parts from the datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Attribute<'a> {
     /// The reflexive address, in the clear.
     MappedAddress(SocketAddr),
@@ -138,6 +139,7 @@ pub enum Attribute<'a> {
 
 /// What is wrong with an attribute's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttributeError {
     /// The value has the wrong length for its type.
     #[error("wrong length {0}")]

@@ -57,6 +57,7 @@ pub enum CheckFailure {
 
 /// Which test sequence to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Procedure {
     /// RFC 5780 §4.3/§4.4: filtering tests first, then mapping tests (which contact the
     /// alternate IP and would otherwise open the filter), strictly one after another; the

@@ -10,6 +10,7 @@ pub const FINGERPRINT_XOR: u32 = 0x5354_554E;
 
 /// Why MESSAGE-INTEGRITY did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IntegrityError {
     /// The message has no MESSAGE-INTEGRITY.
     #[error("no MESSAGE-INTEGRITY")]

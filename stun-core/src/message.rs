@@ -113,6 +113,7 @@ impl TransactionId {
 
 /// Why a datagram is not a well-formed STUN message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Shorter than the 20-byte header.
     #[error("{0} bytes: shorter than a STUN header")]

@@ -44,6 +44,7 @@ impl TransactionConfig {
 
 /// How a transaction ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// A response (success or error) came back.
     Response {

@@ -6,6 +6,7 @@ use crate::message::{HEADER_LEN, MessageType, TransactionId};
 
 /// Why a message could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The buffer is too small for what was asked.
     #[error("buffer too small")]

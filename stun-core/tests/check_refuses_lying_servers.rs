@@ -7,15 +7,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use netsim::addr as a;
 use sansio_core::{Instant, Machine, Seed};
 use stun_core::{
     Attribute, CheckFailure, LifetimeConfig, Message, MessageType, MessageWriter, NatCheck, NatCheckConfig, NatEvent,
     NatType, error_code,
 };
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 const LOCAL: &str = "10.0.0.2:4000";
 const SERVER: &str = "192.0.2.1:3478";

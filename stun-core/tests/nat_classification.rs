@@ -102,3 +102,20 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(run(11), run(11));
     assert_ne!(run(11).2, run(12).2);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Not only the presets: for any behaviour the simulator can give a NAT (mapping,
+    /// filtering, port preservation, allocation, hairpinning), the check finds exactly the
+    /// mapping and filtering the NAT has.
+    #[test]
+    fn any_nat_the_simulator_models_is_classified_as_it_behaves(
+        nat in netsim::strategies::nat_behaviour(),
+        seed in proptest::prelude::any::<u8>(),
+    ) {
+        let (report, _, _) = check(seed, Some(nat.clone()), 0.0, true, |_, _| {});
+        proptest::prop_assert_eq!(report.mapping, Some(nat.mapping), "{:?}", nat);
+        proptest::prop_assert_eq!(report.filtering, Some(nat.filtering), "{:?}", nat);
+    }
+}

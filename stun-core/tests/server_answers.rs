@@ -5,13 +5,10 @@
 
 use std::net::SocketAddr;
 
+use netsim::addr as a;
 use proptest::prelude::*;
 use sansio_core::{Instant, Machine, Seed, Transmit};
 use stun_core::{Attribute, Class, Message, MessageType, MessageWriter, Server, ServerConfig, TransactionId};
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 const P: &str = "192.0.2.1:3478";
 const CLIENT: &str = "203.0.113.5:40000";

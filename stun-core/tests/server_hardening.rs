@@ -7,14 +7,11 @@
 
 use std::net::SocketAddr;
 
+use netsim::addr as a;
 use sansio_core::{Instant, Machine, Seed};
 use stun_core::{
     Attribute, Class, Message, MessageType, MessageWriter, Server, ServerConfig, ServerConfigError, TransactionId,
 };
-
-fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 fn bare_request() -> Vec<u8> {
     let mut buf = [0u8; 20];

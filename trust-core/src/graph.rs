@@ -81,6 +81,7 @@ impl Edge {
 
 /// What an update did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// A new relation.
     Inserted,

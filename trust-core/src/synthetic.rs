@@ -81,6 +81,7 @@ pub fn scale_free(n: usize, m: usize, seed: Seed) -> Vec<EdgeUpdate> {
 
 /// How Sybils arrange themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SybilShape {
     /// Each Sybil trusts the next (and the last the first): a long cycle.
     Chain,

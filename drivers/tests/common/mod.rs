@@ -12,7 +12,7 @@ use sansio_core::{ContractCheck, Instant, Machine, Transmit};
 
 /// What the test machine reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// A scheduled timer fired: `deadline` was asked for, `now` is when it ran.
     Tick { seq: u32, deadline: Instant, now: Instant },
     /// The answer to ping `seq` came back after `rtt`.
@@ -23,7 +23,7 @@ pub enum Event {
 
 /// Pings a peer, echoes pings, ticks periodically and sends bursts, depending on commands.
 #[derive(Debug, Default)]
-pub struct TestMachine {
+pub(crate) struct TestMachine {
     outbox: VecDeque<(SocketAddr, Option<SocketAddr>, Vec<u8>)>,
     events: VecDeque<Event>,
     next: Option<Instant>,
@@ -39,17 +39,17 @@ pub struct TestMachine {
 
 impl TestMachine {
     /// Sends `count` pings to `peer`, the next one `interval` after each pong.
-    pub fn start_pings(&mut self, now: Instant, peer: SocketAddr, interval: Duration, count: u32) {
+    pub(crate) fn start_pings(&mut self, now: Instant, peer: SocketAddr, interval: Duration, count: u32) {
         *self = Self { peer: Some(peer), interval, count, next: Some(now + interval), ..Self::default() };
     }
 
     /// Ticks `count` times, every `interval`, whatever arrives.
-    pub fn start_ticks(&mut self, now: Instant, interval: Duration, count: u32) {
+    pub(crate) fn start_ticks(&mut self, now: Instant, interval: Duration, count: u32) {
         *self = Self { interval, count, periodic: true, next: Some(now + interval), ..Self::default() };
     }
 
     /// Queues `sizes.len()` DATA datagrams to `peer`, tagged 0.., each filled to its size.
-    pub fn send_burst(&mut self, peer: SocketAddr, sizes: &[usize]) {
+    pub(crate) fn send_burst(&mut self, peer: SocketAddr, sizes: &[usize]) {
         for (tag, &len) in sizes.iter().enumerate() {
             let mut d = vec![0xAB; len.max(8)];
             d[..4].copy_from_slice(b"DATA");
@@ -126,12 +126,12 @@ impl Machine for TestMachine {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
+pub(crate) enum Flavor {
     Std,
     Tokio,
 }
 
-pub const BOTH: [Flavor; 2] = [Flavor::Std, Flavor::Tokio];
+pub(crate) const BOTH: [Flavor; 2] = [Flavor::Std, Flavor::Tokio];
 
 enum Inner<M: Machine> {
     Std(std_thread::Handle<ContractCheck<M>>),
@@ -141,12 +141,12 @@ enum Inner<M: Machine> {
 /// A machine running on one of the drivers, with its events collected on a channel. The
 /// machine runs inside a [`ContractCheck`], so a driver that breaks the contract (time going
 /// backwards, outputs not drained before the deadline is read) fails the test at shutdown.
-pub struct Running<M: Machine> {
+pub(crate) struct Running<M: Machine> {
     inner: Inner<M>,
     pub events: mpsc::Receiver<M::Event>,
 }
 
-pub fn start<M>(flavor: Flavor, machine: M, addrs: &[&str]) -> Running<M>
+pub(crate) fn start<M>(flavor: Flavor, machine: M, addrs: &[&str]) -> Running<M>
 where
     M: Machine + Send + 'static,
     M::Event: Send + 'static,
@@ -173,7 +173,7 @@ where
 }
 
 impl<M: Machine + Send + 'static> Running<M> {
-    pub fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut M, Instant) -> R + Send + 'static) -> R {
+    pub(crate) fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut M, Instant) -> R + Send + 'static) -> R {
         let f = move |m: &mut ContractCheck<M>, now| {
             m.note_input(now);
             f(m.inner_mut(), now)
@@ -184,7 +184,7 @@ impl<M: Machine + Send + 'static> Running<M> {
         }
     }
 
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+    pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
         match &self.inner {
             Inner::Std(h) => h.local_addrs().to_vec(),
             Inner::Tokio(h, _) => h.local_addrs().to_vec(),
@@ -192,7 +192,7 @@ impl<M: Machine + Send + 'static> Running<M> {
     }
 
     /// Stops the loop; panics if the machine or the driver broke the contract.
-    pub fn shutdown(self) -> Stopped<M> {
+    pub(crate) fn shutdown(self) -> Stopped<M> {
         let stopped = match self.inner {
             Inner::Std(h) => h.shutdown().unwrap(),
             Inner::Tokio(h, rt) => rt.block_on(h.shutdown()).unwrap(),
@@ -202,7 +202,7 @@ impl<M: Machine + Send + 'static> Running<M> {
     }
 
     /// The next `n` events, or a panic naming how many arrived within `timeout`.
-    pub fn take(&self, n: usize, timeout: Duration) -> Vec<M::Event> {
+    pub(crate) fn take(&self, n: usize, timeout: Duration) -> Vec<M::Event> {
         let deadline = std::time::Instant::now() + timeout;
         let mut out = Vec::with_capacity(n);
         while out.len() < n {

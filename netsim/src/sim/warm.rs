@@ -25,7 +25,7 @@ pub(super) struct Records<'a> {
 
 impl Records<'_> {
     /// Prefetches the first records event `a` touches, or (`deeper`) the ones they point to.
-    pub fn warm(&self, a: Action, deeper: bool) {
+    pub(super) fn warm(&self, a: Action, deeper: bool) {
         match a {
             Action::Timer { host, .. } => self.warm_host(host, deeper),
             Action::Arrive { link, packet } => {

@@ -6,27 +6,24 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub(crate) use netsim::addr as a;
 use netsim::{LinkConfig, Loss, NatConfig, Sim};
 use sansio_core::{Instant, Seed};
 use stun_core::{NatCheck, NatCheckConfig, NatEvent, NatReport, Server, ServerConfig};
 
-pub const PRIMARY: &str = "203.0.113.1:3478";
-pub const ALTERNATE: &str = "203.0.113.2:3479";
-pub const PUBLIC_IP: &str = "198.51.100.7";
-
-pub fn a(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
+pub(crate) const PRIMARY: &str = "203.0.113.1:3478";
+pub(crate) const ALTERNATE: &str = "203.0.113.2:3479";
+pub(crate) const PUBLIC_IP: &str = "198.51.100.7";
 
 /// What `configure` may look at.
-pub struct Lab {
+pub(crate) struct Lab {
     pub local: SocketAddr,
     pub second: SocketAddr,
 }
 
 /// Builds a lab whose client runs a check made by `configure`, runs it to the end, and
 /// returns the report and every event.
-pub fn check(
+pub(crate) fn check(
     seed: u8,
     nat: Option<NatConfig>,
     loss: f64,
