@@ -17,6 +17,7 @@ pub fn link_every_core() -> usize {
         + core::mem::size_of_val(&sansio_core::Instant::ZERO)
         + core::mem::size_of::<trust_core::Graph>()
         + core::mem::size_of::<stun_core::TransactionId>()
+        + core::mem::size_of::<p2tp_core::Header>()
 }
 
 #[cfg(not(test))]
