@@ -35,8 +35,9 @@ pub(crate) const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
 /// How an [`Endpoint`](crate::Endpoint) behaves. [`Config::new`] gives the protocol's
 /// defaults for an endpoint on `local`.
+///
+/// Build it with struct update syntax: `Config { uplink: Some(2_500_000), ..Config::new(local) }`.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct Config {
     /// The endpoint's own socket address: what cookies are bound to, and where its datagrams
     /// leave from.

@@ -68,6 +68,9 @@ struct Slot {
     deadline: Option<Instant>,
     in_ready: bool,
     waiting_node: bool,
+    /// Bytes of the node budget held for this stream's next data packet (it was admitted
+    /// from the node queue and may send once without queueing again).
+    admitted: f64,
 }
 
 /// A P2TP endpoint: a [`Machine`] for one UDP socket and any number of peers.
@@ -122,8 +125,12 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     stateless: Bucket,
     node: Option<Bucket>,
+    /// Streams waiting for the node budget, in turn: a stream that sent goes to the back,
+    /// so backlogged streams share the uplink max-min fairly.
     node_waiting: VecDeque<usize>,
     node_wake: Option<Instant>,
+    /// Node budget held for admitted streams.
+    node_reserved: f64,
     queued: usize,
     stats: EndpointStats,
 }
@@ -156,6 +163,7 @@ impl Endpoint {
             node,
             node_waiting: VecDeque::new(),
             node_wake: None,
+            node_reserved: 0.0,
             queued: 0,
             stats: EndpointStats::default(),
             config,
@@ -280,8 +288,10 @@ impl Endpoint {
             self.queued -= s.drop_queue();
             self.by_peer.remove(&s.peer);
             self.stats.closed += 1;
+            self.node_reserved -= slot.admitted;
             *slot = Slot { generation: slot.generation + 1, ..Slot::default() };
             self.free.push(i);
+            self.node_waiting.retain(|w| *w != i);
             return;
         }
         s.update_timers(now);
@@ -293,9 +303,10 @@ impl Endpoint {
                 self.heap.push(Reverse((d, i, slot.generation)));
             }
         }
-        let need = s.next_data_len();
-        let node_ok = match (&mut self.node, need) {
-            (Some(node), Some(len)) => node.has(now, len as f64),
+        let node_ok = match (&mut self.node, s.next_data_len()) {
+            (Some(node), Some(len)) => {
+                slot.admitted > 0.0 || (self.node_waiting.is_empty() && node.has(now, self.node_reserved + len as f64))
+            }
             _ => true,
         };
         if !slot.in_ready && s.has_output(now, node_ok) {
@@ -304,12 +315,37 @@ impl Endpoint {
         } else if !node_ok && !slot.waiting_node && s.wants_node_budget(now) {
             slot.waiting_node = true;
             self.node_waiting.push_back(i);
-            if let (Some(node), Some(len)) = (&self.node, need) {
-                let at = node.ready_at(len as f64);
-                self.node_wake = Some(self.node_wake.map_or(at, |w| w.min(at)));
-            }
+            self.schedule_node_wake();
         }
         self.compact_heap();
+    }
+
+    /// When the node budget can take the first waiting stream's next packet.
+    fn schedule_node_wake(&mut self) {
+        let (Some(node), Some(&first)) = (&self.node, self.node_waiting.front()) else { return };
+        let len = self.slots[first].stream.as_ref().and_then(Stream::next_data_len).unwrap_or(0);
+        let at = node.ready_at(self.node_reserved + len as f64);
+        self.node_wake = Some(self.node_wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// Admits waiting streams, in turn, while the node budget covers their next packets.
+    fn admit_waiting(&mut self, now: Instant) {
+        while let Some(&i) = self.node_waiting.front() {
+            let len = self.slots[i].stream.as_ref().and_then(Stream::next_data_len);
+            let Some(node) = self.node.as_mut() else { return };
+            match len {
+                Some(len) if node.has(now, self.node_reserved + len as f64) => {
+                    self.node_reserved += len as f64;
+                    self.slots[i].admitted = len as f64;
+                }
+                Some(_) => break,
+                None => {}
+            }
+            self.node_waiting.pop_front();
+            self.slots[i].waiting_node = false;
+            self.touch(i, now);
+        }
+        self.schedule_node_wake();
     }
 
     /// Rebuilds the timer heap when stale entries outnumber live ones.
@@ -539,11 +575,7 @@ impl Machine for Endpoint {
         }
         if self.node_wake.is_some_and(|w| w <= now) {
             self.node_wake = None;
-            let waiting = core::mem::take(&mut self.node_waiting);
-            for i in waiting {
-                self.slots[i].waiting_node = false;
-                self.touch(i, now);
-            }
+            self.admit_waiting(now);
         }
     }
 
@@ -553,21 +585,30 @@ impl Machine for Endpoint {
         }
         while let Some(i) = self.ready.pop_front() {
             self.slots[i].in_ready = false;
-            let Some(s) = self.slots[i].stream.as_mut() else { continue };
-            let need = s.next_data_len();
-            let node_ok = match (&mut self.node, need) {
-                (Some(node), Some(len)) => node.has(now, len as f64),
+            let slot = &mut self.slots[i];
+            let Some(s) = slot.stream.as_mut() else { continue };
+            let node_ok = match (&mut self.node, s.next_data_len()) {
+                (Some(node), Some(len)) => {
+                    slot.admitted > 0.0
+                        || (self.node_waiting.is_empty() && node.has(now, self.node_reserved + len as f64))
+                }
                 _ => true,
             };
             let before = s.queued();
             let peer = s.peer;
             let mut ctx = Ctx { local: self.config.local, jar: &mut self.jar };
             let sent = s.poll(now, &mut ctx, buf, node_ok);
-            if s.queued() < before {
+            let sent_data = s.queued() < before;
+            if sent_data {
                 self.queued -= 1;
                 if let (Some(node), Some(len)) = (&mut self.node, sent) {
                     node.take(now, len as f64);
                 }
+            }
+            if sent_data || slot.admitted > 0.0 {
+                // An admission is for one packet: used, or lost if the stream could not use it.
+                self.node_reserved = (self.node_reserved - slot.admitted).max(0.0);
+                slot.admitted = 0.0;
             }
             self.touch(i, now);
             if let Some(len) = sent {

@@ -65,3 +65,120 @@ pub fn received(sim: &Sim, h: HostId<Endpoint>) -> Vec<Vec<u8>> {
         .filter_map(|(_, e)| if let Event::Datagram { data, .. } = e { Some(data.clone()) } else { None })
         .collect()
 }
+
+/// An endpoint whose application always has data for its peers (a bulk sender): it keeps
+/// each stream's queue topped up to `backlog` datagrams of `size` bytes while `sending`.
+pub struct Bulk {
+    pub ep: Endpoint,
+    pub peer: SocketAddr,
+    /// More peers, for a node with many streams.
+    pub others: Vec<SocketAddr>,
+    pub size: usize,
+    pub backlog: usize,
+    pub sending: bool,
+    pub queued_total: u64,
+}
+
+impl Bulk {
+    pub fn new(ep: Endpoint, peer: SocketAddr) -> Self {
+        Self { ep, peer, others: Vec::new(), size: 1192, backlog: 64, sending: false, queued_total: 0 }
+    }
+
+    fn top_up(&mut self, now: Instant) {
+        if !self.sending {
+            return;
+        }
+        let data = vec![0x5a; self.size];
+        for peer in std::iter::once(self.peer).chain(self.others.iter().copied()) {
+            while self.ep.path_stats(peer).is_some_and(|p| p.queued < self.backlog) {
+                if self.ep.send(now, peer, &data).is_err() {
+                    break;
+                }
+                self.queued_total += 1;
+            }
+        }
+    }
+}
+
+impl sansio_core::Machine for Bulk {
+    type Event = Event;
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
+        self.ep.handle_datagram(now, local, remote, d);
+        self.top_up(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.top_up(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<sansio_core::Transmit> {
+        let t = self.ep.poll_transmit(now, buf);
+        if t.is_none() {
+            self.top_up(now);
+            return self.ep.poll_transmit(now, buf);
+        }
+        t
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        // Data events are many and large: keep only the others.
+        loop {
+            match self.ep.poll_event()? {
+                Event::Datagram { .. } => {}
+                e => return Some(e),
+            }
+        }
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+}
+
+/// A receiver that counts what arrives instead of logging every datagram.
+pub struct Sink {
+    pub ep: Endpoint,
+    pub bytes: u64,
+    pub packets: u64,
+    /// (time, cumulative bytes) every 100 ms of arrivals.
+    pub timeline: Vec<(Instant, u64)>,
+}
+
+impl Sink {
+    pub fn new(ep: Endpoint) -> Self {
+        Self { ep, bytes: 0, packets: 0, timeline: Vec::new() }
+    }
+
+    /// Bytes received between `from` and `to` (from the timeline).
+    pub fn bytes_between(&self, from: Instant, to: Instant) -> u64 {
+        let at = |t: Instant| self.timeline.iter().take_while(|(w, _)| *w <= t).last().map_or(0, |(_, b)| *b);
+        at(to) - at(from)
+    }
+}
+
+impl sansio_core::Machine for Sink {
+    type Event = Event;
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
+        self.ep.handle_datagram(now, local, remote, d);
+        while let Some(e) = self.ep.poll_event() {
+            if let Event::Datagram { data, .. } = e {
+                self.bytes += data.len() as u64;
+                self.packets += 1;
+            }
+        }
+        let slot = Instant::from_millis(now.as_micros() / 100_000 * 100);
+        match self.timeline.last_mut() {
+            Some((t, b)) if *t == slot => *b = self.bytes,
+            _ => self.timeline.push((slot, self.bytes)),
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<sansio_core::Transmit> {
+        self.ep.poll_transmit(now, buf)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.ep.poll_event()
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+}
