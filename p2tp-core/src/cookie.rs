@@ -112,6 +112,19 @@ mod tests {
     }
 
     #[test]
+    fn two_to_the_24_blind_guesses_are_accepted_no_more_often_than_2_to_the_minus_20() {
+        let mut jar = CookieJar::new(SeededRng::from_seed(Seed::from_u64(3)));
+        let (me, you) = (a("192.0.2.1:1000"), a("198.51.100.2:2000"));
+        let now = Instant::from_secs(1_000);
+        let _ = jar.issue(now, me, you);
+        let mut guesses = SeededRng::from_seed(Seed::from_u64(4));
+        let accepted = (0..1u32 << 24).filter(|_| jar.check(now, me, you, guesses.next_u32() >> 2).is_some()).count();
+        // At most 2^24 · 2^-20 = 16 expected (half the guesses name the empty key slot, so
+        // about 8); 32 is four standard deviations above the bound.
+        assert!(accepted <= 32, "{accepted} of 2^24 blind guesses accepted");
+    }
+
+    #[test]
     fn cookies_survive_one_key_rotation_and_not_two() {
         let mut jar = CookieJar::new(SeededRng::from_seed(Seed::from_u64(2)));
         let (me, you) = (a("192.0.2.1:1000"), a("[2001:db8::2]:2000"));

@@ -372,8 +372,13 @@ impl Endpoint {
         }
     }
 
-    /// H2 (to an H1) or H2R (to an unaccepted SOP=1 packet): our cookie, and `echo`.
+    /// H2 (to an H1) or H2R (to an unaccepted SOP=1 packet): our cookie, and `echo`. The
+    /// budget is asked first, so a flood past it costs no MAC computation.
     fn cookie_reply(&mut self, now: Instant, to: SocketAddr, echo: u32) {
+        if !self.stateless.has(now, 1.0) {
+            self.stats.stateless_over_budget += 1;
+            return;
+        }
         let cookie = self.jar.issue(now, self.config.local, to);
         self.reply(now, to, Header { sop: false, lss: false, v1: cookie, clr: false, yts: true, v2: echo });
     }

@@ -75,7 +75,9 @@ fn open_with_outage(seed: u64, a_side: bool, at_ms: u64) -> (Vec<(Instant, std::
 fn every_handshake_packet_lost_once_is_recovered() {
     // Each outage eats exactly one packet of the exchange of the one-sided test: A's H1 (sent
     // at 0 ms), B's H2 (20 ms), A's first SOP=1 packet (40 ms), B's first SOP=1 packet (60 ms).
-    for (name, a_side, at) in [("H1", true, 0), ("H2", false, 20), ("A's first SOP=1", true, 40), ("B's first SOP=1", false, 60)] {
+    for (name, a_side, at) in
+        [("H1", true, 0), ("H2", false, 20), ("A's first SOP=1", true, 40), ("B's first SOP=1", false, 60)]
+    {
         let (a_opened, b_got, dropped) = open_with_outage(10, a_side, at);
         assert_eq!(dropped, 1, "{name}: the outage took exactly that packet");
         assert_eq!(a_opened.len(), 1, "{name} lost: A opens once, {a_opened:?}");
@@ -92,11 +94,8 @@ fn a_peer_that_never_answers_fails_after_eight_h1s() {
     p.sim.call(p.a, |e: &mut Endpoint, now| e.connect(now, addr(B)).unwrap());
     p.run_for(Duration::from_secs(70));
     let events = p.sim.events(p.a);
-    let failed: Vec<Instant> = events
-        .iter()
-        .filter(|(_, e)| matches!(e, p2tp_core::Event::OpenFailed { .. }))
-        .map(|(t, _)| *t)
-        .collect();
+    let failed: Vec<Instant> =
+        events.iter().filter(|(_, e)| matches!(e, p2tp_core::Event::OpenFailed { .. })).map(|(t, _)| *t).collect();
     assert_eq!(failed, vec![Instant::from_millis(63_750)]);
     assert_eq!(p.sim.link_stats(p.sim.host_uplink(p.a)).delivered, 8, "H1 at 0, 0.25, 0.75, ... 31.75 s");
     assert_eq!(p.sim.machine(p.a).streams(), 0);
