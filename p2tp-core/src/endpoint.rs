@@ -67,6 +67,8 @@ struct Slot {
     /// The deadline the heap holds for this stream.
     deadline: Option<Instant>,
     in_ready: bool,
+    /// Its timers must be recomputed before the next deadline is read.
+    dirty: bool,
     waiting_node: bool,
     /// Bytes of the node budget held for this stream's next data packet (it was admitted
     /// from the node queue and may send once without queueing again).
@@ -120,6 +122,11 @@ pub struct Endpoint {
     free: Vec<usize>,
     by_peer: HashMap<SocketAddr, usize, FixedState>,
     ready: VecDeque<usize>,
+    /// Streams whose timers are out of date: recomputed once, when the deadline is next read,
+    /// however many times an input touched them.
+    dirty: Vec<usize>,
+    /// The `now` of the latest input.
+    now: Instant,
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     replies: TransmitQueue,
     events: VecDeque<Event>,
@@ -156,6 +163,8 @@ impl Endpoint {
             free: Vec::new(),
             by_peer: HashMap::with_hasher(hasher),
             ready: VecDeque::new(),
+            dirty: Vec::new(),
+            now: Instant::ZERO,
             heap: BinaryHeap::new(),
             replies: TransmitQueue::new(256, 256 * HEADER_LEN),
             events: VecDeque::new(),
@@ -212,6 +221,7 @@ impl Endpoint {
     /// [`ConnectError::StreamLimit`] at the stream limit, [`ConnectError::FamilyMismatch`] if
     /// `peer` is not of the endpoint's address family.
     pub fn connect(&mut self, now: Instant, peer: SocketAddr) -> Result<(), ConnectError> {
+        self.now = self.now.max(now);
         if self.by_peer.contains_key(&peer) {
             return Ok(());
         }
@@ -234,6 +244,7 @@ impl Endpoint {
     ///
     /// [`SendError::QueueFull`] is back-pressure: send again after datagrams have left.
     pub fn send(&mut self, now: Instant, peer: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        self.now = self.now.max(now);
         let &i = self.by_peer.get(&peer).ok_or(SendError::NoStream)?;
         if data.is_empty() {
             return Err(SendError::Empty);
@@ -249,15 +260,21 @@ impl Endpoint {
         if s.queued() >= self.config.max_queued_per_stream || self.queued >= self.config.max_queued {
             return Err(SendError::QueueFull);
         }
-        s.queue(data);
+        if !s.queue(data) {
+            return Err(SendError::QueueFull);
+        }
         self.queued += 1;
-        self.touch(i, now);
+        // A stream already waiting its turn to send is looked at again when it gets it.
+        if !self.slots[i].in_ready {
+            self.touch(i, now);
+        }
         Ok(())
     }
 
     /// Closes the stream to `peer` ([`Event::Closed`] with `Local`); returns whether there
     /// was one. Queued datagrams are dropped.
     pub fn close(&mut self, now: Instant, peer: SocketAddr) -> bool {
+        self.now = self.now.max(now);
         let Some(&i) = self.by_peer.get(&peer) else { return false };
         let Some(s) = self.slots[i].stream.as_mut() else { return false };
         if matches!(s.phase, Phase::Draining { .. }) {
@@ -294,14 +311,10 @@ impl Endpoint {
             self.node_waiting.retain(|w| *w != i);
             return;
         }
-        s.update_timers(now);
         s.path_update(now, &mut self.events);
-        let deadline = s.timers.next_deadline();
-        if deadline != slot.deadline {
-            slot.deadline = deadline;
-            if let Some(d) = deadline {
-                self.heap.push(Reverse((d, i, slot.generation)));
-            }
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(i);
         }
         let node_ok = match (&mut self.node, s.next_data_len()) {
             (Some(node), Some(len)) => {
@@ -346,6 +359,25 @@ impl Endpoint {
             self.touch(i, now);
         }
         self.schedule_node_wake();
+    }
+
+    /// Recomputes the timers of every stream an input touched, at the latest input's time.
+    fn flush_timers(&mut self) {
+        let now = self.now;
+        for i in core::mem::take(&mut self.dirty) {
+            let slot = &mut self.slots[i];
+            slot.dirty = false;
+            let Some(s) = slot.stream.as_mut() else { continue };
+            s.update_timers(now);
+            // Only an earlier deadline needs a heap entry: a later one is reached by waking at
+            // the entry already there (a spurious wake-up, which reschedules).
+            if let Some(d) = s.timers.next_deadline()
+                && slot.deadline.is_none_or(|current| d < current)
+            {
+                slot.deadline = Some(d);
+                self.heap.push(Reverse((d, i, slot.generation)));
+            }
+        }
     }
 
     /// Rebuilds the timer heap when stale entries outnumber live ones.
@@ -547,6 +579,7 @@ impl Machine for Endpoint {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, _local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        self.now = self.now.max(now);
         self.stats.received += 1;
         let Some(h) = Header::decode(datagram) else {
             self.stats.short += 1;
@@ -560,6 +593,8 @@ impl Machine for Endpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.flush_timers();
         while let Some(&Reverse((d, i, g))) = self.heap.peek() {
             if d > now {
                 break;
@@ -628,6 +663,7 @@ impl Machine for Endpoint {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
+        self.flush_timers();
         while let Some(&Reverse((d, i, g))) = self.heap.peek() {
             let slot = &self.slots[i];
             if slot.generation == g && slot.deadline == Some(d) {

@@ -3,11 +3,10 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use sansio_core::{Instant, SeededRng, TimerKind, TimerTable};
+use sansio_core::{Instant, SeededRng, TimerKind, TimerTable, TransmitQueue};
 
 use crate::config::{Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, PERSISTENT_EXPIRIES};
 use crate::congestion::Controller;
@@ -115,7 +114,8 @@ pub(crate) struct Stream {
     pub(crate) dead: bool,
     next_seq: u32,
     ts_offset: u32,
-    queue: VecDeque<Vec<u8>>,
+    /// Application datagrams waiting, bytes in one buffer (no allocation per datagram).
+    queue: TransmitQueue,
     history: VecDeque<Sent>,
     /// The newest valid echo; `None` before the first packet left.
     last_echo: Option<u32>,
@@ -130,10 +130,15 @@ pub(crate) struct Stream {
     progress_at: Instant,
     rtt: RttEstimator,
     cc: Box<dyn Controller>,
+    /// The controller's rate, bytes per second (cached: asked again when it can change).
+    rate: u64,
+    /// `max(SRTT/4, 250 µs)`, cached with the rate.
+    fb_interval: Duration,
+    fb_interval_us: f64,
     pace_tokens: f64,
+    /// When both buckets were last refilled.
     pace_at: Instant,
     fb_tokens: f64,
-    fb_at: Instant,
     last_sent_at: Option<Instant>,
     last_echo_sent_at: Option<Instant>,
     sent_flags: (bool, bool),
@@ -155,6 +160,8 @@ pub(crate) struct Stream {
     packets_since_loss: u64,
     last_update: Option<(Instant, Duration, u64)>,
     loss_since_update: bool,
+    /// The figures may have moved since `path_update` last looked.
+    path_changed: bool,
     stats: PathStats,
     delivery_rate: u64,
     app_limited: bool,
@@ -184,13 +191,16 @@ impl Stream {
         rng: &mut SeededRng,
     ) -> Self {
         let segment = config.payload_budget.max(64);
-        Self {
+        let mut s = Self {
             peer,
             phase,
             dead: false,
             next_seq: rng.next_u32() & MASK,
             ts_offset: rng.next_u32() & MASK,
-            queue: VecDeque::new(),
+            queue: TransmitQueue::new(
+                config.max_queued_per_stream,
+                config.max_queued_per_stream.saturating_mul(segment),
+            ),
             history: VecDeque::new(),
             last_echo: None,
             last_ts_sent: 0,
@@ -202,10 +212,12 @@ impl Stream {
             progress_at: now,
             rtt,
             cc: config.controller.build(now, segment),
+            rate: 1,
+            fb_interval: Duration::from_micros(250),
+            fb_interval_us: 250.0,
             pace_tokens: segment as f64,
             pace_at: now,
             fb_tokens: f64::from(FB_BURST),
-            fb_at: now,
             last_sent_at: None,
             last_echo_sent_at: None,
             sent_flags: (false, false),
@@ -227,13 +239,16 @@ impl Stream {
             packets_since_loss: 0,
             last_update: None,
             loss_since_update: false,
+            path_changed: false,
             stats: PathStats::default(),
             delivery_rate: 0,
             app_limited: true,
             segment,
             keepalive: config.keepalive,
             idle_timeout: config.idle_timeout,
-        }
+        };
+        s.refresh_rate();
+        s
     }
 
     /// A stream opened by `connect`: H1 goes out at once.
@@ -287,9 +302,9 @@ impl Stream {
         self.recv.started()
     }
 
-    /// Queues an application datagram.
-    pub(crate) fn queue(&mut self, data: &[u8]) {
-        self.queue.push_back(data.to_vec());
+    /// Queues an application datagram (the endpoint checked its size and the limits).
+    pub(crate) fn queue(&mut self, data: &[u8]) -> bool {
+        self.queue.push(None, self.peer, data).is_ok()
     }
 
     /// Datagrams waiting.
@@ -303,6 +318,7 @@ impl Stream {
             Phase::Opening { .. } => {
                 if let Some(sample) = sample {
                     self.rtt = RttEstimator::new(now, sample);
+                    self.refresh_rate();
                 }
                 self.phase = Phase::Unconfirmed { peer_cookie, tries: 0, since: now, was_open: false };
             }
@@ -328,6 +344,7 @@ impl Stream {
             Phase::Opening { .. } => {
                 if let Some(sample) = sample {
                     self.rtt = RttEstimator::new(now, sample);
+                    self.refresh_rate();
                 }
                 self.answer_due = true;
                 false
@@ -375,10 +392,7 @@ impl Stream {
                 self.on_echo(now, h.v2);
             } else if own_cookie {
                 // A late handshake packet: the peer still waits for us (docs/p2tp.md §5.3).
-                if self
-                    .last_late_answer
-                    .is_none_or(|t| now.saturating_duration_since(t) >= fb_interval(self.rtt.srtt()))
-                {
+                if self.last_late_answer.is_none_or(|t| now.saturating_duration_since(t) >= self.fb_interval) {
                     self.last_late_answer = Some(now);
                     self.answer_due = true;
                 }
@@ -412,6 +426,7 @@ impl Stream {
             if self.last_reduction.is_none_or(|t| now.saturating_duration_since(t) >= self.rtt.srtt()) {
                 self.last_reduction = Some(now);
                 self.cc.on_loss_event(now, &self.rtt);
+                self.refresh_rate();
             }
         }
     }
@@ -479,23 +494,34 @@ impl Stream {
                 u64::try_from(u128::from(self.delivered - s.delivered) * 1_000_000 / elapsed).unwrap_or(u64::MAX);
             self.cc.on_ack(now, acked, &self.rtt, s.app_limited);
         }
+        self.refresh_rate();
     }
 
     /// The rate the controller allows, before the node budget.
     pub(crate) fn rate(&self) -> u64 {
-        self.cc.rate(&self.rtt, self.segment)
+        self.rate
     }
 
+    /// Asks the controller again: after anything that changes its state or the RTT.
+    fn refresh_rate(&mut self) {
+        self.rate = self.cc.rate(&self.rtt, self.segment).max(1);
+        self.fb_interval = fb_interval(self.rtt.srtt());
+        self.fb_interval_us = self.fb_interval.as_micros() as f64;
+        self.path_changed = true;
+    }
+
+    /// Refills the pacing and feedback buckets up to `now` (once per instant).
     fn refill(&mut self, now: Instant) {
-        let rate = self.rate() as f64;
+        let us = now.saturating_duration_since(self.pace_at).as_micros() as f64;
+        if us == 0.0 {
+            return;
+        }
+        let rate = self.rate as f64;
         let depth = (rate / 1000.0).clamp(self.segment as f64, 10.0 * self.segment as f64);
-        let dt = now.saturating_duration_since(self.pace_at).as_secs_f64();
-        self.pace_tokens = (self.pace_tokens + rate * dt).min(depth);
+        self.pace_tokens = (self.pace_tokens + rate * us * 1e-6).min(depth);
+        let interval_us = self.fb_interval_us;
+        self.fb_tokens = (self.fb_tokens + 2.0 * us / interval_us).min(f64::from(FB_BURST));
         self.pace_at = now;
-        let interval = fb_interval(self.rtt.srtt()).as_secs_f64();
-        let dt = now.saturating_duration_since(self.fb_at).as_secs_f64();
-        self.fb_tokens = (self.fb_tokens + 2.0 * dt / interval).min(f64::from(FB_BURST));
-        self.fb_at = now;
     }
 
     fn inflight_cap(&self) -> u64 {
@@ -505,8 +531,8 @@ impl Stream {
 
     /// Whether the next queued datagram may leave now, by everything but the node budget.
     fn data_ready(&self) -> bool {
-        let Some(next) = self.queue.front() else { return false };
-        let len = (next.len() + HEADER_LEN) as f64;
+        let Some(next) = self.queue.peek_len() else { return false };
+        let len = (next + HEADER_LEN) as f64;
         matches!(self.phase, Phase::Established | Phase::Unconfirmed { .. })
             && self.pace_tokens >= len.min(self.segment as f64)
             && self.inflight + len as u64 <= self.inflight_cap()
@@ -515,7 +541,7 @@ impl Stream {
 
     /// The bytes the next data packet needs from the node budget.
     pub(crate) fn next_data_len(&self) -> Option<usize> {
-        self.queue.front().map(|d| d.len() + HEADER_LEN)
+        self.queue.peek_len().map(|d| d + HEADER_LEN)
     }
 
     fn flags(&self) -> (bool, bool) {
@@ -529,7 +555,7 @@ impl Stream {
         if !matches!(self.phase, Phase::Established) {
             return false;
         }
-        let interval = fb_interval(self.rtt.srtt());
+        let interval = self.fb_interval;
         let since = |t: Option<Instant>| t.is_none_or(|t| now.saturating_duration_since(t) >= interval);
         let (lss, clr) = self.flags();
         (self.recv.echo_owed() && since(self.last_echo_sent_at))
@@ -589,7 +615,7 @@ impl Stream {
             Header { sop: false, lss: true, v1: self.next_seq, clr: false, yts: true, v2: echo }.encode(buf);
             return Some(HEADER_LEN);
         }
-        let data = if next == Next::Data { self.queue.pop_front() } else { None };
+        let data = next == Next::Data;
         let (lss, clr) = self.flags();
         let ts = self.ts(now);
         let mut h = Header { sop: true, lss, v1: self.next_seq, clr, yts: false, v2: ts };
@@ -597,7 +623,7 @@ impl Stream {
             h.yts = true;
             h.v2 = peer_cookie;
         } else {
-            let fwd_gap = if self.inflight > 0 || data.is_some() { self.rtt.srtt() / 4 } else { self.rtt.srtt() };
+            let fwd_gap = if self.inflight > 0 || data { self.rtt.srtt() / 4 } else { self.rtt.srtt() };
             let overdue = self.last_fwd_at.is_none_or(|t| now.saturating_duration_since(t) >= fwd_gap);
             if !overdue && self.recv.echo_owed() {
                 h.yts = true;
@@ -625,17 +651,16 @@ impl Stream {
         self.answer_due = false;
         self.probe_due = false;
         self.keepalive_due = false;
-        match data {
+        match data.then(|| self.queue.pop(&mut buf[HEADER_LEN..])).flatten() {
             Some(d) => {
-                buf[HEADER_LEN..HEADER_LEN + d.len()].copy_from_slice(&d);
-                len += d.len();
+                len += d.len;
                 self.pace_tokens -= len as f64;
                 self.inflight += len as u64;
                 if !self.echo_seen {
                     self.data_before_echo += 1;
                 }
                 self.packets_since_loss += 1;
-                self.stats.bytes_sent += d.len() as u64;
+                self.stats.bytes_sent += d.len as u64;
                 // Nothing else waiting: this send does not use the whole rate.
                 self.app_limited = self.queue.is_empty();
                 self.history.push_back(Sent {
@@ -698,6 +723,7 @@ impl Stream {
                 StreamTimer::NoFeedback => {
                     self.nofb_expiries += 1;
                     self.cc.on_no_feedback(now, self.nofb_expiries >= PERSISTENT_EXPIRIES);
+                    self.refresh_rate();
                     self.inflight = 0;
                     self.history.clear();
                     self.progress_at = now;
@@ -763,11 +789,11 @@ impl Stream {
         {
             let need = (len as f64).min(self.segment as f64) - self.pace_tokens;
             if need > 0.0 {
-                let wait = need / self.rate().max(1) as f64;
-                self.timers.set(StreamTimer::Pace, ahead(now + Duration::from_secs_f64(wait)));
+                let wait_us = libm::ceil(need * 1e6 / self.rate as f64) as u64;
+                self.timers.set(StreamTimer::Pace, ahead(now + Duration::from_micros(wait_us)));
             }
         }
-        let interval = fb_interval(srtt);
+        let interval = self.fb_interval;
         if matches!(self.phase, Phase::Established) {
             let (lss, clr) = self.flags();
             let mut feedback: Option<Instant> = None;
@@ -790,8 +816,8 @@ impl Stream {
                 self.timers.set(StreamTimer::Loss, ahead(at));
             }
             if self.inflight > 0 {
-                let rate = self.rate().max(1) as f64;
-                let base = (srtt * 4).max(Duration::from_secs_f64(2.0 * self.segment as f64 / rate));
+                let two_segments = Duration::from_micros(2 * self.segment as u64 * 1_000_000 / self.rate);
+                let base = (srtt * 4).max(two_segments);
                 let backoff = 1u32 << self.nofb_expiries.saturating_sub(PERSISTENT_EXPIRIES - 1).min(6);
                 self.timers.set(StreamTimer::NoFeedback, ahead(self.progress_at + base * backoff));
             }
@@ -827,7 +853,7 @@ impl Stream {
 
     /// A `PathUpdate` if the figures moved enough since the last one.
     pub(crate) fn path_update(&mut self, now: Instant, events: &mut VecDeque<Event>) {
-        if !matches!(self.phase, Phase::Established) || self.rtt.samples() == 0 {
+        if !self.path_changed || !matches!(self.phase, Phase::Established) || self.rtt.samples() == 0 {
             return;
         }
         let (srtt, rate) = (self.rtt.srtt(), self.rate());
@@ -842,6 +868,7 @@ impl Stream {
             }
         };
         if due {
+            self.path_changed = false;
             self.last_update = Some((now, srtt, rate));
             self.loss_since_update = false;
             events.push_back(Event::PathUpdate { peer: self.peer, stats: self.path_stats() });
@@ -850,8 +877,6 @@ impl Stream {
 
     /// Drops the queue (a stream that failed or closed), returning how many datagrams.
     pub(crate) fn drop_queue(&mut self) -> usize {
-        let n = self.queue.len();
-        self.queue.clear();
-        n
+        self.queue.clear()
     }
 }

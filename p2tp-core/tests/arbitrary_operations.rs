@@ -3,6 +3,8 @@
 //! state, every `connect` ends in `Opened` or says why not (`OpenFailed`, `Closed`), and the
 //! two sides end up agreeing on whether the stream exists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

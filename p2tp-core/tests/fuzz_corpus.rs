@@ -1,6 +1,8 @@
 //! The fuzz bodies run on seeded random inputs in the ordinary test suite, so their
 //! invariants are checked on every `cargo test` (the `fuzz/` targets explore further).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use p2tp_core::fuzz;
 use sansio_core::{Seed, SeededRng};
 

@@ -1,6 +1,8 @@
 //! Opening a stream: one side or both at once, over links that lose each handshake packet,
 //! with the responder keeping no state until its cookie returns (docs/p2tp.md §5).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

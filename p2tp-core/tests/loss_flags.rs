@@ -2,6 +2,8 @@
 //! within the window is not loss, the flags converge when the packets carrying them are lost,
 //! and timestamps wrap without harm (docs/p2tp.md §3, §7).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Rate control on a simulated bottleneck: utilisation, RTT accuracy, following a rate change,
 //! fairness between flows, and the node-wide budget (docs/p2tp.md §8).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use std::net::SocketAddr;
@@ -64,14 +66,12 @@ fn one_flow_fills_a_100_mbit_40_ms_path_and_measures_its_rtt() {
     // Application bytes over 10 s against the link's 100 Mbit/s of UDP payload + 28 bytes of
     // IP and UDP header per 1200-byte datagram (netsim counts the UDP payload).
     let utilisation = bytes as f64 * 8.0 / (100.0 * MBIT as f64 * 10.0) * (1200.0 / 1192.0);
-    println!("figure p2tp_sim_utilisation {utilisation:.3} ratio");
     assert!(utilisation >= 0.9, "utilisation {utilisation:.3}");
     let stats = b.sim.machine(b.senders[0]).ep.path_stats(addr(RX)).unwrap();
     // The true RTT is 40 ms of propagation plus the bottleneck queue's delay; the minimum sees
     // the propagation alone, SRTT what the flow lives with.
     let min = stats.min_rtt.as_secs_f64() * 1000.0;
     let error_pct = (min - 40.0).abs() / 40.0 * 100.0;
-    println!("figure p2tp_sim_srtt_error_pct {error_pct:.2} %");
     assert!(error_pct <= 5.0, "min RTT {min:.2} ms");
     assert!(stats.srtt >= stats.min_rtt && stats.srtt <= Duration::from_millis(90), "{stats:?}");
 }
@@ -96,7 +96,6 @@ fn a_second_flow_started_later_gets_its_fair_share_within_30_s() {
     b.sim.run_until(Instant::from_secs(50)).unwrap();
     let shares = [acked(&b, 0) - before[0], acked(&b, 1) - before[1]];
     let index = jain(&shares);
-    println!("figure p2tp_sim_jain_index {index:.3} ratio");
     assert!(index >= 0.95, "shares {shares:?}, Jain {index:.3}");
     let total = (shares[0] + shares[1]) * 8.0 / (100.0 * MBIT as f64 * 10.0);
     assert!(total >= 0.85, "together they still fill the link: {total:.3}");
@@ -115,10 +114,9 @@ fn a_link_whose_rate_halves_is_followed_within_a_few_round_trips() {
     assert!(rate <= 75.0 * MBIT as f64, "still sending at {:.1} Mbit/s", rate / 1e6);
     b.sim.run_until(Instant::from_secs(20)).unwrap();
     let sink = b.sim.machine(b.rx);
+    // Bits per second over the 8 s from 12 s to 20 s.
     let got = sink.bytes_between(Instant::from_secs(12), Instant::from_secs(20)) as f64 * 8.0 / 8.0;
     assert!(got >= 0.85 * 50.0 * MBIT as f64, "uses the halved link: {:.1} Mbit/s", got / 1e6);
-    let drops = b.sim.link_stats(down);
-    println!("{drops:?}");
 }
 
 #[test]

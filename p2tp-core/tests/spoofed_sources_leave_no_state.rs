@@ -2,6 +2,8 @@
 //! than what triggered them and within the stateless budget, every drop counted
 //! (docs/p2tp.md §5.2, §13).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

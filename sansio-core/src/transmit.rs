@@ -111,10 +111,32 @@ impl TransmitQueue {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), PushError> {
-        self.push_with(source, destination, datagram.len(), |buf| {
-            buf.copy_from_slice(datagram);
-            datagram.len()
-        })
+        self.admit(datagram.len())?;
+        // Appended in one copy (`push_with` must zero its room first).
+        self.bytes.extend_from_slice(datagram);
+        if !datagram.is_empty() {
+            self.entries.push_back(Entry { source, destination, len: datagram.len() });
+            self.stats.queued += 1;
+        }
+        Ok(())
+    }
+
+    /// Checks the bounds for a datagram of up to `max_len` bytes and reclaims sent space.
+    fn admit(&mut self, max_len: usize) -> Result<(), PushError> {
+        if max_len > MIN_TRANSMIT_BUFFER {
+            self.stats.refused_oversize += 1;
+            return Err(PushError::Oversize { len: max_len, max: MIN_TRANSMIT_BUFFER });
+        }
+        if self.entries.len() >= self.max_datagrams || self.queued_bytes() + max_len > self.max_bytes {
+            self.stats.refused_full += 1;
+            return Err(PushError::Full);
+        }
+        if self.head > 0 && self.head >= self.bytes.len() / 2 {
+            // Reclaim the sent prefix once it is at least half the buffer: amortised O(1).
+            self.bytes.drain(..self.head);
+            self.head = 0;
+        }
+        Ok(())
     }
 
     /// Queues a datagram that `write` encodes into a buffer of `max_len` bytes, returning how
@@ -130,19 +152,7 @@ impl TransmitQueue {
         max_len: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), PushError> {
-        if max_len > MIN_TRANSMIT_BUFFER {
-            self.stats.refused_oversize += 1;
-            return Err(PushError::Oversize { len: max_len, max: MIN_TRANSMIT_BUFFER });
-        }
-        if self.entries.len() >= self.max_datagrams || self.queued_bytes() + max_len > self.max_bytes {
-            self.stats.refused_full += 1;
-            return Err(PushError::Full);
-        }
-        if self.head > 0 && self.head >= self.bytes.len() / 2 {
-            // Reclaim the sent prefix once it is at least half the buffer: amortised O(1).
-            self.bytes.drain(..self.head);
-            self.head = 0;
-        }
+        self.admit(max_len)?;
         let start = self.bytes.len();
         self.bytes.resize(start + max_len, 0);
         let len = write(&mut self.bytes[start..]).min(max_len);
@@ -173,6 +183,21 @@ impl TransmitQueue {
             }
             self.stats.dropped_short_buffer += 1;
         }
+    }
+
+    /// The length of the oldest datagram, if any (what [`pop`](Self::pop) would write).
+    #[must_use]
+    pub fn peek_len(&self) -> Option<usize> {
+        self.entries.front().map(|e| e.len)
+    }
+
+    /// Drops every queued datagram; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.entries.len();
+        self.entries.clear();
+        self.bytes.clear();
+        self.head = 0;
+        n
     }
 
     /// Datagrams waiting.
