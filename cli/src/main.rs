@@ -2,6 +2,8 @@
 //! sockets and files.
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
+mod p2tp;
+mod run;
 mod stun;
 mod trust;
 
@@ -16,7 +18,8 @@ Exit codes:
   0  success
   1  failure (I/O, a file that cannot be read, a socket that cannot be bound)
   2  bad usage (an unknown option, a value out of range)
-  3  nat-check: no answer from the server (UDP blocked, or the server is down)
+  3  nat-check: no answer from the server (UDP blocked, or the server is down);
+     p2tp send: the peer never answered
   4  nat-check: the server answered with a STUN error
   5  nat-check: the NAT could not be fully classified (see the message)
 130  interrupted (SIGINT or SIGTERM); counters are printed first";
@@ -44,6 +47,9 @@ enum Command {
     /// What NAT is this host behind, what is its public address, how long do bindings live?
     #[command(after_help = EXIT_CODES)]
     NatCheck(stun::CheckArgs),
+    /// P2TP, the rate-controlled UDP transport: `listen` on one host, `send` from another.
+    #[command(subcommand)]
+    P2tp(p2tp::P2tp),
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -107,6 +113,7 @@ fn main() -> ExitCode {
         Command::Trust(command) => trust::run(command),
         Command::StunServer(args) => stun::server(&args, &stop),
         Command::NatCheck(args) => stun::check(&args, &stop),
+        Command::P2tp(command) => p2tp::run(command, &stop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

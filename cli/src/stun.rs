@@ -5,7 +5,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use drivers::{DriverConfig, std_thread, tokio as tokio_driver};
 use sansio_core::{Instant, Machine};
 use serde::Serialize;
 use stun_core::{
@@ -13,19 +12,11 @@ use stun_core::{
     NatType, Procedure, Server, ServerConfig,
 };
 
+use crate::run::{Running, Runtime};
 use crate::{Failure, Stop};
 
 /// The STUN port (RFC 8489), used when `--server` names none.
 const STUN_PORT: u16 = 3478;
-
-/// Which run loop drives the machine.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(crate) enum Runtime {
-    /// One OS thread (mio readiness).
-    Std,
-    /// A tokio task on a current-thread runtime.
-    Tokio,
-}
 
 /// `ipv8 stun-server`.
 #[derive(Debug, Args)]
@@ -142,29 +133,12 @@ where
             }
         }
     };
-    let sink = move |e| {
+    let running = Running::start(machine, sockets, runtime, move |e| {
         let _ = tx.send(e);
-    };
-    let err = |e: std::io::Error| Failure::from(e.to_string());
-    match runtime {
-        Runtime::Std => {
-            let handle = std_thread::spawn(machine, sockets, DriverConfig::default(), sink).map_err(err)?;
-            handle.call(start).map_err(|e| e.to_string())?;
-            let ended = wait(&rx, &mut on_event);
-            Ok((handle.shutdown().map_err(|e| e.to_string())?.machine, ended))
-        }
-        Runtime::Tokio => {
-            // One worker thread runs the loop while this thread waits for events.
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(err)?;
-            let handle = {
-                let _inside = rt.enter();
-                tokio_driver::spawn(machine, sockets, DriverConfig::default(), sink).map_err(err)?
-            };
-            rt.block_on(handle.call(start)).map_err(|e| e.to_string())?;
-            let ended = wait(&rx, &mut on_event);
-            Ok((rt.block_on(handle.shutdown()).map_err(|e| e.to_string())?.machine, ended))
-        }
-    }
+    })?;
+    running.call(start)?;
+    let ended = wait(&rx, &mut on_event);
+    Ok((running.stop()?.machine, ended))
 }
 
 /// Binds the server's sockets. With port 0 in the primary or the alternate, the kernel picks

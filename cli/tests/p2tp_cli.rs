@@ -1,0 +1,76 @@
+//! `ipv8 p2tp listen` and `ipv8 p2tp send` over loopback, on both run loops: the stream opens,
+//! data flows, figures are printed as JSON lines, and the listener's counters after SIGTERM
+//! account for everything the sender saw acknowledged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn ipv8() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipv8"))
+}
+
+fn transfer(listen_runtime: &str, send_runtime: &str) {
+    let mut listener = ipv8()
+        .args(["p2tp", "listen", "--bind", "127.0.0.1:0", "--json", "--runtime", listen_runtime])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let address = first["listening"].as_str().unwrap().to_owned();
+    assert!(!address.ends_with(":0"), "the bound port is printed: {first}");
+
+    let out = ipv8()
+        .args(["p2tp", "send", "--to", &address, "--duration", "2", "--json", "--runtime", send_runtime])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(sent.iter().any(|v| v["event"] == "opened"), "{sent:?}");
+    let per_second: Vec<&Value> = sent.iter().filter(|v| v["t"].is_number()).collect();
+    assert!(per_second.len() >= 2, "a line a second: {sent:?}");
+    assert!(per_second.iter().all(|v| v["srtt_ms"].as_f64().unwrap() < 50.0), "{per_second:?}");
+    let summary = &sent.last().unwrap()["summary"];
+    let acked = summary["bytes_acked"].as_u64().unwrap();
+    assert!(acked > 1_000_000, "at least a megabyte in 2 s over loopback: {summary}");
+
+    let killed = Command::new("kill").args(["-TERM", &listener.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let rest: Vec<Value> = lines.map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let status = listener.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "SIGTERM ends the listener with its summary");
+    let summary = &rest.last().unwrap()["summary"];
+    let received = summary["peers"][0]["bytes"].as_u64().unwrap();
+    // Acknowledged bytes count the 8-byte header of each 1200-byte datagram; received bytes
+    // are application bytes: everything acknowledged was received.
+    assert!(received as f64 >= acked as f64 * 1192.0 / 1200.0 * 0.999, "received {received}, acknowledged {acked}");
+}
+
+#[test]
+fn a_std_listener_receives_from_a_tokio_sender_over_loopback() {
+    transfer("std", "tokio");
+}
+
+#[test]
+fn a_tokio_listener_receives_from_a_std_sender_over_loopback() {
+    transfer("tokio", "std");
+}
+
+#[test]
+fn send_refuses_values_that_cannot_work_with_exit_2() {
+    for args in [
+        vec!["p2tp", "send", "--to", "127.0.0.1:0"],
+        vec!["p2tp", "send", "--to", "127.0.0.1:9", "--duration", "0"],
+        vec!["p2tp", "send", "--to", "127.0.0.1:9", "--rate", "0"],
+        vec!["p2tp", "send", "--to", "127.0.0.1:9", "--size", "1193"],
+    ] {
+        let out = ipv8().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
