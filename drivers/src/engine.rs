@@ -183,3 +183,28 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
         }
     }
 }
+
+/// Readies sockets for a run loop: non-blocking, kernel buffers of
+/// [`DriverConfig::socket_buffer_bytes`] (best effort: the kernel caps them at its maximum,
+/// `net.core.rmem_max` on Linux), and quinn-udp's state for batched I/O. Returns the sockets,
+/// their bound addresses and states, in order.
+pub(crate) fn prepare(
+    sockets: Vec<std::net::UdpSocket>,
+    config: &DriverConfig,
+) -> std::io::Result<(Vec<std::net::UdpSocket>, Vec<std::net::SocketAddr>, Vec<UdpSocketState>)> {
+    let mut locals = Vec::with_capacity(sockets.len());
+    let mut states = Vec::with_capacity(sockets.len());
+    for socket in &sockets {
+        socket.set_nonblocking(true)?;
+        if let Some(bytes) = config.socket_buffer_bytes {
+            let s = socket2::SockRef::from(socket);
+            // A bigger buffer is an optimisation: a kernel that refuses keeps its default.
+            if let Err(e) = s.set_recv_buffer_size(bytes).and_then(|()| s.set_send_buffer_size(bytes)) {
+                tracing::debug!(error = %e, "could not enlarge the socket buffers");
+            }
+        }
+        locals.push(socket.local_addr()?);
+        states.push(UdpSocketState::new(socket.into())?);
+    }
+    Ok((sockets, locals, states))
+}

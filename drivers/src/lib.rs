@@ -67,11 +67,20 @@ pub struct DriverConfig {
     /// Datagrams handled per wake-up, over all sockets, before timers and commands get their
     /// turn again.
     pub max_datagrams_per_wakeup: usize,
+    /// Kernel receive and send buffer asked for each socket (`None`: the system default,
+    /// about 208 KiB on Linux, which a burst of a few hundred datagrams overflows).
+    pub socket_buffer_bytes: Option<usize>,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        Self { recv_batch: 8, send_buffer_bytes: 256 * 1024, gso_segments: 64, max_datagrams_per_wakeup: 256 }
+        Self {
+            recv_batch: 8,
+            send_buffer_bytes: 256 * 1024,
+            gso_segments: 64,
+            max_datagrams_per_wakeup: 256,
+            socket_buffer_bytes: Some(4 << 20),
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token, Waker};
-use quinn_udp::UdpSocketState;
 use sansio_core::{Instant, Machine};
 
 use crate::engine::{Command, Engine, RecvBatch};
@@ -61,13 +60,9 @@ where
 {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let mut locals = Vec::with_capacity(sockets.len());
-    let mut states = Vec::with_capacity(sockets.len());
+    let (sockets, locals, states) = crate::engine::prepare(sockets, &config)?;
     let mut registered = Vec::with_capacity(sockets.len());
     for (i, socket) in sockets.into_iter().enumerate() {
-        socket.set_nonblocking(true)?;
-        locals.push(socket.local_addr()?);
-        states.push(UdpSocketState::new((&socket).into())?);
         let mut socket = mio::net::UdpSocket::from_std(socket);
         poll.registry().register(&mut socket, Token(i), Interest::READABLE)?;
         registered.push(socket);

@@ -13,7 +13,6 @@ use ::tokio::io::Interest;
 use ::tokio::net::UdpSocket;
 use ::tokio::sync::{mpsc, oneshot};
 use ::tokio::task::JoinHandle;
-use quinn_udp::UdpSocketState;
 use sansio_core::{Instant, Machine};
 
 use crate::engine::{Command, Engine, RecvBatch};
@@ -56,15 +55,8 @@ where
     M::Event: Send,
     E: FnMut(M::Event) + Send + 'static,
 {
-    let mut locals = Vec::with_capacity(sockets.len());
-    let mut states = Vec::with_capacity(sockets.len());
-    let mut registered = Vec::with_capacity(sockets.len());
-    for socket in sockets {
-        socket.set_nonblocking(true)?;
-        locals.push(socket.local_addr()?);
-        states.push(UdpSocketState::new((&socket).into())?);
-        registered.push(UdpSocket::from_std(socket)?);
-    }
+    let (sockets, locals, states) = crate::engine::prepare(sockets, &config)?;
+    let registered = sockets.into_iter().map(UdpSocket::from_std).collect::<io::Result<Vec<_>>>()?;
     let (commands, rx) = mpsc::unbounded_channel();
     let engine = Engine::new(machine, sink, SocketTable::new(locals.clone()), states, config);
     let task = ::tokio::spawn(run(engine, registered, rx));

@@ -517,7 +517,7 @@ impl Stream {
             return;
         }
         let rate = self.rate as f64;
-        let depth = (rate / 1000.0).clamp(self.segment as f64, 10.0 * self.segment as f64);
+        let depth = (rate / 1000.0).clamp(self.segment as f64, 64.0 * self.segment as f64);
         self.pace_tokens = (self.pace_tokens + rate * us * 1e-6).min(depth);
         let interval_us = self.fb_interval_us;
         self.fb_tokens = (self.fb_tokens + 2.0 * us / interval_us).min(f64::from(FB_BURST));
@@ -661,8 +661,12 @@ impl Stream {
                 }
                 self.packets_since_loss += 1;
                 self.stats.bytes_sent += d.len as u64;
-                // Nothing else waiting: this send does not use the whole rate.
-                self.app_limited = self.queue.is_empty();
+                // App-limited: nothing else waits and less than half of what the rate allows in
+                // one round trip is in flight, so an echo of this packet says nothing about
+                // the path's room (a bulk sender topping its queue up between wake-ups keeps
+                // its flight full and is not app-limited).
+                let round_trip_bytes = self.rate as f64 * self.rtt.srtt().as_secs_f64();
+                self.app_limited = self.queue.is_empty() && (self.inflight as f64) < round_trip_bytes / 2.0;
                 self.history.push_back(Sent {
                     ts,
                     at: now,

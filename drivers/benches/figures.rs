@@ -1,0 +1,225 @@
+//! Figures of the drivers on real sockets, printed as `figure NAME VALUE UNIT`:
+//!
+//! - `raw_udp_loopback_mbps`: a machine that sends 1200-byte datagrams as fast as the driver
+//!   takes them (64 per wake-up, GSO batched) to a machine that counts them, over loopback:
+//!   the ceiling the same loop and batching give.
+//! - `p2tp_loopback_vs_raw_udp_ratio_fixed`: a P2TP stream of the same datagram size with rate
+//!   control off (a fixed rate above what loopback carries), received bytes over the raw
+//!   run's, measured in the same run (goal ≥ 0.8).
+//! - `p2tp_loopback_vs_raw_udp_ratio`: the same with CUBIC (goal ≥ 0.7).
+//!
+//! Each run lasts 2 s (0.3 s under `cargo test --benches`); both loops run on std threads.
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use drivers::{DriverConfig, std_thread};
+use p2tp_core::congestion::FixedRateConfig;
+use p2tp_core::{Config, Endpoint, Event};
+use sansio_core::{Instant, Machine, Seed, Transmit};
+
+const SIZE: usize = 1200;
+
+/// Sends datagrams of `SIZE` bytes to `to`, 64 at each wake-up, asking to be woken again at
+/// once.
+struct RawSender {
+    to: SocketAddr,
+    left: u32,
+    until: Option<Instant>,
+    now: Instant,
+}
+
+impl Machine for RawSender {
+    type Event = ();
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, _: &[u8]) {}
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.until.is_some_and(|u| now < u) {
+            self.left = 64;
+        }
+    }
+    fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        buf[..SIZE].fill(0x5a);
+        Some(Transmit { destination: self.to, source: None, len: SIZE })
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.until.filter(|u| self.now < *u).map(|_| self.now + Duration::from_micros(1))
+    }
+}
+
+/// Counts the bytes it receives.
+struct RawReceiver(Arc<AtomicU64>);
+
+impl Machine for RawReceiver {
+    type Event = ();
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, d: &[u8]) {
+        self.0.fetch_add(d.len() as u64, Ordering::Relaxed);
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self, _: Instant, _: &mut [u8]) -> Option<Transmit> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+/// A P2TP sender that keeps its stream's queue full until `until`.
+struct P2tpSender {
+    ep: Endpoint,
+    peer: SocketAddr,
+    until: Option<Instant>,
+}
+
+impl P2tpSender {
+    fn top_up(&mut self, now: Instant) {
+        if self.until.is_none_or(|u| now >= u) {
+            return;
+        }
+        let payload = [0x5a; SIZE - 8];
+        while self.ep.path_stats(self.peer).is_some_and(|p| p.queued < 128) {
+            if self.ep.send(now, self.peer, &payload).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl Machine for P2tpSender {
+    type Event = Event;
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
+        self.ep.handle_datagram(now, local, remote, d);
+        self.top_up(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.top_up(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.ep.poll_transmit(now, buf)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.ep.poll_event()
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+}
+
+/// Counts the application bytes a P2TP endpoint receives.
+struct P2tpReceiver {
+    ep: Endpoint,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Machine for P2tpReceiver {
+    type Event = ();
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
+        self.ep.handle_datagram(now, local, remote, d);
+        while let Some(e) = self.ep.poll_event() {
+            if let Event::Datagram { data, .. } = e {
+                self.bytes.fetch_add(data.len() as u64 + 8, Ordering::Relaxed);
+            }
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.ep.poll_transmit(now, buf)
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        while self.ep.poll_event().is_some() {}
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+}
+
+fn socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+/// Megabits per second of UDP payload the receiver saw over `seconds`.
+fn raw(seconds: f64) -> f64 {
+    let (tx, rx) = (socket(), socket());
+    let to = rx.local_addr().unwrap();
+    let bytes = Arc::new(AtomicU64::new(0));
+    let receiver = std_thread::spawn(RawReceiver(bytes.clone()), vec![rx], DriverConfig::default(), |()| {}).unwrap();
+    let sender = RawSender { to, left: 0, until: None, now: Instant::ZERO };
+    let sender = std_thread::spawn(sender, vec![tx], DriverConfig::default(), |()| {}).unwrap();
+    let d = Duration::from_secs_f64(seconds);
+    sender
+        .call(move |s: &mut RawSender, now| {
+            s.until = Some(now + d);
+            s.now = now;
+            s.left = 64;
+        })
+        .unwrap();
+    std::thread::sleep(d + Duration::from_millis(100));
+    drop(sender.shutdown());
+    drop(receiver.shutdown());
+    bytes.load(Ordering::Relaxed) as f64 * 8.0 / seconds / 1e6
+}
+
+fn p2tp(seconds: f64, fixed: bool) -> f64 {
+    let (tx, rx) = (socket(), socket());
+    let (a, b) = (tx.local_addr().unwrap(), rx.local_addr().unwrap());
+    let config = |at| {
+        let mut c = Config::new(at);
+        if fixed {
+            c.controller = Arc::new(FixedRateConfig { bytes_per_second: 10_000_000_000 });
+        }
+        c
+    };
+    let bytes = Arc::new(AtomicU64::new(0));
+    let receiver = P2tpReceiver { ep: Endpoint::new(config(b), Seed::from_u64(2)), bytes: bytes.clone() };
+    let receiver = std_thread::spawn(receiver, vec![rx], DriverConfig::default(), |()| {}).unwrap();
+    let sender = P2tpSender { ep: Endpoint::new(config(a), Seed::from_u64(1)), peer: b, until: None };
+    let sender = std_thread::spawn(sender, vec![tx], DriverConfig::default(), |_| {}).unwrap();
+    let d = Duration::from_secs_f64(seconds);
+    // Open first, then measure from the moment data may flow.
+    sender.call(move |s: &mut P2tpSender, now| s.ep.connect(now, s.peer).unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let start = bytes.load(Ordering::Relaxed);
+    sender
+        .call(move |s: &mut P2tpSender, now| {
+            s.until = Some(now + d);
+            s.top_up(now);
+        })
+        .unwrap();
+    std::thread::sleep(d + Duration::from_millis(100));
+    let stopped = sender.shutdown().unwrap();
+    // `P2TP_DEBUG=1` shows why a run went as it did.
+    if std::env::var("P2TP_DEBUG").is_ok() {
+        eprintln!("{:?}\n{:?}", stopped.machine.ep.path_stats(b), stopped.stats);
+    }
+    drop(receiver.shutdown());
+    (bytes.load(Ordering::Relaxed) - start) as f64 * 8.0 / seconds / 1e6
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let seconds = if full { 2.0 } else { 0.3 };
+    let baseline = raw(seconds);
+    let fixed = p2tp(seconds, true);
+    let cubic = p2tp(seconds, false);
+    println!("figure raw_udp_loopback_mbps {baseline:.0} Mbit/s");
+    println!("figure p2tp_loopback_mbps {cubic:.0} Mbit/s");
+    println!("figure p2tp_loopback_vs_raw_udp_ratio_fixed {:.3} ratio", fixed / baseline);
+    println!("figure p2tp_loopback_vs_raw_udp_ratio {:.3} ratio", cubic / baseline);
+}
