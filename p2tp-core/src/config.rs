@@ -28,6 +28,8 @@ pub(crate) const H2R_SPAN: u32 = 1 << 18;
 pub(crate) const FB_BURST: u32 = 4;
 /// No-feedback expiries in a row that count as persistent congestion.
 pub(crate) const PERSISTENT_EXPIRIES: u32 = 3;
+/// Data packets a stream may send before its first echo (RFC 6928's initial window).
+pub(crate) const INITIAL_WINDOW: u32 = 10;
 /// The least RTO, which only times the drain after a close.
 pub(crate) const RTO_MIN: Duration = Duration::from_millis(200);
 /// How long the min-RTT filter remembers.
@@ -43,7 +45,7 @@ pub struct Config {
     /// leave from.
     pub local: SocketAddr,
     /// The largest UDP payload sent (header included); application datagrams are at most
-    /// this minus 8. At least 64.
+    /// this minus 8. Taken as at least 64 and at most `sansio_core::MIN_TRANSMIT_BUFFER`.
     pub payload_budget: usize,
     /// An idle established stream sends a keep-alive after this long (the overlay sets it
     /// below the NAT binding lifetime STUN measured).
@@ -91,6 +93,11 @@ impl Config {
     /// The largest application datagram `send` accepts.
     #[must_use]
     pub fn max_datagram(&self) -> usize {
-        self.payload_budget.max(64) - crate::header::HEADER_LEN
+        self.budget() - crate::header::HEADER_LEN
+    }
+
+    /// The payload budget as used: at least 64 bytes, at most what a driver must carry.
+    pub(crate) fn budget(&self) -> usize {
+        self.payload_budget.clamp(64, sansio_core::MIN_TRANSMIT_BUFFER)
     }
 }

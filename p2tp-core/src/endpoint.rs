@@ -52,10 +52,32 @@ impl Bucket {
         true
     }
 
+    /// Charges `amount` whatever the tokens: what was sent is paid for, as a debt if need be.
+    fn charge(&mut self, now: Instant, amount: f64) {
+        self.refill(now);
+        self.tokens -= amount;
+    }
+
     /// When `amount` will be there.
     fn ready_at(&self, amount: f64) -> Instant {
         let need = (amount.min(self.burst) - self.tokens).max(0.0);
         self.at + Duration::from_secs_f64(need / self.rate.max(1e-9)) + Duration::from_micros(1)
+    }
+}
+
+/// Whether the node budget lets `s` send its next data packet now: it was admitted from the
+/// node queue, or nobody waits and the budget (less what admitted streams hold) covers it.
+fn node_allows(
+    node: &mut Option<Bucket>,
+    nobody_waits: bool,
+    reserved: f64,
+    admitted: f64,
+    s: &Stream,
+    now: Instant,
+) -> bool {
+    match (node, s.next_data_len()) {
+        (Some(node), Some(len)) => admitted > 0.0 || (nobody_waits && node.has(now, reserved + len as f64)),
+        _ => true,
     }
 }
 
@@ -222,8 +244,14 @@ impl Endpoint {
     /// `peer` is not of the endpoint's address family.
     pub fn connect(&mut self, now: Instant, peer: SocketAddr) -> Result<(), ConnectError> {
         self.now = self.now.max(now);
-        if self.by_peer.contains_key(&peer) {
-            return Ok(());
+        if let Some(&i) = self.by_peer.get(&peer) {
+            let Some(s) = self.slots[i].stream.as_mut() else { return Ok(()) };
+            if !matches!(s.phase, Phase::Draining { .. }) {
+                return Ok(());
+            }
+            // Reconnecting to a peer just closed: the draining stream makes way.
+            s.dead = true;
+            self.touch(i, now);
         }
         if peer.is_ipv4() != self.config.local.is_ipv4() {
             return Err(ConnectError::FamilyMismatch);
@@ -316,12 +344,8 @@ impl Endpoint {
             slot.dirty = true;
             self.dirty.push(i);
         }
-        let node_ok = match (&mut self.node, s.next_data_len()) {
-            (Some(node), Some(len)) => {
-                slot.admitted > 0.0 || (self.node_waiting.is_empty() && node.has(now, self.node_reserved + len as f64))
-            }
-            _ => true,
-        };
+        let node_ok =
+            node_allows(&mut self.node, self.node_waiting.is_empty(), self.node_reserved, slot.admitted, s, now);
         if !slot.in_ready && s.has_output(now, node_ok) {
             slot.in_ready = true;
             self.ready.push_back(i);
@@ -429,12 +453,17 @@ impl Endpoint {
             (true, false) => self.stats.invalid_flags += 1,
             (true, true) => {
                 // A close: it must prove knowledge of the stream (docs/p2tp.md §10.3).
-                let valid = index.and_then(|i| self.slots[i].stream.as_ref()).is_some_and(|s| {
-                    matches!(s.phase, Phase::Established | Phase::Unconfirmed { .. })
-                        && (!s.receiving()
-                            || s.classify(h.v1.wrapping_sub(1) & crate::serial::MASK) != Arrival::OutOfWindow)
-                        && (s.close_echo_plausible(h.v2)
-                            || self.jar.check(now, self.config.local, peer, h.v2).is_some())
+                let own_cookie = || self.jar.check(now, self.config.local, peer, h.v2).is_some();
+                let valid = index.and_then(|i| self.slots[i].stream.as_ref()).is_some_and(|s| match s.phase {
+                    // Its sequence number in our window, and an echo of a timestamp we sent
+                    // recently (or our cookie, if we sent none since).
+                    Phase::Established => {
+                        s.classify(h.v1.wrapping_sub(1) & crate::serial::MASK) != Arrival::OutOfWindow
+                            && (s.close_echo_plausible(h.v2) || own_cookie())
+                    }
+                    // Nothing received yet to check a sequence number by: our cookie only.
+                    Phase::Unconfirmed { .. } => own_cookie(),
+                    Phase::Opening { .. } | Phase::Draining { .. } => false,
                 });
                 match index {
                     Some(i) if valid => {
@@ -443,7 +472,10 @@ impl Endpoint {
                         }
                         self.touch(i, now);
                     }
-                    _ => self.stats.bad_close += 1,
+                    // A close for a stream already gone (a duplicate, or a drain answer
+                    // crossing our own close) proves nothing and harms nothing.
+                    None => self.stats.unmatched += 1,
+                    Some(_) => self.stats.bad_close += 1,
                 }
             }
             (false, false) => {
@@ -488,7 +520,7 @@ impl Endpoint {
                     self.stats.opened += 1;
                     if let Some(s) = self.slots[i].stream.as_mut() {
                         self.events.push_back(Event::Opened { peer });
-                        s.on_packet(now, h, payload, true, &mut self.events);
+                        s.on_packet(now, h, payload, || true, &mut self.events);
                     }
                     self.touch(i, now);
                 }
@@ -505,16 +537,17 @@ impl Endpoint {
         let Some(phase) = self.slots[i].stream.as_ref().map(|s| s.phase) else { return };
         match phase {
             Phase::Draining { .. } => {
-                let Some(s) = self.slots[i].stream.as_ref() else { return };
-                let close = Header { sop: false, lss: true, v1: s.next_seq(), clr: false, yts: true, v2: h.v1 };
-                self.reply(now, peer, close);
-                self.stats.drain_closes += 1;
+                let close = self.slots[i].stream.as_mut().and_then(|s| s.drain_close(now, h));
+                if let Some(close) = close {
+                    self.reply(now, peer, close);
+                    self.stats.drain_closes += 1;
+                }
             }
             Phase::Opening { .. } => match self.check_cookie(now, peer, h) {
                 Some(sample) => {
                     if let Some(s) = self.slots[i].stream.as_mut() {
                         s.establish(now, Some(sample), &mut self.events);
-                        s.on_packet(now, h, payload, true, &mut self.events);
+                        s.on_packet(now, h, payload, || true, &mut self.events);
                     }
                     self.stats.opened += 1;
                     self.touch(i, now);
@@ -522,7 +555,8 @@ impl Endpoint {
                 None => self.cookie_reply(now, peer, h.v1),
             },
             Phase::Unconfirmed { was_open, .. } => {
-                let own = self.check_cookie(now, peer, h).is_some();
+                let (jar, local) = (&self.jar, self.config.local);
+                let own = || h.yts && jar.check(now, local, peer, h.v2).is_some();
                 if let Some(s) = self.slots[i].stream.as_mut() {
                     s.establish(now, None, &mut self.events);
                     s.on_packet(now, h, payload, own, &mut self.events);
@@ -553,14 +587,13 @@ impl Endpoint {
             self.stats.opened += 1;
             self.events.push_back(Event::Opened { peer });
             if let Some(s) = self.slots[i].stream.as_mut() {
-                s.on_packet(now, h, payload, true, &mut self.events);
+                s.on_packet(now, h, payload, || true, &mut self.events);
             }
             self.touch(i, now);
             return;
         }
-        // Only an echo that is not a new one is checked as a cookie (a SipHash per packet
-        // would be wasted on the common case).
-        let own = h.yts && self.check_cookie(now, peer, h).is_some();
+        let (jar, local) = (&self.jar, self.config.local);
+        let own = || h.yts && jar.check(now, local, peer, h.v2).is_some();
         let Some(s) = self.slots[i].stream.as_mut() else { return };
         match s.on_packet(now, h, payload, own, &mut self.events) {
             Outcome::Accepted { stale_echo } => {
@@ -607,7 +640,7 @@ impl Machine for Endpoint {
             slot.deadline = None;
             if let Some(s) = slot.stream.as_mut() {
                 s.on_timeout(now, &mut self.events);
-                if s.dead && matches!(s.phase, Phase::Opening { .. } | Phase::Unconfirmed { .. }) {
+                if s.dead && matches!(s.phase, Phase::Opening { .. } | Phase::Unconfirmed { was_open: false, .. }) {
                     self.stats.open_failed += 1;
                 }
             }
@@ -627,13 +660,8 @@ impl Machine for Endpoint {
             self.slots[i].in_ready = false;
             let slot = &mut self.slots[i];
             let Some(s) = slot.stream.as_mut() else { continue };
-            let node_ok = match (&mut self.node, s.next_data_len()) {
-                (Some(node), Some(len)) => {
-                    slot.admitted > 0.0
-                        || (self.node_waiting.is_empty() && node.has(now, self.node_reserved + len as f64))
-                }
-                _ => true,
-            };
+            let node_ok =
+                node_allows(&mut self.node, self.node_waiting.is_empty(), self.node_reserved, slot.admitted, s, now);
             let before = s.queued();
             let peer = s.peer;
             let mut ctx = Ctx { local: self.config.local, jar: &mut self.jar };
@@ -642,7 +670,7 @@ impl Machine for Endpoint {
             if sent_data {
                 self.queued -= 1;
                 if let (Some(node), Some(len)) = (&mut self.node, sent) {
-                    node.take(now, len as f64);
+                    node.charge(now, len as f64);
                 }
             }
             if sent_data || slot.admitted > 0.0 {
@@ -679,7 +707,14 @@ impl Machine for Endpoint {
     }
 
     fn timeout_reason(&self) -> Option<&'static str> {
-        let Reverse((_, i, _)) = self.heap.peek()?;
-        self.slots[*i].stream.as_ref()?.timers.next_reason()
+        // The earliest entry that is still current (stale ones may sit on top; this is for
+        // logs, so a scan is fine).
+        let (_, i) = self
+            .heap
+            .iter()
+            .filter(|Reverse((d, i, g))| self.slots[*i].generation == *g && self.slots[*i].deadline == Some(*d))
+            .map(|Reverse((d, i, _))| (*d, *i))
+            .min()?;
+        self.slots[i].stream.as_ref()?.timers.next_reason()
     }
 }

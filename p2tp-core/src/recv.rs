@@ -105,11 +105,6 @@ fn put(set: &mut [u64; WORDS], seq: u32, on: bool) {
 }
 
 impl Receiver {
-    /// Whether any packet has been received.
-    pub(crate) fn started(&self) -> bool {
-        self.started
-    }
-
     /// Where `seq` falls, without recording it.
     pub(crate) fn classify(&self, seq: u32) -> Arrival {
         if !self.started {
@@ -180,6 +175,13 @@ impl Receiver {
         }
         self.hi = seq;
         put(&mut self.received, seq, true);
+        // Without a loss to signal, the floor follows the window, so it never falls half the
+        // circle behind (where serial order would flip and new losses go unsignalled).
+        let window_start = seq.wrapping_sub(RX_BACK) & serial::MASK;
+        if !self.lss() && older(self.floor, window_start) {
+            self.floor = window_start;
+            self.lost_hi = None;
+        }
         // Gaps sliding out of the back window can no longer be filled: lost now.
         while let Some(g) = self.gaps.front().copied() {
             if distance(g.start, self.hi) < RX_BACK && self.gaps.len() <= MAX_GAPS {

@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use sansio_core::{Instant, SeededRng, TimerKind, TimerTable, TransmitQueue};
 
-use crate::config::{Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, PERSISTENT_EXPIRIES};
+use crate::config::{Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, INITIAL_WINDOW, PERSISTENT_EXPIRIES};
 use crate::congestion::Controller;
 use crate::cookie::CookieJar;
 use crate::event::{CloseReason, Event, OpenFailure};
@@ -146,7 +146,10 @@ pub(crate) struct Stream {
     answer_due: bool,
     probe_due: bool,
     keepalive_due: bool,
-    close_due: bool,
+    /// A close is to be sent (while Draining): the value it echoes.
+    close_echo: Option<u32>,
+    /// When the last close answered a stray packet while Draining.
+    last_drain_close: Option<Instant>,
     last_late_answer: Option<Instant>,
     nofb_expiries: u32,
     last_reduction: Option<Instant>,
@@ -190,7 +193,7 @@ impl Stream {
         config: &Config,
         rng: &mut SeededRng,
     ) -> Self {
-        let segment = config.payload_budget.max(64);
+        let segment = config.budget();
         let mut s = Self {
             peer,
             phase,
@@ -225,7 +228,8 @@ impl Stream {
             answer_due: false,
             probe_due: false,
             keepalive_due: false,
-            close_due: false,
+            close_echo: None,
+            last_drain_close: None,
             last_late_answer: None,
             nofb_expiries: 0,
             last_reduction: None,
@@ -276,11 +280,6 @@ impl Stream {
         ((now.as_micros() as u32).wrapping_add(self.ts_offset)) & MASK
     }
 
-    /// The next sequence number this stream will use.
-    pub(crate) fn next_seq(&self) -> u32 {
-        self.next_seq
-    }
-
     /// Whether `v` names one of our recent sequence numbers (an H2R's echo).
     pub(crate) fn is_recent_seq(&self, v: u32) -> bool {
         (1..=H2R_SPAN).contains(&distance(v, self.next_seq))
@@ -295,11 +294,6 @@ impl Stream {
     /// timestamps we sent since the newest echo.
     pub(crate) fn close_echo_plausible(&self, v2: u32) -> bool {
         self.last_echo.is_some_and(|last| distance(last, v2) <= distance(last, self.last_ts_sent))
-    }
-
-    /// Whether the receive state has started (a close's sequence number can be checked).
-    pub(crate) fn receiving(&self) -> bool {
-        self.recv.started()
     }
 
     /// Queues an application datagram (the endpoint checked its size and the limits).
@@ -360,13 +354,14 @@ impl Stream {
     }
 
     /// A SOP=1 packet for an Established stream. `own_cookie` says whether its V2, read as a
-    /// cookie, is a valid one of ours.
+    /// cookie, is a valid one of ours: asked only when the echo is not a new one (a MAC per
+    /// packet would be wasted on the common case).
     pub(crate) fn on_packet(
         &mut self,
         now: Instant,
         h: &Header,
         payload: &[u8],
-        own_cookie: bool,
+        own_cookie: impl FnOnce() -> bool,
         events: &mut VecDeque<Event>,
     ) -> Outcome {
         match self.recv.on_packet(now, h.v1, h.clr) {
@@ -390,7 +385,7 @@ impl Stream {
         if h.yts {
             if self.is_new_echo(h.v2) {
                 self.on_echo(now, h.v2);
-            } else if own_cookie {
+            } else if own_cookie() {
                 // A late handshake packet: the peer still waits for us (docs/p2tp.md §5.3).
                 if self.last_late_answer.is_none_or(|t| now.saturating_duration_since(t) >= self.fb_interval) {
                     self.last_late_answer = Some(now);
@@ -536,7 +531,7 @@ impl Stream {
         matches!(self.phase, Phase::Established | Phase::Unconfirmed { .. })
             && self.pace_tokens >= len.min(self.segment as f64)
             && self.inflight + len as u64 <= self.inflight_cap()
-            && (self.echo_seen || self.data_before_echo < 10)
+            && (self.echo_seen || self.data_before_echo < INITIAL_WINDOW)
     }
 
     /// The bytes the next data packet needs from the node budget.
@@ -566,11 +561,9 @@ impl Stream {
     fn next(&self, now: Instant, node_allows: bool) -> Option<Next> {
         match self.phase {
             Phase::Opening { .. } => self.h1_due.then_some(Next::H1),
-            Phase::Draining { .. } => None,
+            Phase::Draining { .. } => self.close_echo.map(|_| Next::Close),
             Phase::Unconfirmed { .. } | Phase::Established => {
-                if self.close_due {
-                    Some(Next::Close)
-                } else if self.data_ready() && node_allows {
+                if self.data_ready() && node_allows {
                     Some(Next::Data)
                 } else if self.control_due(now) && self.fb_tokens >= 1.0 {
                     Some(Next::Control)
@@ -605,13 +598,7 @@ impl Stream {
             return Some(HEADER_LEN);
         }
         if next == Next::Close {
-            self.close_due = false;
-            let echo = match self.phase {
-                Phase::Unconfirmed { peer_cookie, .. } => Some(peer_cookie),
-                _ => self.recv.ts_recent(),
-            };
-            self.phase = Phase::Draining { until: now + self.rtt.rto() * 3 };
-            let echo = echo?;
+            let echo = self.close_echo.take()?;
             Header { sop: false, lss: true, v1: self.next_seq, clr: false, yts: true, v2: echo }.encode(buf);
             return Some(HEADER_LEN);
         }
@@ -624,26 +611,37 @@ impl Stream {
             h.v2 = peer_cookie;
         } else {
             let fwd_gap = if self.inflight > 0 || data { self.rtt.srtt() / 4 } else { self.rtt.srtt() };
+            let fwd_gap = fwd_gap.max(Duration::from_micros(250));
             let overdue = self.last_fwd_at.is_none_or(|t| now.saturating_duration_since(t) >= fwd_gap);
-            if !overdue && self.recv.echo_owed() {
+            // A packet sent only because an echo is owed carries the echo: were it to carry a
+            // forward timestamp instead, the peer would owe one back, and two idle sides would
+            // keep each other sending forever.
+            let for_echo = !data && !self.answer_due && !self.probe_due && !self.keepalive_due;
+            if (!overdue || for_echo) && self.recv.echo_owed() {
                 h.yts = true;
                 h.v2 = self.recv.take_echo().unwrap_or(ts);
                 self.last_echo_sent_at = Some(now);
             }
         }
+        // The timestamp clock as recorded for this packet: the forward timestamp it carries if
+        // it carries one (after the word-2 rule), so echoes of it match what was recorded.
+        let mut ts = ts;
         if !h.yts {
             if h.word2() == STUN_MAGIC {
                 // Never let bytes 4..8 read as the STUN magic cookie (docs/p2tp.md §3.2).
                 h.v2 = add(h.v2, 1);
+                ts = h.v2;
             }
             self.last_fwd_at = Some(now);
+            // The arc of echoes that are new (§6.3) runs from the first forward timestamp
+            // sent to the last one: only forward timestamps move it.
+            if self.last_echo.is_none() {
+                self.last_echo = Some(add(ts, MASK));
+            }
+            self.last_ts_sent = ts;
         }
         h.encode(buf);
         let mut len = HEADER_LEN;
-        if self.last_echo.is_none() {
-            self.last_echo = Some(add(ts, MASK));
-        }
-        self.last_ts_sent = ts;
         self.next_seq = add(self.next_seq, 1);
         self.sent_flags = (lss, clr);
         self.last_sent_at = Some(now);
@@ -683,30 +681,34 @@ impl Stream {
         Some(len)
     }
 
-    /// `close()`: a close packet is sent (if the stream has anything to echo), then drain.
+    /// `close()`: the stream drains at once (nothing more reaches the application), and a
+    /// close goes out if the stream has something the peer can check it by: the peer's cookie
+    /// while Open-unconfirmed, its latest forward timestamp once Established (docs/p2tp.md
+    /// §10.3).
     pub(crate) fn close(&mut self, now: Instant, events: &mut VecDeque<Event>) {
         events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::Local });
         match self.phase {
             Phase::Opening { .. } => self.dead = true,
-            Phase::Unconfirmed { .. } | Phase::Established => {
-                self.close_due = true;
-                self.queue.clear();
-                // If the close cannot be sent for lack of an echo, drain anyway.
-                self.phase_drain_fallback(now);
-            }
+            Phase::Unconfirmed { peer_cookie, .. } => self.drain(now, Some(peer_cookie)),
+            Phase::Established => self.drain(now, self.recv.ts_recent()),
             Phase::Draining { .. } => {}
         }
     }
 
-    fn phase_drain_fallback(&mut self, now: Instant) {
-        let has_echo = match self.phase {
-            Phase::Unconfirmed { .. } => true,
-            _ => self.recv.ts_recent().is_some(),
-        };
-        if !has_echo {
-            self.close_due = false;
-            self.phase = Phase::Draining { until: now + self.rtt.rto() * 3 };
+    fn drain(&mut self, now: Instant, echo: Option<u32>) {
+        self.close_echo = echo;
+        self.phase = Phase::Draining { until: now + self.rtt.rto() * 3 };
+    }
+
+    /// While Draining, the close that answers a stray SOP=1 packet (echoing its forward
+    /// timestamp, or the peer's latest one), at most one per SRTT.
+    pub(crate) fn drain_close(&mut self, now: Instant, stray: &Header) -> Option<Header> {
+        if self.last_drain_close.is_some_and(|t| now.saturating_duration_since(t) < self.rtt.srtt()) {
+            return None;
         }
+        let echo = if stray.yts { self.recv.ts_recent()? } else { stray.v2 };
+        self.last_drain_close = Some(now);
+        Some(Header { sop: false, lss: true, v1: self.next_seq, clr: false, yts: true, v2: echo })
     }
 
     /// A valid close from the peer, or a restart that replaces this stream.
@@ -788,9 +790,7 @@ impl Stream {
         if matches!(self.phase, Phase::Opening { .. }) {
             return;
         }
-        if let Some(len) = self.next_data_len()
-            && !self.close_due
-        {
+        if let Some(len) = self.next_data_len() {
             let need = (len as f64).min(self.segment as f64) - self.pace_tokens;
             if need > 0.0 {
                 let wait_us = libm::ceil(need * 1e6 / self.rate as f64) as u64;

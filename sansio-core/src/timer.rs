@@ -24,7 +24,8 @@ use crate::Instant;
 pub trait TimerKind: Copy + Eq + Debug + 'static {
     /// Every kind, in the order that breaks ties between equal deadlines.
     const ALL: &'static [Self];
-    /// This kind's position in [`ALL`](Self::ALL).
+    /// This kind's slot: distinct for each kind, below `ALL.len()` (need not follow `ALL`'s
+    /// order).
     fn index(self) -> usize;
     /// Why a deadline of this kind is due, for logs (`"retransmit"`, `"keep-alive"`).
     fn reason(self) -> &'static str;
@@ -108,8 +109,9 @@ impl<K: TimerKind, const N: usize> TimerTable<K, N> {
     #[must_use]
     pub fn next(&self) -> Option<(Instant, K)> {
         let mut best: Option<(Instant, K)> = None;
-        for (&kind, deadline) in K::ALL.iter().zip(self.deadlines.iter()) {
-            if let Some(d) = *deadline
+        // By `ALL`'s order (the tie-break), each kind's slot found by its own index.
+        for &kind in K::ALL {
+            if let Some(d) = self.deadlines[kind.index()]
                 && best.is_none_or(|(b, _)| d < b)
             {
                 best = Some((d, kind));
@@ -184,6 +186,30 @@ mod tests {
         assert_eq!(t.take_expired(Instant::from_millis(5)), Some(T::C));
         assert_eq!(t.take_expired(Instant::from_millis(5)), None);
         assert_eq!(t.next(), None);
+    }
+
+    /// The same kinds with the tie order reversed: slots still follow `index`.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+    struct Rev(T);
+
+    impl TimerKind for Rev {
+        const ALL: &'static [Self] = &[Rev(T::C), Rev(T::B), Rev(T::A)];
+        fn index(self) -> usize {
+            self.0.index()
+        }
+        fn reason(self) -> &'static str {
+            self.0.reason()
+        }
+    }
+
+    #[test]
+    fn a_tie_order_unlike_the_slot_order_still_takes_the_right_timer() {
+        let mut t = TimerTable::<Rev, 3>::new();
+        t.set(Rev(T::A), Instant::from_millis(1));
+        t.set(Rev(T::C), Instant::from_millis(2));
+        assert_eq!(t.take_expired(Instant::from_millis(5)), Some(Rev(T::A)));
+        assert_eq!(t.take_expired(Instant::from_millis(5)), Some(Rev(T::C)));
+        assert_eq!(t.take_expired(Instant::from_millis(5)), None);
     }
 
     #[test]

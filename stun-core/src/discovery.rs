@@ -698,6 +698,7 @@ impl Machine for NatCheck {
             && m.transaction_id() == id
         {
             self.report.hairpinning = Some(true);
+            self.timers.stop(Wait::Step);
             return self.after_hairpin(now);
         }
         if self.transactions.handle_datagram(local, remote, datagram) {

@@ -236,15 +236,17 @@ impl Server {
             }
             _ => None,
         };
+        // The two keys may share a bucket (hash slots collide): then it is asked for one token
+        // only, and only once.
+        let prefix = prefix.filter(|(slot, ..)| *slot != own);
         let now_us = now.as_micros();
         let own_ok = self.buckets[own].refill(now_us, rate, burst);
         let prefix_ok = prefix.is_none_or(|(slot, r, b)| self.buckets[slot].refill(now_us, r, b));
         if !(own_ok && prefix_ok) {
             return false;
         }
-        self.buckets[own].tokens -= 1;
-        if let Some((slot, ..)) = prefix {
-            self.buckets[slot].tokens -= 1;
+        for slot in core::iter::once(own).chain(prefix.map(|(slot, ..)| slot)) {
+            self.buckets[slot].tokens = self.buckets[slot].tokens.saturating_sub(1);
         }
         true
     }

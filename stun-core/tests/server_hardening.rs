@@ -118,3 +118,18 @@ fn error_answers_carry_the_named_codes_and_reasons() {
     assert_eq!(m.message_type().class, Class::Error);
     assert_eq!(m.error_code(), Some((stun_core::error_code::UNKNOWN_ATTRIBUTE, "Unknown Attribute")));
 }
+
+#[test]
+fn an_address_whose_prefix_shares_its_rate_bucket_is_limited_without_underflow() {
+    // One bucket for everything: every IPv6 source's address and /64 keys collide.
+    let config = ServerConfig { buckets: 1, ..ServerConfig::new(a("[2001:db8::1]:3478"), None) };
+    let burst = config.burst;
+    let mut s = Server::new(config, Seed::from_u64(7)).unwrap();
+    let request = bare_request();
+    let client = a("[2001:db8:1::5]:5000");
+    let answered = (0..u64::from(burst) * 3)
+        .filter(|_| exchange(&mut s, Instant::ZERO, "[2001:db8::1]:3478", client, &request).is_some())
+        .count();
+    assert_eq!(answered, burst as usize, "the burst, then nothing until time passes");
+    assert!(exchange(&mut s, Instant::from_secs(1), "[2001:db8::1]:3478", client, &request).is_some());
+}

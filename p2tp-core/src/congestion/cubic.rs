@@ -118,6 +118,9 @@ impl Cubic {
     }
 
     fn start_epoch(&mut self, now: Instant) -> f64 {
+        // Leaving slow start without a loss: the curve starts flat at the current window
+        // (RFC 9438 §4.10), instead of climbing from zero.
+        self.w_max = self.w_max.max(self.w);
         let k = if self.w_max > self.w { libm::cbrt((self.w_max - self.w) / C) } else { 0.0 };
         self.epoch = Some((now, k));
         self.w_est = self.w;
