@@ -821,7 +821,10 @@ impl Stream {
             }
             if self.inflight > 0 {
                 let two_segments = Duration::from_micros(2 * self.segment as u64 * 1_000_000 / self.rate);
-                let base = (srtt * 4).max(two_segments);
+                // Never shorter than four feedback intervals: on a path faster than the
+                // feedback floor (250 µs), 4·SRTT alone expired between every two echoes and
+                // gave up packets that were about to be acknowledged.
+                let base = (srtt * 4).max(two_segments).max(self.fb_interval * 4);
                 let backoff = 1u32 << self.nofb_expiries.saturating_sub(PERSISTENT_EXPIRIES - 1).min(6);
                 self.timers.set(StreamTimer::NoFeedback, ahead(self.progress_at + base * backoff));
             }
