@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use sansio_core::{Instant, Machine, Transmit};
+use sansio_core::{Instant, Machine, Transmit, TransmitQueue};
 
 /// A datagram a [`Probe`] received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,16 +17,25 @@ pub struct Received {
     pub payload: Vec<u8>,
 }
 
+/// Datagrams a probe holds before it refuses more (counted in [`Probe::refused`]).
+const OUTBOX: usize = 4096;
+
 /// Sends datagrams on command and reports each one received as a [`Received`] event. An echo
 /// probe also sends every datagram straight back, from the address it arrived on (what a
 /// STUN-like reflector does), so a client learns its public address.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Probe {
     echo: bool,
-    outbox: VecDeque<(Option<SocketAddr>, SocketAddr, Vec<u8>)>,
+    outbox: TransmitQueue,
     events: VecDeque<Received>,
     /// Datagrams received so far.
     pub received: u64,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self { echo: false, outbox: TransmitQueue::new(OUTBOX, OUTBOX * 512), events: VecDeque::new(), received: 0 }
+    }
 }
 
 impl Probe {
@@ -42,14 +51,22 @@ impl Probe {
         Self { echo: true, ..Self::default() }
     }
 
-    /// Sends `payload` to `to` from the host's default socket.
+    /// Sends `payload` to `to` from the host's default socket (refused, and counted, if it is
+    /// longer than [`sansio_core::MIN_TRANSMIT_BUFFER`] or the outbox is full).
     pub fn send(&mut self, to: SocketAddr, payload: Vec<u8>) {
-        self.outbox.push_back((None, to, payload));
+        let _ = self.outbox.push(None, to, &payload);
     }
 
     /// Sends `payload` to `to` from the socket `from`.
     pub fn send_from(&mut self, from: SocketAddr, to: SocketAddr, payload: Vec<u8>) {
-        self.outbox.push_back((Some(from), to, payload));
+        let _ = self.outbox.push(Some(from), to, &payload);
+    }
+
+    /// Datagrams the outbox refused (too long, or full).
+    #[must_use]
+    pub fn refused(&self) -> u64 {
+        let s = self.outbox.stats();
+        s.refused_oversize + s.refused_full
     }
 }
 
@@ -59,7 +76,7 @@ impl Machine for Probe {
     fn handle_datagram(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         self.received += 1;
         if self.echo {
-            self.outbox.push_back((Some(local), remote, datagram.to_vec()));
+            let _ = self.outbox.push(Some(local), remote, datagram);
         }
         self.events.push_back(Received { local, remote, payload: datagram.to_vec() });
     }
@@ -67,10 +84,7 @@ impl Machine for Probe {
     fn handle_timeout(&mut self, _now: Instant) {}
 
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let (source, destination, payload) = self.outbox.pop_front()?;
-        let len = payload.len().min(buf.len());
-        buf[..len].copy_from_slice(&payload[..len]);
-        Some(Transmit { destination, source, len })
+        self.outbox.pop(buf)
     }
 
     fn poll_event(&mut self) -> Option<Received> {

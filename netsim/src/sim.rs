@@ -160,7 +160,7 @@ enum Action {
 ///
 /// ```
 /// use core::time::Duration;
-/// use netsim::{LinkConfig, NatConfig, Probe, Received, Sim};
+/// use netsim::{LinkConfig, NatConfig, Probe, Sim};
 /// use sansio_core::Instant;
 ///
 /// let mut sim = Sim::new(sansio_core::Seed::new([1; 32]));
@@ -172,9 +172,9 @@ enum Action {
 ///
 /// sim.call(client, |p: &mut Probe, _| p.send("203.0.113.1:3478".parse().unwrap(), b"hi".to_vec()));
 /// sim.run_until(Instant::from_secs(1)).unwrap();
-/// let seen_by_server = sim.events::<Received>(server);
+/// let seen_by_server = sim.events(server); // typed by the host: Probe reports Received
 /// assert_eq!(seen_by_server[0].1.remote, "198.51.100.7:5000".parse().unwrap()); // port preserved
-/// assert_eq!(sim.events::<Received>(client)[0].0, Instant::from_millis(10)); // the echo, after 10 ms
+/// assert_eq!(sim.events(client)[0].0, Instant::from_millis(10)); // the echo, after 10 ms
 /// ```
 pub struct Sim {
     now: Instant,

@@ -330,6 +330,7 @@ impl Endpoint {
         let slot = &mut self.slots[i];
         let Some(s) = slot.stream.as_mut() else { return };
         if s.dead {
+            tracing::debug!(peer = %s.peer, phase = ?s.phase, "P2TP stream freed");
             self.queued -= s.drop_queue();
             self.by_peer.remove(&s.peer);
             self.stats.closed += 1;
@@ -416,6 +417,7 @@ impl Endpoint {
     /// Queues an 8-byte stateless reply if the budget allows.
     fn reply(&mut self, now: Instant, to: SocketAddr, h: Header) {
         if !self.stateless.take(now, 1.0) {
+            tracing::trace!(%to, "P2TP stateless reply over budget: dropped");
             self.stats.stateless_over_budget += 1;
             return;
         }

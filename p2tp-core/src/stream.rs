@@ -348,6 +348,7 @@ impl Stream {
         };
         self.phase = Phase::Established;
         self.progress_at = now;
+        tracing::debug!(peer = %self.peer, srtt = ?self.rtt.srtt(), "P2TP stream established");
         if !was_open {
             events.push_back(Event::Opened { peer: self.peer });
         }
@@ -415,6 +416,7 @@ impl Stream {
         let rising = h.lss && !self.peer_lss;
         self.peer_lss = h.lss;
         if rising {
+            tracing::debug!(peer = %self.peer, seq = h.v1, "P2TP loss event");
             self.stats.loss_events += 1;
             self.loss_since_update = true;
             self.push_loss_interval();
@@ -728,6 +730,7 @@ impl Stream {
                 }
                 StreamTimer::NoFeedback => {
                     self.nofb_expiries += 1;
+                    tracing::debug!(peer = %self.peer, expiries = self.nofb_expiries, "P2TP no feedback: rate halved");
                     self.cc.on_no_feedback(now, self.nofb_expiries >= PERSISTENT_EXPIRIES);
                     self.refresh_rate();
                     self.inflight = 0;

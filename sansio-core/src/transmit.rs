@@ -72,7 +72,7 @@ struct Entry {
 /// assert!(q.pop(&mut buf).is_none());
 /// assert_eq!(q.stats().refused_full, 1);
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TransmitQueue {
     entries: VecDeque<Entry>,
     /// Bytes of the queued datagrams in order, from `head`.
@@ -81,6 +81,13 @@ pub struct TransmitQueue {
     max_datagrams: usize,
     max_bytes: usize,
     stats: TransmitQueueStats,
+}
+
+impl Default for TransmitQueue {
+    /// 1024 datagrams or 1 MiB, whichever is reached first.
+    fn default() -> Self {
+        Self::new(1024, 1 << 20)
+    }
 }
 
 impl TransmitQueue {

@@ -457,6 +457,7 @@ impl Machine for Server {
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         self.stats.received += 1;
         let Ok(msg) = Message::parse_checked(datagram) else {
+            tracing::trace!(%remote, len = datagram.len(), "STUN server: malformed datagram dropped");
             self.stats.malformed += 1;
             return;
         };
@@ -465,6 +466,7 @@ impl Machine for Server {
             return;
         }
         if !self.admit(now, remote.ip()) {
+            tracing::trace!(%remote, "STUN server: over the source's rate, dropped");
             self.stats.rate_limited += 1;
             return;
         }
