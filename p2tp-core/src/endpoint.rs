@@ -389,7 +389,8 @@ impl Endpoint {
     /// Recomputes the timers of every stream an input touched, at the latest input's time.
     fn flush_timers(&mut self) {
         let now = self.now;
-        for i in core::mem::take(&mut self.dirty) {
+        // Popped, not taken: the vector keeps its capacity from one input to the next.
+        while let Some(i) = self.dirty.pop() {
             let slot = &mut self.slots[i];
             slot.dirty = false;
             let Some(s) = slot.stream.as_mut() else { continue };
