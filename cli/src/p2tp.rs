@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use p2tp_core::congestion::FixedRateConfig;
-use p2tp_core::{Config, Endpoint, Event, PathStats};
+use p2tp_core::{BulkSender, Config, Endpoint, Event, PathStats};
 use sansio_core::{Instant, Machine, Transmit};
 use serde::Serialize;
 
@@ -126,60 +126,6 @@ impl Machine for Listener {
                     r.bytes += data.len() as u64;
                     r.datagrams += 1;
                 }
-                other => return Some(other),
-            }
-        }
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.ep.poll_timeout()
-    }
-    fn timeout_reason(&self) -> Option<&'static str> {
-        self.ep.timeout_reason()
-    }
-}
-
-/// The sender's application: keeps the stream's queue full until `until`.
-struct Sender {
-    ep: Endpoint,
-    peer: SocketAddr,
-    payload: Vec<u8>,
-    until: Option<Instant>,
-}
-
-impl Sender {
-    fn top_up(&mut self, now: Instant) {
-        if self.until.is_none_or(|u| now >= u) {
-            return;
-        }
-        while self.ep.path_stats(self.peer).is_some_and(|p| p.queued < 64) {
-            if self.ep.send(now, self.peer, &self.payload).is_err() {
-                break;
-            }
-        }
-    }
-}
-
-impl Machine for Sender {
-    type Event = Event;
-    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
-        self.ep.handle_datagram(now, local, remote, d);
-        self.top_up(now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.top_up(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.ep.poll_transmit(now, buf).or_else(|| {
-            self.top_up(now);
-            self.ep.poll_transmit(now, buf)
-        })
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        // The sender's peer sends no data; any it did would be dropped here.
-        loop {
-            match self.ep.poll_event()? {
-                Event::Datagram { .. } => {}
                 other => return Some(other),
             }
         }
@@ -370,16 +316,14 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
         config.controller = Arc::new(FixedRateConfig { bytes_per_second: (bits / 8).max(1) });
     }
     let seed = drivers::os_seed().map_err(|e| e.to_string())?;
-    let sender =
-        Sender { ep: Endpoint::new(config, seed), peer, payload: vec![0x5a; usize::from(args.size)], until: None };
+    let sender = BulkSender::new(Endpoint::new(config, seed), usize::from(args.size));
     let (tx, events) = mpsc::channel();
     let running = Running::start(sender, vec![socket], args.runtime, move |e| {
         let _ = tx.send(e);
     })?;
     let duration = Duration::from_secs_f64(args.duration);
-    running.call(move |s: &mut Sender, now| {
-        s.until = Some(now + duration);
-        s.ep.connect(now, s.peer).map_err(|e| e.to_string())
+    running.call(move |s: &mut BulkSender, now| {
+        s.start(now, &[peer], Some(now + duration)).map_err(|e| e.to_string())
     })??;
     let started = std::time::Instant::now();
     let mut next_tick = started + Duration::from_secs(1);
@@ -408,7 +352,7 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
             continue;
         }
         next_tick += Duration::from_secs(1);
-        if let Some(p) = running.call(move |s: &mut Sender, _| s.ep.path_stats(peer))? {
+        if let Some(p) = running.call(move |s: &mut BulkSender, _| s.endpoint().path_stats(peer))? {
             let t = started.elapsed().as_secs_f64();
             print_report(&report(t, peer, p.bytes_acked, p.bytes_acked - last_acked, 1.0, &p), args.json)?;
             last_acked = p.bytes_acked;
@@ -416,7 +360,7 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
     };
     let stopped = running.stop()?;
     let seconds = started.elapsed().as_secs_f64().min(args.duration.max(1e-3));
-    let p = stopped.machine.ep.path_stats(peer).unwrap_or_default();
+    let p = stopped.machine.endpoint().path_stats(peer).unwrap_or_default();
     let summary = SendSummary {
         peer,
         seconds,

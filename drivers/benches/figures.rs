@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use drivers::{DriverConfig, std_thread};
 use p2tp_core::congestion::FixedRateConfig;
-use p2tp_core::{Config, Endpoint, Event};
+use p2tp_core::{BulkSender, Config, Endpoint, Event};
 use sansio_core::{Instant, Machine, Seed, Transmit};
 
 const SIZE: usize = 1200;
@@ -74,48 +74,6 @@ impl Machine for RawReceiver {
     }
     fn poll_timeout(&mut self) -> Option<Instant> {
         None
-    }
-}
-
-/// A P2TP sender that keeps its stream's queue full until `until`.
-struct P2tpSender {
-    ep: Endpoint,
-    peer: SocketAddr,
-    until: Option<Instant>,
-}
-
-impl P2tpSender {
-    fn top_up(&mut self, now: Instant) {
-        if self.until.is_none_or(|u| now >= u) {
-            return;
-        }
-        let payload = [0x5a; SIZE - 8];
-        while self.ep.path_stats(self.peer).is_some_and(|p| p.queued < 128) {
-            if self.ep.send(now, self.peer, &payload).is_err() {
-                break;
-            }
-        }
-    }
-}
-
-impl Machine for P2tpSender {
-    type Event = Event;
-    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
-        self.ep.handle_datagram(now, local, remote, d);
-        self.top_up(now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.top_up(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.ep.poll_transmit(now, buf)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.ep.poll_event()
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.ep.poll_timeout()
     }
 }
 
@@ -189,24 +147,19 @@ fn p2tp(seconds: f64, fixed: bool) -> f64 {
     let bytes = Arc::new(AtomicU64::new(0));
     let receiver = P2tpReceiver { ep: Endpoint::new(config(b), Seed::from_u64(2)), bytes: bytes.clone() };
     let receiver = std_thread::spawn(receiver, vec![rx], DriverConfig::default(), |()| {}).unwrap();
-    let sender = P2tpSender { ep: Endpoint::new(config(a), Seed::from_u64(1)), peer: b, until: None };
+    let sender = BulkSender::new(Endpoint::new(config(a), Seed::from_u64(1)), SIZE - 8).with_backlog(128);
     let sender = std_thread::spawn(sender, vec![tx], DriverConfig::default(), |_| {}).unwrap();
     let d = Duration::from_secs_f64(seconds);
     // Open first, then measure from the moment data may flow.
-    sender.call(move |s: &mut P2tpSender, now| s.ep.connect(now, s.peer).unwrap()).unwrap();
+    sender.call(move |s: &mut BulkSender, now| s.endpoint_mut().connect(now, b).unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let start = bytes.load(Ordering::Relaxed);
-    sender
-        .call(move |s: &mut P2tpSender, now| {
-            s.until = Some(now + d);
-            s.top_up(now);
-        })
-        .unwrap();
+    sender.call(move |s: &mut BulkSender, now| s.start(now, &[b], Some(now + d)).unwrap()).unwrap();
     std::thread::sleep(d + Duration::from_millis(100));
     let stopped = sender.shutdown().unwrap();
     // `P2TP_DEBUG=1` shows why a run went as it did.
     if std::env::var("P2TP_DEBUG").is_ok() {
-        eprintln!("{:?}\n{:?}", stopped.machine.ep.path_stats(b), stopped.stats);
+        eprintln!("{:?}\n{:?}", stopped.machine.endpoint().path_stats(b), stopped.stats);
     }
     drop(receiver.shutdown());
     (bytes.load(Ordering::Relaxed) - start) as f64 * 8.0 / seconds / 1e6

@@ -20,8 +20,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Bulk, Sink};
+use common::Sink;
 use netsim::{LinkConfig, Sim, addr};
+use p2tp_core::BulkSender;
 use p2tp_core::congestion::FixedRateConfig;
 use p2tp_core::{Config, Endpoint, Event, Header};
 use sansio_core::{Instant, Machine, Seed};
@@ -130,7 +131,7 @@ fn core_per_packet(packets: u32) -> f64 {
 
 /// The `tests/rate_control.rs` bottleneck: `senders` bulk flows into one receiver whose
 /// downlink runs at 100 Mbit/s with one BDP of buffer, 40 ms RTT.
-fn bottleneck(seed: u64, senders: usize) -> (Sim, netsim::HostId<Sink>, Vec<netsim::HostId<Bulk>>) {
+fn bottleneck(seed: u64, senders: usize) -> (Sim, netsim::HostId<Sink>, Vec<netsim::HostId<BulkSender>>) {
     let rate = 100_000_000u64;
     let rtt = Duration::from_millis(40);
     let mut sim = Sim::new(Seed::from_u64(seed));
@@ -148,7 +149,7 @@ fn bottleneck(seed: u64, senders: usize) -> (Sim, netsim::HostId<Sink>, Vec<nets
         let h = sim.add_host(
             net,
             &[a],
-            Bulk::new(Endpoint::new(Config::new(a), Seed::from_u64(seed).derive(i as u64 + 1)), rx_addr),
+            BulkSender::new(Endpoint::new(Config::new(a), Seed::from_u64(seed).derive(i as u64 + 1)), 1192),
         );
         for link in [sim.host_uplink(h), sim.host_downlink(h)] {
             *sim.link_mut(link) = LinkConfig { delay: rtt / 4, ..LinkConfig::default() };
@@ -158,11 +159,8 @@ fn bottleneck(seed: u64, senders: usize) -> (Sim, netsim::HostId<Sink>, Vec<nets
     (sim, rx, tx)
 }
 
-fn start(sim: &mut Sim, h: netsim::HostId<Bulk>) {
-    sim.call(h, |s: &mut Bulk, now| {
-        s.ep.connect(now, s.peer).unwrap();
-        s.sending = true;
-    });
+fn start(sim: &mut Sim, h: netsim::HostId<BulkSender>) {
+    sim.call(h, |s: &mut BulkSender, now| s.start(now, &[addr("198.51.100.2:4000")], None).unwrap());
 }
 
 fn sim_figures(full: bool) {
@@ -173,7 +171,7 @@ fn sim_figures(full: bool) {
     let bytes = sim.machine(rx).bytes_between(Instant::from_secs(secs - 10), Instant::from_secs(secs));
     let utilisation = bytes as f64 * 8.0 / 1e9 * (1200.0 / 1192.0);
     println!("figure p2tp_sim_utilisation {utilisation:.3} ratio");
-    let stats = sim.machine(tx[0]).ep.path_stats(addr("198.51.100.2:4000")).unwrap();
+    let stats = sim.machine(tx[0]).endpoint().path_stats(addr("198.51.100.2:4000")).unwrap();
     let error = (stats.min_rtt.as_secs_f64() * 1000.0 - 40.0).abs() / 40.0 * 100.0;
     println!("figure p2tp_sim_srtt_error_pct {error:.2} %");
 
@@ -183,8 +181,8 @@ fn sim_figures(full: bool) {
     start(&mut sim, tx[1]);
     let until = if full { 40 } else { 25 };
     sim.run_until(Instant::from_secs(until)).unwrap();
-    let acked = |sim: &Sim, h: netsim::HostId<Bulk>| {
-        sim.machine(h).ep.path_stats(addr("198.51.100.2:4000")).unwrap().bytes_acked as f64
+    let acked = |sim: &Sim, h: netsim::HostId<BulkSender>| {
+        sim.machine(h).endpoint().path_stats(addr("198.51.100.2:4000")).unwrap().bytes_acked as f64
     };
     let before = [acked(&sim, tx[0]), acked(&sim, tx[1])];
     sim.run_until(Instant::from_secs(until + 10)).unwrap();

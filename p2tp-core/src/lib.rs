@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+mod bulk;
 mod config;
 pub mod congestion;
 mod cookie;
@@ -32,6 +33,7 @@ pub mod serial;
 mod stats;
 mod stream;
 
+pub use bulk::BulkSender;
 pub use config::{Config, DEFAULT_PAYLOAD_BUDGET};
 pub use cookie::{COOKIE_TICK, KEY_ROTATION};
 pub use demux::{Protocol, classify};

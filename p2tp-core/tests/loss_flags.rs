@@ -9,8 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{B, Bulk, Sink};
+use common::{B, Sink};
 use netsim::{HostId, LinkConfig, Loss, Sim, addr};
+use p2tp_core::BulkSender;
 use p2tp_core::congestion::FixedRateConfig;
 use p2tp_core::{Config, Endpoint, PathStats};
 use sansio_core::{Instant, Seed};
@@ -18,7 +19,7 @@ use sansio_core::{Instant, Seed};
 /// A fixed-rate sender (no congestion losses of its own) to a receiver, 40 ms RTT.
 struct Path {
     sim: Sim,
-    tx: HostId<Bulk>,
+    tx: HostId<BulkSender>,
     rx: HostId<Sink>,
 }
 
@@ -38,24 +39,24 @@ fn path(seed: u64, bytes_per_second: u64, link: LinkConfig) -> Path {
     let tx = sim.add_host(
         net,
         &[a],
-        Bulk::new(Endpoint::new(Config { controller: fixed, ..Config::new(a) }, Seed::from_u64(seed).derive(2)), b),
+        BulkSender::new(
+            Endpoint::new(Config { controller: fixed, ..Config::new(a) }, Seed::from_u64(seed).derive(2)),
+            1192,
+        ),
     );
     for link_id in [sim.host_uplink(tx), sim.host_downlink(tx), sim.host_uplink(rx), sim.host_downlink(rx)] {
         *sim.link_mut(link_id) = LinkConfig { delay: Duration::from_millis(10), ..link.clone() };
     }
-    sim.call(tx, |s: &mut Bulk, now| {
-        s.ep.connect(now, s.peer).unwrap();
-        s.sending = true;
-    });
+    sim.call(tx, |s: &mut BulkSender, now| s.start(now, &[addr(B)], None).unwrap());
     Path { sim, tx, rx }
 }
 
 fn sender(p: &Path) -> PathStats {
-    p.sim.machine(p.tx).ep.path_stats(addr(B)).unwrap()
+    p.sim.machine(p.tx).endpoint().path_stats(addr(B)).unwrap()
 }
 
 fn receiver(p: &Path) -> PathStats {
-    p.sim.machine(p.rx).ep.path_stats(addr("192.0.2.1:4000")).unwrap()
+    p.sim.machine(p.rx).endpoint().path_stats(addr("192.0.2.1:4000")).unwrap()
 }
 
 #[test]

@@ -8,8 +8,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Bulk, Sink};
+use common::Sink;
 use netsim::{HostId, LinkConfig, Sim, addr};
+use p2tp_core::BulkSender;
 use p2tp_core::{Config, Endpoint};
 use sansio_core::{Instant, Seed};
 
@@ -20,7 +21,7 @@ const MBIT: u64 = 1_000_000;
 struct Bottleneck {
     sim: Sim,
     rx: HostId<Sink>,
-    senders: Vec<HostId<Bulk>>,
+    senders: Vec<HostId<BulkSender>>,
 }
 
 const RX: &str = "198.51.100.2:4000";
@@ -40,7 +41,7 @@ fn bottleneck(seed: u64, rate_bps: u64, rtt: Duration, senders: usize) -> Bottle
     for i in 0..senders {
         let a: SocketAddr = format!("192.0.2.{}:4000", i + 1).parse().unwrap();
         let ep = Endpoint::new(Config::new(a), Seed::from_u64(seed).derive(i as u64 + 1));
-        let h = sim.add_host(net, &[a], Bulk::new(ep, rx_addr));
+        let h = sim.add_host(net, &[a], BulkSender::new(ep, 1192));
         for link in [sim.host_uplink(h), sim.host_downlink(h)] {
             *sim.link_mut(link) = LinkConfig { delay: one_way, ..LinkConfig::default() };
         }
@@ -50,10 +51,7 @@ fn bottleneck(seed: u64, rate_bps: u64, rtt: Duration, senders: usize) -> Bottle
 }
 
 fn start(b: &mut Bottleneck, i: usize) {
-    b.sim.call(b.senders[i], |s: &mut Bulk, now| {
-        s.ep.connect(now, s.peer).unwrap();
-        s.sending = true;
-    });
+    b.sim.call(b.senders[i], |s: &mut BulkSender, now| s.start(now, &[addr(RX)], None).unwrap());
 }
 
 #[test]
@@ -67,7 +65,7 @@ fn one_flow_fills_a_100_mbit_40_ms_path_and_measures_its_rtt() {
     // IP and UDP header per 1200-byte datagram (netsim counts the UDP payload).
     let utilisation = bytes as f64 * 8.0 / (100.0 * MBIT as f64 * 10.0) * (1200.0 / 1192.0);
     assert!(utilisation >= 0.9, "utilisation {utilisation:.3}");
-    let stats = b.sim.machine(b.senders[0]).ep.path_stats(addr(RX)).unwrap();
+    let stats = b.sim.machine(b.senders[0]).endpoint().path_stats(addr(RX)).unwrap();
     // The true RTT is 40 ms of propagation plus the bottleneck queue's delay; the minimum sees
     // the propagation alone, SRTT what the flow lives with.
     let min = stats.min_rtt.as_secs_f64() * 1000.0;
@@ -90,8 +88,9 @@ fn a_second_flow_started_later_gets_its_fair_share_within_30_s() {
     start(&mut b, 1);
     b.sim.run_until(Instant::from_secs(40)).unwrap();
     // The share of each over the last 10 s, by what each sender had acknowledged.
-    let acked =
-        |b: &Bottleneck, i: usize| b.sim.machine(b.senders[i]).ep.path_stats(addr(RX)).unwrap().bytes_acked as f64;
+    let acked = |b: &Bottleneck, i: usize| {
+        b.sim.machine(b.senders[i]).endpoint().path_stats(addr(RX)).unwrap().bytes_acked as f64
+    };
     let before = [acked(&b, 0), acked(&b, 1)];
     b.sim.run_until(Instant::from_secs(50)).unwrap();
     let shares = [acked(&b, 0) - before[0], acked(&b, 1) - before[1]];
@@ -110,7 +109,7 @@ fn a_link_whose_rate_halves_is_followed_within_a_few_round_trips() {
     b.sim.link_mut(down).rate_bps = Some(50 * MBIT);
     // Within 10 RTT the sender's rate is within reach of the new capacity.
     b.sim.run_until(Instant::from_millis(10_400)).unwrap();
-    let rate = b.sim.machine(b.senders[0]).ep.path_stats(addr(RX)).unwrap().rate as f64 * 8.0;
+    let rate = b.sim.machine(b.senders[0]).endpoint().path_stats(addr(RX)).unwrap().rate as f64 * 8.0;
     assert!(rate <= 75.0 * MBIT as f64, "still sending at {:.1} Mbit/s", rate / 1e6);
     b.sim.run_until(Instant::from_secs(20)).unwrap();
     let sink = b.sim.machine(b.rx);
@@ -137,16 +136,9 @@ fn fifty_streams_of_one_node_stay_within_its_budget_and_share_it_fairly() {
         peers.push(a);
     }
     let config = Config { uplink: Some(uplink), ..Config::new(tx_addr) };
-    let mut bulk = Bulk::new(Endpoint::new(config, Seed::from_u64(5)), peers[0]);
-    bulk.others = peers[1..].to_vec();
-    bulk.backlog = 16;
+    let bulk = BulkSender::new(Endpoint::new(config, Seed::from_u64(5)), 1192).with_backlog(16);
     let tx = sim.add_host(net, &[tx_addr], bulk);
-    sim.call(tx, |s: &mut Bulk, now| {
-        for p in std::iter::once(s.peer).chain(s.others.clone()) {
-            s.ep.connect(now, p).unwrap();
-        }
-        s.sending = true;
-    });
+    sim.call(tx, move |s: &mut BulkSender, now| s.start(now, &peers, None).unwrap());
     sim.run_until(Instant::from_secs(10)).unwrap();
     let before: Vec<u64> = rx.iter().map(|h| sim.machine(*h).bytes).collect();
     sim.run_until(Instant::from_secs(20)).unwrap();
@@ -177,17 +169,14 @@ fn on_a_path_faster_than_the_feedback_interval_every_packet_is_acknowledged() {
     let tx = sim.add_host(
         net,
         &[a],
-        Bulk::new(Endpoint::new(Config { controller: fixed, ..Config::new(a) }, Seed::from_u64(2)), b),
+        BulkSender::new(Endpoint::new(Config { controller: fixed, ..Config::new(a) }, Seed::from_u64(2)), 1192),
     );
     for link in [sim.host_uplink(tx), sim.host_downlink(tx), sim.host_uplink(rx), sim.host_downlink(rx)] {
         *sim.link_mut(link) = LinkConfig { delay: Duration::from_micros(5), ..LinkConfig::default() };
     }
-    sim.call(tx, |s: &mut Bulk, now| {
-        s.ep.connect(now, s.peer).unwrap();
-        s.sending = true;
-    });
+    sim.call(tx, move |s: &mut BulkSender, now| s.start(now, &[b], None).unwrap());
     sim.run_until(Instant::from_secs(2)).unwrap();
-    let stats = sim.machine(tx).ep.path_stats(b).unwrap();
+    let stats = sim.machine(tx).endpoint().path_stats(b).unwrap();
     let sent_udp = stats.bytes_sent as f64 * 1200.0 / 1192.0;
     assert!(stats.bytes_acked as f64 >= 0.99 * sent_udp, "{stats:?}");
     assert!(stats.srtt < Duration::from_micros(100), "{stats:?}");

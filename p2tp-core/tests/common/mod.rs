@@ -66,72 +66,6 @@ pub fn received(sim: &Sim, h: HostId<Endpoint>) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// An endpoint whose application always has data for its peers (a bulk sender): it keeps
-/// each stream's queue topped up to `backlog` datagrams of `size` bytes while `sending`.
-pub struct Bulk {
-    pub ep: Endpoint,
-    pub peer: SocketAddr,
-    /// More peers, for a node with many streams.
-    pub others: Vec<SocketAddr>,
-    pub size: usize,
-    pub backlog: usize,
-    pub sending: bool,
-    pub queued_total: u64,
-}
-
-impl Bulk {
-    pub fn new(ep: Endpoint, peer: SocketAddr) -> Self {
-        Self { ep, peer, others: Vec::new(), size: 1192, backlog: 64, sending: false, queued_total: 0 }
-    }
-
-    fn top_up(&mut self, now: Instant) {
-        if !self.sending {
-            return;
-        }
-        let data = vec![0x5a; self.size];
-        for peer in std::iter::once(self.peer).chain(self.others.iter().copied()) {
-            while self.ep.path_stats(peer).is_some_and(|p| p.queued < self.backlog) {
-                if self.ep.send(now, peer, &data).is_err() {
-                    break;
-                }
-                self.queued_total += 1;
-            }
-        }
-    }
-}
-
-impl sansio_core::Machine for Bulk {
-    type Event = Event;
-    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, d: &[u8]) {
-        self.ep.handle_datagram(now, local, remote, d);
-        self.top_up(now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.top_up(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<sansio_core::Transmit> {
-        let t = self.ep.poll_transmit(now, buf);
-        if t.is_none() {
-            self.top_up(now);
-            return self.ep.poll_transmit(now, buf);
-        }
-        t
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        // Data events are many and large: keep only the others.
-        loop {
-            match self.ep.poll_event()? {
-                Event::Datagram { .. } => {}
-                e => return Some(e),
-            }
-        }
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.ep.poll_timeout()
-    }
-}
-
 /// A receiver that counts what arrives instead of logging every datagram.
 pub struct Sink {
     pub ep: Endpoint,
@@ -144,6 +78,11 @@ pub struct Sink {
 impl Sink {
     pub fn new(ep: Endpoint) -> Self {
         Self { ep, bytes: 0, packets: 0, timeline: Vec::new() }
+    }
+
+    /// The endpoint, for its figures.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
     }
 
     /// Bytes received between `from` and `to` (from the timeline).
