@@ -104,6 +104,12 @@ fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
+/// Client `n`'s public address: 100.(n₂+1).n₁.n₀, one per client up to 255 · 2^16.
+fn client_ip(n: u32) -> IpAddr {
+    let [_, _, mid, lo] = n.to_be_bytes();
+    ip(100, u8::try_from(n >> 16).unwrap() + 1, mid, lo)
+}
+
 fn nat_for(i: usize) -> Option<NatConfig> {
     match i % 5 {
         0 => None,
@@ -127,12 +133,7 @@ fn deliveries_run(virtual_secs: u64) -> (u64, f64) {
     }
     for i in 0..std::env::var("NETSIM_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(9_900usize) {
         let n = u32::try_from(i).unwrap();
-        let public = ip(
-            100,
-            u8::try_from(n >> 16).unwrap() + 1,
-            u8::try_from((n >> 8) & 255).unwrap(),
-            u8::try_from(n & 255).unwrap(),
-        );
+        let public = client_ip(n);
         let chatter = Chatter {
             servers: servers.clone(),
             // Spread the first sends over the first interval.
@@ -174,12 +175,7 @@ fn bytes_per_host(hosts: u32) -> f64 {
     let s = sim.add_host(net, &[server], Echo::default());
     sim.set_event_log(s, false);
     for n in 0..hosts {
-        let public = ip(
-            100,
-            u8::try_from(n >> 16).unwrap() + 1,
-            u8::try_from((n >> 8) & 255).unwrap(),
-            u8::try_from(n & 255).unwrap(),
-        );
+        let public = client_ip(n);
         let (_, home) = sim.add_nat(net, public, NatConfig::port_restricted_cone());
         let chatter = Chatter {
             servers: Arc::from([server]),
@@ -236,12 +232,7 @@ fn netsim_echo(load: EchoLoad) -> (u64, f64) {
         *sim.link_mut(sim.host_uplink(h)) = link.clone();
     }
     for n in 0..load.clients {
-        let public = ip(
-            100,
-            u8::try_from(n >> 16).unwrap() + 1,
-            u8::try_from((n >> 8) & 255).unwrap(),
-            u8::try_from(n & 255).unwrap(),
-        );
+        let public = client_ip(n);
         let chatter = Chatter {
             servers: servers.clone(),
             // Spread the first sends over the first millisecond.
