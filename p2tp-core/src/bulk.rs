@@ -35,8 +35,16 @@ pub struct BulkSender {
     peers: Vec<SocketAddr>,
     payload: Vec<u8>,
     backlog: usize,
-    /// Sending until this instant (`None` in the option: until stopped); not sending if `None`.
-    until: Option<Option<Instant>>,
+    sending: Sending,
+}
+
+/// Whether a [`BulkSender`] still queues datagrams.
+#[derive(Clone, Copy, Debug)]
+enum Sending {
+    /// Not started, or stopped: what is queued still leaves, nothing more is added.
+    Stopped,
+    /// Until this instant, or until stopped if `None`.
+    Until(Option<Instant>),
 }
 
 impl BulkSender {
@@ -45,7 +53,7 @@ impl BulkSender {
     #[must_use]
     pub fn new(endpoint: Endpoint, payload_len: usize) -> Self {
         let len = payload_len.clamp(1, endpoint.config().max_datagram());
-        Self { endpoint, peers: Vec::new(), payload: vec![0x5a; len], backlog: 64, until: None }
+        Self { endpoint, peers: Vec::new(), payload: vec![0x5a; len], backlog: 64, sending: Sending::Stopped }
     }
 
     /// Keeps `backlog` datagrams queued per stream instead of 64.
@@ -68,14 +76,14 @@ impl BulkSender {
                 self.peers.push(peer);
             }
         }
-        self.until = Some(until);
+        self.sending = Sending::Until(until);
         self.top_up(now);
         Ok(())
     }
 
     /// Stops queueing (what is queued still leaves).
     pub fn stop(&mut self) {
-        self.until = None;
+        self.sending = Sending::Stopped;
     }
 
     /// The endpoint, for its figures.
@@ -90,9 +98,9 @@ impl BulkSender {
     }
 
     fn top_up(&mut self, now: Instant) {
-        match self.until {
-            Some(until) if until.is_none_or(|u| now < u) => {}
-            _ => return,
+        match self.sending {
+            Sending::Until(until) if until.is_none_or(|u| now < u) => {}
+            Sending::Until(_) | Sending::Stopped => return,
         }
         for &peer in &self.peers {
             while self.endpoint.path_stats(peer).is_some_and(|p| p.queued < self.backlog) {
