@@ -7,15 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use common::{delete_namespaces, in_ns, sh};
 use serde_json::Value;
-
-fn sh(script: &str) {
-    let out = Command::new("bash").args(["-ec", script]).output().unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Three namespaces wired as client — router — server; removed on drop.
 struct Lab {
@@ -59,8 +57,7 @@ impl Lab {
     }
 
     fn server(&self) -> Running {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.srv, env!("CARGO_BIN_EXE_ipv8"), "stun-server"])
+        let child = in_ns(&self.srv, env!("CARGO_BIN_EXE_ipv8"), &["stun-server"])
             .args(["--primary", "10.0.0.1:3478", "--alternate", "10.0.0.2:3479"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -71,8 +68,7 @@ impl Lab {
     }
 
     fn check(&self, extra: &[&str]) -> Value {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.cli, env!("CARGO_BIN_EXE_ipv8"), "nat-check"])
+        let out = in_ns(&self.cli, env!("CARGO_BIN_EXE_ipv8"), &["nat-check"])
             .args(["--server", "10.0.0.1:3478", "--json", "--negative-timeout-ms", "1500"])
             .args(extra)
             .output()
@@ -84,9 +80,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in [&self.cli, &self.rt, &self.srv] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
+        delete_namespaces(&[&self.cli, &self.rt, &self.srv]);
     }
 }
 

@@ -7,15 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a test; prints its figure
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::{delete_namespaces, in_ns, sh};
 use serde_json::Value;
-
-fn sh(script: &str) {
-    let out = Command::new("bash").args(["-ec", script]).output().unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Two namespaces, a veth between them, `tbf` on the sender's side; removed on drop.
 struct Link {
@@ -42,15 +40,8 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
+        delete_namespaces(&[&self.a, &self.b]);
     }
-}
-
-fn in_ns(ns: &str, program: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]).args(args);
-    c
 }
 
 #[test]
