@@ -1,0 +1,41 @@
+//! Fuzz bodies for `fuzz/` (feature `fuzzing`).
+
+use core::net::SocketAddr;
+
+use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
+
+use crate::{AcceptAll, Config, Identity, MemStore, Policy, Record, SyncNode, VerifiedRecord};
+
+/// Record decoding: never panics, and whatever decodes re-encodes to the same bytes.
+pub fn record_decode(data: &[u8]) {
+    if let Ok(r) = Record::decode(data) {
+        assert_eq!(r.encode().as_deref(), Ok(data));
+    }
+    let _ = VerifiedRecord::decode(data);
+}
+
+/// A node with a few records fed arbitrary datagrams (split on 0xFF 0xFF): no panic, bounded
+/// output, and a round it starts ends.
+pub fn node_datagrams(data: &[u8]) {
+    let me = Identity::from_seed([9; 32]);
+    let policy = Policy { own: me.public(), threshold: 0.0, max_future_ms: 60_000 };
+    let mut node = SyncNode::new(Config::new(policy, 0), Seed::from_u64(1), MemStore::new(), AcceptAll);
+    for i in 0..20u64 {
+        if let Ok(r) = me.sign(i, crate::Body::Peer { metadata: alloc::vec![i as u8] }) {
+            let _ = node.insert_local(Instant::ZERO, r);
+        }
+    }
+    let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 1));
+    let peer: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 2));
+    let _ = node.start_round(Instant::ZERO, local, peer);
+    let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+    let mut now = Instant::ZERO;
+    for chunk in data.split(|&b| b == 0xFF).take(256) {
+        now = now + core::time::Duration::from_millis(10);
+        node.handle_datagram(now, local, peer, chunk);
+        while node.poll_transmit(now, &mut buf).is_some() {}
+        while node.poll_event().is_some() {}
+    }
+    node.handle_timeout(Instant::from_secs(3600));
+    assert!(node.poll_timeout().is_none(), "a round or table outlived every deadline");
+}
