@@ -31,7 +31,7 @@ pub fn node_datagrams(data: &[u8]) {
     let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
     let mut now = Instant::ZERO;
     for chunk in data.split(|&b| b == 0xFF).take(256) {
-        now = now + core::time::Duration::from_millis(10);
+        now += core::time::Duration::from_millis(10);
         node.handle_datagram(now, local, peer, chunk);
         while node.poll_transmit(now, &mut buf).is_some() {}
         while node.poll_event().is_some() {}

@@ -25,14 +25,16 @@ mod node;
 pub mod recon;
 mod record;
 mod store;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
 pub mod wire;
 
 pub use accept::{AcceptAll, Accepted, FixedReputation, Policy, Rejection, Reputation, SeenIds, TrustGraph};
 pub use event::{Event, RoundEnd, RoundReport};
 pub use node::{Config, NodeStats, StartError, SyncNode};
 pub use record::{
-    Body, ContentId, DecodeError, Identity, Kind, MAX_METADATA_LEN, MAX_RECORD_LEN, PublicKey, Record, RelationType, SIGNATURE_LEN, VERSION,
-    SignatureError, Slot, VerifiedRecord, VerifyError,
+    Body, ContentId, DecodeError, Identity, Kind, MAX_METADATA_LEN, MAX_RECORD_LEN, PublicKey, Record, RelationType,
+    SIGNATURE_LEN, SignatureError, Slot, VERSION, VerifiedRecord, VerifyError,
 };
 pub use store::{MemStore, Store};
 

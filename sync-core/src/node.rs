@@ -16,7 +16,7 @@ use siphasher::sip::SipHasher13;
 use crate::accept::{Accepted, Policy, Rejection, Reputation, SeenIds, decide};
 use crate::event::{Event, RoundEnd, RoundReport};
 use crate::recon::estimate::Estimator;
-use crate::recon::hash::{Salt, short_id};
+use crate::recon::hash::{Salt, ShortIds};
 use crate::recon::iblt::{Cell, Iblt, Peeled};
 use crate::recon::{cells_for, prefix, table_seed};
 use crate::record::{ContentId, VerifiedRecord};
@@ -65,7 +65,7 @@ impl Config {
             max_assemblies: 4,
             max_rounds: 64,
             max_tables: 3,
-            table_overhead: 1.45,
+            table_overhead: 1.4,
             unvalidated_bytes_per_sec: 1 << 20,
             queue_datagrams: 8192,
             queue_bytes: 8 << 20,
@@ -235,7 +235,12 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         self.accept(now, record, None)
     }
 
-    fn accept(&mut self, now: Instant, record: VerifiedRecord, from: Option<SocketAddr>) -> Result<Accepted, Rejection> {
+    fn accept(
+        &mut self,
+        now: Instant,
+        record: VerifiedRecord,
+        from: Option<SocketAddr>,
+    ) -> Result<Accepted, Rejection> {
         let id = record.id();
         if self.seen.contains(&id) {
             return Err(Rejection::Known);
@@ -255,7 +260,12 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                 if let Some(old) = replaces {
                     self.seen.insert(old);
                 }
-                self.events.push_back(Event::Stored { id, kind: record.record().kind(), signer: record.record().signer, from });
+                self.events.push_back(Event::Stored {
+                    id,
+                    kind: record.record().kind(),
+                    signer: record.record().signer,
+                    from,
+                });
                 Ok(how)
             }
             Err(Rejection::Duplicate) => Err(Rejection::Duplicate),
@@ -279,11 +289,12 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         }
         let session = self.rng.next_u64();
         let salt = Salt(session);
+        let hasher = ShortIds::new(salt);
         let mut shorts = Vec::with_capacity(self.store.len() + self.seen.len());
         let mut estimator = Estimator::default();
         let mut probe = Iblt::new(table_seed(session, 0), PROBE_CELLS);
         let mut add = |id: &ContentId| {
-            let s = short_id(salt, id);
+            let s = hasher.of(id);
             shorts.push(s);
             estimator.add(s);
             probe.toggle(s);
@@ -366,14 +377,24 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
 
     /// The responder's half: its own table under `seed`, subtracted from `theirs` and peeled;
     /// returns the peel, the ids only this side holds, and the prefixes this side wants.
-    fn decode_against(&self, salt: Salt, seed: u64, theirs: Vec<Cell>, known: &[bool]) -> (Peeled, Vec<ContentId>, Vec<u32>, Estimator) {
+    fn decode_against(
+        &self,
+        with_estimator: bool,
+        salt: Salt,
+        seed: u64,
+        theirs: Vec<Cell>,
+        known: &[bool],
+    ) -> (Peeled, Vec<ContentId>, Vec<u32>, Estimator) {
+        let hasher = ShortIds::new(salt);
         let mut shorts = Vec::with_capacity(self.store.len() + self.seen.len());
         let mut estimator = Estimator::default();
         let mut mine = Iblt::new(seed, theirs.len());
         let mut add = |id: &ContentId| {
-            let s = short_id(salt, id);
+            let s = hasher.of(id);
             shorts.push(s);
-            estimator.add(s);
+            if with_estimator {
+                estimator.add(s);
+            }
             mine.toggle(s);
         };
         self.store.for_each_id(&mut add);
@@ -411,7 +432,14 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
 
     /// Queues records as `Records` datagrams, at most `budget` bytes in all; returns bytes
     /// queued and counts the records left out.
-    fn queue_records(&mut self, local: SocketAddr, peer: SocketAddr, session: u64, ids: &[ContentId], budget: usize) -> usize {
+    fn queue_records(
+        &mut self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        session: u64,
+        ids: &[ContentId],
+        budget: usize,
+    ) -> usize {
         let mut spent = 0;
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let mut batch_len = wire::RECORDS_FIXED_LEN;
@@ -447,12 +475,16 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         spent
     }
 
-    fn queue_result(&mut self, local: SocketAddr, peer: SocketAddr, session: u64, table: u8, peeled: &Peeled, wants: &[u32]) -> usize {
-        let need_cells = if peeled.complete {
-            0
-        } else {
-            cells_for((peeled.stuck_cells as u64).max(8), 1.5)
-        };
+    fn queue_result(
+        &mut self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        session: u64,
+        table: u8,
+        peeled: &Peeled,
+        wants: &[u32],
+    ) -> usize {
+        let need_cells = if peeled.complete { 0 } else { cells_for((peeled.stuck_cells as u64).max(8), 1.5) };
         let parts = wire::split_wants(wants, MAX_DATAGRAM - wire::RESULT_FIXED_LEN);
         let n = parts.len().max(1);
         let mut spent = 0;
@@ -476,13 +508,22 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         spent
     }
 
-    fn on_probe(&mut self, now: Instant, local: SocketAddr, peer: SocketAddr, session: u64, cells: Vec<Cell>, request_len: usize) {
+    fn on_probe(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        session: u64,
+        cells: Vec<Cell>,
+        request_len: usize,
+    ) {
         let (peeled, mine_only, wants, estimator) =
-            self.decode_against(Salt(session), table_seed(session, 0), cells, &[]);
+            self.decode_against(true, Salt(session), table_seed(session, 0), cells, &[]);
         // Unvalidated: everything we send back stays within 3× the probe (RFC 9000's bound).
         let allowance = 3 * request_len;
         if peeled.complete {
-            let result_len = wire::RESULT_FIXED_LEN + crate::recon::rice::encoded_len(&wants, crate::recon::rice::parameter(wants.len()));
+            let result_len = wire::RESULT_FIXED_LEN
+                + crate::recon::rice::encoded_len(&wants, crate::recon::rice::parameter(wants.len()));
             if !self.spend_unvalidated(now, allowance) {
                 return;
             }
@@ -491,7 +532,8 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             self.queue_result(local, peer, session, 0, &peeled, &wants);
         } else {
             let set_len = (self.store.len() + self.seen.len()) as u32;
-            let msg = Message::Estimate { session, cookie: self.cookie(peer, session, Self::epoch(now)), set_len, estimator };
+            let msg =
+                Message::Estimate { session, cookie: self.cookie(peer, session, Self::epoch(now)), set_len, estimator };
             msg.encode(&mut self.scratch);
             if self.scratch.len() <= allowance && self.spend_unvalidated(now, self.scratch.len()) {
                 if self.out.push(Some(local), peer, &self.scratch).is_err() {
@@ -504,7 +546,17 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_cells(&mut self, now: Instant, local: SocketAddr, peer: SocketAddr, session: u64, table: u8, total: u32, first: u32, cells: Vec<Cell>) {
+    fn on_cells(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        session: u64,
+        table: u8,
+        total: u32,
+        first: u32,
+        cells: Vec<Cell>,
+    ) {
         let key = (peer, session, table);
         if !self.assemblies.contains_key(&key) {
             if self.assemblies.len() >= self.config.max_assemblies {
@@ -515,7 +567,10 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                 }
             }
             let m = total as usize;
-            self.assemblies.insert(key, Assembly { local, cells: vec![Cell::default(); m], known: vec![false; m], received: 0, deadline: now });
+            self.assemblies.insert(
+                key,
+                Assembly { local, cells: vec![Cell::default(); m], known: vec![false; m], received: 0, deadline: now },
+            );
         }
         let Some(a) = self.assemblies.get_mut(&key) else { return };
         if a.cells.len() != total as usize {
@@ -541,14 +596,27 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let (peer, session, table) = key;
         let all_known = a.received as usize == a.cells.len();
         let known = if all_known { Vec::new() } else { a.known };
-        let (peeled, mine_only, wants, _) = self.decode_against(Salt(session), table_seed(session, table), a.cells, &known);
+        let (peeled, mine_only, wants, _) =
+            self.decode_against(false, Salt(session), table_seed(session, table), a.cells, &known);
         self.queue_records(a.local, peer, session, &mine_only, usize::MAX);
         self.queue_result(a.local, peer, session, table, &peeled, &wants);
     }
 
-    fn on_estimate(&mut self, now: Instant, peer: SocketAddr, session: u64, cookie: u64, their_len: u32, theirs: &Estimator, len: usize) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_estimate(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        session: u64,
+        cookie: u64,
+        their_len: u32,
+        theirs: &Estimator,
+        len: usize,
+    ) {
         let overhead = self.config.table_overhead;
-        let Some(round) = self.rounds.get_mut(&peer).filter(|r| r.session == session && r.awaiting == 0 && r.cookie.is_none()) else {
+        let Some(round) =
+            self.rounds.get_mut(&peer).filter(|r| r.session == session && r.awaiting == 0 && r.cookie.is_none())
+        else {
             self.stats.stray += 1;
             return;
         };
@@ -595,7 +663,17 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     }
 
     /// Cells of a table this side pulled.
-    fn on_pulled_cells(&mut self, now: Instant, peer: SocketAddr, table: u8, total: u32, first: u32, cells: Vec<Cell>, len: usize) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_pulled_cells(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        table: u8,
+        total: u32,
+        first: u32,
+        cells: Vec<Cell>,
+        len: usize,
+    ) {
         let assembly_timeout = self.config.assembly_timeout;
         let Some(round) = self.rounds.get_mut(&peer) else { return };
         let Some(a) = round.pull.as_mut().filter(|a| round.awaiting == table && a.cells.len() == total as usize) else {
@@ -629,7 +707,8 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let Some(a) = round.pull.take() else { return };
         let (session, cookie, table, local) = (round.session, round.cookie.unwrap_or(0), round.awaiting, round.local);
         let known = if a.received as usize == a.cells.len() { Vec::new() } else { a.known };
-        let (peeled, mine_only, wants, _) = self.decode_against(Salt(session), table_seed(session, table), a.cells, &known);
+        let (peeled, mine_only, wants, _) =
+            self.decode_against(false, Salt(session), table_seed(session, table), a.cells, &known);
         let bytes: usize = mine_only.iter().filter_map(|id| self.store.get(id)).map(|b| b.len()).sum();
         let spent = self.queue_records(local, peer, session, &mine_only, usize::MAX);
         for chunk in wire::split_wants(&wants, MAX_DATAGRAM - wire::WANT_FIXED_LEN) {
@@ -660,12 +739,20 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     /// Responder: build my table for a validated initiator that decodes itself.
     fn on_pull(&mut self, local: SocketAddr, peer: SocketAddr, session: u64, cookie: u64, table: u8, total: u32) {
         let salt = Salt(session);
+        let hasher = ShortIds::new(salt);
         let mut t = Iblt::new(table_seed(session, table), total as usize);
-        let mut add = |id: &ContentId| t.toggle(short_id(salt, id));
+        let mut add = |id: &ContentId| t.toggle(hasher.of(id));
         self.store.for_each_id(&mut add);
         self.seen.for_each(&mut add);
         for (i, chunk) in t.cells().chunks(CELLS_PER_DATAGRAM).enumerate() {
-            let msg = Message::Cells { session, cookie, table, total, first: (i * CELLS_PER_DATAGRAM) as u32, cells: chunk.to_vec() };
+            let msg = Message::Cells {
+                session,
+                cookie,
+                table,
+                total,
+                first: (i * CELLS_PER_DATAGRAM) as u32,
+                cells: chunk.to_vec(),
+            };
             msg.encode(&mut self.scratch);
             if self.out.push(Some(local), peer, &self.scratch).is_err() {
                 self.stats.queue_full += 1;
@@ -676,10 +763,11 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     /// Responder: a validated initiator names the ids it wants.
     fn on_want(&mut self, local: SocketAddr, peer: SocketAddr, session: u64, wants: Vec<u32>) {
         let salt = Salt(session);
+        let hasher = ShortIds::new(salt);
         let wants: FastSet<u32> = wants.into_iter().collect();
         let mut ids = Vec::new();
         self.store.for_each_id(&mut |id: &ContentId| {
-            if wants.contains(&prefix(short_id(salt, id))) {
+            if wants.contains(&prefix(hasher.of(id))) {
                 ids.push(*id);
             }
         });
@@ -712,7 +800,19 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_result(&mut self, now: Instant, peer: SocketAddr, session: u64, table: u8, complete: bool, need_cells: u32, part: u16, parts: u16, wants: Vec<u32>, len: usize) {
+    fn on_result(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        session: u64,
+        table: u8,
+        complete: bool,
+        need_cells: u32,
+        part: u16,
+        parts: u16,
+        wants: Vec<u32>,
+        len: usize,
+    ) {
         let Some(round) = self.rounds.get_mut(&peer).filter(|r| r.session == session && r.awaiting == table) else {
             self.stats.stray += 1;
             return;
@@ -755,10 +855,11 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let wants: FastSet<u32> = core::mem::take(&mut round.wants).into_iter().collect();
         round.report.wanted += wants.len() as u64;
         let salt = Salt(session);
+        let hasher = ShortIds::new(salt);
         if !wants.is_empty() {
             let mut ids = Vec::new();
             let mut pick = |id: &ContentId| {
-                if wants.contains(&prefix(short_id(salt, id))) {
+                if wants.contains(&prefix(hasher.of(id))) {
                     ids.push(*id);
                 }
             };
@@ -793,7 +894,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             // it on both sides, so it only has to hold what is still missing).
             let cells = if complete { cells_for(64, 1.5) } else { need.max(3) };
             let mut table = Iblt::new(table_seed(session, awaiting + 1), cells as usize);
-            let mut add = |id: &ContentId| table.toggle(short_id(salt, id));
+            let mut add = |id: &ContentId| table.toggle(hasher.of(id));
             self.store.for_each_id(&mut add);
             self.seen.for_each(&mut add);
             self.send_table(peer, awaiting + 1, &table);
@@ -943,8 +1044,11 @@ impl<S: Store, R: Reputation> Machine for SyncNode<S, R> {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let rounds =
-            self.rounds.values().flat_map(|r| [Some(r.deadline), r.flush_at, r.pull.as_ref().map(|a| a.deadline)]).flatten();
+        let rounds = self
+            .rounds
+            .values()
+            .flat_map(|r| [Some(r.deadline), r.flush_at, r.pull.as_ref().map(|a| a.deadline)])
+            .flatten();
         let assemblies = self.assemblies.values().map(|a| a.deadline);
         rounds.chain(assemblies).min()
     }

@@ -169,7 +169,9 @@ impl Record {
         match &self.body {
             Body::Peer { .. } => Slot::Peer(self.signer),
             Body::Binding { .. } => Slot::Binding(self.signer),
-            Body::Relation { subject, kind, .. } => Slot::Relation { issuer: self.signer, subject: *subject, kind: *kind },
+            Body::Relation { subject, kind, .. } => {
+                Slot::Relation { issuer: self.signer, subject: *subject, kind: *kind }
+            }
         }
     }
 

@@ -4,8 +4,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::convert::Infallible;
 
-use crate::record::{ContentId, Slot, VerifiedRecord};
 use crate::FastMap;
+use crate::record::{ContentId, Slot, VerifiedRecord};
 
 /// The record store a [`SyncNode`](crate::SyncNode) reads and writes.
 ///

@@ -23,6 +23,8 @@ pub const MAX_TABLE_CELLS: u32 = 1 << 18;
 pub const PROBE_CELLS: usize = 21;
 
 /// One sync datagram, parsed.
+// Messages live for one `handle_datagram` call; boxing the estimator would only add a copy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Message<'a> {
@@ -401,7 +403,11 @@ mod tests {
             first: 0,
             cells: vec![cell; CELLS_PER_DATAGRAM],
         });
-        let wants: Vec<u32> = (0..5_000u32).map(|i| i.wrapping_mul(858_993)).collect::<alloc::collections::BTreeSet<_>>().into_iter().collect();
+        let wants: Vec<u32> = (0..5_000u32)
+            .map(|i| i.wrapping_mul(858_993))
+            .collect::<alloc::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let parts = split_wants(&wants, MAX_DATAGRAM - RESULT_FIXED_LEN);
         assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), wants.len());
         for (i, p) in parts.iter().enumerate() {

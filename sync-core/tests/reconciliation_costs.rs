@@ -1,6 +1,8 @@
 //! Two sets of a million ids differing by 0 to 100,000: one round makes them equal, within the
 //! byte and round-trip goals of `docs/sync.md` §7. Deterministic: the bytes are asserted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use common::{reconciled, run_round, synthetic_pair};
@@ -13,7 +15,7 @@ fn reconcile(shared: u64, only_a: u64, only_b: u64) -> sync_core::RoundReport {
     let report = run_round(&mut a, &mut b);
     assert_eq!(report.end, RoundEnd::Complete, "{report:?}");
     assert!(reconciled(&a) == reconciled(&b), "sets differ after the round: {report:?}");
-    println!(
+    eprintln!(
         "d={}: {} B to reconcile, {} B of record framing, {} round trips, {report:?}",
         only_a + only_b,
         report.reconciliation_bytes,

@@ -1,6 +1,8 @@
 //! One record, one encoding: what decodes re-encodes to the same bytes, every non-canonical or
 //! badly signed form is refused with its reason, and keys are not interchangeable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use std::net::SocketAddr;
 
 use proptest::prelude::*;
@@ -97,11 +99,20 @@ fn each_non_canonical_form_is_refused_with_its_reason() {
     let long = alice().sign(5, Body::Peer { metadata: vec![0; MAX_METADATA_LEN + 1] });
     assert_eq!(long, Err(DecodeError::TooLong));
     let me = alice().public();
-    let selfish = alice().sign(5, Body::Relation { subject: me, kind: RelationType::SOCIAL_FRIEND, strength: 1, countersigned: false });
+    let selfish = alice()
+        .sign(5, Body::Relation { subject: me, kind: RelationType::SOCIAL_FRIEND, strength: 1, countersigned: false });
     assert_eq!(selfish, Err(DecodeError::NonCanonical("relation to oneself")));
 
     let rel = alice()
-        .sign(5, Body::Relation { subject: bob().public(), kind: RelationType::SOCIAL_FRIEND, strength: 1, countersigned: false })
+        .sign(
+            5,
+            Body::Relation {
+                subject: bob().public(),
+                kind: RelationType::SOCIAL_FRIEND,
+                strength: 1,
+                countersigned: false,
+            },
+        )
         .unwrap();
     let mut flags = rel.bytes().to_vec();
     flags[42 + 32 + 1 + 4] = 2;
@@ -120,7 +131,7 @@ fn a_signature_from_another_key_does_not_verify() {
 fn a_countersigned_relation_needs_both_keys() {
     let draft = alice().sign_for_countersigning(9, bob().public(), RelationType::TRAFFIC_EXCHANGE, 4096);
     let both = bob().countersign(&draft).unwrap();
-    assert_eq!(both.record().countersignature.is_some(), true);
+    assert!(both.record().countersignature.is_some());
     // Someone else cannot countersign in Bob's place.
     assert!(alice().countersign(&draft).is_err());
     let mut bad = both.bytes().to_vec();

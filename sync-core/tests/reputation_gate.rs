@@ -1,6 +1,8 @@
 //! Only records of signers with enough reputation enter a store, whatever a peer sends; the
 //! latest record of a slot wins; refused records are not fetched again and again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -79,7 +81,9 @@ fn the_latest_binding_wins_whatever_order_they_arrive_in() {
 
     let mut other = gated_node(&me, 0.0, &[]);
     other.insert_local(Instant::ZERO, old.clone()).unwrap();
-    assert!(matches!(other.insert_local(Instant::ZERO, new.clone()), Ok(sync_core::Accepted::Replaced(i)) if i == old.id()));
+    assert!(
+        matches!(other.insert_local(Instant::ZERO, new.clone()), Ok(sync_core::Accepted::Replaced(i)) if i == old.id())
+    );
     assert!(other.store().contains(&new.id()) && !other.store().contains(&old.id()));
     assert!(other.seen().contains(&old.id()), "the superseded id is remembered");
 }
@@ -123,8 +127,16 @@ fn a_trust_graph_gates_on_the_trust_the_node_computes_from_relation_records() {
     use trust_core::{TypeWeights, WalkConfig};
     let (me, friend, friend_of_friend, stranger) = (id(3), id(4), id(5), id(6));
     let friendship = |a: &Identity, b: &Identity| {
-        a.sign(NOW_MS, Body::Relation { subject: b.public(), kind: RelationType::SOCIAL_FRIEND, strength: 1, countersigned: false })
-            .unwrap()
+        a.sign(
+            NOW_MS,
+            Body::Relation {
+                subject: b.public(),
+                kind: RelationType::SOCIAL_FRIEND,
+                strength: 1,
+                countersigned: false,
+            },
+        )
+        .unwrap()
     };
     let mut trust = TrustGraph::new(me.public(), TypeWeights::default(), WalkConfig::default(), Seed::from_u64(1));
     assert!(trust.apply_record(friendship(&me, &friend).record()));
@@ -133,6 +145,9 @@ fn a_trust_graph_gates_on_the_trust_the_node_computes_from_relation_records() {
     c.policy = Policy { own: me.public(), threshold: 0.01, max_future_ms: 60_000 };
     let mut node = SyncNode::new(c, Seed::from_u64(1), MemStore::new(), trust);
     assert!(node.insert_local(Instant::ZERO, binding(&friend, NOW_MS, 1)).is_ok(), "directly trusted");
-    assert!(node.insert_local(Instant::ZERO, binding(&friend_of_friend, NOW_MS, 1)).is_ok(), "trusted through a friend");
+    assert!(
+        node.insert_local(Instant::ZERO, binding(&friend_of_friend, NOW_MS, 1)).is_ok(),
+        "trusted through a friend"
+    );
     assert_eq!(node.insert_local(Instant::ZERO, binding(&stranger, NOW_MS, 1)), Err(Rejection::LowReputation));
 }

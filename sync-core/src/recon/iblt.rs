@@ -71,7 +71,7 @@ impl Iblt {
 
     /// A table from received cells.
     pub fn from_cells(seed: u64, cells: Vec<Cell>) -> Self {
-        debug_assert!(cells.len() % 3 == 0 && !cells.is_empty());
+        debug_assert!(cells.len().is_multiple_of(3) && !cells.is_empty());
         Self { seed, cells }
     }
 
@@ -96,11 +96,7 @@ impl Iblt {
         let h = mix(key, self.seed);
         // Three independent 21-bit-or-more slices are not enough for big tables: derive each
         // position from its own mix.
-        [
-            below(h, third),
-            third + below(mix(h, 1), third),
-            2 * third + below(mix(h, 2), third),
-        ]
+        [below(h, third), third + below(mix(h, 1), third), 2 * third + below(mix(h, 2), third)]
     }
 
     #[inline]

@@ -1,57 +1,13 @@
 //! Two nodes joined by a perfect wire, and a store of synthetic ids for sets of a million.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
-use sync_core::{AcceptAll, Config, ContentId, Event, Policy, RoundReport, Slot, Store, SyncNode, VerifiedRecord};
+use sync_core::{AcceptAll, Config, ContentId, Event, Policy, RoundReport, Store, SyncNode};
 
-/// Ids without records: `get` returns bytes whose SHA-256 is the id but which are no record,
-/// so a receiver refuses them and remembers their ids. Its reconciled set (store ∪ seen) still
-/// gains them, which is what reconciliation tests measure.
-#[derive(Default)]
-pub struct IdStore {
-    ids: Vec<ContentId>,
-    index: HashMap<ContentId, u64>,
-}
-
-impl IdStore {
-    pub fn synthetic(n: u64) -> Vec<u8> {
-        let mut b = b"synthetic".to_vec();
-        b.extend_from_slice(&n.to_le_bytes());
-        b
-    }
-    pub fn add(&mut self, n: u64) {
-        let id = ContentId::of(&Self::synthetic(n));
-        if self.index.insert(id, n).is_none() {
-            self.ids.push(id);
-        }
-    }
-}
-
-impl Store for IdStore {
-    type Error = std::convert::Infallible;
-    fn contains(&self, id: &ContentId) -> bool {
-        self.index.contains_key(id)
-    }
-    fn current(&self, _: &Slot) -> Option<(u64, ContentId)> {
-        None
-    }
-    fn insert(&mut self, _: &VerifiedRecord, _: Option<ContentId>) -> Result<(), Self::Error> {
-        unreachable!("synthetic ids never verify")
-    }
-    fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
-        self.index.get(id).map(|n| Self::synthetic(*n))
-    }
-    fn for_each_id(&self, f: &mut dyn FnMut(&ContentId)) {
-        self.ids.iter().for_each(f)
-    }
-    fn len(&self) -> usize {
-        self.ids.len()
-    }
-}
+pub use sync_core::synthetic::IdStore;
 
 pub const A: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 7000);
 pub const B: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)), 7000);
@@ -65,7 +21,11 @@ pub fn config(seen: usize) -> Config {
 
 /// Nodes over synthetic sets: `shared` ids in both, `only_a` and `only_b` in one each. The
 /// differing ids are drawn from the id numbers `pick` returns.
-pub fn synthetic_pair(shared: u64, only_a: u64, only_b: u64) -> (SyncNode<IdStore, AcceptAll>, SyncNode<IdStore, AcceptAll>) {
+pub fn synthetic_pair(
+    shared: u64,
+    only_a: u64,
+    only_b: u64,
+) -> (SyncNode<IdStore, AcceptAll>, SyncNode<IdStore, AcceptAll>) {
     let (mut sa, mut sb) = (IdStore::default(), IdStore::default());
     for n in 0..shared {
         sa.add(n);
