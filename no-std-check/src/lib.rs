@@ -18,6 +18,7 @@ pub fn link_every_core() -> usize {
         + core::mem::size_of::<trust_core::Graph>()
         + core::mem::size_of::<stun_core::TransactionId>()
         + core::mem::size_of::<p2tp_core::Header>()
+        + core::mem::size_of::<sync_core::ContentId>()
 }
 
 #[cfg(not(test))]

@@ -1,0 +1,4 @@
+#![no_main]
+//! sync-core fuzz target: see `sync_core::fuzz::record_decode`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sync_core::fuzz::record_decode(data));
