@@ -5,6 +5,7 @@
 mod p2tp;
 mod run;
 mod stun;
+mod sync;
 mod trust;
 
 use std::process::ExitCode;
@@ -19,14 +20,15 @@ Exit codes:
   1  failure (I/O, a file that cannot be read, a socket that cannot be bound)
   2  bad usage (an unknown option, a value out of range)
   3  nat-check: no answer from the server (UDP blocked, or the server is down);
-     p2tp send: the peer never answered
+     p2tp send, sync: the peer never answered
   4  nat-check: the server answered with a STUN error
   5  nat-check: the NAT could not be fully classified (see the message)
 130  interrupted (SIGINT or SIGTERM); counters are printed first";
 
 /// Peer-to-peer networking where a peer is a public key, not an IP address. This program runs
-/// its parts on real sockets and files: a STUN server and a NAT check, and trust rankings and
-/// friendship paths over relation files.
+/// its parts on real sockets and files: a STUN server and a NAT check, P2TP transfers, trust
+/// rankings and friendship paths over relation files, and signed records reconciled between
+/// SQLite stores.
 #[derive(Debug, Parser)]
 #[command(name = "ipv8", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
@@ -50,6 +52,16 @@ enum Command {
     /// P2TP, the rate-controlled UDP transport: `listen` on one host, `send` from another.
     #[command(subcommand)]
     P2tp(p2tp::P2tp),
+    /// Make an identity: an ed25519 key pair in a file only you can read.
+    Keygen(sync::KeygenArgs),
+    /// List, export, import and add signed records in a SQLite store.
+    #[command(subcommand)]
+    Records(sync::Records),
+    /// Reconcile a store with a peer running `sync-listen`, round after round until in sync.
+    #[command(after_help = EXIT_CODES)]
+    Sync(sync::SyncArgs),
+    /// Answer `sync` rounds for a store (until interrupted, or `--for-secs`).
+    SyncListen(sync::ListenArgs),
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -114,6 +126,10 @@ fn main() -> ExitCode {
         Command::StunServer(args) => stun::server(&args, &stop),
         Command::NatCheck(args) => stun::check(&args, &stop),
         Command::P2tp(command) => p2tp::run(command, &stop),
+        Command::Keygen(args) => sync::keygen(&args),
+        Command::Records(command) => sync::records(&command),
+        Command::Sync(args) => sync::sync(&args, &stop),
+        Command::SyncListen(args) => sync::listen(&args, &stop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,8 @@ mod engine;
 mod outbox;
 mod route;
 mod seed;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod std_thread;
 pub mod tokio;
 

@@ -163,7 +163,7 @@ fn negentropy(s: &Sets, stamp: &dyn Fn(u64) -> u64) -> (u64, u32, f64, usize) {
 }
 
 fn verify_rate() -> f64 {
-    let who = Identity::from_seed([5; 32]);
+    let who = Identity::from_seed([5; 32]).unwrap();
     let records: Vec<Vec<u8>> = (0..2_000u64)
         .map(|i| who.sign(i, Body::Peer { metadata: i.to_le_bytes().to_vec() }).unwrap().bytes().to_vec())
         .collect();

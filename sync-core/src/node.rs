@@ -148,7 +148,7 @@ struct Assembly {
 /// use sansio_core::{Instant, Machine, Seed};
 /// use sync_core::{AcceptAll, Body, Config, Identity, MemStore, Policy, SyncNode};
 ///
-/// let me = Identity::from_seed([1; 32]);
+/// let me = Identity::from_seed([1; 32]).unwrap();
 /// let policy = Policy { own: me.public(), threshold: 0.0, max_future_ms: 60_000 };
 /// let mut a = SyncNode::new(Config::new(policy.clone(), 0), Seed::from_u64(1), MemStore::new(), AcceptAll);
 /// let mut b = SyncNode::new(Config::new(policy, 0), Seed::from_u64(2), MemStore::new(), AcceptAll);

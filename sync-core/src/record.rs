@@ -399,11 +399,16 @@ fn verify(key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> R
     pk.verify(message, &ed25519_compact::Signature::new(*signature)).map_err(|_| ())
 }
 
+/// The all-zero secret seed, refused by [`Identity::from_seed`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("the all-zero secret seed is not a key")]
+pub struct ZeroSeed;
+
 /// A signing identity: an ed25519 key pair made from a 32-byte secret seed.
 ///
 /// ```
 /// use sync_core::{Body, Identity, VerifiedRecord};
-/// let alice = Identity::from_seed([7; 32]);
+/// let alice = Identity::from_seed([7; 32]).unwrap();
 /// let rec = alice.sign(1_700_000_000_000, Body::Binding { address: "192.0.2.1:6421".parse().unwrap() }).unwrap();
 /// assert_eq!(VerifiedRecord::decode(rec.bytes()).unwrap(), rec);
 /// ```
@@ -420,8 +425,10 @@ impl fmt::Debug for Identity {
 
 impl Identity {
     /// The identity whose secret seed is `seed` (keep it secret: it is the private key).
-    pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { pair: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)) }
+    /// The all-zero seed is refused: it is what an uninitialised buffer holds, not a key.
+    pub fn from_seed(seed: [u8; 32]) -> Result<Self, ZeroSeed> {
+        let pair = ed25519_compact::KeyPair::try_from_seed(ed25519_compact::Seed::new(seed)).map_err(|_| ZeroSeed)?;
+        Ok(Self { pair })
     }
 
     /// The secret seed, to store in an identity file.

@@ -23,11 +23,11 @@ fn address(i: usize) -> SocketAddr {
 fn a_new_record_reaches_1000_peers_within_12_rounds_despite_loss() {
     let mut sim = Sim::new(Seed::from_u64(42));
     let net = sim.internet();
-    let author = Identity::from_seed([77; 32]);
+    let author = Identity::from_seed([77; 32]).unwrap();
     // Every peer starts with the same 100 older records.
     let mut base = MemStore::new();
     for i in 0..100u64 {
-        let who = Identity::from_seed([(i % 250) as u8 + 1; 32]);
+        let who = Identity::from_seed([(i % 250) as u8 + 1; 32]).unwrap();
         let rec = who.sign(NOW_MS - 100_000 + i, Body::Peer { metadata: i.to_le_bytes().to_vec() }).unwrap();
         Store::insert(&mut base, &rec, None).unwrap();
     }

@@ -11,10 +11,10 @@ use sync_core::{
 };
 
 fn alice() -> Identity {
-    Identity::from_seed([1; 32])
+    Identity::from_seed([1; 32]).unwrap()
 }
 fn bob() -> Identity {
-    Identity::from_seed([2; 32])
+    Identity::from_seed([2; 32]).unwrap()
 }
 
 fn body() -> impl Strategy<Value = Body> {

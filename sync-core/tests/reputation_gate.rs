@@ -17,7 +17,7 @@ use sync_core::{
 const NOW_MS: u64 = 1_700_000_000_000;
 
 fn id(n: u8) -> Identity {
-    Identity::from_seed([n; 32])
+    Identity::from_seed([n; 32]).unwrap()
 }
 
 fn binding(who: &Identity, ts: u64, port: u16) -> VerifiedRecord {

@@ -1,0 +1,80 @@
+//! The SQLite store keeps records whole, replaces a slot's record in one transaction, survives
+//! a reopen, and serves a sync node like the in-memory store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+#![cfg(feature = "sqlite")]
+
+use std::path::PathBuf;
+
+use drivers::sqlite::SqliteStore;
+use sync_core::{Body, Identity, RelationType, Slot, Store, VerifiedRecord};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipv8-sqlite-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("records.sqlite")
+}
+
+fn binding(who: &Identity, ts: u64, port: u16) -> VerifiedRecord {
+    who.sign(ts, Body::Binding { address: std::net::SocketAddr::from(([192, 0, 2, 1], port)) }).unwrap()
+}
+
+#[test]
+fn records_of_every_kind_survive_a_reopen_byte_for_byte() {
+    let path = temp("reopen");
+    let (alice, bob) = (Identity::from_seed([1; 32]).unwrap(), Identity::from_seed([2; 32]).unwrap());
+    let records = vec![
+        alice.sign(1, Body::Peer { metadata: b"alice".to_vec() }).unwrap(),
+        binding(&alice, 2, 6421),
+        bob.sign(3, Body::Binding { address: "[2001:db8::1]:9".parse().unwrap() }).unwrap(),
+        bob.countersign(&alice.sign_for_countersigning(4, bob.public(), RelationType::TRAFFIC_EXCHANGE, 100)).unwrap(),
+    ];
+    {
+        let mut store = SqliteStore::open(&path).unwrap();
+        for r in &records {
+            store.insert(r, None).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.len(), records.len());
+    assert_eq!(store.verify_all().unwrap(), records.len());
+    for r in &records {
+        assert_eq!(store.get(&r.id()).as_deref(), Some(r.bytes()));
+        assert_eq!(store.current(&r.record().slot()), Some((r.record().timestamp_ms, r.id())));
+    }
+}
+
+#[test]
+fn replacing_a_slot_removes_the_old_record_in_the_same_transaction() {
+    let path = temp("replace");
+    let alice = Identity::from_seed([1; 32]).unwrap();
+    let (old, new) = (binding(&alice, 1, 1), binding(&alice, 2, 2));
+    let mut store = SqliteStore::open(&path).unwrap();
+    store.insert(&old, None).unwrap();
+    // Inserting a second record in the slot without naming the one it replaces is refused by
+    // the UNIQUE constraint, and leaves the store as it was.
+    assert!(store.insert(&new, None).is_err());
+    assert!(store.contains(&old.id()) && !store.contains(&new.id()));
+    store.insert(&new, Some(old.id())).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.current(&Slot::Binding(alice.public())), Some((2, new.id())));
+}
+
+#[test]
+fn a_batch_is_all_or_nothing() {
+    let path = temp("batch");
+    let alice = Identity::from_seed([1; 32]).unwrap();
+    let mut store = SqliteStore::open(&path).unwrap();
+    let good: Vec<_> = (0..10u8)
+        .map(|i| (Identity::from_seed([i + 10; 32]).unwrap().sign(1, Body::Peer { metadata: vec![i] }).unwrap(), None))
+        .collect();
+    let mut bad = good.clone();
+    bad.push((binding(&alice, 1, 1), None));
+    bad.push((binding(&alice, 2, 2), None)); // same slot, no replacement named: refused
+    assert!(store.insert_batch(&bad).is_err());
+    assert_eq!(SqliteStore::open(&path).unwrap().len(), 0);
+    store.insert_batch(&good).unwrap();
+    assert_eq!(SqliteStore::open(&path).unwrap().len(), 10);
+}
