@@ -52,7 +52,7 @@ impl Machine for RawSender {
         }
         self.left -= 1;
         buf[..SIZE].fill(0x5a);
-        Some(Transmit { destination: self.to, source: None, len: SIZE })
+        Some(Transmit { destination: self.to, source: None, len: SIZE, ttl: None })
     }
     fn poll_event(&mut self) -> Option<()> {
         None
@@ -183,7 +183,11 @@ fn sqlite_inserts(n: u32, batch: usize) -> f64 {
             let mut seed = [1u8; 32];
             seed[..4].copy_from_slice(&i.to_le_bytes());
             let who = Identity::from_seed(seed).unwrap();
-            (who.sign(u64::from(i), Body::Binding { address: SocketAddr::from(([192, 0, 2, 1], i as u16)) }).unwrap(), None)
+            (
+                who.sign(u64::from(i), Body::Binding { address: SocketAddr::from(([192, 0, 2, 1], i as u16)) })
+                    .unwrap(),
+                None,
+            )
         })
         .collect();
     let t = std::time::Instant::now();

@@ -184,6 +184,25 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
     }
 }
 
+/// Runs `send` with the socket's TTL (IPv4) or unicast hop limit (IPv6) set to `ttl`, and puts
+/// the default back afterwards; with `None`, just runs `send`. A TTL the kernel refuses is
+/// logged and the datagram goes with the default (sending it is better than dropping it).
+pub(crate) fn with_ttl<S: std::os::fd::AsFd, R>(socket: &S, v6: bool, ttl: Option<u8>, send: impl FnOnce() -> R) -> R {
+    let Some(ttl) = ttl else { return send() };
+    let s = socket2::SockRef::from(socket);
+    let get = |s: &socket2::SockRef<'_>| if v6 { s.unicast_hops_v6() } else { s.ttl_v4() };
+    let set = |s: &socket2::SockRef<'_>, t: u32| if v6 { s.set_unicast_hops_v6(t) } else { s.set_ttl_v4(t) };
+    let default = get(&s).ok();
+    if let Err(e) = set(&s, u32::from(ttl)) {
+        tracing::debug!(error = %e, ttl, "could not set the TTL");
+    }
+    let r = send();
+    if let Some(d) = default {
+        let _ = set(&s, d);
+    }
+    r
+}
+
 /// Readies sockets for a run loop: non-blocking, kernel buffers of
 /// [`DriverConfig::socket_buffer_bytes`] (best effort: the kernel caps them at its maximum,
 /// `net.core.rmem_max` on Linux), and quinn-udp's state for batched I/O. Returns the sockets,

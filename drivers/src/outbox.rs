@@ -27,6 +27,8 @@ pub(crate) struct Run {
     pub segments: usize,
     /// A shorter final datagram closed the run.
     pub closed: bool,
+    /// The IP TTL every datagram of the run leaves with (`None`: the socket's default).
+    pub ttl: Option<u8>,
 }
 
 impl Run {
@@ -99,7 +101,7 @@ impl Outbox {
                 return Fill::Full;
             }
             let window = &mut self.buf[self.filled..self.filled + MAX_UDP_PAYLOAD];
-            let Some(Transmit { destination, source, len }) = machine.poll_transmit(now, window) else {
+            let Some(Transmit { destination, source, len, ttl }) = machine.poll_transmit(now, window) else {
                 return Fill::Drained;
             };
             let len = len.min(MAX_UDP_PAYLOAD);
@@ -107,7 +109,7 @@ impl Outbox {
                 self.unroutable += 1;
                 continue;
             };
-            self.push(socket, destination, src_ip, len, max_segments(socket).min(MAX_GSO_SEGMENTS));
+            self.push(socket, destination, src_ip, ttl, len, max_segments(socket).min(MAX_GSO_SEGMENTS));
         }
     }
 
@@ -116,6 +118,7 @@ impl Outbox {
         socket: usize,
         destination: SocketAddr,
         src_ip: Option<IpAddr>,
+        ttl: Option<u8>,
         len: usize,
         max_segments: usize,
     ) {
@@ -126,6 +129,7 @@ impl Outbox {
             && run.socket == socket
             && run.destination == destination
             && run.src_ip == src_ip
+            && run.ttl == ttl
             && len <= run.segment
             && len > 0
             && run.segments < max_segments
@@ -136,7 +140,7 @@ impl Outbox {
             run.closed = len < run.segment;
             return;
         }
-        self.runs.push(Run { socket, destination, src_ip, start, len, segment: len, segments: 1, closed: false });
+        self.runs.push(Run { socket, destination, src_ip, start, len, segment: len, segments: 1, closed: false, ttl });
     }
 }
 
@@ -156,7 +160,7 @@ mod tests {
             let (destination, len) = self.0.pop_front()?;
             buf[..len].fill(self.1);
             self.1 += 1;
-            Some(Transmit { destination, source: None, len })
+            Some(Transmit { destination, source: None, len, ttl: None })
         }
         fn poll_event(&mut self) -> Option<()> {
             None

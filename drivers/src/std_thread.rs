@@ -205,14 +205,18 @@ fn flush<M: Machine, E: FnMut(M::Event)>(engine: &mut Engine<M, E>, sockets: &[m
             let run = engine.outbox.runs()[i];
             let transmit = run.transmit(engine.outbox.bytes());
             let state = &engine.states[run.socket];
-            let mut result = state.try_send((&sockets[run.socket]).into(), &transmit);
-            let mut attempts = 1;
-            // A full kernel buffer: wait a little for room, then drop the datagram as UDP may.
-            while matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && attempts < SEND_ATTEMPTS {
-                std::thread::sleep(SEND_RETRY);
-                result = state.try_send((&sockets[run.socket]).into(), &transmit);
-                attempts += 1;
-            }
+            let socket = &sockets[run.socket];
+            let result = crate::engine::with_ttl(socket, run.destination.is_ipv6(), run.ttl, || {
+                let mut result = state.try_send(socket.into(), &transmit);
+                let mut attempts = 1;
+                // A full kernel buffer: wait a little for room, then drop the datagram as UDP may.
+                while matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && attempts < SEND_ATTEMPTS {
+                    std::thread::sleep(SEND_RETRY);
+                    result = state.try_send(socket.into(), &transmit);
+                    attempts += 1;
+                }
+                result
+            });
             engine.count_send(i, &result);
         }
         engine.after_flush();

@@ -65,7 +65,7 @@ impl Machine for Chatter {
         self.due = false;
         self.turn += 1;
         buf[..32].fill(7);
-        Some(Transmit { destination: self.servers[self.turn % self.servers.len()], source: None, len: 32 })
+        Some(Transmit { destination: self.servers[self.turn % self.servers.len()], source: None, len: 32, ttl: None })
     }
     fn poll_event(&mut self) -> Option<()> {
         None
@@ -90,7 +90,7 @@ impl Machine for Echo {
     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (local, remote, len) = self.queue.pop()?;
         buf[..len].fill(9);
-        Some(Transmit { destination: remote, source: Some(local), len })
+        Some(Transmit { destination: remote, source: Some(local), len, ttl: None })
     }
     fn poll_event(&mut self) -> Option<()> {
         None

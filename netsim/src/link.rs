@@ -93,6 +93,9 @@ pub struct LinkConfig {
     /// Largest IP payload (here: UDP payload + 28 bytes of IPv4/UDP header) the link carries;
     /// larger packets are dropped.
     pub mtu: usize,
+    /// Routers on the way (the internet is several hops between two homes): each decrements
+    /// a packet's TTL, and a packet whose TTL would reach 0 dies there (`SimStats::dropped_ttl`).
+    pub routers: u8,
 }
 
 impl Default for LinkConfig {
@@ -109,6 +112,7 @@ impl Default for LinkConfig {
             rate_bps: None,
             queue_bytes: 64 * 1024,
             mtu: 1500,
+            routers: 0,
         }
     }
 }
@@ -176,6 +180,7 @@ pub(crate) struct Link {
     delay_us: u64,
     jitter_us: u64,
     mtu: usize,
+    routers: u8,
     path: Path,
 }
 
@@ -210,6 +215,7 @@ impl Link {
             delay_us: 0,
             jitter_us: 0,
             mtu: 0,
+            routers: 0,
             path: Path::Stale,
         }
     }
@@ -225,6 +231,7 @@ impl Link {
         self.delay_us = us(c.delay);
         self.jitter_us = us(c.jitter);
         self.mtu = c.mtu;
+        self.routers = c.routers;
         let plain =
             c.up && c.rate_bps.is_none_or(|r| r == 0) && c.loss == Loss::None && c.duplicate <= 0.0 && c.reorder <= 0.0;
         self.path = if plain { Path::Plain } else { Path::Full };
@@ -243,6 +250,15 @@ impl Link {
             duplicated: cold.duplicated,
             reordered: cold.reordered,
         }
+    }
+
+    /// Routers on the link (from the current configuration).
+    #[inline]
+    pub(crate) fn routers(&mut self, cold: &LinkCold) -> u8 {
+        if self.path == Path::Stale {
+            self.rebuild(&cold.config);
+        }
+        self.routers
     }
 
     /// Offers a packet of `len` payload bytes at `now`; returns when its copies arrive.

@@ -55,6 +55,12 @@ pub struct NatConfig {
     /// Inbound packets let through also refresh the mapping (RFC 4787 REQ-6 makes only
     /// outbound refresh mandatory).
     pub inbound_refresh: bool,
+    /// Linux conntrack's inbound state: an unsolicited inbound packet (no mapping lets it in)
+    /// leaves an unreplied entry for `unreplied_timeout`, and a later outbound flow that would
+    /// need the reversed tuple (the same public port, to that remote) gets another public
+    /// port, as masquerade does. This is what breaks naive simultaneous hole punching
+    /// between two Linux home routers (docs: `netsim::punch`, reference stun.md §4.5).
+    pub linux_conntrack: bool,
 }
 
 impl NatConfig {
@@ -69,6 +75,7 @@ impl NatConfig {
             unreplied_timeout: Duration::from_secs(30),
             confirmed_timeout: Duration::from_secs(120),
             inbound_refresh: false,
+            linux_conntrack: false,
         }
     }
 
@@ -99,6 +106,36 @@ impl NatConfig {
             port_allocation: PortAllocation::Random,
             ..Self::base(Mapping::AddressAndPortDependent, Filtering::AddressAndPortDependent)
         }
+    }
+
+    /// A Linux home router: `nft … masquerade`. Endpoint-independent mapping by port
+    /// preservation, address-and-port-dependent filtering (conntrack admits replies only),
+    /// another port when the preserved one is taken, 30 s unreplied and 120 s confirmed
+    /// timeouts, and conntrack's inbound state ([`NatConfig::linux_conntrack`]).
+    #[must_use]
+    pub fn linux_masquerade() -> Self {
+        Self {
+            port_allocation: PortAllocation::Random,
+            linux_conntrack: true,
+            ..Self::base(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
+        }
+    }
+
+    /// A Linux router with `masquerade fully-random`: a random port per flow (symmetric), and
+    /// conntrack's inbound state.
+    #[must_use]
+    pub fn linux_masquerade_fully_random() -> Self {
+        Self { linux_conntrack: true, ..Self::symmetric() }
+    }
+
+    /// The same behaviour with external ports chosen by `allocation`, never preserving the
+    /// internal port: with [`PortAllocation::Sequential`] a symmetric NAT's next port is
+    /// predictable, with [`PortAllocation::Random`] it is not.
+    #[must_use]
+    pub fn with_ports(mut self, allocation: PortAllocation) -> Self {
+        self.port_preservation = false;
+        self.port_allocation = allocation;
+        self
     }
 
     /// The same behaviour with both timeouts set to `t`.
@@ -132,6 +169,10 @@ pub struct NatStats {
     pub mappings_created: u64,
     /// Mappings removed after their timeout.
     pub mappings_expired: u64,
+    /// Unsolicited inbound flows remembered ([`NatConfig::linux_conntrack`]).
+    pub inbound_states: u64,
+    /// Outbound flows given another port because an inbound state held the reversed tuple.
+    pub ports_moved_by_inbound_state: u64,
 }
 
 /// Identifies a mapping: the internal endpoint, plus the parts of the remote that the mapping
@@ -160,6 +201,9 @@ pub(crate) struct Binding {
     /// The expiry entry this binding has in the heap; refreshes only move the real expiry
     /// later, so one entry per binding suffices (it is re-pushed when popped early).
     scheduled: Instant,
+    /// Made for one flow because an inbound state held its preferred port; keyed on the
+    /// exact remote whatever the mapping behaviour.
+    flow: bool,
 }
 
 /// What every packet through a NAT box touches: the binding list, the NAT's address, an
@@ -197,7 +241,15 @@ pub(crate) struct NatRest {
     /// (expiry, port) candidates; stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
     next_port: u16,
+    /// Unreplied inbound flows (public port, remote) and when they expire
+    /// ([`NatConfig::linux_conntrack`]); at most [`MAX_INBOUND_STATES`], oldest dropped.
+    unsolicited: Vec<(u16, SocketAddr, Instant)>,
+    /// Bindings made for one flow because of an inbound state (keyed on the exact remote).
+    flow_bindings: usize,
 }
+
+/// Inbound states a Linux-like NAT box remembers at most.
+const MAX_INBOUND_STATES: usize = 4096;
 
 /// The outcome of an inbound packet at the NAT's external side.
 pub(crate) enum Inbound {
@@ -227,7 +279,15 @@ impl Nat {
             stale: true,
         };
         nat.copy_config(&config);
-        let rest = NatRest { config, stats: NatStats::default(), index: None, expiry: BinaryHeap::new(), next_port };
+        let rest = NatRest {
+            config,
+            stats: NatStats::default(),
+            index: None,
+            expiry: BinaryHeap::new(),
+            next_port,
+            unsolicited: Vec::new(),
+            flow_bindings: 0,
+        };
         (nat, rest)
     }
 
@@ -306,6 +366,9 @@ impl Nat {
     }
 
     fn remove(&mut self, rest: &mut NatRest, i: usize) {
+        if self.bindings[i].flow {
+            rest.flow_bindings -= 1;
+        }
         if let Some(ix) = &mut rest.index {
             ix.removing(&self.bindings, i);
         }
@@ -387,23 +450,30 @@ impl Nat {
         rng: &mut SeededRng,
     ) -> Option<SocketAddr> {
         self.expire(rest, now);
-        let key = self.key(internal, remote);
         let contact = self.contact(remote);
-        let existing = self.by_key(rest, &key);
-        let i = match self.live(rest, now, existing) {
+        // A flow already moved by an inbound state keeps its own binding.
+        let flow_key = MapKey { internal, remote };
+        let flow = if rest.flow_bindings > 0 { self.by_key(rest, &flow_key) } else { None };
+        let i = match self.live(rest, now, flow) {
             Some(i) => i,
             None => {
-                let Some(port) = self.allocate(rest, internal.port(), rng) else {
-                    rest.stats.dropped_ports_exhausted += 1;
-                    return None;
+                let key = self.key(internal, remote);
+                let existing = self.by_key(rest, &key);
+                // The port this flow would leave from; if an inbound state holds its reversed
+                // tuple, Linux gives the flow another port and leaves the preferred one for
+                // flows to other remotes.
+                let (existing, port) = match self.live(rest, now, existing) {
+                    Some(i) => (Some(i), self.bindings[i].external_port),
+                    None => (None, self.allocate(rest, internal.port(), None, rng)?),
                 };
-                let at = Instant::from_micros(now.as_micros().saturating_add(self.unreplied_us));
-                let contacts = Contacts::One(contact);
-                let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at };
-                rest.expiry.push(Reverse((at, port)));
-                self.next_expiry = self.next_expiry.min(at);
-                rest.stats.mappings_created += 1;
-                self.insert(rest, b)
+                if self.blocked(rest, now, port, remote) {
+                    let moved = self.allocate(rest, internal.port(), Some(port), rng)?;
+                    self.bind(rest, now, flow_key, contact, moved, true)
+                } else if let Some(i) = existing {
+                    i
+                } else {
+                    self.bind(rest, now, key, contact, port, false)
+                }
             }
         };
         let b = &mut self.bindings[i];
@@ -413,6 +483,38 @@ impl Nat {
         Some(SocketAddr::new(self.external_ip, b.external_port))
     }
 
+    /// Whether an unreplied inbound state holds (`port`, `remote`) at `now`.
+    fn blocked(&self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> bool {
+        if rest.unsolicited.is_empty() {
+            return false;
+        }
+        rest.unsolicited.retain(|(_, _, until)| *until > now);
+        rest.unsolicited.iter().any(|(p, r, _)| *p == port && *r == remote)
+    }
+
+    /// A new binding for `key` on the free `port`.
+    fn bind(
+        &mut self,
+        rest: &mut NatRest,
+        now: Instant,
+        key: MapKey,
+        contact: SocketAddr,
+        port: u16,
+        flow: bool,
+    ) -> usize {
+        let at = Instant::from_micros(now.as_micros().saturating_add(self.unreplied_us));
+        let contacts = Contacts::One(contact);
+        let b = Binding { key, external_port: port, contacts, confirmed: false, refreshed: now, scheduled: at, flow };
+        rest.expiry.push(Reverse((at, port)));
+        self.next_expiry = self.next_expiry.min(at);
+        rest.stats.mappings_created += 1;
+        if flow {
+            rest.flow_bindings += 1;
+            rest.stats.ports_moved_by_inbound_state += 1;
+        }
+        self.insert(rest, b)
+    }
+
     /// Translates an inbound packet from `remote` to the external `port`.
     pub(crate) fn inbound(&mut self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> Inbound {
         self.expire(rest, now);
@@ -420,12 +522,14 @@ impl Nat {
         let found = self.by_port(rest, port);
         let Some(i) = self.live(rest, now, found) else {
             rest.stats.dropped_no_mapping += 1;
+            Self::remember_inbound(rest, now, port, remote);
             return Inbound::Drop;
         };
         let inbound_refresh = self.inbound_refresh;
         let b = &mut self.bindings[i];
         if !b.contacts.contains(&contact) {
             rest.stats.dropped_filtered += 1;
+            Self::remember_inbound(rest, now, port, remote);
             return Inbound::Drop;
         }
         b.confirmed = true;
@@ -436,9 +540,43 @@ impl Nat {
         Inbound::Deliver(b.key.internal)
     }
 
-    fn allocate(&self, rest: &mut NatRest, internal_port: u16, rng: &mut SeededRng) -> Option<u16> {
+    /// A refused inbound packet, under [`NatConfig::linux_conntrack`]: conntrack tracks its
+    /// flow (unreplied) for the unreplied timeout, each packet refreshing it.
+    fn remember_inbound(rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) {
+        if !rest.config.linux_conntrack {
+            return;
+        }
+        let until = now.saturating_add(rest.config.unreplied_timeout);
+        if let Some(e) = rest.unsolicited.iter_mut().find(|(p, r, _)| *p == port && *r == remote) {
+            e.2 = until;
+            return;
+        }
+        if rest.unsolicited.len() >= MAX_INBOUND_STATES {
+            rest.unsolicited.remove(0);
+        }
+        rest.unsolicited.push((port, remote, until));
+        rest.stats.inbound_states += 1;
+    }
+
+    /// A free external port (the internal one if preserving and free), never `avoid`; `None`,
+    /// counted, when the range is exhausted.
+    fn allocate(&self, rest: &mut NatRest, internal_port: u16, avoid: Option<u16>, rng: &mut SeededRng) -> Option<u16> {
+        let port = self.pick_port(rest, internal_port, avoid, rng);
+        if port.is_none() {
+            rest.stats.dropped_ports_exhausted += 1;
+        }
+        port
+    }
+
+    fn pick_port(
+        &self,
+        rest: &mut NatRest,
+        internal_port: u16,
+        avoid: Option<u16>,
+        rng: &mut SeededRng,
+    ) -> Option<u16> {
         let start = rest.config.port_range_start.max(1);
-        let free = |p: u16, rest: &NatRest| p >= start && self.by_port(rest, p).is_none();
+        let free = |p: u16, rest: &NatRest| p >= start && Some(p) != avoid && self.by_port(rest, p).is_none();
         if rest.config.port_preservation && free(internal_port, rest) {
             return Some(internal_port);
         }

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 pub(crate) struct Packet {
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// IP time-to-live left.
+    pub ttl: u8,
     pub payload: Vec<u8>,
 }
 
@@ -25,18 +27,19 @@ pub(crate) struct Packets {
 
 impl Packets {
     /// A new packet from `src` to `dst` carrying `payload`; returns its slot.
-    pub(crate) fn alloc(&mut self, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> u32 {
+    pub(crate) fn alloc(&mut self, src: SocketAddr, dst: SocketAddr, ttl: u8, payload: &[u8]) -> u32 {
         match self.free.pop() {
             Some(i) => {
                 let p = &mut self.slots[i as usize];
                 p.src = src;
                 p.dst = dst;
+                p.ttl = ttl;
                 p.payload.clear();
                 p.payload.extend_from_slice(payload);
                 i
             }
             None => {
-                self.slots.push(Packet { src, dst, payload: payload.to_vec() });
+                self.slots.push(Packet { src, dst, ttl, payload: payload.to_vec() });
                 u32::try_from(self.slots.len() - 1).unwrap_or_else(|_| unreachable!("2^32 packets in flight"))
             }
         }
@@ -45,7 +48,7 @@ impl Packets {
     /// A copy of packet `i` in a new slot (a duplicating link).
     pub(crate) fn copy(&mut self, i: u32) -> u32 {
         let p = self.slots[i as usize].clone();
-        self.alloc(p.src, p.dst, &p.payload)
+        self.alloc(p.src, p.dst, p.ttl, &p.payload)
     }
 
     /// Frees slot `i`, keeping its buffer unless it is large.

@@ -57,6 +57,11 @@ impl Probe {
         let _ = self.outbox.push(None, to, &payload);
     }
 
+    /// Sends `payload` to `to` with IP time-to-live `ttl` (see [`sansio_core::Transmit::ttl`]).
+    pub fn send_ttl(&mut self, to: SocketAddr, ttl: u8, payload: Vec<u8>) {
+        let _ = self.outbox.push_ttl(None, to, Some(ttl), &payload);
+    }
+
     /// Sends `payload` to `to` from the socket `from`.
     pub fn send_from(&mut self, from: SocketAddr, to: SocketAddr, payload: Vec<u8>) {
         let _ = self.outbox.push(Some(from), to, &payload);

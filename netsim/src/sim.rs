@@ -63,6 +63,8 @@ pub struct SimStats {
     pub dropped_bad_source: u64,
     /// Application events reported by machines.
     pub app_events: u64,
+    /// Packets whose TTL ran out at a router or NAT box.
+    pub dropped_ttl: u64,
 }
 
 /// Why a packet was dropped, as hashed into the trace.
@@ -76,6 +78,8 @@ enum DropCause {
     /// Lost on a link (loss, queue, MTU, down).
     Link = 5,
     NoSocket = 6,
+    /// The TTL ran out at a router or NAT box.
+    Ttl = 7,
 }
 
 /// Where a link delivers.

@@ -77,5 +77,6 @@ pub fn link_config() -> impl Strategy<Value = LinkConfig> {
             queue_bytes,
             mtu,
             up: true,
+            routers: 0,
         })
 }

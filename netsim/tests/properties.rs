@@ -37,7 +37,7 @@ impl Machine for EchoOnce {
     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (source, destination, d) = self.out.pop()?;
         buf[..d.len()].copy_from_slice(&d);
-        Some(Transmit { destination, source, len: d.len() })
+        Some(Transmit { destination, source, len: d.len(), ttl: None })
     }
     fn poll_event(&mut self) -> Option<Vec<u8>> {
         self.events.pop()

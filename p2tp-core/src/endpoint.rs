@@ -683,7 +683,7 @@ impl Machine for Endpoint {
             }
             self.touch(i, now);
             if let Some(len) = sent {
-                return Some(Transmit { destination: peer, source: None, len });
+                return Some(Transmit { destination: peer, source: None, len, ttl: None });
             }
         }
         None

@@ -22,6 +22,11 @@ pub struct Transmit {
     pub source: Option<SocketAddr>,
     /// Number of bytes written at the start of the buffer.
     pub len: usize,
+    /// The IP time-to-live (hop limit) to send with, or `None` for the socket's default (64 on
+    /// most systems). A hole puncher sends a first packet that dies between the two NATs;
+    /// drivers honour it with `IP_TTL` / `IPV6_UNICAST_HOPS`, and `netsim` decrements it at
+    /// every router and NAT on the way.
+    pub ttl: Option<u8>,
 }
 
 /// A deterministic protocol state machine that drivers and the simulator can run.

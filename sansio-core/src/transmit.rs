@@ -44,6 +44,7 @@ struct Entry {
     source: Option<SocketAddr>,
     destination: SocketAddr,
     len: usize,
+    ttl: Option<u8>,
 }
 
 /// A bounded FIFO of datagrams waiting for [`Machine::poll_transmit`](crate::Machine).
@@ -118,11 +119,27 @@ impl TransmitQueue {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), PushError> {
+        self.push_ttl(source, destination, None, datagram)
+    }
+
+    /// As [`push`](Self::push), with the IP time-to-live the datagram leaves with
+    /// ([`Transmit::ttl`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn push_ttl(
+        &mut self,
+        source: Option<SocketAddr>,
+        destination: SocketAddr,
+        ttl: Option<u8>,
+        datagram: &[u8],
+    ) -> Result<(), PushError> {
         self.admit(datagram.len())?;
         // Appended in one copy (`push_with` must zero its room first).
         self.bytes.extend_from_slice(datagram);
         if !datagram.is_empty() {
-            self.entries.push_back(Entry { source, destination, len: datagram.len() });
+            self.entries.push_back(Entry { source, destination, len: datagram.len(), ttl });
             self.stats.queued += 1;
         }
         Ok(())
@@ -167,7 +184,7 @@ impl TransmitQueue {
         if len == 0 {
             return Ok(());
         }
-        self.entries.push_back(Entry { source, destination, len });
+        self.entries.push_back(Entry { source, destination, len, ttl: None });
         self.stats.queued += 1;
         Ok(())
     }
@@ -186,7 +203,7 @@ impl TransmitQueue {
                 self.head = 0;
             }
             if sent.is_some() {
-                return Some(Transmit { destination: e.destination, source: e.source, len: e.len });
+                return Some(Transmit { destination: e.destination, source: e.source, len: e.len, ttl: e.ttl });
             }
             self.stats.dropped_short_buffer += 1;
         }

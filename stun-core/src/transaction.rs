@@ -249,7 +249,7 @@ impl Transactions {
         // The next send is RTO·2^(sent−1) after this one.
         let wait = config.rto.saturating_mul(1u32 << (p.sent - 1).min(31));
         p.next_send = (p.sent < config.max_requests).then(|| now.saturating_add(wait));
-        Some(Transmit { destination: p.server, source: Some(p.local), len: p.bytes.len() })
+        Some(Transmit { destination: p.server, source: Some(p.local), len: p.bytes.len(), ttl: None })
     }
 
     /// The next finished transaction.

@@ -11,7 +11,27 @@ use crate::addr::hash_addr;
 use crate::ids::{AnyHost, HostIx, LinkId, NatId, RealmId, idx};
 use crate::nat::{Inbound, Nat};
 
+/// The TTL of a transmit that does not set one (Linux's default).
+pub(crate) const DEFAULT_TTL: u8 = 64;
+
 impl Sim {
+    /// One forwarding element (a NAT box, or `routers` routers) passes packet `p` on: its TTL
+    /// goes down by one each, and a packet that would leave one with TTL 0 dies there
+    /// (dropped, counted, hashed into the trace). Returns whether it lives on.
+    fn forward_ttl(&mut self, p: u32, routers: u8) -> bool {
+        if routers == 0 {
+            return true;
+        }
+        let packet = self.packets.get_mut(p);
+        if packet.ttl <= routers {
+            self.stats.dropped_ttl += 1;
+            self.trace_drop(DropCause::Ttl, p);
+            return false;
+        }
+        packet.ttl -= routers;
+        true
+    }
+
     /// Drops packet `p`, hashing why into the trace.
     pub(super) fn trace_drop(&mut self, why: DropCause, p: u32) {
         let (t, packet) = (&mut self.trace, self.packets.get(p));
@@ -35,6 +55,9 @@ impl Sim {
     /// A packet reaches a NAT box's external address (from outside, or hairpinned from inside):
     /// translated and routed inside if a mapping lets it in, dropped otherwise.
     pub(super) fn nat_inbound(&mut self, nat: NatId, packet: u32) {
+        if !self.forward_ttl(packet, 1) {
+            return;
+        }
         let n = idx(nat.0);
         let p = self.packets.get(packet);
         match self.nats[n].nat.inbound(&mut self.nat_rest[n], self.now, p.dst.port(), p.src) {
@@ -56,6 +79,11 @@ impl Sim {
         match (self.routes(realm).get(&dst.ip()), Self::realm_nat(realm)) {
             (Some(downlink), _) => self.send_on(downlink, packet),
             (None, Some(nat)) => {
+                // A NAT box is a router: a packet it would forward with TTL 0 dies before the
+                // translation (Linux checks the TTL before POSTROUTING), so it makes no mapping.
+                if !self.forward_ttl(packet, 1) {
+                    return;
+                }
                 let i = idx(nat.0);
                 let (n, rest) = (&mut self.nats[i], &mut self.nat_rest[i]);
                 let Some(external) = n.nat.outbound(rest, self.now, src, dst, &mut self.rng) else {
@@ -90,6 +118,10 @@ impl Sim {
 
     pub(super) fn send_on(&mut self, link: LinkId, packet: u32) {
         let l = idx(link.0);
+        let routers = self.links[l].routers(&self.link_rest[l].cold);
+        if !self.forward_ttl(packet, routers) {
+            return;
+        }
         let len = self.packets.get(packet).payload.len();
         let (arrivals, n) = self.links[l].offer(&mut self.link_rest[l].cold, self.now, len, &mut self.rng);
         if n == 0 {
@@ -158,7 +190,7 @@ impl Sim {
                 continue;
             };
             let len = t.len.min(self.buf.len());
-            let packet = self.packets.alloc(src, t.destination, &self.buf[..len]);
+            let packet = self.packets.alloc(src, t.destination, t.ttl.unwrap_or(DEFAULT_TTL), &self.buf[..len]);
             self.send_on(self.hosts[idx(host.0)].uplink, packet);
         }
         let h = &mut self.hosts[idx(host.0)];
