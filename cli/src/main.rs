@@ -23,6 +23,7 @@ Exit codes:
      p2tp send, sync: the peer never answered
   4  nat-check: the server answered with a STUN error
   5  nat-check: the NAT could not be fully classified (see the message)
+  6  sync: still not in sync after --rounds rounds
 130  interrupted (SIGINT or SIGTERM); counters are printed first";
 
 /// Peer-to-peer networking where a peer is a public key, not an IP address. This program runs

@@ -241,8 +241,14 @@ pub(crate) fn records(command: &Records) -> Result<(), Failure> {
             };
             let record = id.sign(now_ms(), body).map_err(|e| Failure::usage(e.to_string()))?;
             let mut store = open(&args.db.db)?;
-            let replaces = store.current(&record.record().slot()).map(|(_, old)| old);
-            store.insert(&record, replaces).map_err(|e| Failure::from(e.to_string()))?;
+            let current = store.current(&record.record().slot());
+            if let Some((ts, _)) = current.filter(|(ts, old)| (*ts, *old) > (record.record().timestamp_ms, record.id()))
+            {
+                return Err(Failure::from(format!(
+                    "the store holds a newer record for this slot (timestamp {ts}); latest wins, so this one would be undone by the next sync"
+                )));
+            }
+            store.insert(&record, current.map(|(_, old)| old)).map_err(|e| Failure::from(e.to_string()))?;
             writeln!(out, "{}", to_json(&record)).map_err(io)?;
         }
     }
@@ -273,6 +279,8 @@ fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
         ))
     };
     let mut records = Vec::new();
+    let mut future = 0;
+    let horizon = now_ms() + 60_000;
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(io)?;
         if line.trim().is_empty() {
@@ -280,6 +288,11 @@ fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
         }
         let record =
             from_json_line(&line).map_err(|e| Failure::from(format!("{} line {}: {e}", file.display(), i + 1)))?;
+        // A record from the future is valid but no node accepts it yet (docs/sync.md §3.1).
+        if record.record().timestamp_ms > horizon {
+            future += 1;
+            continue;
+        }
         records.push(record);
     }
     let mut store = open(db)?;
@@ -303,7 +316,7 @@ fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
     }
     let batch: Vec<_> = batch.into_values().collect();
     store.insert_batch(&batch).map_err(|e| Failure::from(e.to_string()))?;
-    Ok((batch.len(), skipped))
+    Ok((batch.len(), skipped + future))
 }
 
 fn node(store: SqliteStore) -> Result<SyncNode<SqliteStore, AcceptAll>, Failure> {
@@ -393,7 +406,8 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
             drop(stopped);
             return Err(Failure::with_code(3, format!("{peer} did not answer")));
         }
-        converged = r.end == RoundEnd::Complete && r.records_sent == 0 && r.records_received == 0;
+        converged =
+            r.end == RoundEnd::Complete && r.covered_permille == 1000 && r.records_sent == 0 && r.records_received == 0;
     }
     // Let the last records reach the peer before the socket closes.
     std::thread::sleep(Duration::from_millis(200));
@@ -420,7 +434,13 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
             totals.round_trips(),
         );
     }
-    if interrupted { Err(Failure::interrupted()) } else { Ok(()) }
+    if interrupted {
+        Err(Failure::interrupted())
+    } else if !converged {
+        Err(Failure::with_code(6, format!("not in sync with {peer} after {rounds} rounds (raise --rounds)")))
+    } else {
+        Ok(())
+    }
 }
 
 /// `ipv8 sync-listen`: answers rounds until interrupted.

@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -63,18 +64,23 @@ pub enum SqliteError {
     /// SQLite said no (I/O, a locked or corrupt file).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// A row whose bytes are not the verified record its id names (a file edited by hand).
-    #[error("row {0:?} does not hold a valid record")]
-    Corrupt(ContentId),
+    /// A row whose id or bytes are not a verified record (a file edited by hand): its table
+    /// and rowid.
+    #[error("{0} row {1} does not hold a valid record")]
+    Corrupt(&'static str, i64),
 }
 
 /// Records in a SQLite file. Ids are also kept in memory, so reconciliation passes over them
-/// without a query per round.
+/// without a query per round; when another connection (another `ipv8 records add` while a
+/// node runs) commits to the file, the ids are read again before they are next used
+/// (`PRAGMA data_version`).
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     /// Every stored id and the table it is in.
-    ids: BTreeMap<ContentId, Kind>,
+    ids: RefCell<BTreeMap<ContentId, Kind>>,
+    /// `PRAGMA data_version` when `ids` was read: it changes when another connection commits.
+    version: Cell<i64>,
 }
 
 fn table(kind: Kind) -> &'static str {
@@ -97,30 +103,37 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        let mut ids = BTreeMap::new();
-        for kind in [Kind::Peer, Kind::Binding, Kind::Relation] {
-            let mut stmt = conn.prepare(&format!("SELECT id FROM {}", table(kind)))?;
-            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
-            for blob in rows {
-                let blob = blob?;
-                ids.insert(id_of(&blob).ok_or(SqliteError::Corrupt(ContentId::default()))?, kind);
-            }
+        let (ids, version) = read_ids(&conn)?;
+        Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
+    }
+
+    /// Reads the ids again if another connection changed the file since they were read.
+    fn refresh(&self) {
+        let version = self.conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
+        match version {
+            Ok(v) if v == self.version.get() => {}
+            Ok(_) => match read_ids(&self.conn) {
+                Ok((ids, v)) => {
+                    *self.ids.borrow_mut() = ids;
+                    self.version.set(v);
+                }
+                Err(e) => tracing::warn!(error = %e, "sqlite: could not reread the ids"),
+            },
+            Err(e) => tracing::warn!(error = %e, "sqlite: data_version failed"),
         }
-        Ok(Self { conn, ids })
     }
 
     /// Checks every row: its bytes verify and hash to its id. Returns the number of rows.
     pub fn verify_all(&self) -> Result<usize, SqliteError> {
         let mut n = 0;
         for t in ["peers", "bindings", "relations"] {
-            let mut stmt = self.conn.prepare(&format!("SELECT id, record FROM {t}"))?;
+            let mut stmt = self.conn.prepare(&format!("SELECT rowid, id, record FROM {t}"))?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let (id, bytes): (Vec<u8>, Vec<u8>) = (row.get(0)?, row.get(1)?);
-                let id = id_of(&id).unwrap_or_default();
-                match VerifiedRecord::decode(&bytes) {
-                    Ok(r) if r.id() == id => n += 1,
-                    _ => return Err(SqliteError::Corrupt(id)),
+                let (rowid, id, bytes): (i64, Vec<u8>, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                match (id_of(&id), VerifiedRecord::decode(&bytes)) {
+                    (Some(id), Ok(r)) if r.id() == id => n += 1,
+                    _ => return Err(SqliteError::Corrupt(t, rowid)),
                 }
             }
         }
@@ -135,14 +148,31 @@ impl SqliteStore {
             write(&tx, record, *replaces)?;
         }
         tx.commit()?;
+        self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
+        let ids = self.ids.get_mut();
         for (record, replaces) in records {
             if let Some(old) = replaces {
-                self.ids.remove(old);
+                ids.remove(old);
             }
-            self.ids.insert(record.id(), record.record().kind());
+            ids.insert(record.id(), record.record().kind());
         }
         Ok(())
     }
+}
+
+fn read_ids(conn: &Connection) -> Result<(BTreeMap<ContentId, Kind>, i64), SqliteError> {
+    let mut ids = BTreeMap::new();
+    for kind in [Kind::Peer, Kind::Binding, Kind::Relation] {
+        let t = table(kind);
+        let mut stmt = conn.prepare(&format!("SELECT rowid, id FROM {t}"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (rowid, blob): (i64, Vec<u8>) = (row.get(0)?, row.get(1)?);
+            ids.insert(id_of(&blob).ok_or(SqliteError::Corrupt(t, rowid))?, kind);
+        }
+    }
+    let version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    Ok((ids, version))
 }
 
 fn write(conn: &Connection, record: &VerifiedRecord, replaces: Option<ContentId>) -> Result<(), SqliteError> {
@@ -178,7 +208,8 @@ impl Store for SqliteStore {
     type Error = SqliteError;
 
     fn contains(&self, id: &ContentId) -> bool {
-        self.ids.contains_key(id)
+        self.refresh();
+        self.ids.borrow().contains_key(id)
     }
 
     fn current(&self, slot: &Slot) -> Option<(u64, ContentId)> {
@@ -214,15 +245,18 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction()?;
         write(&tx, record, replaces)?;
         tx.commit()?;
+        self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
+        let ids = self.ids.get_mut();
         if let Some(old) = replaces {
-            self.ids.remove(&old);
+            ids.remove(&old);
         }
-        self.ids.insert(record.id(), record.record().kind());
+        ids.insert(record.id(), record.record().kind());
         Ok(())
     }
 
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
-        let t = table(*self.ids.get(id)?);
+        self.refresh();
+        let t = table(*self.ids.borrow().get(id)?);
         let sql = format!("SELECT record FROM {t} WHERE id = ?1");
         match self.conn.prepare_cached(&sql).and_then(|mut s| s.query_row(params![&id.0[..]], |r| r.get(0))) {
             Ok(bytes) => Some(bytes),
@@ -234,11 +268,13 @@ impl Store for SqliteStore {
     }
 
     fn for_each_id(&self, f: &mut dyn FnMut(&ContentId)) {
-        self.ids.keys().for_each(f);
+        self.refresh();
+        self.ids.borrow().keys().for_each(f);
     }
 
     fn len(&self) -> usize {
-        self.ids.len()
+        self.refresh();
+        self.ids.borrow().len()
     }
 }
 

@@ -78,3 +78,20 @@ fn a_batch_is_all_or_nothing() {
     store.insert_batch(&good).unwrap();
     assert_eq!(SqliteStore::open(&path).unwrap().len(), 10);
 }
+
+#[test]
+fn a_record_another_process_commits_is_seen_before_the_next_use() {
+    let path = temp("two-writers");
+    let mut node_side = SqliteStore::open(&path).unwrap();
+    let mut other = SqliteStore::open(&path).unwrap();
+    let alice = Identity::from_seed([1; 32]).unwrap();
+    let (old, new) = (binding(&alice, 1, 1), binding(&alice, 2, 2));
+    node_side.insert(&old, None).unwrap();
+    assert!(other.contains(&old.id()), "the other connection reads the file");
+    other.insert(&new, Some(old.id())).unwrap();
+    assert!(node_side.contains(&new.id()) && !node_side.contains(&old.id()));
+    let mut ids = Vec::new();
+    node_side.for_each_id(&mut |id| ids.push(*id));
+    assert_eq!(ids, vec![new.id()]);
+    assert_eq!(node_side.get(&new.id()).as_deref(), Some(new.bytes()));
+}

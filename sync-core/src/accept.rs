@@ -125,6 +125,9 @@ pub enum Rejection {
     /// Seen and refused or superseded before.
     #[error("refused before")]
     Known,
+    /// The store failed to write it (nothing was written).
+    #[error("the store could not write it")]
+    Store,
 }
 
 /// What accepting a record did.

@@ -80,6 +80,9 @@ pub struct RoundReport {
     pub table_cells: u64,
     /// The estimated difference, when the probe did not decode.
     pub estimate: Option<u64>,
+    /// Share of the id space the round reconciled, in thousandths: 1000 unless the
+    /// difference was larger than the largest table (then later rounds cover the rest).
+    pub covered_permille: u16,
     /// Prefixes the responder asked for.
     pub wanted: u64,
     /// Records sent to the responder.

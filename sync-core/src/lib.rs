@@ -7,7 +7,7 @@
 //!   canonical encoding each, ed25519 signatures and a SHA-256 content id;
 //! - [`accept`]: the [`Reputation`] gate and latest-timestamp-wins per [`Slot`];
 //! - [`Store`] and [`MemStore`] (a SQLite store lives in `drivers`);
-//! - [`recon`]: invertible Bloom lookup tables of salted 64-bit short ids, sized by a 512-byte
+//! - [`recon`]: invertible Bloom lookup tables of salted 64-bit short ids, sized by a 576-byte
 //!   difference estimator, with Rice-coded wants;
 //! - [`SyncNode`]: the [`Machine`](sansio_core::Machine) that runs rounds and answers them.
 //!
@@ -34,7 +34,7 @@ pub use event::{Event, RoundEnd, RoundReport};
 pub use node::{Config, NodeStats, StartError, SyncNode};
 pub use record::{
     Body, ContentId, DecodeError, Identity, Kind, MAX_METADATA_LEN, MAX_RECORD_LEN, PublicKey, Record, RelationType,
-    SIGNATURE_LEN, SignatureError, Slot, VERSION, VerifiedRecord, VerifyError,
+    SIGNATURE_LEN, SignatureError, Slot, VERSION, VerifiedRecord, VerifyError, ZeroSeed,
 };
 pub use store::{MemStore, Store};
 

@@ -1,46 +1,68 @@
-//! A store of synthetic ids for reconciliation tests and benches at a million ids, where
-//! signing real records would take most of the run (feature `synthetic`).
+//! A store for reconciliation tests and benches at a million ids (feature `synthetic`): most
+//! ids are synthetic (an id without a record, cheap to make), the ones a test expects to move
+//! are real signed records.
 
 use alloc::vec::Vec;
 use core::convert::Infallible;
 
 use crate::FastMap;
-use crate::record::{ContentId, Slot, VerifiedRecord};
+use crate::record::{Body, ContentId, Identity, Slot, VerifiedRecord};
 use crate::store::Store;
 
-/// Ids without records: `get` returns bytes whose SHA-256 is the id but which are no record,
-/// so a receiver refuses them and remembers their ids. Its reconciled set (store ∪ remembered
-/// ids) still gains them, which is what reconciliation tests measure.
+#[derive(Debug, Clone)]
+enum Entry {
+    /// An id without a record: `get` returns bytes that hash to it but are no record.
+    Synthetic(u64),
+    /// A real record's bytes.
+    Record(Vec<u8>),
+}
+
+/// Ids in insertion order, each synthetic or a real record.
 #[derive(Default, Debug, Clone)]
 pub struct IdStore {
     ids: Vec<ContentId>,
-    index: FastMap<ContentId, u64>,
+    index: FastMap<ContentId, Entry>,
 }
 
 impl IdStore {
-    /// The bytes standing in for record `n`.
+    /// The bytes standing in for synthetic id `n`.
     pub fn bytes_of(n: u64) -> Vec<u8> {
         let mut b = b"synthetic".to_vec();
         b.extend_from_slice(&n.to_le_bytes());
         b
     }
 
-    /// The id of record `n`.
+    /// Synthetic id `n`.
     pub fn id_of(n: u64) -> ContentId {
         ContentId::of(&Self::bytes_of(n))
     }
 
-    /// Adds record `n`.
+    /// A real record numbered `n`: a Peer record of a signer of its own.
+    pub fn record(n: u64) -> VerifiedRecord {
+        let mut seed = [0x5Au8; 32];
+        seed[..8].copy_from_slice(&n.to_le_bytes());
+        match Identity::from_seed(seed).and_then(|who| {
+            who.sign(1_600_000_000_000 + n, Body::Peer { metadata: n.to_le_bytes().to_vec() })
+                .map_err(|_| crate::ZeroSeed)
+        }) {
+            Ok(r) => r,
+            Err(_) => unreachable!("seeds are never all zero and the body is valid"),
+        }
+    }
+
+    /// Adds synthetic id `n`.
     pub fn add(&mut self, n: u64) {
         let id = Self::id_of(n);
-        if self.index.insert(id, n).is_none() {
+        if self.index.insert(id, Entry::Synthetic(n)).is_none() {
             self.ids.push(id);
         }
     }
 
-    /// Record numbers held, in insertion order.
-    pub fn numbers(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ids.iter().filter_map(|id| self.index.get(id).copied())
+    /// Adds a real record.
+    pub fn add_record(&mut self, record: &VerifiedRecord) {
+        if self.index.insert(record.id(), Entry::Record(record.bytes().to_vec())).is_none() {
+            self.ids.push(record.id());
+        }
     }
 }
 
@@ -49,18 +71,19 @@ impl Store for IdStore {
     fn contains(&self, id: &ContentId) -> bool {
         self.index.contains_key(id)
     }
+    /// Every record here has a slot of its own (one signer each), so no slot is ever held.
     fn current(&self, _: &Slot) -> Option<(u64, ContentId)> {
         None
     }
-    /// Synthetic bytes never verify, so nothing is ever offered; a real record is kept by id.
     fn insert(&mut self, record: &VerifiedRecord, _: Option<ContentId>) -> Result<(), Infallible> {
-        if self.index.insert(record.id(), u64::MAX).is_none() {
-            self.ids.push(record.id());
-        }
+        self.add_record(record);
         Ok(())
     }
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
-        self.index.get(id).filter(|n| **n != u64::MAX).map(|n| Self::bytes_of(*n))
+        match self.index.get(id)? {
+            Entry::Synthetic(n) => Some(Self::bytes_of(*n)),
+            Entry::Record(bytes) => Some(bytes.clone()),
+        }
     }
     fn for_each_id(&self, f: &mut dyn FnMut(&ContentId)) {
         self.ids.iter().for_each(f);

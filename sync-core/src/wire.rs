@@ -15,11 +15,12 @@ pub const MAX_DATAGRAM: usize = 1200;
 /// Magic, type and session.
 pub const HEADER_LEN: usize = 1 + 1 + 8;
 /// Cells in one `Cells` datagram.
-pub const CELLS_PER_DATAGRAM: usize = (MAX_DATAGRAM - HEADER_LEN - 8 - 1 - 4 - 4 - 2) / CELL_LEN;
-/// Largest table a decoder assembles (2.6 MB of cells): a difference of about 200,000 ids.
-pub const MAX_TABLE_CELLS: u32 = 1 << 18;
-/// Cells in a probe: the table every round starts with. 21 cells make the probe (203 bytes)
-/// large enough that the 530-byte estimate answering it stays within 3× of it.
+pub const CELLS_PER_DATAGRAM: usize = (MAX_DATAGRAM - HEADER_LEN - 8 - 1 - 4 - 4 - 4 - 2) / CELL_LEN;
+/// Largest table (a multiple of 3, 2.4 MB on the wire): a difference of about 187,000 ids at
+/// the default overhead. Larger differences are reconciled a range of short ids at a time.
+pub const MAX_TABLE_CELLS: u32 = 262_143;
+/// Cells in a probe: the table every round starts with. 21 cells make the probe (211 bytes)
+/// large enough that the 598-byte estimate answering it stays within 3× of it.
 pub const PROBE_CELLS: usize = 21;
 
 /// One sync datagram, parsed.
@@ -32,6 +33,9 @@ pub enum Message<'a> {
     Probe {
         /// The round's salt and name.
         session: u64,
+        /// 0, or the responder's cookie when the initiator probes again to fetch records the
+        /// first answer could not carry (a validated probe is answered without the 3× bound).
+        cookie: u64,
         /// Ids in the initiator's set.
         set_len: u32,
         /// [`PROBE_CELLS`] cells (table 0).
@@ -59,6 +63,8 @@ pub enum Message<'a> {
         table: u8,
         /// Cells it should have.
         total: u32,
+        /// Only ids whose short-id prefix is at most this go in (`u32::MAX`: all).
+        range: u32,
     },
     /// Initiator → responder, after decoding a pulled table: the ids it wants.
     Want {
@@ -79,6 +85,8 @@ pub enum Message<'a> {
         table: u8,
         /// Cells in the whole table.
         total: u32,
+        /// Only ids whose short-id prefix is at most this are in the table (`u32::MAX`: all).
+        range: u32,
         /// Index of the first cell here.
         first: u32,
         /// The cells.
@@ -95,6 +103,11 @@ pub enum Message<'a> {
         complete: bool,
         /// Cells the next table should have, when incomplete.
         need_cells: u32,
+        /// The responder's cookie, to echo in `Records` (and in a second probe).
+        cookie: u64,
+        /// Records the responder holds for the initiator but could not send within the
+        /// unvalidated bound; a second probe with the cookie fetches them.
+        deferred: u32,
         /// This datagram's index among `parts`.
         part: u16,
         /// Datagrams in this result.
@@ -106,6 +119,9 @@ pub enum Message<'a> {
     Records {
         /// The round.
         session: u64,
+        /// Initiator → responder: the responder's cookie. Responder → initiator: 0 (the
+        /// initiator knows its round).
+        cookie: u64,
         /// The records' bytes.
         records: Vec<&'a [u8]>,
     },
@@ -192,9 +208,10 @@ impl<'a> Message<'a> {
         let session = r.u64()?;
         let msg = match ty {
             PROBE => {
+                let cookie = r.u64()?;
                 let set_len = r.u32()?;
                 let cells = r.cells(PROBE_CELLS)?;
-                Message::Probe { session, set_len, cells }
+                Message::Probe { session, cookie, set_len, cells }
             }
             ESTIMATE => {
                 let cookie = r.u64()?;
@@ -206,10 +223,11 @@ impl<'a> Message<'a> {
                 let cookie = r.u64()?;
                 let table = r.u8()?;
                 let total = r.u32()?;
-                if table == 0 || total == 0 || total % 3 != 0 || total > MAX_TABLE_CELLS {
+                let range = r.u32()?;
+                if table == 0 || total == 0 || !total.is_multiple_of(3) || total > MAX_TABLE_CELLS {
                     return Err(WireError::OutOfRange);
                 }
-                Message::Pull { session, cookie, table, total }
+                Message::Pull { session, cookie, table, total, range }
             }
             WANT => {
                 let cookie = r.u64()?;
@@ -226,18 +244,19 @@ impl<'a> Message<'a> {
                 let cookie = r.u64()?;
                 let table = r.u8()?;
                 let total = r.u32()?;
+                let range = r.u32()?;
                 let first = r.u32()?;
                 let n = usize::from(r.u16()?);
                 if table == 0
                     || total == 0
-                    || total % 3 != 0
+                    || !total.is_multiple_of(3)
                     || total > MAX_TABLE_CELLS
                     || u64::from(first) + n as u64 > u64::from(total)
                 {
                     return Err(WireError::OutOfRange);
                 }
                 let cells = r.cells(n)?;
-                Message::Cells { session, cookie, table, total, first, cells }
+                Message::Cells { session, cookie, table, total, range, first, cells }
             }
             RESULT => {
                 let table = r.u8()?;
@@ -247,6 +266,8 @@ impl<'a> Message<'a> {
                     _ => return Err(WireError::OutOfRange),
                 };
                 let need_cells = r.u32()?;
+                let cookie = r.u64()?;
+                let deferred = r.u32()?;
                 let part = r.u16()?;
                 let parts = r.u16()?;
                 let n = usize::from(r.u16()?);
@@ -260,9 +281,10 @@ impl<'a> Message<'a> {
                     return Err(WireError::Malformed);
                 }
                 r.0 = &[];
-                Message::Result { session, table, complete, need_cells, part, parts, wants }
+                Message::Result { session, table, complete, need_cells, cookie, deferred, part, parts, wants }
             }
             RECORDS => {
+                let cookie = r.u64()?;
                 let n = usize::from(r.u8()?);
                 let mut records = Vec::with_capacity(n.min(bytes.len() / 2));
                 for _ in 0..n {
@@ -272,7 +294,7 @@ impl<'a> Message<'a> {
                     }
                     records.push(r.take(len)?);
                 }
-                Message::Records { session, records }
+                Message::Records { session, cookie, records }
             }
             _ => return Err(WireError::NotSync),
         };
@@ -285,8 +307,9 @@ impl<'a> Message<'a> {
         out.clear();
         out.push(MAGIC);
         match self {
-            Message::Probe { session, set_len, cells } => {
+            Message::Probe { session, cookie, set_len, cells } => {
                 head(out, PROBE, *session);
+                out.extend_from_slice(&cookie.to_le_bytes());
                 out.extend_from_slice(&set_len.to_le_bytes());
                 cells.iter().for_each(|c| c.write(out));
             }
@@ -296,43 +319,48 @@ impl<'a> Message<'a> {
                 out.extend_from_slice(&set_len.to_le_bytes());
                 out.extend_from_slice(&estimator.bytes);
             }
-            Message::Pull { session, cookie, table, total } => {
+            Message::Pull { session, cookie, table, total, range } => {
                 head(out, PULL, *session);
                 out.extend_from_slice(&cookie.to_le_bytes());
                 out.push(*table);
                 out.extend_from_slice(&total.to_le_bytes());
+                out.extend_from_slice(&range.to_le_bytes());
             }
             Message::Want { session, cookie, wants } => {
                 head(out, WANT, *session);
                 out.extend_from_slice(&cookie.to_le_bytes());
                 out.extend_from_slice(&(wants.len() as u16).to_le_bytes());
-                let k = crate::recon::rice::parameter(wants.len());
+                let k = crate::recon::rice::parameter_for(wants);
                 out.push(k);
                 crate::recon::rice::encode(wants, k, out);
             }
-            Message::Cells { session, cookie, table, total, first, cells } => {
+            Message::Cells { session, cookie, table, total, range, first, cells } => {
                 head(out, CELLS, *session);
                 out.extend_from_slice(&cookie.to_le_bytes());
                 out.push(*table);
                 out.extend_from_slice(&total.to_le_bytes());
+                out.extend_from_slice(&range.to_le_bytes());
                 out.extend_from_slice(&first.to_le_bytes());
                 out.extend_from_slice(&(cells.len() as u16).to_le_bytes());
                 cells.iter().for_each(|c| c.write(out));
             }
-            Message::Result { session, table, complete, need_cells, part, parts, wants } => {
+            Message::Result { session, table, complete, need_cells, cookie, deferred, part, parts, wants } => {
                 head(out, RESULT, *session);
                 out.push(*table);
                 out.push(u8::from(*complete));
                 out.extend_from_slice(&need_cells.to_le_bytes());
+                out.extend_from_slice(&cookie.to_le_bytes());
+                out.extend_from_slice(&deferred.to_le_bytes());
                 out.extend_from_slice(&part.to_le_bytes());
                 out.extend_from_slice(&parts.to_le_bytes());
                 out.extend_from_slice(&(wants.len() as u16).to_le_bytes());
-                let k = crate::recon::rice::parameter(wants.len());
+                let k = crate::recon::rice::parameter_for(wants);
                 out.push(k);
                 crate::recon::rice::encode(wants, k, out);
             }
-            Message::Records { session, records } => {
+            Message::Records { session, cookie, records } => {
                 head(out, RECORDS, *session);
+                out.extend_from_slice(&cookie.to_le_bytes());
                 out.push(records.len() as u8);
                 for r in records {
                     out.extend_from_slice(&(r.len() as u16).to_le_bytes());
@@ -350,11 +378,11 @@ fn head(out: &mut Vec<u8>, ty: u8, session: u64) {
 }
 
 /// Fixed bytes of a `Result` datagram before its Rice-coded wants.
-pub const RESULT_FIXED_LEN: usize = HEADER_LEN + 1 + 1 + 4 + 2 + 2 + 2 + 1;
+pub const RESULT_FIXED_LEN: usize = HEADER_LEN + 1 + 1 + 4 + 8 + 4 + 2 + 2 + 2 + 1;
 /// Fixed bytes of a `Want` datagram before its Rice-coded wants.
 pub const WANT_FIXED_LEN: usize = HEADER_LEN + 8 + 2 + 1;
 /// Fixed bytes of a `Records` datagram before its records.
-pub const RECORDS_FIXED_LEN: usize = HEADER_LEN + 1;
+pub const RECORDS_FIXED_LEN: usize = HEADER_LEN + 8 + 1;
 
 /// Splits sorted wants into chunks whose Rice code fits `room` bytes.
 pub fn split_wants(wants: &[u32], room: usize) -> Vec<&[u32]> {
@@ -363,7 +391,8 @@ pub fn split_wants(wants: &[u32], room: usize) -> Vec<&[u32]> {
     while !rest.is_empty() {
         // Rice needs at most ~3 bytes a value for dense sets; shrink until it fits.
         let mut n = rest.len().min(room * 8 / 20).max(1);
-        while n > 1 && crate::recon::rice::encoded_len(&rest[..n], crate::recon::rice::parameter(n)) > room {
+        while n > 1 && crate::recon::rice::encoded_len(&rest[..n], crate::recon::rice::parameter_for(&rest[..n])) > room
+        {
             n = n * 9 / 10;
         }
         parts.push(&rest[..n]);
@@ -391,15 +420,16 @@ mod tests {
     #[test]
     fn every_message_round_trips_within_one_datagram() {
         let cell = Cell { key: 0x0102_0304_0506_0708, check: 0xAB };
-        round_trip(&Message::Probe { session: 7, set_len: 1_000_000, cells: vec![cell; PROBE_CELLS] });
+        round_trip(&Message::Probe { session: 7, cookie: 0, set_len: 1_000_000, cells: vec![cell; PROBE_CELLS] });
         round_trip(&Message::Estimate { session: 7, cookie: 9, set_len: 5, estimator: Estimator::default() });
-        round_trip(&Message::Pull { session: 7, cookie: 9, table: 1, total: 300 });
+        round_trip(&Message::Pull { session: 7, cookie: 9, table: 1, total: 300, range: u32::MAX / 2 });
         round_trip(&Message::Want { session: 7, cookie: 9, wants: vec![1, 5, 90_000] });
         round_trip(&Message::Cells {
             session: 7,
             cookie: 9,
             table: 1,
             total: 3 * CELLS_PER_DATAGRAM as u32,
+            range: u32::MAX,
             first: 0,
             cells: vec![cell; CELLS_PER_DATAGRAM],
         });
@@ -416,20 +446,30 @@ mod tests {
                 table: 1,
                 complete: true,
                 need_cells: 0,
+                cookie: 3,
+                deferred: 1,
                 part: i as u16,
                 parts: parts.len() as u16,
                 wants: p.to_vec(),
             });
         }
-        round_trip(&Message::Records { session: 7, records: vec![&[1, 2, 3][..], &[4][..]] });
+        round_trip(&Message::Records { session: 7, cookie: 5, records: vec![&[1, 2, 3][..], &[4][..]] });
     }
 
     #[test]
     fn a_cell_range_past_the_table_is_refused() {
         let mut out = Vec::new();
-        Message::Cells { session: 1, cookie: 1, table: 1, total: 3, first: 0, cells: vec![Cell::default(); 3] }
-            .encode(&mut out);
-        out[23] = 1; // first = 1: cells 1..4 of a 3-cell table
+        Message::Cells {
+            session: 1,
+            cookie: 1,
+            table: 1,
+            total: 3,
+            range: u32::MAX,
+            first: 0,
+            cells: vec![Cell::default(); 3],
+        }
+        .encode(&mut out);
+        out[27] = 1; // first = 1: cells 1..4 of a 3-cell table
         assert_eq!(Message::decode(&out), Err(WireError::OutOfRange));
     }
 

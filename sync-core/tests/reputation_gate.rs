@@ -51,7 +51,7 @@ fn records_of_low_reputation_signers_never_enter_the_store() {
         trusted.iter().map(|t| (t, 0.9)).chain(shady.iter().map(|s| (s, 0.1))).collect();
     let mut receiver = gated_node(&me, 0.5, &scores);
 
-    let first = run_round(&mut sender, &mut receiver);
+    let first = run_round(&mut sender, &mut receiver).report;
     let mut stored_signers = Vec::new();
     receiver.store().for_each_id(&mut |i| {
         let bytes = receiver.store().get(i).unwrap();
@@ -63,7 +63,7 @@ fn records_of_low_reputation_signers_never_enter_the_store() {
 
     // The refused ids are part of the receiver's reconciled set: the next round sends nothing.
     assert_eq!(reconciled(&sender), reconciled(&receiver));
-    let second = run_round(&mut sender, &mut receiver);
+    let second = run_round(&mut sender, &mut receiver).report;
     assert_eq!(second.records_sent + second.records_received, 0, "{second:?}");
     assert!(second.reconciliation_bytes < first.reconciliation_bytes);
     assert!(second.reconciliation_bytes <= 250, "{second:?}");

@@ -1,4 +1,4 @@
-//! The difference estimator (`docs/sync.md` §4.3): how many ids two sets differ by, from 512
+//! The difference estimator (`docs/sync.md` §4.3): how many ids two sets differ by, from 576
 //! bytes, before the sized table is built.
 //!
 //! Each short id falls into level `j` with probability 2^-(j+1) (its leading zero bits, capped

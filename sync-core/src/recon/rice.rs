@@ -10,13 +10,33 @@ pub fn parameter(n: usize) -> u8 {
     (63 - mean_gap.max(1).leading_zeros()) as u8
 }
 
-/// Encodes sorted, distinct `values` with parameter `k`.
+/// The Rice parameter for sorted `values` from their own span: a slice of a dense set (one
+/// datagram's share of the wants) is coded with its density, not the whole range's.
+pub fn parameter_for(values: &[u32]) -> u8 {
+    match (values.first(), values.last()) {
+        (Some(&a), Some(&b)) if values.len() > 1 => {
+            let mean_gap = (u64::from(b - a) / values.len() as u64).max(1);
+            (63 - mean_gap.leading_zeros()) as u8
+        }
+        _ => parameter(values.len()),
+    }
+}
+
+/// Encodes sorted, distinct `values` with parameter `k`: the first value in 32 plain bits
+/// (a slice of a larger set starts anywhere), then each gap minus one, Rice-coded.
 pub fn encode(values: &[u32], k: u8, out: &mut Vec<u8>) {
     let mut w = BitWriter { out, acc: 0, bits: 0 };
     let mut prev = 0u64;
     for (i, &v) in values.iter().enumerate() {
         let v = u64::from(v);
-        let gap = if i == 0 { v } else { v - prev - 1 };
+        if i == 0 {
+            for b in (0..32).rev() {
+                w.bit(((v >> b) & 1) as u8);
+            }
+            prev = v;
+            continue;
+        }
+        let gap = v - prev - 1;
         prev = v;
         let q = gap >> k;
         for _ in 0..q {
@@ -40,6 +60,15 @@ pub fn decode(bytes: &[u8], n: usize, k: u8) -> Option<Vec<u32>> {
     let mut out = Vec::with_capacity(n.min(bytes.len() * 8));
     let mut prev: Option<u64> = None;
     for _ in 0..n {
+        if prev.is_none() {
+            let mut v = 0u64;
+            for _ in 0..32 {
+                v = (v << 1) | u64::from(r.bit()?);
+            }
+            prev = Some(v);
+            out.push(v as u32);
+            continue;
+        }
         let mut q = 0u64;
         while r.bit()? == 1 {
             q += 1;
@@ -48,11 +77,8 @@ pub fn decode(bytes: &[u8], n: usize, k: u8) -> Option<Vec<u32>> {
         for _ in 0..k {
             rem = (rem << 1) | u64::from(r.bit()?);
         }
-        let gap = (q << k) | rem;
-        let v = match prev {
-            None => gap,
-            Some(p) => p.checked_add(gap)?.checked_add(1)?,
-        };
+        let gap = q.checked_shl(u32::from(k))? | rem;
+        let v = prev?.checked_add(gap)?.checked_add(1)?;
         if v > u64::from(u32::MAX) {
             return None;
         }
@@ -105,9 +131,12 @@ pub fn encoded_len(values: &[u32], k: u8) -> usize {
     let mut prev = 0u64;
     for (i, &v) in values.iter().enumerate() {
         let v = u64::from(v);
-        let gap = if i == 0 { v } else { v - prev - 1 };
+        if i == 0 {
+            bits += 32;
+        } else {
+            bits += ((v - prev - 1) >> k) + 1 + u64::from(k);
+        }
         prev = v;
-        bits += (gap >> k) + 1 + u64::from(k);
     }
     bits.div_ceil(8) as usize
 }
@@ -133,6 +162,19 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64), n in 0usize..100, k in 0u8..40) {
             let _ = decode(&bytes, n, k);
         }
+    }
+
+    #[test]
+    fn a_slice_from_the_middle_of_a_dense_set_costs_what_the_whole_does() {
+        let mut rng = sansio_core::SeededRng::from_seed(sansio_core::Seed::from_u64(2));
+        let mut v: Vec<u32> = (0..10_000).map(|_| rng.next_u32()).collect();
+        v.sort_unstable();
+        v.dedup();
+        let slice = &v[5_000..5_400];
+        let mut out = Vec::new();
+        encode(slice, parameter_for(slice), &mut out);
+        assert!(out.len() < 3 * slice.len(), "{} bytes for {}", out.len(), slice.len());
+        assert_eq!(decode(&out, slice.len(), parameter_for(slice)).as_deref(), Some(slice));
     }
 
     #[test]

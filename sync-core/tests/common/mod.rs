@@ -1,11 +1,12 @@
-//! Two nodes joined by a perfect wire, and a store of synthetic ids for sets of a million.
+//! Two nodes joined by a wire that may lose datagrams, and sets of synthetic ids.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
-use sync_core::{AcceptAll, Config, ContentId, Event, Policy, RoundReport, Store, SyncNode};
+use sync_core::{AcceptAll, Config, ContentId, Event, Policy, Rejection, RoundReport, Store, SyncNode};
 
 pub use sync_core::synthetic::IdStore;
 
@@ -19,8 +20,24 @@ pub fn config(seen: usize) -> Config {
     c
 }
 
-/// Nodes over synthetic sets: `shared` ids in both, `only_a` and `only_b` in one each. The
-/// differing ids are drawn from the id numbers `pick` returns.
+/// Sets of `shared` synthetic ids in both, `only_a` real records in A only, and `only_b` in
+/// B only (records `0..only_a` and `only_a..only_a + only_b`).
+pub struct Synthetic {
+    pub shared: u64,
+    pub only_a: u64,
+    pub only_b: u64,
+}
+
+impl Synthetic {
+    pub fn a_only_ids(&self) -> BTreeSet<ContentId> {
+        (0..self.only_a).map(|n| IdStore::record(n).id()).collect()
+    }
+    pub fn b_only_ids(&self) -> BTreeSet<ContentId> {
+        (self.only_a..self.only_a + self.only_b).map(|n| IdStore::record(n).id()).collect()
+    }
+}
+
+/// Nodes over such sets; each side stores the records it receives (every signer passes).
 pub fn synthetic_pair(
     shared: u64,
     only_a: u64,
@@ -32,21 +49,20 @@ pub fn synthetic_pair(
         sb.add(n);
     }
     for n in 0..only_a {
-        sa.add(shared + n);
+        sa.add_record(&IdStore::record(n));
     }
-    for n in 0..only_b {
-        sb.add(shared + only_a + n);
+    for n in only_a..only_a + only_b {
+        sb.add_record(&IdStore::record(n));
     }
-    let seen = 2 * (only_a + only_b) as usize + 16;
     (
-        SyncNode::new(config(seen), Seed::from_u64(1), sa, AcceptAll),
-        SyncNode::new(config(seen), Seed::from_u64(2), sb, AcceptAll),
+        SyncNode::new(config(1024), Seed::from_u64(1), sa, AcceptAll),
+        SyncNode::new(config(1024), Seed::from_u64(2), sb, AcceptAll),
     )
 }
 
 /// Ids of a node's reconciled set: the store and the remembered ids.
-pub fn reconciled<S: Store, R: sync_core::Reputation>(n: &SyncNode<S, R>) -> std::collections::BTreeSet<ContentId> {
-    let mut out = std::collections::BTreeSet::new();
+pub fn reconciled<S: Store, R: sync_core::Reputation>(n: &SyncNode<S, R>) -> BTreeSet<ContentId> {
+    let mut out = BTreeSet::new();
     n.store().for_each_id(&mut |id| {
         out.insert(*id);
     });
@@ -56,19 +72,48 @@ pub fn reconciled<S: Store, R: sync_core::Reputation>(n: &SyncNode<S, R>) -> std
     out
 }
 
+/// How a round went: the initiator's report, when it ended, and the ids of the records each
+/// side received (stored or refused).
+pub struct Outcome {
+    pub report: RoundReport,
+    pub at: Instant,
+    pub a_received: BTreeSet<ContentId>,
+    pub b_received: BTreeSet<ContentId>,
+}
+
+fn received<S: Store, R: sync_core::Reputation>(
+    n: &mut SyncNode<S, R>,
+    into: &mut BTreeSet<ContentId>,
+    ended: &mut Option<RoundReport>,
+) {
+    while let Some(e) = n.poll_event() {
+        match e {
+            Event::Stored { id, from: Some(_), .. } => {
+                into.insert(id);
+            }
+            Event::Refused { id, why, .. } if !matches!(why, Rejection::Known) => {
+                into.insert(id);
+            }
+            Event::RoundEnded(r) => *ended = Some(r),
+            _ => {}
+        }
+    }
+}
+
 /// Carries datagrams both ways (dropping those `lose` says to) and fires timers until `a`
-/// reports the round's end; returns the report.
+/// reports the round's end and the wire is quiet.
 pub fn run_round_lossy<SA: Store, RA: sync_core::Reputation, SB: Store, RB: sync_core::Reputation>(
     a: &mut SyncNode<SA, RA>,
     b: &mut SyncNode<SB, RB>,
     start: Instant,
     mut lose: impl FnMut(usize) -> bool,
-) -> (RoundReport, Instant) {
+) -> Outcome {
     let mut now = start;
     a.start_round(now, A, B).expect("round starts");
     let mut buf = vec![0u8; MIN_TRANSMIT_BUFFER];
     let mut sent = 0usize;
-    let mut ended = None;
+    let (mut ended, mut ignored) = (None, None);
+    let (mut a_received, mut b_received) = (BTreeSet::new(), BTreeSet::new());
     for _ in 0..100_000 {
         let mut moved = false;
         while let Some(t) = a.poll_transmit(now, &mut buf) {
@@ -85,16 +130,11 @@ pub fn run_round_lossy<SA: Store, RA: sync_core::Reputation, SB: Store, RB: sync
                 a.handle_datagram(now, A, B, &buf[..t.len]);
             }
         }
-        while let Some(e) = a.poll_event() {
-            if let Event::RoundEnded(r) = e {
-                ended = Some(r);
-            }
-        }
-        while b.poll_event().is_some() {}
+        received(a, &mut a_received, &mut ended);
+        received(b, &mut b_received, &mut ignored);
         if !moved {
-            // The round is over once its last records have been carried.
-            if let Some(r) = ended {
-                return (r, now);
+            if let Some(report) = ended {
+                return Outcome { report, at: now, a_received, b_received };
             }
             let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min().expect("a round is running");
             now = next.max(now + Duration::from_micros(1));
@@ -108,6 +148,6 @@ pub fn run_round_lossy<SA: Store, RA: sync_core::Reputation, SB: Store, RB: sync
 pub fn run_round<SA: Store, RA: sync_core::Reputation, SB: Store, RB: sync_core::Reputation>(
     a: &mut SyncNode<SA, RA>,
     b: &mut SyncNode<SB, RB>,
-) -> RoundReport {
-    run_round_lossy(a, b, Instant::ZERO, |_| false).0
+) -> Outcome {
+    run_round_lossy(a, b, Instant::ZERO, |_| false)
 }
