@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
 mod p2tp;
+mod punch;
 mod run;
 mod stun;
 mod sync;
@@ -20,7 +21,7 @@ Exit codes:
   1  failure (I/O, a file that cannot be read, a socket that cannot be bound)
   2  bad usage (an unknown option, a value out of range)
   3  nat-check: no answer from the server (UDP blocked, or the server is down);
-     p2tp send, sync: the peer never answered
+     p2tp send, sync, punch: the peer never answered
   4  nat-check: the server answered with a STUN error
   5  nat-check: the NAT could not be fully classified (see the message)
   6  sync: still not in sync after --rounds rounds
@@ -53,6 +54,9 @@ enum Command {
     /// P2TP, the rate-controlled UDP transport: `listen` on one host, `send` from another.
     #[command(subcommand)]
     P2tp(p2tp::P2tp),
+    /// Punch a hole to a peer and report what arrives (run it on both sides at once).
+    #[command(after_help = EXIT_CODES)]
+    Punch(punch::PunchArgs),
     /// Make an identity: an ed25519 key pair in a file only you can read.
     Keygen(sync::KeygenArgs),
     /// List, export, import and add signed records in a SQLite store.
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
         Command::StunServer(args) => stun::server(&args, &stop),
         Command::NatCheck(args) => stun::check(&args, &stop),
         Command::P2tp(command) => p2tp::run(command, &stop),
+        Command::Punch(args) => punch::run(&args, &stop),
         Command::Keygen(args) => sync::keygen(&args),
         Command::Records(command) => sync::records(&command),
         Command::Sync(args) => sync::sync(&args, &stop),

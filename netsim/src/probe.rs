@@ -62,6 +62,11 @@ impl Probe {
         let _ = self.outbox.push_ttl(None, to, Some(ttl), &payload);
     }
 
+    /// Sends `payload` to `to` from the socket `from` with IP time-to-live `ttl`.
+    pub fn send_from_ttl(&mut self, from: SocketAddr, to: SocketAddr, ttl: u8, payload: Vec<u8>) {
+        let _ = self.outbox.push_ttl(Some(from), to, Some(ttl), &payload);
+    }
+
     /// Sends `payload` to `to` from the socket `from`.
     pub fn send_from(&mut self, from: SocketAddr, to: SocketAddr, payload: Vec<u8>) {
         let _ = self.outbox.push(Some(from), to, &payload);

@@ -1,0 +1,137 @@
+//! `ipv8 punch`: a hole-punching probe for real networks. It sends small datagrams to a peer
+//! (optionally a first one with a low TTL that only opens this side's NAT), answers what
+//! arrives, and reports every source it hears from: what a NAT-traversal engine does, bare,
+//! so a user can see what their NATs allow. Run it on both sides at about the same time.
+
+use std::collections::BTreeSet;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::{Failure, Stop};
+
+const PUNCH: &[u8] = b"ipv8-punch";
+const ACK: &[u8] = b"ipv8-punch-ack";
+
+/// `ipv8 punch`.
+#[derive(Debug, Args)]
+pub(crate) struct PunchArgs {
+    /// Local address IP:PORT (port 0: any free port, printed once bound).
+    #[arg(long)]
+    bind: SocketAddr,
+    /// The peer's public address (as its STUN check or an introducer reported it).
+    #[arg(long)]
+    to: SocketAddr,
+    /// First send one datagram with this TTL: enough to leave your own NAT (making its
+    /// mapping) but not to reach the peer's (so it leaves no state there).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+    first_ttl: Option<u8>,
+    /// Datagrams to send after the first (default: one every --every-ms until the end).
+    #[arg(long)]
+    count: Option<u32>,
+    /// Milliseconds between datagrams.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    every_ms: u64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 3.0)]
+    for_secs: f64,
+    /// Keep sending to the address given, even after the peer is heard from another one
+    /// (default: switch to where the peer's datagrams come from, as ICE's peer-reflexive
+    /// candidates do).
+    #[arg(long)]
+    fixed: bool,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the probe. Exit 0 when something arrived from the peer's IP, 3 when nothing did.
+pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
+    if !(args.for_secs.is_finite() && args.for_secs > 0.0 && args.for_secs <= 86_400.0) {
+        return Err(Failure::usage(format!("--for-secs {} is not between 0 and 86400", args.for_secs)));
+    }
+    let socket = UdpSocket::bind(args.bind).map_err(|e| Failure::from(format!("binding {}: {e}", args.bind)))?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(Duration::from_millis(10))).map_err(|e| e.to_string())?;
+    if args.json {
+        println!("{}", serde_json::json!({ "bound": local, "to": args.to }));
+    } else {
+        println!("punching {} from {local}", args.to);
+    }
+    let started = Instant::now();
+    let end = started + Duration::from_secs_f64(args.for_secs);
+    let mut target = args.to;
+    let mut sent = 0u32;
+    if let Some(ttl) = args.first_ttl {
+        send_with_ttl(&socket, target, ttl)?;
+    }
+    let every = Duration::from_millis(args.every_ms);
+    let mut next = Instant::now();
+    let (mut received, mut heard) = (0u64, BTreeSet::new());
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end && !stop.requested() {
+        if Instant::now() >= next && args.count.is_none_or(|c| sent < c) {
+            socket.send_to(PUNCH, target).map_err(|e| Failure::from(format!("sending to {target}: {e}")))?;
+            sent += 1;
+            next += every;
+        }
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                received += 1;
+                if heard.insert(from) {
+                    let t = started.elapsed().as_secs_f64();
+                    if args.json {
+                        println!("{}", serde_json::json!({ "t": t, "from": from, "bytes": n }));
+                    } else {
+                        println!("{t:.3} s: heard from {from}");
+                    }
+                }
+                if &buf[..n] == PUNCH {
+                    let _ = socket.send_to(ACK, from);
+                }
+                if !args.fixed && from.ip() == args.to.ip() {
+                    target = from;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            // An ICMP error from an earlier send (port unreachable): the peer is not there yet.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(Failure::from(format!("receiving: {e}"))),
+        }
+    }
+    let from_peer = heard.iter().any(|a| a.ip() == args.to.ip());
+    let sources: Vec<String> = heard.iter().map(ToString::to_string).collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "summary": { "sent": sent + u32::from(args.first_ttl.is_some()), "received": received, "sources": sources, "joined": from_peer } })
+        );
+    } else {
+        println!(
+            "sent {sent}, received {received} from {}",
+            if sources.is_empty() { "nobody".into() } else { sources.join(", ") }
+        );
+    }
+    if stop.requested() {
+        Err(Failure::interrupted())
+    } else if from_peer {
+        Ok(())
+    } else {
+        Err(Failure::with_code(3, format!("nothing arrived from {}", args.to.ip())))
+    }
+}
+
+fn send_with_ttl(socket: &UdpSocket, to: SocketAddr, ttl: u8) -> Result<(), Failure> {
+    let s = socket2::SockRef::from(socket);
+    let v6 = to.is_ipv6();
+    let get = |s: &socket2::SockRef<'_>| if v6 { s.unicast_hops_v6() } else { s.ttl_v4() };
+    let set = |s: &socket2::SockRef<'_>, t: u32| if v6 { s.set_unicast_hops_v6(t) } else { s.set_ttl_v4(t) };
+    let default = get(&s).map_err(|e| e.to_string())?;
+    set(&s, u32::from(ttl)).map_err(|e| Failure::from(format!("setting TTL {ttl}: {e}")))?;
+    let sent = socket.send_to(PUNCH, to);
+    set(&s, default).map_err(|e| e.to_string())?;
+    sent.map_err(|e| Failure::from(format!("sending to {to}: {e}")))?;
+    Ok(())
+}
