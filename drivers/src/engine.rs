@@ -227,3 +227,24 @@ pub(crate) fn prepare(
     }
     Ok((sockets, locals, states))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_ttl;
+
+    #[test]
+    fn a_transmit_ttl_applies_to_its_send_only() {
+        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let default = v4.ttl().unwrap();
+        let during = with_ttl(&v4, false, Some(3), || v4.ttl().unwrap());
+        assert_eq!(during, 3);
+        assert_eq!(v4.ttl().unwrap(), default, "the default is back for the next datagram");
+        assert_eq!(with_ttl(&v4, false, None, || v4.ttl().unwrap()), default);
+
+        let v6 = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let hops = socket2::SockRef::from(&v6).unicast_hops_v6().unwrap();
+        let during = with_ttl(&v6, true, Some(2), || socket2::SockRef::from(&v6).unicast_hops_v6().unwrap());
+        assert_eq!(during, 2);
+        assert_eq!(socket2::SockRef::from(&v6).unicast_hops_v6().unwrap(), hops);
+    }
+}
