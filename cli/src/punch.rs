@@ -28,6 +28,10 @@ pub(crate) struct PunchArgs {
     /// mapping) but not to reach the peer's (so it leaves no state there).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
     first_ttl: Option<u8>,
+    /// Milliseconds to wait after the low-TTL datagram before the others: long enough for the
+    /// peer to send its own low-TTL one, so no full-TTL datagram reaches its NAT first.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    delay_ms: u64,
     /// Datagrams to send after the first (default: one every --every-ms until the end).
     #[arg(long)]
     count: Option<u32>,
@@ -68,7 +72,7 @@ pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
         send_with_ttl(&socket, target, ttl)?;
     }
     let every = Duration::from_millis(args.every_ms);
-    let mut next = Instant::now();
+    let mut next = Instant::now() + Duration::from_millis(args.delay_ms);
     let (mut received, mut heard) = (0u64, BTreeSet::new());
     let mut buf = [0u8; 2048];
     while Instant::now() < end && !stop.requested() {

@@ -7,6 +7,9 @@
 //!   onto another port; without it the port is preserved.
 //! - B's datagram with TTL 2 leaves B's router (making the mapping) and dies at the core router;
 //!   A's datagram to that mapping then reaches B.
+//! - A router whose input chain drops new packets from the WAN (as OpenWrt's firewall does)
+//!   keeps no state for the unsolicited datagram and moves nothing: it behaves as netsim's
+//!   ideal port-restricted cone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -31,8 +34,8 @@ struct Lab {
 }
 
 impl Lab {
-    fn new() -> Self {
-        let t = std::process::id() % 10_000;
+    fn new(firewall: bool) -> Self {
+        let t = std::process::id() % 10_000 + if firewall { 10_000 } else { 0 };
         let names = [format!("pa{t}"), format!("core{t}"), format!("rb{t}"), format!("pb{t}")];
         let [pa, core, rb, pb] = &names;
         delete_namespaces(&[pa, core, rb, pb]);
@@ -57,6 +60,11 @@ impl Lab {
              ip netns exec {rb} sysctl -qw net.ipv4.ip_forward=1
              printf 'table ip nat {{\\n chain post {{\\n  type nat hook postrouting priority srcnat;\\n  oifname \"rb_wan\" masquerade\\n }}\\n}}\\n' | ip netns exec {rb} nft -f -"
         ));
+        if firewall {
+            sh(&format!(
+                "printf 'table inet filter {{\\n chain input {{\\n  type filter hook input priority filter; policy accept;\\n  iifname \"rb_wan\" ct state new drop\\n }}\\n}}\\n' | ip netns exec {rb} nft -f -"
+            ));
+        }
         Self { names }
     }
 
@@ -101,8 +109,24 @@ struct Outcomes {
     mapping_made_by_low_ttl: bool,
 }
 
+/// Whether B's port to A moved after A's unsolicited datagram, on a real router.
+fn real_port_moved(lab: &Lab, port: u16) -> bool {
+    let a1 = lab.punch(
+        0,
+        &["--bind", &format!("{A}:{port}"), "--to", &format!("{ROUTER}:{port}"), "--count", "1", "--for-secs", "1.5"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let b1 = lab.punch(
+        3,
+        &["--bind", &format!("{B}:{port}"), "--to", &format!("{A}:{port}"), "--count", "1", "--for-secs", "0.8"],
+    );
+    let (seen, _) = heard(a1);
+    let _ = heard(b1);
+    seen.iter().any(|s| s.ip().to_string() == ROUTER && s.port() != port)
+}
+
 fn real() -> Outcomes {
-    let lab = Lab::new();
+    let lab = Lab::new(false);
     let (pa, pb) = (0, 3);
     let pause = || std::thread::sleep(Duration::from_millis(300));
     // 1. A sends one unsolicited datagram to the router's port 5000, then B sends to A from 5000.
@@ -166,11 +190,11 @@ fn real() -> Outcomes {
     }
 }
 
-fn simulated() -> Outcomes {
+fn simulated(config: NatConfig) -> Outcomes {
     let mut sim = Sim::new(sansio_core::Seed::from_u64(8));
     let net = sim.internet();
     let pa = sim.add_host(net, &[a("10.1.0.2:5000"), a("10.1.0.2:6000"), a("10.1.0.2:7000")], Probe::new());
-    let (nat, home) = sim.add_nat(net, ROUTER.parse().unwrap(), NatConfig::linux_masquerade());
+    let (nat, home) = sim.add_nat(net, ROUTER.parse().unwrap(), config);
     // The core router between the home router and A.
     *sim.link_mut(sim.nat_uplink(nat)) = LinkConfig { routers: 1, ..LinkConfig::default() };
     *sim.link_mut(sim.nat_downlink(nat)) = LinkConfig { routers: 1, ..LinkConfig::default() };
@@ -201,7 +225,7 @@ fn simulated() -> Outcomes {
 #[ignore = "needs root and nftables; run by .ci/run"]
 fn a_real_linux_router_moves_the_port_and_keeps_a_low_ttl_mapping_as_netsim_does() {
     let real = real();
-    let sim = simulated();
+    let sim = simulated(NatConfig::linux_masquerade());
     assert_eq!(
         real,
         Outcomes {
@@ -213,4 +237,14 @@ fn a_real_linux_router_moves_the_port_and_keeps_a_low_ttl_mapping_as_netsim_does
         "the real router"
     );
     assert_eq!(sim, real, "netsim's linux_masquerade behind one router");
+}
+
+#[test]
+#[ignore = "needs root and nftables; run by .ci/run"]
+fn a_router_with_an_input_firewall_moves_nothing_like_the_ideal_port_restricted_cone() {
+    let lab = Lab::new(true);
+    let moved = real_port_moved(&lab, 5000);
+    assert!(!moved, "the firewall dropped the unsolicited datagram before conntrack kept it");
+    let sim = simulated(NatConfig::port_restricted_cone());
+    assert_eq!(sim.moved_after_unsolicited, moved);
 }

@@ -184,21 +184,30 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
     }
 }
 
-/// Runs `send` with the socket's TTL (IPv4) or unicast hop limit (IPv6) set to `ttl`, and puts
-/// the default back afterwards; with `None`, just runs `send`. A TTL the kernel refuses is
-/// logged and the datagram goes with the default (sending it is better than dropping it).
-pub(crate) fn with_ttl<S: std::os::fd::AsFd, R>(socket: &S, v6: bool, ttl: Option<u8>, send: impl FnOnce() -> R) -> R {
+/// Runs `send` with the socket's TTL set to `ttl` for a datagram to `to`, and puts the value
+/// it had back afterwards; with `None`, just runs `send`. An IPv4 destination, or an
+/// IPv4-mapped one on a dual-stack socket, takes `IP_TTL`; an IPv6 one `IPV6_UNICAST_HOPS`.
+/// A TTL the kernel refuses fails the send instead of sending with the default: a low-TTL
+/// packet sent with the full TTL is exactly the packet a hole puncher must not send.
+pub(crate) fn with_ttl<S: std::os::fd::AsFd, T>(
+    socket: &S,
+    to: std::net::SocketAddr,
+    ttl: Option<u8>,
+    send: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let Some(ttl) = ttl else { return send() };
     let s = socket2::SockRef::from(socket);
+    let v6 = match to {
+        std::net::SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_none(),
+        std::net::SocketAddr::V4(_) => false,
+    };
     let get = |s: &socket2::SockRef<'_>| if v6 { s.unicast_hops_v6() } else { s.ttl_v4() };
     let set = |s: &socket2::SockRef<'_>, t: u32| if v6 { s.set_unicast_hops_v6(t) } else { s.set_ttl_v4(t) };
-    let default = get(&s).ok();
-    if let Err(e) = set(&s, u32::from(ttl)) {
-        tracing::debug!(error = %e, ttl, "could not set the TTL");
-    }
+    let before = get(&s)?;
+    set(&s, u32::from(ttl))?;
     let r = send();
-    if let Some(d) = default {
-        let _ = set(&s, d);
+    if let Err(e) = set(&s, before) {
+        tracing::warn!(error = %e, "could not put the TTL back");
     }
     r
 }
@@ -234,17 +243,26 @@ mod tests {
 
     #[test]
     fn a_transmit_ttl_applies_to_its_send_only() {
+        let to: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
         let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let default = v4.ttl().unwrap();
-        let during = with_ttl(&v4, false, Some(3), || v4.ttl().unwrap());
-        assert_eq!(during, 3);
+        assert_eq!(with_ttl(&v4, to, Some(3), || v4.ttl()).unwrap(), 3);
         assert_eq!(v4.ttl().unwrap(), default, "the default is back for the next datagram");
-        assert_eq!(with_ttl(&v4, false, None, || v4.ttl().unwrap()), default);
+        assert_eq!(with_ttl(&v4, to, None, || v4.ttl()).unwrap(), default);
+    }
 
-        let v6 = std::net::UdpSocket::bind("[::1]:0").unwrap();
-        let hops = socket2::SockRef::from(&v6).unicast_hops_v6().unwrap();
-        let during = with_ttl(&v6, true, Some(2), || socket2::SockRef::from(&v6).unicast_hops_v6().unwrap());
-        assert_eq!(during, 2);
-        assert_eq!(socket2::SockRef::from(&v6).unicast_hops_v6().unwrap(), hops);
+    #[test]
+    fn a_v4_mapped_destination_on_a_dual_stack_socket_sets_the_ipv4_ttl() {
+        // Hosts without IPv6 have nothing to check here.
+        let Ok(v6) = std::net::UdpSocket::bind("[::]:0") else { return };
+        let s = socket2::SockRef::from(&v6);
+        let (ttl, hops) = (s.ttl_v4().unwrap_or(64), s.unicast_hops_v6().unwrap());
+        let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:9".parse().unwrap();
+        let during = with_ttl(&v6, mapped, Some(2), || s.ttl_v4()).unwrap();
+        assert_eq!(during, 2, "IP_TTL governs what leaves for an IPv4 peer");
+        assert_eq!(s.unicast_hops_v6().unwrap(), hops);
+        let native: std::net::SocketAddr = "[2001:db8::1]:9".parse().unwrap();
+        assert_eq!(with_ttl(&v6, native, Some(5), || s.unicast_hops_v6()).unwrap(), 5);
+        assert_eq!(s.ttl_v4().unwrap_or(64), ttl);
     }
 }

@@ -206,7 +206,7 @@ fn flush<M: Machine, E: FnMut(M::Event)>(engine: &mut Engine<M, E>, sockets: &[m
             let transmit = run.transmit(engine.outbox.bytes());
             let state = &engine.states[run.socket];
             let socket = &sockets[run.socket];
-            let result = crate::engine::with_ttl(socket, run.destination.is_ipv6(), run.ttl, || {
+            let result = crate::engine::with_ttl(socket, run.destination, run.ttl, || {
                 let mut result = state.try_send(socket.into(), &transmit);
                 let mut attempts = 1;
                 // A full kernel buffer: wait a little for room, then drop the datagram as UDP may.

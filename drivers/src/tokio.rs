@@ -220,10 +220,11 @@ async fn flush<M: Machine, E: FnMut(M::Event)>(engine: &mut Engine<M, E>, socket
                 let socket = &sockets[run.socket];
                 let state = &engine.states[run.socket];
                 let transmit = run.transmit(engine.outbox.bytes());
-                let v6 = run.destination.is_ipv6();
                 socket
                     .async_io(Interest::WRITABLE, || {
-                        crate::engine::with_ttl(socket, v6, run.ttl, || state.try_send(socket.into(), &transmit))
+                        crate::engine::with_ttl(socket, run.destination, run.ttl, || {
+                            state.try_send(socket.into(), &transmit)
+                        })
                     })
                     .await
             };

@@ -92,7 +92,8 @@ impl NatConfig {
     }
 
     /// Port-restricted cone: endpoint-independent mapping, address-and-port-dependent
-    /// filtering. This is what Linux masquerading does.
+    /// filtering: Linux masquerading's RFC 4787 behaviour, without its conntrack inbound state
+    /// (see [`NatConfig::linux_masquerade`]).
     #[must_use]
     pub fn port_restricted_cone() -> Self {
         Self::base(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
@@ -111,7 +112,10 @@ impl NatConfig {
     /// A Linux home router: `nft … masquerade`. Endpoint-independent mapping by port
     /// preservation, address-and-port-dependent filtering (conntrack admits replies only),
     /// another port when the preserved one is taken, 30 s unreplied and 120 s confirmed
-    /// timeouts, and conntrack's inbound state ([`NatConfig::linux_conntrack`]).
+    /// timeouts, and conntrack's inbound state ([`NatConfig::linux_conntrack`]). A router whose
+    /// input firewall drops new WAN packets keeps no such state: model it with
+    /// [`NatConfig::port_restricted_cone`] (both checked against real routers in
+    /// `cli/tests/punch_lab.rs`).
     #[must_use]
     pub fn linux_masquerade() -> Self {
         Self {
@@ -227,6 +231,8 @@ pub(crate) struct Nat {
     mapping: Mapping,
     filtering: Filtering,
     inbound_refresh: bool,
+    /// [`NatConfig::linux_conntrack`], so NATs without it never read its state.
+    conntrack: bool,
     /// The configuration changed: copy it again before the next packet.
     stale: bool,
 }
@@ -242,8 +248,9 @@ pub(crate) struct NatRest {
     expiry: BinaryHeap<Reverse<(Instant, u16)>>,
     next_port: u16,
     /// Unreplied inbound flows (public port, remote) and when they expire
-    /// ([`NatConfig::linux_conntrack`]); at most [`MAX_INBOUND_STATES`], oldest dropped.
-    unsolicited: Vec<(u16, SocketAddr, Instant)>,
+    /// ([`NatConfig::linux_conntrack`]); at most [`MAX_INBOUND_STATES`], the one expiring
+    /// first dropped for a new one.
+    unsolicited: std::collections::BTreeMap<(u16, SocketAddr), Instant>,
     /// Bindings made for one flow because of an inbound state (keyed on the exact remote).
     flow_bindings: usize,
 }
@@ -276,6 +283,7 @@ impl Nat {
             mapping: config.mapping,
             filtering: config.filtering,
             inbound_refresh: false,
+            conntrack: false,
             stale: true,
         };
         nat.copy_config(&config);
@@ -285,7 +293,7 @@ impl Nat {
             index: None,
             expiry: BinaryHeap::new(),
             next_port,
-            unsolicited: Vec::new(),
+            unsolicited: std::collections::BTreeMap::new(),
             flow_bindings: 0,
         };
         (nat, rest)
@@ -298,6 +306,7 @@ impl Nat {
         self.mapping = c.mapping;
         self.filtering = c.filtering;
         self.inbound_refresh = c.inbound_refresh;
+        self.conntrack = c.linux_conntrack;
         self.stale = false;
     }
 
@@ -453,7 +462,7 @@ impl Nat {
         let contact = self.contact(remote);
         // A flow already moved by an inbound state keeps its own binding.
         let flow_key = MapKey { internal, remote };
-        let flow = if rest.flow_bindings > 0 { self.by_key(rest, &flow_key) } else { None };
+        let flow = if self.conntrack && rest.flow_bindings > 0 { self.by_key(rest, &flow_key) } else { None };
         let i = match self.live(rest, now, flow) {
             Some(i) => i,
             None => {
@@ -464,10 +473,11 @@ impl Nat {
                 // flows to other remotes.
                 let (existing, port) = match self.live(rest, now, existing) {
                     Some(i) => (Some(i), self.bindings[i].external_port),
-                    None => (None, self.allocate(rest, internal.port(), None, rng)?),
+                    None => (None, self.allocate(rest, now, internal.port(), None, rng)?),
                 };
                 if self.blocked(rest, now, port, remote) {
-                    let moved = self.allocate(rest, internal.port(), Some(port), rng)?;
+                    // Every port whose reversed tuple is held is skipped, not only this one.
+                    let moved = self.allocate(rest, now, internal.port(), Some(remote), rng)?;
                     self.bind(rest, now, flow_key, contact, moved, true)
                 } else if let Some(i) = existing {
                     i
@@ -484,12 +494,8 @@ impl Nat {
     }
 
     /// Whether an unreplied inbound state holds (`port`, `remote`) at `now`.
-    fn blocked(&self, rest: &mut NatRest, now: Instant, port: u16, remote: SocketAddr) -> bool {
-        if rest.unsolicited.is_empty() {
-            return false;
-        }
-        rest.unsolicited.retain(|(_, _, until)| *until > now);
-        rest.unsolicited.iter().any(|(p, r, _)| *p == port && *r == remote)
+    fn blocked(&self, rest: &NatRest, now: Instant, port: u16, remote: SocketAddr) -> bool {
+        self.conntrack && rest.unsolicited.get(&(port, remote)).is_some_and(|until| *until > now)
     }
 
     /// A new binding for `key` on the free `port`.
@@ -547,21 +553,37 @@ impl Nat {
             return;
         }
         let until = now.saturating_add(rest.config.unreplied_timeout);
-        if let Some(e) = rest.unsolicited.iter_mut().find(|(p, r, _)| *p == port && *r == remote) {
-            e.2 = until;
+        if let Some(e) = rest.unsolicited.get_mut(&(port, remote)) {
+            *e = until;
             return;
         }
         if rest.unsolicited.len() >= MAX_INBOUND_STATES {
-            rest.unsolicited.remove(0);
+            rest.unsolicited.retain(|_, t| *t > now);
         }
-        rest.unsolicited.push((port, remote, until));
+        if rest.unsolicited.len() >= MAX_INBOUND_STATES {
+            // Full of live states: the one that would expire first goes (deterministic: ties
+            // broken by the key's order).
+            let first = rest.unsolicited.iter().min_by_key(|(k, t)| (**t, **k)).map(|(k, _)| *k);
+            if let Some(k) = first {
+                rest.unsolicited.remove(&k);
+            }
+        }
+        rest.unsolicited.insert((port, remote), until);
         rest.stats.inbound_states += 1;
     }
 
-    /// A free external port (the internal one if preserving and free), never `avoid`; `None`,
-    /// counted, when the range is exhausted.
-    fn allocate(&self, rest: &mut NatRest, internal_port: u16, avoid: Option<u16>, rng: &mut SeededRng) -> Option<u16> {
-        let port = self.pick_port(rest, internal_port, avoid, rng);
+    /// A free external port (the internal one if preserving and free); for a flow to `to`,
+    /// none whose reversed tuple an inbound state holds. `None`, counted, when the range is
+    /// exhausted.
+    fn allocate(
+        &self,
+        rest: &mut NatRest,
+        now: Instant,
+        internal_port: u16,
+        to: Option<SocketAddr>,
+        rng: &mut SeededRng,
+    ) -> Option<u16> {
+        let port = self.pick_port(rest, now, internal_port, to, rng);
         if port.is_none() {
             rest.stats.dropped_ports_exhausted += 1;
         }
@@ -571,12 +593,15 @@ impl Nat {
     fn pick_port(
         &self,
         rest: &mut NatRest,
+        now: Instant,
         internal_port: u16,
-        avoid: Option<u16>,
+        to: Option<SocketAddr>,
         rng: &mut SeededRng,
     ) -> Option<u16> {
         let start = rest.config.port_range_start.max(1);
-        let free = |p: u16, rest: &NatRest| p >= start && Some(p) != avoid && self.by_port(rest, p).is_none();
+        let free = |p: u16, rest: &NatRest| {
+            p >= start && self.by_port(rest, p).is_none() && to.is_none_or(|r| !self.blocked(rest, now, p, r))
+        };
         if rest.config.port_preservation && free(internal_port, rest) {
             return Some(internal_port);
         }

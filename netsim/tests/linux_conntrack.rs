@@ -87,26 +87,43 @@ fn an_established_flow_is_not_moved() {
 
 #[test]
 fn a_symmetric_nat_with_sequential_ports_is_predictable_and_with_random_ports_is_not() {
+    // Eight destinations, each a socket of the peer host: a symmetric NAT maps each flow anew.
     let ports = |config: NatConfig| -> Vec<u16> {
-        let mut lab = lab(config);
-        let mut out = Vec::new();
-        for to in [PEER, OTHER, "203.0.113.1:5001", "203.0.113.2:5001"] {
-            let at = if to.starts_with("203.0.113.1") { lab.peer } else { lab.other };
-            let _ = at;
-            // Each destination its own mapping; the hosts only listen on their first port, so
-            // read the port from the NAT's view by sending to the listening sockets in turn.
-            if let Some(seen) =
-                lab.send(lab.client, to, if to.starts_with("203.0.113.1:5000") { lab.peer } else { lab.other })
-            {
-                out.push(seen.port());
-            }
+        let mut sim = Sim::new(Seed::from_u64(3));
+        let net = sim.internet();
+        let sockets: Vec<SocketAddr> = (0..8).map(|i| a(&format!("203.0.113.1:{}", 5000 + i))).collect();
+        let peer = sim.add_host(net, &sockets, Probe::new());
+        let (_, home) = sim.add_nat(net, "198.51.100.1".parse().unwrap(), config);
+        let client = sim.add_host(home, &[a(CLIENT)], Probe::new());
+        for to in &sockets {
+            let to = *to;
+            sim.call(client, move |p: &mut Probe, _| p.send(to, b"x".to_vec()));
+            sim.run_for(Duration::from_millis(5)).unwrap();
         }
-        out
+        sim.events(peer).iter().map(|(_, r)| r.remote.port()).collect()
     };
     let seq = ports(NatConfig::symmetric().with_ports(netsim::PortAllocation::Sequential));
-    assert_eq!(seq.len(), 2);
-    assert_eq!(seq[1], seq[0] + 1, "sequential: the next mapping takes the next port ({seq:?})");
+    assert_eq!(seq.len(), 8);
+    assert!(seq.windows(2).all(|w| w[1] == w[0] + 1), "sequential: each next port is predictable ({seq:?})");
     let random = ports(NatConfig::symmetric().with_ports(netsim::PortAllocation::Random));
-    assert_eq!(random.len(), 2);
-    assert_ne!(random[1], random[0] + 1, "random: no pattern to predict ({random:?})");
+    assert_eq!(random.len(), 8);
+    let steps: std::collections::BTreeSet<i32> = random.windows(2).map(|w| i32::from(w[1]) - i32::from(w[0])).collect();
+    assert!(steps.len() >= 6, "random: no step repeats enough to predict ({random:?})");
+}
+
+#[test]
+fn a_moved_flow_skips_every_port_whose_reversed_tuple_is_held() {
+    // A port predictor sprays the next ports of a sequential symmetric Linux NAT: conntrack
+    // refuses each of them for the flow to the predictor, so the flow lands past them all.
+    let mut lab = lab(NatConfig {
+        linux_conntrack: true,
+        ..NatConfig::symmetric().with_ports(netsim::PortAllocation::Sequential)
+    });
+    // A first flow to OTHER shows where the allocator stands.
+    let first = lab.send(lab.client, OTHER, lab.other).unwrap().port();
+    for p in first + 1..=first + 3 {
+        assert_eq!(lab.send(lab.peer, &format!("198.51.100.1:{p}"), lab.client), None);
+    }
+    let seen = lab.send(lab.client, PEER, lab.peer).unwrap().port();
+    assert!(seen > first + 3, "the flow to the sprayer skipped {}..={} (got {seen})", first + 1, first + 3);
 }

@@ -4,14 +4,17 @@
 //!
 //! The scenario: A and B register with an introducer, each from behind its NAT; two routers
 //! sit on each NAT's uplink and downlink (the internet between two homes), 20 ms one way
-//! from NAT to NAT. The introducer tells A about B at once and B about A 200 ms later, as
-//! introductions arrive in practice: one peer starts first. A pair is joined when each peer
-//! received a datagram straight from the other within 3 s.
+//! from NAT to NAT. Everything the introducer says reaches B 200 ms after it reaches A, as
+//! happens in practice: one peer always acts first. A pair is joined when each peer received
+//! a datagram straight from the other within 3 s.
 //!
 //! - **naive**: on learning the peer, send a punch to its public address every 50 ms.
-//! - **low TTL**: first send one punch with TTL 2, which leaves one's own NAT (making the
-//!   mapping) and dies at the first router; tell the introducer, which says "go" to both once
-//!   both did; then punch as naive (Guha and Francis, IMC 2005).
+//! - **go**: on learning the peer, tell the introducer; once both did, it says "go" to both
+//!   (still 200 ms apart), and each punches as naive. A control: the barrier alone.
+//! - **go, full TTL first**: as "go", sending one full-TTL punch before telling the
+//!   introducer. A control: a first packet that is not low.
+//! - **low TTL**: as "go", with the first punch at TTL 2: it leaves one's own NAT (making the
+//!   mapping) and dies at the first router (Guha and Francis, IMC 2005).
 //! - **low TTL + peer-reflexive**: also answer, and from then on punch, whatever address the
 //!   peer's packets actually come from (as ICE does).
 
@@ -34,17 +37,29 @@ const LOW_TTL: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Strategy {
     Naive,
+    Go,
+    GoFullTtlFirst,
     LowTtl,
     LowTtlReflexive,
 }
 
-/// The introducer: learns each peer's public address from its registration, introduces them
-/// (B `SKEW` after A), and says "go" once both sent their low-TTL punch.
+/// The introducer: learns each peer's public address from its registration, introduces them,
+/// and says "go" once both are ready. What it says to the second peer leaves `SKEW` later.
 struct Introducer {
     out: TransmitQueue,
     peers: Vec<SocketAddr>,
     ready: Vec<SocketAddr>,
-    later: Option<(Instant, SocketAddr, Vec<u8>)>,
+    later: VecDeque<(Instant, SocketAddr, Vec<u8>)>,
+}
+
+impl Introducer {
+    fn say(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
+        if self.peers.first() == Some(&to) {
+            let _ = self.out.push(None, to, &msg);
+        } else {
+            self.later.push_back((now + SKEW, to, msg));
+        }
+    }
 }
 
 impl Machine for Introducer {
@@ -54,15 +69,15 @@ impl Machine for Introducer {
             b"REG" if !self.peers.contains(&from) => {
                 self.peers.push(from);
                 if let [first, second] = self.peers[..] {
-                    let _ = self.out.push(None, first, format!("PEER {second}").as_bytes());
-                    self.later = Some((now + SKEW, second, format!("PEER {first}").into_bytes()));
+                    self.say(now, first, format!("PEER {second}").into_bytes());
+                    self.say(now, second, format!("PEER {first}").into_bytes());
                 }
             }
             b"READY" if !self.ready.contains(&from) => {
                 self.ready.push(from);
                 if self.ready.len() == 2 {
                     for p in self.peers.clone() {
-                        let _ = self.out.push(None, p, b"GO");
+                        self.say(now, p, b"GO".to_vec());
                     }
                 }
             }
@@ -70,9 +85,10 @@ impl Machine for Introducer {
         }
     }
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some((at, to, msg)) = self.later.take_if(|(at, _, _)| *at <= now) {
-            let _ = at;
-            let _ = self.out.push(None, to, &msg);
+        while self.later.front().is_some_and(|(at, _, _)| *at <= now) {
+            if let Some((_, to, msg)) = self.later.pop_front() {
+                let _ = self.out.push(None, to, &msg);
+            }
         }
     }
     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -82,7 +98,7 @@ impl Machine for Introducer {
         None
     }
     fn poll_timeout(&mut self) -> Option<Instant> {
-        self.later.as_ref().map(|(at, _, _)| *at)
+        self.later.front().map(|(at, _, _)| *at)
     }
 }
 
@@ -125,6 +141,13 @@ impl Machine for Puncher {
                 self.target = Some(peer);
                 match self.strategy {
                     Strategy::Naive => self.start_punching(now),
+                    Strategy::Go => {
+                        let _ = self.out.push(None, from, b"READY");
+                    }
+                    Strategy::GoFullTtlFirst => {
+                        let _ = self.out.push(None, peer, b"PUNCH");
+                        let _ = self.out.push(None, from, b"READY");
+                    }
                     Strategy::LowTtl | Strategy::LowTtlReflexive => {
                         let _ = self.out.push_ttl(None, peer, Some(LOW_TTL), b"PUNCH");
                         let _ = self.out.push(None, from, b"READY");
@@ -179,7 +202,8 @@ fn presets() -> [(&'static str, NatConfig); 6] {
 fn joins(nat_a: &NatConfig, nat_b: &NatConfig, strategy: Strategy, seed: u64) -> bool {
     let mut sim = Sim::new(Seed::from_u64(seed));
     let net = sim.internet();
-    let intro = Introducer { out: TransmitQueue::default(), peers: Vec::new(), ready: Vec::new(), later: None };
+    let intro =
+        Introducer { out: TransmitQueue::default(), peers: Vec::new(), ready: Vec::new(), later: VecDeque::new() };
     let intro = sim.add_host(net, &[a(INTRODUCER)], intro);
     let edge = LinkConfig { delay: Duration::from_millis(5), ..LinkConfig::default() };
     *sim.link_mut(sim.host_uplink(intro)) = edge.clone();
@@ -205,42 +229,61 @@ fn joins(nat_a: &NatConfig, nat_b: &NatConfig, strategy: Strategy, seed: u64) ->
     sim.machine(pa).heard_from.is_some() && sim.machine(pb).heard_from.is_some()
 }
 
-#[test]
-fn the_reference_puncher_joins_what_each_nat_pair_allows() {
+const STRATEGIES: [Strategy; 5] =
+    [Strategy::Naive, Strategy::Go, Strategy::GoFullTtlFirst, Strategy::LowTtl, Strategy::LowTtlReflexive];
+
+/// `table[strategy][a][b]`: whether the pair joins.
+fn matrix() -> Vec<Vec<Vec<bool>>> {
     let presets = presets();
-    let strategies = [Strategy::Naive, Strategy::LowTtl, Strategy::LowTtlReflexive];
-    let mut table = Vec::new();
-    for (s, strategy) in strategies.iter().enumerate() {
-        let mut rows = Vec::new();
-        for (i, (_, na)) in presets.iter().enumerate() {
-            let row: Vec<bool> = presets
+    STRATEGIES
+        .iter()
+        .enumerate()
+        .map(|(s, strategy)| {
+            presets
                 .iter()
                 .enumerate()
-                .map(|(j, (_, nb))| joins(na, nb, *strategy, (s * 100 + i * 10 + j) as u64))
-                .collect();
-            rows.push(row);
-        }
-        table.push(rows);
+                .map(|(i, (_, na))| {
+                    presets
+                        .iter()
+                        .enumerate()
+                        .map(|(j, (_, nb))| joins(na, nb, *strategy, (s * 100 + i * 10 + j) as u64))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One strategy's table as docs/architecture.md prints it.
+fn markdown(rows: &[Vec<bool>]) -> String {
+    let presets = presets();
+    let mut out = String::from("| A \\ B |");
+    presets.iter().for_each(|(n, _)| out.push_str(&format!(" {n} |")));
+    out.push_str("\n|---|---|---|---|---|---|---|\n");
+    for (i, (n, _)) in presets.iter().enumerate() {
+        out.push_str(&format!("| {n} |"));
+        rows[i].iter().for_each(|&ok| out.push_str(if ok { " yes |" } else { " — |" }));
+        out.push('\n');
     }
-    // Print the table as docs/architecture.md shows it.
-    for (s, strategy) in strategies.iter().enumerate() {
-        println!("\n{strategy:?} (rows: A, introduced first; columns: B)");
-        print!("| A \\ B |");
-        presets.iter().for_each(|(n, _)| print!(" {n} |"));
-        println!();
-        for (i, (n, _)) in presets.iter().enumerate() {
-            print!("| {n} |");
-            table[s][i].iter().for_each(|&ok| print!(" {} |", if ok { "yes" } else { "—" }));
-            println!();
-        }
+    out
+}
+
+#[test]
+fn the_reference_puncher_joins_what_each_nat_pair_allows() {
+    let table = matrix();
+    for (s, strategy) in STRATEGIES.iter().enumerate() {
+        println!("\n{strategy:?} (rows: A, introduced first; columns: B)\n{}", markdown(&table[s]));
     }
-    let [naive, low_ttl, reflexive] = [&table[0], &table[1], &table[2]];
+    let [naive, go, go_full, low_ttl, reflexive] = [&table[0], &table[1], &table[2], &table[3], &table[4]];
     let (prc, sym, linux, linux_rand) = (2, 3, 4, 5);
     // The point of the Linux presets: ideal port-restricted NATs join naively when one peer
-    // starts 200 ms after the other, two Linux routers do not (A's early punch leaves state
-    // at B's router that moves B's own mapping), and a low-TTL first packet fixes it.
+    // acts 200 ms after the other; two Linux routers do not (A's early punch leaves state at
+    // B's router that moves B's own mapping), neither with the introducer's barrier alone nor
+    // with a full-TTL first packet; a low-TTL first packet restores it.
     assert!(naive[prc][prc], "ideal port-restricted pair, naive");
     assert!(!naive[linux][linux], "Linux pair, naive: the port shift breaks it");
+    assert!(!go[linux][linux], "Linux pair, barrier only");
+    assert!(!go_full[linux][linux], "Linux pair, full-TTL first packet: it is the state-leaving packet");
     assert!(low_ttl[linux][linux], "Linux pair, low TTL first");
     // Cones always join; two symmetric NATs with random ports never do.
     for (i, row) in naive.iter().take(3).enumerate() {
@@ -248,18 +291,25 @@ fn the_reference_puncher_joins_what_each_nat_pair_allows() {
             assert!(joined, "cone pair {i},{j}");
         }
     }
-    for s in [naive, low_ttl, reflexive] {
+    for s in [naive, go, go_full, low_ttl, reflexive] {
         for (i, j) in
             [(sym, sym), (sym, linux_rand), (linux_rand, sym), (linux_rand, linux_rand), (prc, sym), (sym, prc)]
         {
             assert!(!s[i][j], "{i},{j}: a random port towards the peer and a filtering NAT on the other side");
         }
     }
-    // Each strategy joins at least what the simpler one does.
+    // Low TTL joins at least what the simpler strategies do, and peer-reflexive learning at
+    // least what low TTL does.
     for i in 0..6 {
         for j in 0..6 {
-            assert!(!naive[i][j] || low_ttl[i][j], "low TTL loses {i},{j}");
+            assert!(!naive[i][j] || low_ttl[i][j], "low TTL loses {i},{j} to naive");
+            assert!(!go[i][j] || low_ttl[i][j], "low TTL loses {i},{j} to the barrier");
             assert!(!low_ttl[i][j] || reflexive[i][j], "peer-reflexive loses {i},{j}");
         }
+    }
+    // The docs print exactly these tables.
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/architecture.md")).unwrap();
+    for (name, t) in [("naive", naive), ("low TTL", low_ttl)] {
+        assert!(docs.contains(&markdown(t)), "docs/architecture.md's {name} table is stale; it is:\n{}", markdown(t));
     }
 }

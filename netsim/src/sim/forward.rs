@@ -48,20 +48,23 @@ impl Sim {
         match hop {
             Hop::Realm(realm) => self.route(realm, packet),
             Hop::Host(host) => self.deliver(host, packet),
-            Hop::NatOutside(nat) => self.nat_inbound(nat, packet),
+            Hop::NatOutside(nat) => self.nat_inbound(nat, packet, false),
         }
     }
 
     /// A packet reaches a NAT box's external address (from outside, or hairpinned from inside):
     /// translated and routed inside if a mapping lets it in, dropped otherwise.
-    pub(super) fn nat_inbound(&mut self, nat: NatId, packet: u32) {
-        if !self.forward_ttl(packet, 1) {
-            return;
-        }
+    /// Conntrack sees the packet first (it leaves an inbound state, or marks a mapping replied,
+    /// even if the packet then dies); only a packet let in is forwarded, which costs a TTL. A
+    /// hairpinned packet paid its TTL on the way in and is not charged again.
+    pub(super) fn nat_inbound(&mut self, nat: NatId, packet: u32, hairpin: bool) {
         let n = idx(nat.0);
         let p = self.packets.get(packet);
         match self.nats[n].nat.inbound(&mut self.nat_rest[n], self.now, p.dst.port(), p.src) {
             Inbound::Deliver(internal) => {
+                if !hairpin && !self.forward_ttl(packet, 1) {
+                    return;
+                }
                 self.packets.get_mut(packet).dst = internal;
                 self.route(self.nat_inside(nat), packet);
             }
@@ -98,7 +101,7 @@ impl Sim {
                 if !Nat::hairpin(rest) {
                     return self.trace_drop(DropCause::Hairpin, packet);
                 }
-                self.nat_inbound(nat, packet);
+                self.nat_inbound(nat, packet, true);
             }
             (None, None) => {
                 self.stats.dropped_no_route += 1;
