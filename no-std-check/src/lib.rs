@@ -19,6 +19,7 @@ pub fn link_every_core() -> usize {
         + core::mem::size_of::<stun_core::TransactionId>()
         + core::mem::size_of::<p2tp_core::Header>()
         + core::mem::size_of::<sync_core::ContentId>()
+        + core::mem::size_of::<overlay_core::Mid>()
 }
 
 #[cfg(not(test))]

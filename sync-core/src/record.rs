@@ -443,6 +443,12 @@ impl Identity {
         PublicKey(*self.pair.pk)
     }
 
+    /// Signs arbitrary bytes with plain Ed25519 (RFC 8032, deterministic): what overlay
+    /// messages carry. Records are signed with [`Identity::sign`] instead.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        *self.pair.sk.sign(message, None)
+    }
+
     /// Signs `body` at `timestamp_ms` (without a countersignature).
     pub fn sign(&self, timestamp_ms: u64, body: Body) -> Result<VerifiedRecord, DecodeError> {
         let mut body = body;

@@ -1,0 +1,4 @@
+#![no_main]
+//! overlay-core fuzz target: see `overlay_core::fuzz::discovery_decode`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| overlay_core::fuzz::discovery_decode(data));

@@ -1,0 +1,22 @@
+//! Sans-IO IPv8 overlay: where a peer is a public key, not an IP address.
+//!
+//! This first part holds what every later part speaks (`docs/overlay.md`):
+//!
+//! - [`PeerKey`] and [`Mid`]: a peer's identity in py-ipv8's form, the 74-byte
+//!   `LibNaCLPK:` key built from one Ed25519 key, and its SHA-1 member id;
+//! - [`wire`]: the discovery messages (introduction request and response, puncture request
+//!   and puncture, in py-ipv8's old IPv4-only and new styles), byte for byte as py-ipv8 3.2
+//!   sends them, signed and verified with plain Ed25519.
+//!
+//! `#![no_std]` + `alloc`; no clock, no sockets.
+#![no_std]
+#![deny(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
+
+extern crate alloc;
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+mod identity;
+pub mod wire;
+
+pub use identity::{KEY_BIN_LEN, Mid, PeerKey};

@@ -1,0 +1,390 @@
+//! The eight discovery messages: layout, signing and verification.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use sync_core::Identity;
+
+use super::address::{self, Style};
+use super::{PREFIX_LEN, VERSION};
+use crate::identity::{KEY_BIN_LEN, PeerKey};
+
+/// A community id: 20 bytes chosen by the community (py-ipv8's `community_id`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Community(pub [u8; 20]);
+
+/// Flag bits of an introduction request (the same names in both styles).
+pub mod request_flags {
+    /// Connection type, first bit ((0,0) unknown, (1,0) public, (1,1) symmetric NAT).
+    pub const CONN_TYPE_0: u8 = 0x80;
+    /// Connection type, second bit.
+    pub const CONN_TYPE_1: u8 = 0x40;
+    /// The sender speaks the new style (old-style requests only).
+    pub const SUPPORTS_NEW_STYLE: u8 = 0x20;
+    /// Ask to be introduced to someone.
+    pub const ADVICE: u8 = 0x01;
+}
+
+/// Flag bits of an introduction response. The old style and the new one differ.
+pub mod response_flags {
+    /// Old style: connection type, first bit.
+    pub const OLD_CONN_TYPE_0: u8 = 0x80;
+    /// Old style: connection type, second bit.
+    pub const OLD_CONN_TYPE_1: u8 = 0x40;
+    /// Old style: the responder speaks the new style (0x20 in a request, 0x10 here).
+    pub const OLD_SUPPORTS_NEW_STYLE: u8 = 0x10;
+    /// Old style: the introduced peer speaks the new style.
+    pub const OLD_INTRO_SUPPORTS_NEW_STYLE: u8 = 0x08;
+    /// Old style: the responder has all the peers it wants.
+    pub const OLD_PEER_LIMIT_REACHED: u8 = 0x04;
+    /// New style: the introduced peer speaks the new style.
+    pub const NEW_INTRO_SUPPORTS_NEW_STYLE: u8 = 0x80;
+}
+
+/// "Introduce me to someone": also tells the receiver the address it was reached at.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IntroductionRequest {
+    /// The address the sender sent to (the receiver learns its WAN address from it).
+    pub destination: SocketAddr,
+    /// The sender's LAN address, as it believes.
+    pub source_lan: SocketAddr,
+    /// The sender's WAN address, as it believes.
+    pub source_wan: SocketAddr,
+    /// [`request_flags`].
+    pub flags: u8,
+    /// Echoed in the response.
+    pub identifier: u16,
+    /// Trailing bytes (py-ipv8's `extra_bytes`).
+    pub extra: Vec<u8>,
+}
+
+/// The answer, possibly introducing a third peer (whose addresses are 0.0.0.0:0 if none).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IntroductionResponse {
+    /// The requester's address as the responder saw it.
+    pub destination: SocketAddr,
+    /// The responder's LAN address.
+    pub source_lan: SocketAddr,
+    /// The responder's WAN address.
+    pub source_wan: SocketAddr,
+    /// The introduced peer's LAN address.
+    pub lan_introduction: SocketAddr,
+    /// The introduced peer's WAN address.
+    pub wan_introduction: SocketAddr,
+    /// [`response_flags`].
+    pub flags: u8,
+    /// The request's identifier.
+    pub identifier: u16,
+    /// Trailing bytes.
+    pub extra: Vec<u8>,
+}
+
+/// From an introducer to the introduced peer: "send a puncture to this walker". Unsigned.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PunctureRequest {
+    /// The requester's LAN address.
+    pub lan_walker: SocketAddr,
+    /// The requester's WAN address.
+    pub wan_walker: SocketAddr,
+    /// The introduction's identifier.
+    pub identifier: u16,
+}
+
+/// The packet that opens the introduced peer's NAT towards the requester.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Puncture {
+    /// The sender's LAN address.
+    pub source_lan: SocketAddr,
+    /// The sender's WAN address.
+    pub source_wan: SocketAddr,
+    /// The puncture request's identifier.
+    pub identifier: u16,
+}
+
+/// What a message says.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Payload {
+    /// 246 (old) / 234 (new), signed.
+    IntroductionRequest(IntroductionRequest),
+    /// 245 / 233, signed.
+    IntroductionResponse(IntroductionResponse),
+    /// 250 / 232, unsigned.
+    PunctureRequest(PunctureRequest),
+    /// 249 / 231, signed.
+    Puncture(Puncture),
+}
+
+impl Payload {
+    fn id(&self, style: Style) -> u8 {
+        match (self, style) {
+            (Payload::IntroductionRequest(_), Style::Old) => 246,
+            (Payload::IntroductionResponse(_), Style::Old) => 245,
+            (Payload::PunctureRequest(_), Style::Old) => 250,
+            (Payload::Puncture(_), Style::Old) => 249,
+            (Payload::IntroductionRequest(_), Style::New) => 234,
+            (Payload::IntroductionResponse(_), Style::New) => 233,
+            (Payload::PunctureRequest(_), Style::New) => 232,
+            (Payload::Puncture(_), Style::New) => 231,
+        }
+    }
+
+    fn signed(&self) -> bool {
+        !matches!(self, Payload::PunctureRequest(_))
+    }
+}
+
+/// A discovery message.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Message {
+    /// The community it belongs to.
+    pub community: Community,
+    /// Old (IPv4-only) or new style.
+    pub style: Style,
+    /// The sender's Lamport clock (intro request and response: mod 2^16, equal to the
+    /// identifier, as py-ipv8 does).
+    pub global_time: u64,
+    /// Who signed it (`None` for the unsigned puncture request).
+    pub sender: Option<PeerKey>,
+    /// What it says.
+    pub payload: Payload,
+}
+
+/// Why bytes are not a discovery message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Shorter than its fields.
+    #[error("truncated")]
+    Truncated,
+    /// Not `00 02`: not a community message.
+    #[error("not a community message")]
+    NotCommunity,
+    /// A message id this crate does not know.
+    #[error("unknown message id {0}")]
+    UnknownId(u8),
+    /// The sender's key is not a 74-byte `LibNaCLPK:` key.
+    #[error("unsupported key")]
+    Key,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    Signature,
+    /// An address type other than IPv4 (1) or IPv6 (3).
+    #[error("address type {0}")]
+    AddressType(u8),
+    /// Bytes after the last field of a payload that does not end in extra bytes.
+    #[error("trailing bytes")]
+    Trailing,
+}
+
+/// Why a message cannot be written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The old style has no way to write an IPv6 address.
+    #[error("an IPv6 address in an old-style message")]
+    Ipv6InOldStyle,
+    /// A signed message needs the sender's identity.
+    #[error("a signed message needs an identity")]
+    NoSigner,
+}
+
+/// Who signs: the identity and its key bin (which carries the X25519 half it advertises).
+#[derive(Clone, Copy, Debug)]
+pub struct Signer<'a> {
+    /// The secret.
+    pub identity: &'a Identity,
+    /// Its key bin, as it goes on the wire.
+    pub key: &'a PeerKey,
+}
+
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut o = [0u8; N];
+        o.copy_from_slice(self.take(N)?);
+        Ok(o)
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+}
+
+/// Writes `msg`, signing it with `signer` if it is a signed kind. The sender field of `msg`
+/// is ignored: the signer's key is what goes on the wire.
+pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, EncodeError> {
+    let style = msg.style;
+    let mut out = Vec::with_capacity(256);
+    out.push(0);
+    out.push(VERSION);
+    out.extend_from_slice(&msg.community.0);
+    out.push(msg.payload.id(style));
+    let signer = if msg.payload.signed() {
+        let s = signer.ok_or(EncodeError::NoSigner)?;
+        out.extend_from_slice(&(KEY_BIN_LEN as u16).to_be_bytes());
+        out.extend_from_slice(s.key.as_bytes());
+        Some(s)
+    } else {
+        None
+    };
+    out.extend_from_slice(&msg.global_time.to_be_bytes());
+    let addr = |a: &SocketAddr, out: &mut Vec<u8>| address::write(style, a, out);
+    match &msg.payload {
+        Payload::IntroductionRequest(r) => {
+            addr(&r.destination, &mut out)?;
+            addr(&r.source_lan, &mut out)?;
+            addr(&r.source_wan, &mut out)?;
+            // The old style writes the flags before the identifier, the new one after.
+            match style {
+                Style::Old => {
+                    out.push(r.flags);
+                    out.extend_from_slice(&r.identifier.to_be_bytes());
+                }
+                Style::New => {
+                    out.extend_from_slice(&r.identifier.to_be_bytes());
+                    out.push(r.flags);
+                }
+            }
+            out.extend_from_slice(&r.extra);
+        }
+        Payload::IntroductionResponse(r) => {
+            for a in [&r.destination, &r.source_lan, &r.source_wan, &r.lan_introduction, &r.wan_introduction] {
+                addr(a, &mut out)?;
+            }
+            match style {
+                Style::Old => {
+                    out.push(r.flags);
+                    out.extend_from_slice(&r.identifier.to_be_bytes());
+                }
+                Style::New => {
+                    out.extend_from_slice(&r.identifier.to_be_bytes());
+                    out.push(r.flags);
+                }
+            }
+            out.extend_from_slice(&r.extra);
+        }
+        Payload::PunctureRequest(p) => {
+            addr(&p.lan_walker, &mut out)?;
+            addr(&p.wan_walker, &mut out)?;
+            out.extend_from_slice(&p.identifier.to_be_bytes());
+        }
+        Payload::Puncture(p) => {
+            addr(&p.source_lan, &mut out)?;
+            addr(&p.source_wan, &mut out)?;
+            out.extend_from_slice(&p.identifier.to_be_bytes());
+        }
+    }
+    if let Some(s) = signer {
+        let sig = s.identity.sign_message(&out);
+        out.extend_from_slice(&sig);
+    }
+    Ok(out)
+}
+
+/// Parses and, for signed kinds, verifies a datagram. Never panics; allocates at most the
+/// datagram's length.
+pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let mut r = Reader(bytes);
+    if r.array::<2>()? != [0, VERSION] {
+        return Err(DecodeError::NotCommunity);
+    }
+    let community = Community(r.array()?);
+    let id = r.u8()?;
+    let style = match id {
+        245 | 246 | 249 | 250 => Style::Old,
+        231..=234 => Style::New,
+        other => return Err(DecodeError::UnknownId(other)),
+    };
+    let signed = !matches!(id, 250 | 232);
+    let (sender, body_end) = if signed {
+        if bytes.len() < PREFIX_LEN + 1 + 64 {
+            return Err(DecodeError::Truncated);
+        }
+        let key_len = usize::from(r.u16()?);
+        if key_len != KEY_BIN_LEN {
+            return Err(DecodeError::Key);
+        }
+        let key = PeerKey::from_bytes(r.take(KEY_BIN_LEN)?).ok_or(DecodeError::Key)?;
+        let end = bytes.len().checked_sub(64).ok_or(DecodeError::Truncated)?;
+        let mut sig = [0u8; 64];
+        sig.copy_from_slice(&bytes[end..]);
+        if end < PREFIX_LEN + 1 + 2 + KEY_BIN_LEN || !key.verifies(&bytes[..end], &sig) {
+            return Err(DecodeError::Signature);
+        }
+        (Some(key), end)
+    } else {
+        (None, bytes.len())
+    };
+    // Only the body, before the signature, is read from here on.
+    let consumed = bytes.len() - r.0.len();
+    let mut r = Reader(bytes.get(consumed..body_end).ok_or(DecodeError::Truncated)?);
+    let global_time = u64::from_be_bytes(r.array()?);
+    let addr = |r: &mut Reader<'_>| address::read(style, r);
+    let payload = match id {
+        246 | 234 => {
+            let (destination, source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?, addr(&mut r)?);
+            let (flags, identifier) = match style {
+                Style::Old => (r.u8()?, r.u16()?),
+                Style::New => {
+                    let identifier = r.u16()?;
+                    (r.u8()?, identifier)
+                }
+            };
+            let extra = core::mem::take(&mut r.0).to_vec();
+            Payload::IntroductionRequest(IntroductionRequest {
+                destination,
+                source_lan,
+                source_wan,
+                flags,
+                identifier,
+                extra,
+            })
+        }
+        245 | 233 => {
+            let (destination, source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?, addr(&mut r)?);
+            let (lan_introduction, wan_introduction) = (addr(&mut r)?, addr(&mut r)?);
+            let (flags, identifier) = match style {
+                Style::Old => (r.u8()?, r.u16()?),
+                Style::New => {
+                    let identifier = r.u16()?;
+                    (r.u8()?, identifier)
+                }
+            };
+            let extra = core::mem::take(&mut r.0).to_vec();
+            Payload::IntroductionResponse(IntroductionResponse {
+                destination,
+                source_lan,
+                source_wan,
+                lan_introduction,
+                wan_introduction,
+                flags,
+                identifier,
+                extra,
+            })
+        }
+        250 | 232 => {
+            let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
+            Payload::PunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
+        }
+        _ => {
+            let (source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?);
+            Payload::Puncture(Puncture { source_lan, source_wan, identifier: r.u16()? })
+        }
+    };
+    if !r.0.is_empty() {
+        return Err(DecodeError::Trailing);
+    }
+    Ok(Message { community, style, global_time, sender, payload })
+}
