@@ -11,3 +11,40 @@ pub fn discovery_decode(data: &[u8]) {
         assert_eq!(encode(&m, None).as_deref(), Ok(data));
     }
 }
+
+/// A [`Node`](crate::Node) with a bootstrap peer fed arbitrary datagrams (each a u16
+/// little-endian length and its bytes, the first two bytes of each forced to the community
+/// prefix half the time so the decoder is reached), 100 ms apart, with walk steps between:
+/// no panic, and a deadline always ahead after a timeout.
+pub fn node_datagrams(data: &[u8]) {
+    use core::net::SocketAddr;
+    use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
+
+    let local = SocketAddr::from(([192, 0, 2, 1], 6421));
+    let boot = SocketAddr::from(([203, 0, 113, 1], 6421));
+    let community = crate::wire::Community([7; 20]);
+    let Ok(mut node) =
+        crate::Node::new(crate::Config::new(community, local, alloc::vec![boot]), [3; 32], Seed::from_u64(1))
+    else {
+        return;
+    };
+    let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+    let mut now = Instant::ZERO;
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let mut d = rest[2..2 + len].to_vec();
+        rest = &rest[2 + len..];
+        if d.len() >= 22 && d[0] & 1 == 1 {
+            d[0] = 0;
+            d[1] = crate::wire::VERSION;
+            d[2..22].copy_from_slice(&community.0);
+        }
+        now += core::time::Duration::from_millis(100);
+        node.handle_datagram(now, local, boot, &d);
+        node.handle_timeout(now);
+        assert!(node.poll_timeout().is_some_and(|t| t > now), "the walk's deadline is ahead");
+        while node.poll_transmit(now, &mut buf).is_some() {}
+        while node.poll_event().is_some() {}
+    }
+}

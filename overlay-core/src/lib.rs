@@ -6,7 +6,10 @@
 //!   `LibNaCLPK:` key built from one Ed25519 key, and its SHA-1 member id;
 //! - [`wire`]: the discovery messages (introduction request and response, puncture request
 //!   and puncture, in py-ipv8's old IPv4-only and new styles), byte for byte as py-ipv8 3.2
-//!   sends them, signed and verified with plain Ed25519.
+//!   sends them, signed and verified with plain Ed25519;
+//! - [`Node`]: the [`Machine`](sansio_core::Machine) for one socket; so far the discovery walk
+//!   (introductions and punctures, py-ipv8's semantics), a bounded peer table with liveness,
+//!   and the public address by vote of distinct peers.
 //!
 //! `#![no_std]` + `alloc`; no clock, no sockets.
 #![no_std]
@@ -17,6 +20,11 @@ extern crate alloc;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod identity;
+mod node;
+mod peers;
+mod wan;
 pub mod wire;
 
 pub use identity::{KEY_BIN_LEN, Mid, PeerKey};
+pub use node::{Config, Event, Node, NodeStats};
+pub use peers::Peer;

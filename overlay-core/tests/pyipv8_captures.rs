@@ -169,3 +169,24 @@ fn ipv6_goes_only_in_the_new_style() {
     assert_eq!(wire::decode(&[0, 2]), Err(DecodeError::Truncated));
     assert_eq!(wire::decode(&[0, 3]), Err(DecodeError::NotCommunity));
 }
+
+#[test]
+fn the_fuzz_bodies_hold_on_the_captures_and_random_bytes() {
+    let mut all = Vec::new();
+    for hex in [MSG_246, MSG_245, MSG_250, MSG_249, MSG_234, MSG_233, MSG_232, MSG_231] {
+        let b = bytes(hex);
+        overlay_core::fuzz::discovery_decode(&b);
+        all.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        all.extend_from_slice(&b);
+    }
+    overlay_core::fuzz::node_datagrams(&all);
+    let mut rng = sansio_core::SeededRng::from_seed(sansio_core::Seed::from_u64(5));
+    for len in [0, 30, 200, 2_000] {
+        for _ in 0..50 {
+            let mut d = vec![0u8; len];
+            rng.fill_bytes(&mut d);
+            overlay_core::fuzz::discovery_decode(&d);
+            overlay_core::fuzz::node_datagrams(&d);
+        }
+    }
+}
