@@ -12,17 +12,20 @@ pub fn discovery_decode(data: &[u8]) {
     }
 }
 
-/// A [`Node`](crate::Node) with a bootstrap peer fed arbitrary datagrams (each a u16
-/// little-endian length and its bytes, the first two bytes of each forced to the community
-/// prefix half the time so the decoder is reached), 100 ms apart, with walk steps between:
-/// no panic, and a deadline always ahead after a timeout.
+/// A [`Node`](crate::Node) in the community of py-ipv8's captures (`7e57c0de` × 5), with a
+/// bootstrap peer, fed arbitrary datagrams (each a u16 little-endian length and its bytes,
+/// the prefix forced onto those with an odd first byte so the decoder is reached), 100 ms
+/// apart, with walk steps between: no panic, and a deadline always ahead after a timeout.
 pub fn node_datagrams(data: &[u8]) {
     use core::net::SocketAddr;
     use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
 
     let local = SocketAddr::from(([192, 0, 2, 1], 6421));
     let boot = SocketAddr::from(([203, 0, 113, 1], 6421));
-    let community = crate::wire::Community([7; 20]);
+    let community = crate::wire::Community([
+        0x7e, 0x57, 0xc0, 0xde, 0x7e, 0x57, 0xc0, 0xde, 0x7e, 0x57, 0xc0, 0xde, 0x7e, 0x57, 0xc0, 0xde, 0x7e, 0x57,
+        0xc0, 0xde,
+    ]);
     let Ok(mut node) =
         crate::Node::new(crate::Config::new(community, local, alloc::vec![boot]), [3; 32], Seed::from_u64(1))
     else {

@@ -10,9 +10,11 @@ use core::time::Duration;
 use sansio_core::{Instant, Machine, Seed, SeededRng, Transmit, TransmitQueue};
 use sync_core::{Identity, ZeroSeed};
 
+use alloc::collections::BTreeMap;
+
 use crate::identity::{Mid, PeerKey};
-use crate::peers::{Peer, Peers};
-use crate::wan::WanVotes;
+use crate::peers::{Heard, Peer, Peers};
+use crate::wan::{Voter, WanVotes};
 use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
     Style, request_flags, response_flags,
@@ -33,9 +35,14 @@ pub struct Config {
     pub peer_timeout: Duration,
     /// Peers kept at most.
     pub max_peers: usize,
-    /// Punctures sent per second at most (each answers an unsigned request).
+    /// Punctures sent per second at most, per introducer (each answers an unsigned request).
     pub punctures_per_sec: u32,
 }
+
+/// Requests this node has sent and not yet seen answered, at most.
+const OUTSTANDING: usize = 64;
+/// How long a request waits for its response.
+const REQUEST_LIFETIME: Duration = Duration::from_secs(10);
 
 impl Config {
     /// Defaults for a node bound to `local`, serving `community`.
@@ -80,8 +87,16 @@ pub struct NodeStats {
     pub malformed: u64,
     /// Messages from this node's own key (a reflection, or a loop).
     pub from_self: u64,
-    /// Puncture requests from addresses of no known peer, or over the budget.
+    /// Puncture requests from addresses this node did not walk to lately, or over the budget.
     pub punctures_refused: u64,
+    /// Responses matching no request of this node (replayed, spoofed or late).
+    pub stray_responses: u64,
+    /// Requests not newer than the peer's latest (replays).
+    pub stale_requests: u64,
+    /// New peers not recorded because the table was full.
+    pub peers_full: u64,
+    /// Punctures received (they open NATs; they add no peer, as in py-ipv8).
+    pub punctures_received: u64,
     /// Datagrams the transmit queue refused.
     pub queue_full: u64,
 }
@@ -110,7 +125,11 @@ pub struct Node {
     peers: Peers,
     wan: WanVotes,
     next_walk: Instant,
-    punctures: (Instant, u32),
+    /// Requests sent: (identifier, to, when).
+    outstanding: VecDeque<(u16, SocketAddr, Instant)>,
+    /// Introducers this node walked to and heard back from, when, and the punctures sent for
+    /// each in the current second.
+    introducers: BTreeMap<SocketAddr, (Instant, Instant, u32)>,
     out: TransmitQueue,
     events: VecDeque<Event>,
     stats: NodeStats,
@@ -120,7 +139,9 @@ const UNSPECIFIED: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED
 
 impl Node {
     /// A node with the identity of secret seed `identity_seed`; `seed` drives its choices.
-    pub fn new(config: Config, identity_seed: [u8; 32], seed: Seed) -> Result<Self, ZeroSeed> {
+    pub fn new(mut config: Config, identity_seed: [u8; 32], seed: Seed) -> Result<Self, ZeroSeed> {
+        // A zero interval would make the next walk due at the very instant of the last one.
+        config.walk_interval = config.walk_interval.max(Duration::from_millis(1));
         let identity = Identity::from_seed(identity_seed)?;
         let Some(key) = PeerKey::from_ed25519(&identity.public()) else {
             unreachable!("an Ed25519 key made from a seed is a valid point")
@@ -135,7 +156,8 @@ impl Node {
             rng: SeededRng::from_seed(seed),
             wan: WanVotes::new(32),
             next_walk: Instant::ZERO,
-            punctures: (Instant::ZERO, 0),
+            outstanding: VecDeque::new(),
+            introducers: BTreeMap::new(),
             out: TransmitQueue::new(1024, 1 << 20),
             events: VecDeque::new(),
             stats: NodeStats::default(),
@@ -188,18 +210,21 @@ impl Node {
     }
 
     /// Where to reach a peer with these addresses: its LAN address when it shares this node's
-    /// public IP (both behind one NAT), its WAN address otherwise.
+    /// public IP (both behind one NAT) and the LAN address is a private one, its WAN address
+    /// otherwise.
     fn reach(&self, lan: SocketAddr, wan: SocketAddr) -> SocketAddr {
         match self.wan.current() {
-            Some(mine) if mine.ip() == wan.ip() && lan != UNSPECIFIED => lan,
+            Some(mine) if mine.ip() == wan.ip() && is_private(lan.ip()) => lan,
             _ => wan,
         }
     }
 
     /// One walk step: an introduction request to an introduced candidate (half the time, when
     /// there is one), a known peer, or a bootstrap address.
-    fn walk(&mut self) {
-        let target = if let Some((lan, wan)) = self.peers.next_candidate() {
+    fn walk(&mut self, now: Instant) {
+        let candidate =
+            if self.peers.has_candidates() && self.rng.chance(0.5) { self.peers.next_candidate() } else { None };
+        let target = if let Some((lan, wan)) = candidate {
             Some(self.reach(lan, wan))
         } else if self.peers.len() > 0 && (self.config.bootstrap.is_empty() || self.rng.chance(0.8)) {
             let n = self.rng.below(self.peers.len() as u64) as usize;
@@ -222,24 +247,41 @@ impl Node {
             extra: Vec::new(),
         });
         self.send(to, payload, u64::from(identifier));
+        if self.outstanding.len() >= OUTSTANDING {
+            self.outstanding.pop_front();
+        }
+        self.outstanding.push_back((identifier, to, now));
     }
 
-    fn heard(&mut self, now: Instant, key: PeerKey, from: SocketAddr, lan: SocketAddr, wan: SocketAddr) {
-        if self.peers.heard(key, from, lan, wan, now) {
-            self.events.push_back(Event::PeerDiscovered { mid: key.mid(), address: from });
+    /// Records a peer's signed message; returns false for a replay.
+    fn heard(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        from: SocketAddr,
+        lan: SocketAddr,
+        wan: SocketAddr,
+        request: Option<u16>,
+    ) -> bool {
+        match self.peers.heard(key, from, lan, wan, now, request) {
+            Heard::New => self.events.push_back(Event::PeerDiscovered { mid: key.mid(), address: from }),
+            Heard::Known => {}
+            Heard::Stale => {
+                self.stats.stale_requests += 1;
+                return false;
+            }
+            Heard::Full => self.stats.peers_full += 1,
         }
-    }
-
-    fn voted(&mut self, now: Instant, voter: Mid, seen_as: SocketAddr) {
-        if let Some(address) = self.wan.vote(voter, seen_as, now) {
-            self.events.push_back(Event::WanChanged { address });
-        }
+        true
     }
 
     fn on_request(&mut self, now: Instant, from: SocketAddr, key: PeerKey, r: IntroductionRequest) {
         let mid = key.mid();
-        self.voted(now, mid, r.destination);
-        self.heard(now, key, from, r.source_lan, r.source_wan);
+        // A request says where its sender dialled, not where it saw us: no vote. A replayed
+        // one (not newer than the peer's latest) gets no answer.
+        if !self.heard(now, key, from, r.source_lan, r.source_wan, Some(r.identifier)) {
+            return;
+        }
         // Introduce a random other peer, and ask it to puncture towards the requester.
         let others: Vec<(SocketAddr, SocketAddr, SocketAddr)> =
             self.peers.iter().filter(|p| p.key.mid() != mid).map(|p| (p.lan, p.wan, p.address)).collect();
@@ -255,7 +297,8 @@ impl Node {
             identifier: r.identifier,
             extra: Vec::new(),
         });
-        self.send(from, response, u64::from(r.identifier));
+        let t = self.tick();
+        self.send(from, response, t);
         if let Some((_, _, address)) = pick {
             let t = self.tick();
             let msg = Message {
@@ -277,30 +320,59 @@ impl Node {
         }
     }
 
+    /// A response counts only if it answers a request this node sent to that address and has
+    /// not seen answered: a captured response replayed elsewhere, or one invented, is a
+    /// stray. Only then does it vote for this node's public address (if that is a global one)
+    /// and introduce someone.
     fn on_response(&mut self, now: Instant, from: SocketAddr, key: PeerKey, r: IntroductionResponse) {
-        self.voted(now, key.mid(), r.destination);
-        self.heard(now, key, from, r.source_lan, r.source_wan);
+        let cutoff = now.saturating_sub(REQUEST_LIFETIME);
+        self.outstanding.retain(|(_, _, at)| *at >= cutoff);
+        let Some(pos) = self.outstanding.iter().position(|(id, to, _)| *id == r.identifier && *to == from) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        self.outstanding.remove(pos);
+        self.heard(now, key, from, r.source_lan, r.source_wan, None);
+        self.introducers.insert(from, (now, now, 0));
+        if self.introducers.len() > self.config.max_peers {
+            let oldest = self.introducers.iter().min_by_key(|(a, (t, _, _))| (*t, **a)).map(|(a, _)| *a);
+            if let Some(a) = oldest {
+                self.introducers.remove(&a);
+            }
+        }
+        if is_global(r.destination.ip())
+            && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
+        {
+            self.events.push_back(Event::WanChanged { address });
+        }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {
             self.peers.introduced(r.lan_introduction, r.wan_introduction);
         }
     }
 
-    /// An unsigned request from an introducer to puncture towards a walker. Answered only for
-    /// a known peer's address and within a budget: the puncture goes to a third party and is
-    /// bigger than the request, so an unknown source could otherwise aim it at anyone.
+    /// An unsigned request from an introducer to puncture towards a walker. Answered only when
+    /// it comes from an address this node walked to and heard back from within `peer_timeout`,
+    /// and at most `punctures_per_sec` a second per such introducer: the puncture goes to a
+    /// third party and is bigger than the request. (A source address can be spoofed, so this
+    /// bounds the reflection, it does not exclude it.)
     fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest) {
-        if self.peers.by_address(from).is_none() {
+        let (timeout, budget) = (self.config.peer_timeout, self.config.punctures_per_sec);
+        let Some((answered, window, count)) = self.introducers.get_mut(&from) else {
+            self.stats.punctures_refused += 1;
+            return;
+        };
+        if now.saturating_duration_since(*answered) > timeout {
             self.stats.punctures_refused += 1;
             return;
         }
-        if now.saturating_duration_since(self.punctures.0) >= Duration::from_secs(1) {
-            self.punctures = (now, 0);
+        if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
+            (*window, *count) = (now, 0);
         }
-        if self.punctures.1 >= self.config.punctures_per_sec {
+        if *count >= budget {
             self.stats.punctures_refused += 1;
             return;
         }
-        self.punctures.1 += 1;
+        *count += 1;
         let to = self.reach(p.lan_walker, p.wan_walker);
         let t = self.tick();
         let payload = Payload::Puncture(Puncture {
@@ -335,7 +407,7 @@ impl Machine for Node {
             (Payload::IntroductionRequest(r), Some(key)) => self.on_request(now, remote, key, r),
             (Payload::IntroductionResponse(r), Some(key)) => self.on_response(now, remote, key, r),
             (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p),
-            (Payload::Puncture(p), Some(key)) => self.heard(now, key, remote, p.source_lan, p.source_wan),
+            (Payload::Puncture(_), Some(_)) => self.stats.punctures_received += 1,
             _ => self.stats.malformed += 1,
         }
     }
@@ -344,7 +416,7 @@ impl Machine for Node {
         if now >= self.next_walk {
             let cutoff = now.saturating_sub(self.config.peer_timeout);
             self.peers.expire(cutoff);
-            self.walk();
+            self.walk(now);
             self.next_walk = now + self.config.walk_interval;
         }
     }
@@ -364,4 +436,21 @@ impl Machine for Node {
     fn timeout_reason(&self) -> Option<&'static str> {
         Some("walk step")
     }
+}
+
+/// Whether `ip` is a private (RFC 1918, ULA), loopback or link-local address.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_private() || a.is_loopback() || a.is_link_local(),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => is_private(IpAddr::V4(v4)),
+            None => a.is_loopback() || a.is_unique_local() || a.is_unicast_link_local(),
+        },
+    }
+}
+
+/// Whether `ip` can be a public address: not private, loopback, link-local, unspecified or
+/// broadcast.
+fn is_global(ip: IpAddr) -> bool {
+    !is_private(ip) && !ip.is_unspecified() && !matches!(ip, IpAddr::V4(a) if a.is_broadcast())
 }

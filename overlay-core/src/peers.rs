@@ -21,10 +21,33 @@ pub struct Peer {
     pub wan: SocketAddr,
     /// When it was last heard from.
     pub last_seen: Instant,
+    /// The identifier of its latest introduction request: a request whose identifier is not
+    /// after it (on the 16-bit clock py-ipv8 uses for them) is a replay.
+    pub last_request: Option<u16>,
 }
 
-/// Verified peers by member id (at most `capacity`; the longest silent makes room) and
-/// introduced candidates (a bounded queue).
+/// What [`Peers::heard`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Heard {
+    /// A new peer.
+    New,
+    /// A known peer, updated.
+    Known,
+    /// A message not newer than the peer's latest: a replay, ignored.
+    Stale,
+    /// A new peer, but the table is full: ignored (as py-ipv8 does; evicting would let free
+    /// keys push out every honest peer).
+    Full,
+}
+
+/// Whether identifier `t` is after `last` on a 16-bit clock (up to half the range ahead).
+fn after(t: u16, last: u16) -> bool {
+    let d = t.wrapping_sub(last);
+    d != 0 && d < 0x8000
+}
+
+/// Verified peers by member id (at most `capacity`; a new one waits until a peer expires)
+/// and introduced candidates (a bounded queue).
 #[derive(Debug)]
 pub(crate) struct Peers {
     by_mid: BTreeMap<Mid, Peer>,
@@ -38,7 +61,8 @@ impl Peers {
         Self { by_mid: BTreeMap::new(), capacity: capacity.max(1), candidates: VecDeque::new(), max_candidates }
     }
 
-    /// Records a verified peer; returns whether it is new.
+    /// Records a signed message of a peer: an introduction request with its identifier, or a
+    /// response to a request of this node (`None`: matched, so fresh).
     pub(crate) fn heard(
         &mut self,
         key: PeerKey,
@@ -46,25 +70,25 @@ impl Peers {
         lan: SocketAddr,
         wan: SocketAddr,
         now: Instant,
-    ) -> bool {
+        request: Option<u16>,
+    ) -> Heard {
         let mid = key.mid();
         if let Some(p) = self.by_mid.get_mut(&mid) {
-            p.address = address;
-            p.lan = lan;
-            p.wan = wan;
-            p.last_seen = now;
-            return false;
+            let last_request = match (request, p.last_request) {
+                (Some(id), Some(last)) if !after(id, last) => return Heard::Stale,
+                (Some(id), _) => Some(id),
+                (None, last) => last,
+            };
+            *p = Peer { key, address, lan, wan, last_seen: now, last_request };
+            return Heard::Known;
         }
         if self.by_mid.len() >= self.capacity {
-            let quietest = self.by_mid.iter().min_by_key(|(m, p)| (p.last_seen, **m)).map(|(m, _)| *m);
-            if let Some(m) = quietest {
-                self.by_mid.remove(&m);
-            }
+            return Heard::Full;
         }
-        self.by_mid.insert(mid, Peer { key, address, lan, wan, last_seen: now });
+        self.by_mid.insert(mid, Peer { key, address, lan, wan, last_seen: now, last_request: request });
         // A peer heard from is no candidate any more.
         self.candidates.retain(|(l, w)| *w != address && *l != address);
-        true
+        Heard::New
     }
 
     /// Forgets peers silent since before `cutoff`; returns how many.
@@ -85,16 +109,16 @@ impl Peers {
         self.candidates.push_back((lan, wan));
     }
 
+    pub(crate) fn has_candidates(&self) -> bool {
+        !self.candidates.is_empty()
+    }
+
     pub(crate) fn next_candidate(&mut self) -> Option<(SocketAddr, SocketAddr)> {
         self.candidates.pop_front()
     }
 
     pub(crate) fn get(&self, mid: &Mid) -> Option<&Peer> {
         self.by_mid.get(mid)
-    }
-
-    pub(crate) fn by_address(&self, address: SocketAddr) -> Option<&Peer> {
-        self.by_mid.values().find(|p| p.address == address)
     }
 
     /// The `n`th peer in member-id order (a random pick is `nth(rng.below(len))`).

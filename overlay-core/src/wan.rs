@@ -1,20 +1,40 @@
 //! The node's public (WAN) address, by vote of distinct peers.
 //!
-//! Each signed introduction request or response tells the node the address its sender saw it
-//! at. py-ipv8 takes the last one it heard; one lying or confused peer then moves it. Here
-//! each peer (by member id) has one vote, its latest; the address with the most votes wins
-//! once two peers agree (or while only one has spoken), and a tie keeps the current address.
+//! Each introduction response to a request this node sent tells it the address its peer saw
+//! it at. py-ipv8 takes the last one it heard; one lying or confused peer then moves it. Here
+//! each *network* (the responder's /24 for IPv4, /48 for IPv6: keys cost nothing, addresses
+//! do) has one vote, its latest, for `VOTE_LIFETIME`; the address with the most votes wins
+//! once two networks agree (or while only one has spoken), and a tie keeps the current one.
 
 use alloc::collections::BTreeMap;
 use core::net::SocketAddr;
 
 use sansio_core::Instant;
 
-use crate::identity::Mid;
+use core::net::IpAddr;
+use core::time::Duration;
+
+/// How long a vote counts: after an address change, old votes fade.
+pub(crate) const VOTE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A voter: the network a response came from.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct Voter([u8; 6]);
+
+impl Voter {
+    pub(crate) fn of(ip: IpAddr) -> Self {
+        let mut v = [0u8; 6];
+        match ip {
+            IpAddr::V4(a) => v[..3].copy_from_slice(&a.octets()[..3]),
+            IpAddr::V6(a) => v.copy_from_slice(&a.octets()[..6]),
+        }
+        Self(v)
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct WanVotes {
-    votes: BTreeMap<Mid, (SocketAddr, Instant)>,
+    votes: BTreeMap<Voter, (SocketAddr, Instant)>,
     capacity: usize,
     current: Option<SocketAddr>,
 }
@@ -30,7 +50,9 @@ impl WanVotes {
     }
 
     /// Records `voter`'s view; returns the new estimate if it changed.
-    pub(crate) fn vote(&mut self, voter: Mid, seen_as: SocketAddr, now: Instant) -> Option<SocketAddr> {
+    pub(crate) fn vote(&mut self, voter: Voter, seen_as: SocketAddr, now: Instant) -> Option<SocketAddr> {
+        let cutoff = now.saturating_sub(VOTE_LIFETIME);
+        self.votes.retain(|_, (_, t)| *t >= cutoff);
         if !self.votes.contains_key(&voter) && self.votes.len() >= self.capacity {
             let oldest = self.votes.iter().min_by_key(|(m, (_, t))| (*t, **m)).map(|(m, _)| *m);
             if let Some(m) = oldest {
@@ -62,8 +84,26 @@ impl WanVotes {
 mod tests {
     use super::*;
 
-    fn mid(n: u8) -> Mid {
-        Mid([n; 20])
+    fn mid(n: u8) -> Voter {
+        Voter::of(IpAddr::V4(core::net::Ipv4Addr::new(10, n, 0, 1)))
+    }
+
+    #[test]
+    fn keys_in_one_network_have_one_vote_and_old_votes_fade() {
+        let mut v = WanVotes::new(16);
+        let (real, fake): (SocketAddr, SocketAddr) =
+            ("198.51.100.1:4000".parse().unwrap(), "203.0.113.9:1".parse().unwrap());
+        let net = |a: [u8; 4]| Voter::of(IpAddr::V4(a.into()));
+        v.vote(net([10, 1, 0, 1]), real, Instant::ZERO);
+        v.vote(net([10, 2, 0, 1]), real, Instant::ZERO);
+        // A hundred identities in one /24 are one voter.
+        for i in 0..100u8 {
+            v.vote(net([10, 9, 9, i]), fake, Instant::from_secs(1));
+        }
+        assert_eq!(v.current(), Some(real));
+        // Ten minutes on, the old votes are gone: a new report is the only voice.
+        let later = Instant::from_secs(600);
+        assert_eq!(v.vote(net([10, 3, 0, 1]), fake, later), Some(fake));
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! What a node refuses: responses it did not ask for (replayed or invented), replayed
+//! requests, puncture requests from anyone it did not walk to, and new keys once its table is
+//! full; and what it never does: take a vote from a private address.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::net::SocketAddr;
+
+use overlay_core::wire::{
+    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer, Style,
+};
+use overlay_core::{Config, Event, Node, PeerKey};
+use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
+use sync_core::Identity;
+
+const C: Community = Community([3; 20]);
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn node(local: &str, boot: &[&str], max_peers: usize) -> Node {
+    let mut c = Config::new(C, a(local), boot.iter().map(|b| a(b)).collect());
+    c.max_peers = max_peers;
+    Node::new(c, [1; 32], Seed::from_u64(1)).unwrap()
+}
+
+fn signed(seed: u8, payload: Payload, gt: u64) -> Vec<u8> {
+    let id = Identity::from_seed([seed; 32]).unwrap();
+    let key = PeerKey::from_ed25519(&id.public()).unwrap();
+    let msg = Message { community: C, style: Style::New, global_time: gt, sender: None, payload };
+    wire::encode(&msg, Some(Signer { identity: &id, key: &key })).unwrap()
+}
+
+fn request(to: &str, from: &str, identifier: u16) -> Payload {
+    Payload::IntroductionRequest(IntroductionRequest {
+        destination: a(to),
+        source_lan: a(from),
+        source_wan: a(from),
+        flags: 0,
+        identifier,
+        extra: vec![],
+    })
+}
+
+fn response(dest: &str, from: &str, identifier: u16) -> Payload {
+    Payload::IntroductionResponse(IntroductionResponse {
+        destination: a(dest),
+        source_lan: a(from),
+        source_wan: a(from),
+        lan_introduction: a("0.0.0.0:0"),
+        wan_introduction: a("0.0.0.0:0"),
+        flags: 0,
+        identifier,
+        extra: vec![],
+    })
+}
+
+/// Drains what the node sends: (destination, bytes).
+fn sent(n: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut buf = vec![0u8; MIN_TRANSMIT_BUFFER];
+    let mut out = Vec::new();
+    while let Some(t) = n.poll_transmit(Instant::ZERO, &mut buf) {
+        out.push((t.destination, buf[..t.len].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn a_response_to_no_request_of_ours_is_a_stray_and_votes_nothing() {
+    let mut n = node("198.51.100.5:6421", &["203.0.113.1:6421"], 256);
+    // Responses from two networks claiming where they saw us, but we never asked them.
+    for (seed, from) in [(10, "203.0.113.7:6421"), (11, "192.0.2.9:6421")] {
+        n.handle_datagram(
+            Instant::ZERO,
+            a("198.51.100.5:6421"),
+            a(from),
+            &signed(seed, response("203.0.113.66:1", from, 7), 9),
+        );
+    }
+    assert_eq!(n.stats().stray_responses, 2);
+    assert_eq!(n.wan(), None);
+    assert_eq!(n.peers().count(), 0);
+}
+
+#[test]
+fn the_answer_to_our_own_request_counts_once_and_a_replay_of_it_not_at_all() {
+    let boot = "203.0.113.1:6421";
+    let mut n = node("198.51.100.5:6421", &[boot], 256);
+    n.handle_timeout(Instant::ZERO); // walks to the bootstrap peer
+    let out = sent(&mut n);
+    let Payload::IntroductionRequest(r) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
+    let answer = signed(10, response("198.51.100.5:6421", boot, r.identifier), 2);
+    n.handle_datagram(Instant::ZERO, a("198.51.100.5:6421"), a(boot), &answer);
+    assert_eq!(n.wan(), Some(a("198.51.100.5:6421")), "the only voice counts");
+    assert_eq!(n.peers().count(), 1);
+    n.handle_datagram(Instant::ZERO, a("198.51.100.5:6421"), a(boot), &answer);
+    assert_eq!(n.stats().stray_responses, 1, "the same answer again matches nothing");
+}
+
+#[test]
+fn a_private_address_is_never_voted_in_as_the_public_one() {
+    let boot = "192.168.1.9:6421";
+    let mut n = node("192.168.1.5:6421", &[boot], 256);
+    n.handle_timeout(Instant::ZERO);
+    let out = sent(&mut n);
+    let Payload::IntroductionRequest(r) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
+    n.handle_datagram(
+        Instant::ZERO,
+        a("192.168.1.5:6421"),
+        a(boot),
+        &signed(10, response("192.168.1.5:6421", boot, r.identifier), 2),
+    );
+    assert_eq!(n.peers().count(), 1, "a LAN peer is a peer");
+    assert_eq!(n.wan(), None, "but not a witness of our public address");
+}
+
+#[test]
+fn a_replayed_request_is_not_answered_and_moves_no_peer() {
+    let mut n = node("203.0.113.1:6421", &[], 256);
+    let req = signed(10, request("203.0.113.1:6421", "198.51.100.7:6421", 5), 5);
+    n.handle_datagram(Instant::ZERO, a("203.0.113.1:6421"), a("198.51.100.7:6421"), &req);
+    assert_eq!(sent(&mut n).len(), 1, "answered");
+    // The same signed bytes, replayed from the attacker's address.
+    n.handle_datagram(Instant::ZERO, a("203.0.113.1:6421"), a("203.0.113.66:9"), &req);
+    assert!(sent(&mut n).is_empty(), "not answered");
+    assert_eq!(n.stats().stale_requests, 1);
+    assert_eq!(n.peers().next().unwrap().address, a("198.51.100.7:6421"), "the peer stays where it was");
+}
+
+#[test]
+fn a_puncture_request_from_anyone_we_did_not_walk_to_is_refused() {
+    let mut n = node("198.51.100.5:6421", &["203.0.113.1:6421"], 256);
+    let pr = Message {
+        community: C,
+        style: Style::New,
+        global_time: 1,
+        sender: None,
+        payload: Payload::PunctureRequest(PunctureRequest {
+            lan_walker: a("192.0.2.50:80"),
+            wan_walker: a("192.0.2.50:80"),
+            identifier: 1,
+        }),
+    };
+    let bytes = wire::encode(&pr, None).unwrap();
+    // Even from the bootstrap address (spoofable, and public): we never heard back from it.
+    n.handle_datagram(Instant::ZERO, a("198.51.100.5:6421"), a("203.0.113.1:6421"), &bytes);
+    assert!(sent(&mut n).is_empty());
+    assert_eq!(n.stats().punctures_refused, 1);
+}
+
+#[test]
+fn a_full_table_refuses_new_keys_instead_of_evicting_known_peers() {
+    let mut n = node("203.0.113.1:6421", &[], 3);
+    for seed in 10..20u8 {
+        let from = format!("198.51.100.{seed}:6421");
+        n.handle_datagram(
+            Instant::ZERO,
+            a("203.0.113.1:6421"),
+            a(&from),
+            &signed(seed, request("203.0.113.1:6421", &from, 1), 1),
+        );
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| n.poll_event()).collect();
+    assert_eq!(events.len(), 3, "the first three were discovered");
+    assert_eq!(n.peers().count(), 3);
+    assert_eq!(n.stats().peers_full, 7);
+}
