@@ -254,7 +254,10 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
             }
         }
     };
-    let stopped = running.stop()?;
+    let mut stopped = running.stop()?;
+    // Datagrams the endpoint took in (and may have acknowledged) just before the loop stopped
+    // can still wait as events: count them too, so the totals cover everything acknowledged.
+    while stopped.machine.poll_event().is_some() {}
     let t = started.elapsed().as_secs_f64();
     let totals: Vec<(SocketAddr, Received)> = stopped.machine.received.into_iter().collect();
     let e = stopped.machine.ep.stats();

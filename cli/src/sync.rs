@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Subcommand};
 use drivers::sqlite::SqliteStore;
 use ipv8::record_file::{from_json_line, identity_from_text, identity_to_text, to_json};
+use sansio_core::Machine;
 use sync_core::{
     AcceptAll, Body, Config, Event, Identity, Policy, PublicKey, RelationType, RoundEnd, RoundReport, Slot, Store,
     SyncNode, VerifiedRecord,
@@ -497,7 +498,15 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
             _ => {}
         }
     }
-    let stopped = running.stop()?;
+    let mut stopped = running.stop()?;
+    // Events the node had not handed over when the loop stopped.
+    while let Some(e) = stopped.machine.poll_event() {
+        match e {
+            Event::Stored { .. } => stored += 1,
+            Event::Refused { .. } => refused += 1,
+            _ => {}
+        }
+    }
     let s = stopped.machine.stats();
     let after = stopped.machine.store().len();
     if args.json {

@@ -141,7 +141,7 @@ pub struct Message {
     pub community: Community,
     /// Old (IPv4-only) or new style.
     pub style: Style,
-    /// The sender's Lamport clock (intro request and response: mod 2^16, equal to the
+    /// The sender's Lamport clock (an introduction request carries it mod 2^16, equal to its
     /// identifier, as py-ipv8 does).
     pub global_time: u64,
     /// Who signed it (`None` for the unsigned puncture request).
@@ -222,6 +222,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The old style writes an introduction's flags before its identifier, the new one after.
+fn write_flags_and_identifier(style: Style, flags: u8, identifier: u16, out: &mut Vec<u8>) {
+    match style {
+        Style::Old => {
+            out.push(flags);
+            out.extend_from_slice(&identifier.to_be_bytes());
+        }
+        Style::New => {
+            out.extend_from_slice(&identifier.to_be_bytes());
+            out.push(flags);
+        }
+    }
+}
+
+fn read_flags_and_identifier(style: Style, r: &mut Reader<'_>) -> Result<(u8, u16), DecodeError> {
+    Ok(match style {
+        Style::Old => (r.u8()?, r.u16()?),
+        Style::New => {
+            let identifier = r.u16()?;
+            (r.u8()?, identifier)
+        }
+    })
+}
+
 /// Writes `msg`, signing it with `signer` if it is a signed kind. The sender field of `msg`
 /// is ignored: the signer's key is what goes on the wire.
 pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, EncodeError> {
@@ -246,33 +270,14 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             addr(&r.destination, &mut out)?;
             addr(&r.source_lan, &mut out)?;
             addr(&r.source_wan, &mut out)?;
-            // The old style writes the flags before the identifier, the new one after.
-            match style {
-                Style::Old => {
-                    out.push(r.flags);
-                    out.extend_from_slice(&r.identifier.to_be_bytes());
-                }
-                Style::New => {
-                    out.extend_from_slice(&r.identifier.to_be_bytes());
-                    out.push(r.flags);
-                }
-            }
+            write_flags_and_identifier(style, r.flags, r.identifier, &mut out);
             out.extend_from_slice(&r.extra);
         }
         Payload::IntroductionResponse(r) => {
             for a in [&r.destination, &r.source_lan, &r.source_wan, &r.lan_introduction, &r.wan_introduction] {
                 addr(a, &mut out)?;
             }
-            match style {
-                Style::Old => {
-                    out.push(r.flags);
-                    out.extend_from_slice(&r.identifier.to_be_bytes());
-                }
-                Style::New => {
-                    out.extend_from_slice(&r.identifier.to_be_bytes());
-                    out.push(r.flags);
-                }
-            }
+            write_flags_and_identifier(style, r.flags, r.identifier, &mut out);
             out.extend_from_slice(&r.extra);
         }
         Payload::PunctureRequest(p) => {
@@ -335,13 +340,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let payload = match id {
         246 | 234 => {
             let (destination, source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?, addr(&mut r)?);
-            let (flags, identifier) = match style {
-                Style::Old => (r.u8()?, r.u16()?),
-                Style::New => {
-                    let identifier = r.u16()?;
-                    (r.u8()?, identifier)
-                }
-            };
+            let (flags, identifier) = read_flags_and_identifier(style, &mut r)?;
             let extra = core::mem::take(&mut r.0).to_vec();
             Payload::IntroductionRequest(IntroductionRequest {
                 destination,
@@ -355,13 +354,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         245 | 233 => {
             let (destination, source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?, addr(&mut r)?);
             let (lan_introduction, wan_introduction) = (addr(&mut r)?, addr(&mut r)?);
-            let (flags, identifier) = match style {
-                Style::Old => (r.u8()?, r.u16()?),
-                Style::New => {
-                    let identifier = r.u16()?;
-                    (r.u8()?, identifier)
-                }
-            };
+            let (flags, identifier) = read_flags_and_identifier(style, &mut r)?;
             let extra = core::mem::take(&mut r.0).to_vec();
             Payload::IntroductionResponse(IntroductionResponse {
                 destination,

@@ -93,8 +93,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             self.stats.unvalidated_refused += 1;
             return;
         }
-        if !self.passes.take(now, 1) {
-            self.stats.busy += 1;
+        if !self.take_pass(now) {
             return;
         }
         let d = self.decode_against(true, Salt(session), table_seed(session, 0), u32::MAX, cells, &[]);
@@ -198,8 +197,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let Some(a) = self.assemblies.remove(&key) else { return };
         self.remember_served(key);
         let (peer, session, table) = key;
-        if !self.passes.take(now, 1) {
-            self.stats.busy += 1;
+        if !self.take_pass(now) {
             return;
         }
         let (local, range) = (a.local, a.range);
@@ -230,8 +228,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             self.stats.stray += 1;
             return;
         }
-        if !self.passes.take(now, 1) {
-            self.stats.busy += 1;
+        if !self.take_pass(now) {
             return;
         }
         self.remember_served(key);
@@ -247,8 +244,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
 
     /// A validated initiator names the ids it wants: send their records.
     pub(super) fn on_want(&mut self, now: Instant, local: SocketAddr, peer: SocketAddr, session: u64, wants: Vec<u32>) {
-        if !self.passes.take(now, 1) {
-            self.stats.busy += 1;
+        if !self.take_pass(now) {
             return;
         }
         let hasher = ShortIds::new(Salt(session));
@@ -261,6 +257,15 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         });
         ids.sort_unstable();
         self.queue_records(local, peer, session, 0, &ids, usize::MAX);
+    }
+
+    /// Takes one whole-set pass from the budget for work done for others (counted if spent).
+    fn take_pass(&mut self, now: Instant) -> bool {
+        let ok = self.passes.take(now, 1);
+        if !ok {
+            self.stats.busy += 1;
+        }
+        ok
     }
 
     /// A table answered: later datagrams for it are strays, not a second pass.
