@@ -259,12 +259,20 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
     // can still wait as events: count them too, so the totals cover everything acknowledged.
     while stopped.machine.poll_event().is_some() {}
     let t = started.elapsed().as_secs_f64();
-    let totals: Vec<(SocketAddr, Received)> = stopped.machine.received.into_iter().collect();
     let e = stopped.machine.ep.stats();
+    // Datagrams this side declared lost, per peer (the sender's echo covers them too: P2TP
+    // acknowledges cumulatively and signals loss with flags).
+    let lost: BTreeMap<SocketAddr, u64> = stopped
+        .machine
+        .received
+        .keys()
+        .map(|p| (*p, stopped.machine.ep.path_stats(*p).map_or(0, |s| s.packets_lost)))
+        .collect();
+    let totals: Vec<(SocketAddr, Received)> = stopped.machine.received.into_iter().collect();
     if args.json {
         let peers: Vec<_> = totals
             .iter()
-            .map(|(p, r)| serde_json::json!({ "peer": p, "bytes": r.bytes, "datagrams": r.datagrams, "mbps": r.bytes as f64 * 8.0 / t / 1e6 }))
+            .map(|(p, r)| serde_json::json!({ "peer": p, "bytes": r.bytes, "datagrams": r.datagrams, "lost_datagrams": lost.get(p).copied().unwrap_or(0), "mbps": r.bytes as f64 * 8.0 / t / 1e6 }))
             .collect();
         println!(
             "{}",

@@ -47,9 +47,17 @@ fn transfer(listen_runtime: &str, send_runtime: &str) {
     assert_eq!(status.code(), Some(130), "SIGTERM ends the listener with its summary");
     let summary = &rest.last().unwrap()["summary"];
     let received = summary["peers"][0]["bytes"].as_u64().unwrap();
+    let lost = summary["peers"][0]["lost_datagrams"].as_u64().unwrap();
     // Acknowledged bytes count the 8-byte header of each 1200-byte datagram; received bytes
-    // are application bytes: everything acknowledged was received.
-    assert!(received as f64 >= acked as f64 * 1192.0 / 1200.0 * 0.999, "received {received}, acknowledged {acked}");
+    // are application bytes. P2TP acknowledges cumulatively (an echo covers every datagram
+    // sent before it) and signals loss with flags, so everything acknowledged was received or
+    // declared lost by the listener (a loaded machine drops at the socket); the last few
+    // gaps may not be declared yet when the listener stops.
+    let accounted = received as f64 + lost as f64 * 1192.0;
+    assert!(
+        accounted >= acked as f64 * 1192.0 / 1200.0 * 0.999,
+        "received {received} + lost {lost} datagrams, acknowledged {acked}"
+    );
 }
 
 #[test]
