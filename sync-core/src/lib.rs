@@ -22,6 +22,7 @@ mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod node;
+mod reader;
 pub mod recon;
 mod record;
 mod store;

@@ -11,6 +11,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use sha2::{Digest, Sha256};
 
+use crate::reader::Reader;
+
 /// The encoding version this crate writes and accepts.
 pub const VERSION: u8 = 1;
 /// Longest encoded record (bytes): one record always fits one sync datagram.
@@ -248,7 +250,7 @@ impl Record {
         if bytes.len() > MAX_RECORD_LEN {
             return Err(DecodeError::TooLong);
         }
-        let mut r = Reader(bytes);
+        let mut r = Reader::new(bytes, DecodeError::Truncated);
         let version = r.u8()?;
         if version != VERSION {
             return Err(DecodeError::Version(version));
@@ -296,7 +298,7 @@ impl Record {
             Body::Relation { countersigned: true, .. } => Some(r.array()?),
             _ => None,
         };
-        if !r.0.is_empty() {
+        if !r.rest.is_empty() {
             return Err(DecodeError::TooLong);
         }
         let record = Record { signer, timestamp_ms, body, signature, countersignature };
@@ -310,27 +312,6 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
     }
 }
 

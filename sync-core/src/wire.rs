@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use crate::reader::Reader;
 use crate::recon::estimate::{ESTIMATOR_LEN, Estimator};
 use crate::recon::iblt::{CELL_LEN, Cell};
 use crate::record::MAX_RECORD_LEN;
@@ -150,48 +151,39 @@ pub enum WireError {
     OutOfRange,
 }
 
-struct R<'a>(&'a [u8]);
+type R<'a> = Reader<'a, WireError>;
 
-impl<'a> R<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.0.len() < n {
-            return Err(WireError::Malformed);
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
+fn u16(r: &mut R<'_>) -> Result<u16, WireError> {
+    Ok(u16::from_le_bytes(r.array()?))
+}
+fn u32(r: &mut R<'_>) -> Result<u32, WireError> {
+    Ok(u32::from_le_bytes(r.array()?))
+}
+fn u64(r: &mut R<'_>) -> Result<u64, WireError> {
+    Ok(u64::from_le_bytes(r.array()?))
+}
+
+fn cells(r: &mut R<'_>, n: usize) -> Result<Vec<Cell>, WireError> {
+    let bytes = r.take(n.checked_mul(CELL_LEN).ok_or(WireError::Malformed)?)?;
+    Ok(bytes
+        .chunks_exact(CELL_LEN)
+        .map(|c| {
+            let mut a = [0u8; CELL_LEN];
+            a.copy_from_slice(c);
+            Cell::read(&a)
+        })
+        .collect())
+}
+
+/// `n` Rice-coded wants with parameter `k`: all the bytes that are left, and exactly them.
+fn wants(r: &mut R<'_>, n: usize, k: u8) -> Result<Vec<u32>, WireError> {
+    let wants = crate::recon::rice::decode(r.rest, n, k).ok_or(WireError::Malformed)?;
+    // The coder writes whole bytes; anything after them is malformed.
+    if crate::recon::rice::encoded_len(&wants, k) != r.rest.len() {
+        return Err(WireError::Malformed);
     }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let mut o = [0; N];
-        o.copy_from_slice(self.take(N)?);
-        Ok(o)
-    }
-    fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, WireError> {
-        Ok(u16::from_le_bytes(self.arr()?))
-    }
-    fn u32(&mut self) -> Result<u32, WireError> {
-        Ok(u32::from_le_bytes(self.arr()?))
-    }
-    fn u64(&mut self) -> Result<u64, WireError> {
-        Ok(u64::from_le_bytes(self.arr()?))
-    }
-    fn cells(&mut self, n: usize) -> Result<Vec<Cell>, WireError> {
-        let bytes = self.take(n.checked_mul(CELL_LEN).ok_or(WireError::Malformed)?)?;
-        Ok(bytes
-            .chunks_exact(CELL_LEN)
-            .map(|c| {
-                let mut a = [0u8; CELL_LEN];
-                a.copy_from_slice(c);
-                Cell::read(&a)
-            })
-            .collect())
-    }
-    fn end(&self) -> Result<(), WireError> {
-        if self.0.is_empty() { Ok(()) } else { Err(WireError::Malformed) }
-    }
+    r.rest = &[];
+    Ok(wants)
 }
 
 impl<'a> Message<'a> {
@@ -200,53 +192,49 @@ impl<'a> Message<'a> {
         if bytes.len() > MAX_DATAGRAM {
             return Err(WireError::Malformed);
         }
-        let mut r = R(bytes);
+        let mut r = Reader::new(bytes, WireError::Malformed);
         if r.u8()? != MAGIC {
             return Err(WireError::NotSync);
         }
         let ty = r.u8()?;
-        let session = r.u64()?;
+        let session = u64(&mut r)?;
         let msg = match ty {
             PROBE => {
-                let cookie = r.u64()?;
-                let set_len = r.u32()?;
-                let cells = r.cells(PROBE_CELLS)?;
+                let cookie = u64(&mut r)?;
+                let set_len = u32(&mut r)?;
+                let cells = cells(&mut r, PROBE_CELLS)?;
                 Message::Probe { session, cookie, set_len, cells }
             }
             ESTIMATE => {
-                let cookie = r.u64()?;
-                let set_len = r.u32()?;
-                let estimator = Estimator { bytes: r.arr::<ESTIMATOR_LEN>()? };
+                let cookie = u64(&mut r)?;
+                let set_len = u32(&mut r)?;
+                let estimator = Estimator { bytes: r.array::<ESTIMATOR_LEN>()? };
                 Message::Estimate { session, cookie, set_len, estimator }
             }
             PULL => {
-                let cookie = r.u64()?;
+                let cookie = u64(&mut r)?;
                 let table = r.u8()?;
-                let total = r.u32()?;
-                let range = r.u32()?;
+                let total = u32(&mut r)?;
+                let range = u32(&mut r)?;
                 if table == 0 || total == 0 || !total.is_multiple_of(3) || total > MAX_TABLE_CELLS {
                     return Err(WireError::OutOfRange);
                 }
                 Message::Pull { session, cookie, table, total, range }
             }
             WANT => {
-                let cookie = r.u64()?;
-                let n = usize::from(r.u16()?);
+                let cookie = u64(&mut r)?;
+                let n = usize::from(u16(&mut r)?);
                 let k = r.u8()?;
-                let wants = crate::recon::rice::decode(r.0, n, k).ok_or(WireError::Malformed)?;
-                if crate::recon::rice::encoded_len(&wants, k) != r.0.len() {
-                    return Err(WireError::Malformed);
-                }
-                r.0 = &[];
+                let wants = wants(&mut r, n, k)?;
                 Message::Want { session, cookie, wants }
             }
             CELLS => {
-                let cookie = r.u64()?;
+                let cookie = u64(&mut r)?;
                 let table = r.u8()?;
-                let total = r.u32()?;
-                let range = r.u32()?;
-                let first = r.u32()?;
-                let n = usize::from(r.u16()?);
+                let total = u32(&mut r)?;
+                let range = u32(&mut r)?;
+                let first = u32(&mut r)?;
+                let n = usize::from(u16(&mut r)?);
                 if table == 0
                     || total == 0
                     || !total.is_multiple_of(3)
@@ -255,7 +243,7 @@ impl<'a> Message<'a> {
                 {
                     return Err(WireError::OutOfRange);
                 }
-                let cells = r.cells(n)?;
+                let cells = cells(&mut r, n)?;
                 Message::Cells { session, cookie, table, total, range, first, cells }
             }
             RESULT => {
@@ -265,30 +253,25 @@ impl<'a> Message<'a> {
                     1 => true,
                     _ => return Err(WireError::OutOfRange),
                 };
-                let need_cells = r.u32()?;
-                let cookie = r.u64()?;
-                let deferred = r.u32()?;
-                let part = r.u16()?;
-                let parts = r.u16()?;
-                let n = usize::from(r.u16()?);
+                let need_cells = u32(&mut r)?;
+                let cookie = u64(&mut r)?;
+                let deferred = u32(&mut r)?;
+                let part = u16(&mut r)?;
+                let parts = u16(&mut r)?;
+                let n = usize::from(u16(&mut r)?);
                 let k = r.u8()?;
                 if parts == 0 || part >= parts || need_cells > MAX_TABLE_CELLS {
                     return Err(WireError::OutOfRange);
                 }
-                let wants = crate::recon::rice::decode(r.0, n, k).ok_or(WireError::Malformed)?;
-                // The coder writes whole bytes; anything after them is malformed.
-                if crate::recon::rice::encoded_len(&wants, k) != r.0.len() {
-                    return Err(WireError::Malformed);
-                }
-                r.0 = &[];
+                let wants = wants(&mut r, n, k)?;
                 Message::Result { session, table, complete, need_cells, cookie, deferred, part, parts, wants }
             }
             RECORDS => {
-                let cookie = r.u64()?;
+                let cookie = u64(&mut r)?;
                 let n = usize::from(r.u8()?);
                 let mut records = Vec::with_capacity(n.min(bytes.len() / 2));
                 for _ in 0..n {
-                    let len = usize::from(r.u16()?);
+                    let len = usize::from(u16(&mut r)?);
                     if len > MAX_RECORD_LEN {
                         return Err(WireError::OutOfRange);
                     }
@@ -298,7 +281,9 @@ impl<'a> Message<'a> {
             }
             _ => return Err(WireError::NotSync),
         };
-        r.end()?;
+        if !r.rest.is_empty() {
+            return Err(WireError::Malformed);
+        }
         Ok(msg)
     }
 
