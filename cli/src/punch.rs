@@ -128,14 +128,7 @@ pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
 }
 
 fn send_with_ttl(socket: &UdpSocket, to: SocketAddr, ttl: u8) -> Result<(), Failure> {
-    let s = socket2::SockRef::from(socket);
-    let v6 = to.is_ipv6();
-    let get = |s: &socket2::SockRef<'_>| if v6 { s.unicast_hops_v6() } else { s.ttl_v4() };
-    let set = |s: &socket2::SockRef<'_>, t: u32| if v6 { s.set_unicast_hops_v6(t) } else { s.set_ttl_v4(t) };
-    let default = get(&s).map_err(|e| e.to_string())?;
-    set(&s, u32::from(ttl)).map_err(|e| Failure::from(format!("setting TTL {ttl}: {e}")))?;
-    let sent = socket.send_to(PUNCH, to);
-    set(&s, default).map_err(|e| e.to_string())?;
-    sent.map_err(|e| Failure::from(format!("sending to {to}: {e}")))?;
-    Ok(())
+    drivers::with_ttl(socket, to, Some(ttl), || socket.send_to(PUNCH, to))
+        .map(|_| ())
+        .map_err(|e| Failure::from(format!("sending to {to} with TTL {ttl}: {e}")))
 }

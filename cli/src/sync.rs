@@ -303,13 +303,15 @@ fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
     let mut skipped = 0;
     for r in records {
         let slot = r.record().slot();
-        let held = current.get(&slot).copied().or_else(|| store.current(&slot));
+        // One query per record: what the store holds in the slot.
+        let stored = store.current(&slot);
+        let held = current.get(&slot).copied().or(stored);
         let key = (r.record().timestamp_ms, r.id());
         if store.contains(&r.id()) || held.is_some_and(|h| h >= key) {
             skipped += 1;
             continue;
         }
-        let replaces = store.current(&slot).map(|(_, id)| id);
+        let replaces = stored.map(|(_, id)| id);
         if batch.insert(slot, (r, replaces)).is_some() {
             skipped += 1;
         }

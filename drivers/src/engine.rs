@@ -189,7 +189,7 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
 /// IPv4-mapped one on a dual-stack socket, takes `IP_TTL`; an IPv6 one `IPV6_UNICAST_HOPS`.
 /// A TTL the kernel refuses fails the send instead of sending with the default: a low-TTL
 /// packet sent with the full TTL is exactly the packet a hole puncher must not send.
-pub(crate) fn with_ttl<S: std::os::fd::AsFd, T>(
+pub fn with_ttl<S: std::os::fd::AsFd, T>(
     socket: &S,
     to: std::net::SocketAddr,
     ttl: Option<u8>,

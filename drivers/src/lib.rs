@@ -54,6 +54,7 @@ pub mod std_thread;
 pub mod tokio;
 
 pub use clock::MonoClock;
+pub use engine::with_ttl;
 pub use seed::os_seed;
 
 /// Tuning of a run loop. The defaults suit a peer-to-peer node on a desktop or server.
