@@ -22,9 +22,10 @@ pub mod fuzz;
 mod identity;
 mod node;
 mod peers;
+mod session;
 mod wan;
 pub mod wire;
 
 pub use identity::{KEY_BIN_LEN, Mid, PeerKey};
-pub use node::{Config, Event, Node, NodeStats};
+pub use node::{Config, Event, Node, NodeStats, PathKind, SendError, SendFailure};
 pub use peers::Peer;

@@ -1,19 +1,23 @@
-//! [`Node`]: one overlay node on one socket (`docs/overlay.md` §3). So far: the discovery walk
-//! with introductions and punctures, py-ipv8's semantics, a bounded peer table with liveness,
-//! and the WAN address by vote.
+//! [`Node`]: one overlay node on one socket (`docs/overlay.md` §3–§4): the discovery walk
+//! with introductions and punctures (py-ipv8's semantics), a bounded peer table with
+//! liveness, the WAN address by vote, a STUN server, and messages to peers by key over
+//! identified P2TP streams, all demultiplexed on the one socket.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
+use p2tp_core::{Endpoint, Protocol};
 use sansio_core::{Instant, Machine, Seed, SeededRng, Transmit, TransmitQueue};
+use stun_core::{Server, ServerConfig};
 use sync_core::{Identity, ZeroSeed};
 
 use alloc::collections::BTreeMap;
 
 use crate::identity::{Mid, PeerKey};
 use crate::peers::{Heard, Peer, Peers};
+use crate::session::{DATA, HELD, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session};
 use crate::wan::{Voter, WanVotes};
 use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
@@ -37,6 +41,11 @@ pub struct Config {
     pub max_peers: usize,
     /// Punctures sent per second at most, per introducer (each answers an unsigned request).
     pub punctures_per_sec: u32,
+    /// Answer STUN Binding requests on the socket (the seeds: "every peer runs the STUN
+    /// protocol"); answers never exceed 3x the request.
+    pub serve_stun: bool,
+    /// The P2TP endpoint's settings (its `local` is set to [`local`](Self::local)).
+    pub transport: p2tp_core::Config,
 }
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -55,6 +64,8 @@ impl Config {
             peer_timeout: Duration::from_secs(60),
             max_peers: 256,
             punctures_per_sec: 50,
+            serve_stun: true,
+            transport: p2tp_core::Config::new(local),
         }
     }
 }
@@ -75,6 +86,90 @@ pub enum Event {
         /// The new address.
         address: SocketAddr,
     },
+    /// A P2TP stream's peer proved its key: messages to and from it flow.
+    Connected {
+        /// The peer.
+        mid: Mid,
+        /// The address the stream runs to.
+        address: SocketAddr,
+        /// Whether that address is a LAN or a public one.
+        path: PathKind,
+    },
+    /// A message from a connected peer.
+    Message {
+        /// The peer.
+        mid: Mid,
+        /// The application's bytes.
+        data: Vec<u8>,
+    },
+    /// The stream to a connected peer closed (idle, closed by either side, or replaced by a
+    /// stream to its new address).
+    Disconnected {
+        /// The peer.
+        mid: Mid,
+        /// The address the stream ran to.
+        address: SocketAddr,
+    },
+    /// Messages queued by [`Node::send`] for a peer that never connected were dropped.
+    SendFailed {
+        /// The peer the application asked for.
+        mid: Mid,
+        /// Why.
+        reason: SendFailure,
+        /// How many messages were dropped.
+        dropped: usize,
+    },
+}
+
+/// How a stream reaches its peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathKind {
+    /// A private (RFC 1918, ULA, loopback or link-local) address: the same LAN or host.
+    Lan,
+    /// A public address, directly (through a hole punched in any NAT on the way).
+    Direct,
+}
+
+/// Why queued messages were dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendFailure {
+    /// No P2TP stream could be opened to the peer's address.
+    NoRoute,
+    /// The stream opened but no valid hello came back.
+    NoHello,
+    /// Another key answered at the peer's last known address.
+    WrongPeer,
+    /// The stream closed before the peer proved its key.
+    Closed,
+}
+
+/// Why [`Node::send`] refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The node has not heard from that peer (or has forgotten it): no address to try.
+    #[error("unknown peer")]
+    UnknownPeer,
+    /// The message is larger than one P2TP datagram can carry.
+    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// Back-pressure: the stream's queue (or the messages waiting for the peer's hello) is
+    /// full; send again later.
+    #[error("send queue full")]
+    QueueFull,
+    /// No stream can be opened (the stream limit, or another address family).
+    #[error("no route to that peer: {0}")]
+    NoRoute(p2tp_core::ConnectError),
+    /// The stream to the peer is closing.
+    #[error("the stream to that peer is closing")]
+    Closing,
 }
 
 /// Drop counters.
@@ -99,6 +194,14 @@ pub struct NodeStats {
     pub punctures_received: u64,
     /// Datagrams the transmit queue refused.
     pub queue_full: u64,
+    /// STUN datagrams not handled (requests while not serving STUN, answers to no request).
+    pub stun_ignored: u64,
+    /// Hellos that did not decode or verify, or named another key than the stream's.
+    pub bad_hellos: u64,
+    /// P2TP datagrams that were neither a hello nor a message, or came from the node's own key.
+    pub bad_stream_data: u64,
+    /// Messages dropped because too many arrived before their sender's hello.
+    pub held_dropped: u64,
 }
 
 /// One overlay node.
@@ -130,6 +233,12 @@ pub struct Node {
     /// Introducers this node walked to and heard back from, when, and the punctures sent for
     /// each in the current second.
     introducers: BTreeMap<SocketAddr, (Instant, Instant, u32)>,
+    /// P2TP on the same socket, and the overlay's view of each stream.
+    endpoint: Endpoint,
+    sessions: BTreeMap<SocketAddr, Session>,
+    /// Verified peers' stream addresses.
+    connected: BTreeMap<Mid, SocketAddr>,
+    stun: Option<Server>,
     out: TransmitQueue,
     events: VecDeque<Event>,
     stats: NodeStats,
@@ -146,6 +255,15 @@ impl Node {
         let Some(key) = PeerKey::from_ed25519(&identity.public()) else {
             unreachable!("an Ed25519 key made from a seed is a valid point")
         };
+        let mut rng = SeededRng::from_seed(seed);
+        config.transport.local = config.local;
+        let endpoint = Endpoint::new(config.transport.clone(), rng.child_seed());
+        let stun = config.serve_stun.then(|| {
+            let Ok(server) = Server::new(ServerConfig::new(config.local, None), rng.child_seed()) else {
+                unreachable!("a server without an alternate address has a valid configuration")
+            };
+            server
+        });
         Ok(Self {
             peers: Peers::new(config.max_peers, 64),
             config,
@@ -153,11 +271,15 @@ impl Node {
             key,
             identity,
             global_time: 0,
-            rng: SeededRng::from_seed(seed),
+            rng,
             wan: WanVotes::new(32),
             next_walk: Instant::ZERO,
             outstanding: VecDeque::new(),
             introducers: BTreeMap::new(),
+            endpoint,
+            sessions: BTreeMap::new(),
+            connected: BTreeMap::new(),
+            stun,
             out: TransmitQueue::new(1024, 1 << 20),
             events: VecDeque::new(),
             stats: NodeStats::default(),
@@ -188,13 +310,87 @@ impl Node {
     pub fn stats(&self) -> NodeStats {
         self.stats
     }
+    /// The P2TP endpoint's counters.
+    pub fn transport_stats(&self) -> p2tp_core::EndpointStats {
+        self.endpoint.stats()
+    }
+    /// The STUN server's counters, if the node serves STUN.
+    pub fn stun_stats(&self) -> Option<stun_core::ServerStats> {
+        self.stun.as_ref().map(Server::stats)
+    }
+    /// Peers with a verified stream, and where it runs.
+    pub fn connected(&self) -> impl Iterator<Item = (Mid, SocketAddr)> + '_ {
+        self.connected.iter().map(|(m, a)| (*m, *a))
+    }
+    /// The path figures of the stream to a connected peer (RTT, rate, loss, counters).
+    pub fn path_stats(&self, mid: &Mid) -> Option<p2tp_core::PathStats> {
+        self.connected.get(mid).and_then(|a| self.endpoint.path_stats(*a))
+    }
+    /// The largest message [`send`](Self::send) takes.
+    pub fn max_message(&self) -> usize {
+        self.endpoint.config().max_datagram() - 1
+    }
+
+    /// Sends one message to the peer with member id `mid`: at once over its verified
+    /// stream, or, if there is none, over a new P2TP stream to the address the peer was last
+    /// heard from, once the peer's hello proves its key ([`Event::Connected`]). Like any
+    /// datagram it may be lost; the peer's path figures tell how often that happens.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::UnknownPeer`] if the node knows no address for `mid`;
+    /// [`SendError::QueueFull`] is back-pressure; the others are permanent for this message.
+    pub fn send(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<(), SendError> {
+        let max = self.max_message();
+        if data.len() > max {
+            return Err(SendError::TooLarge { len: data.len(), max });
+        }
+        let mut framed = Vec::with_capacity(data.len() + 1);
+        framed.push(DATA);
+        framed.extend_from_slice(data);
+        let result = self.send_framed(now, mid, framed);
+        self.pump(now);
+        result
+    }
+
+    fn send_framed(&mut self, now: Instant, mid: &Mid, framed: Vec<u8>) -> Result<(), SendError> {
+        if let Some(&address) = self.connected.get(mid) {
+            return self.endpoint.send(now, address, &framed).map_err(transport_error);
+        }
+        if let Some(s) = self.sessions.values_mut().find(|s| s.expect == Some(*mid) && !s.verified) {
+            if s.outbox.len() >= HELD {
+                return Err(SendError::QueueFull);
+            }
+            s.outbox.push_back(framed);
+            return Ok(());
+        }
+        let address = self.peers.get(mid).map(|p| p.address).ok_or(SendError::UnknownPeer)?;
+        if self.sessions.get(&address).is_some_and(|s| s.key.is_some_and(|k| k.mid() != *mid)) {
+            // Another key holds a stream at that address now: the peer moved.
+            return Err(SendError::UnknownPeer);
+        }
+        self.endpoint.connect(now, address).map_err(SendError::NoRoute)?;
+        let mine = self.rng.next_u64();
+        let s = self.sessions.entry(address).or_insert_with(|| Session::new(None, mine));
+        s.expect = Some(*mid);
+        s.outbox.push_back(framed);
+        Ok(())
+    }
+
+    /// Closes the stream to a connected peer; returns whether there was one.
+    pub fn disconnect(&mut self, now: Instant, mid: &Mid) -> bool {
+        let Some(&address) = self.connected.get(mid) else { return false };
+        let closed = self.endpoint.close(now, address);
+        self.pump(now);
+        closed
+    }
 
     fn tick(&mut self) -> u64 {
         self.global_time += 1;
         self.global_time
     }
 
-    fn send(&mut self, to: SocketAddr, payload: Payload, global_time: u64) {
+    fn send_signed(&mut self, to: SocketAddr, payload: Payload, global_time: u64) {
         let msg = Message { community: self.config.community, style: Style::New, global_time, sender: None, payload };
         let signer = Signer { identity: &self.identity, key: &self.key };
         // Encoding fails only for an IPv6 address in an old-style message; a node writes the
@@ -246,7 +442,7 @@ impl Node {
             identifier,
             extra: Vec::new(),
         });
-        self.send(to, payload, u64::from(identifier));
+        self.send_signed(to, payload, u64::from(identifier));
         if self.outstanding.len() >= OUTSTANDING {
             self.outstanding.pop_front();
         }
@@ -298,7 +494,7 @@ impl Node {
             extra: Vec::new(),
         });
         let t = self.tick();
-        self.send(from, response, t);
+        self.send_signed(from, response, t);
         if let Some((_, _, address)) = pick {
             let t = self.tick();
             let msg = Message {
@@ -380,21 +576,22 @@ impl Node {
             source_wan: self.my_wan(),
             identifier: p.identifier,
         });
-        self.send(to, payload, t);
+        self.send_signed(to, payload, t);
     }
 }
 
-impl Machine for Node {
-    type Event = Event;
+/// Node-side errors for a P2TP refusal.
+fn transport_error(e: p2tp_core::SendError) -> SendError {
+    match e {
+        p2tp_core::SendError::TooLarge { len, max } => SendError::TooLarge { len: len - 1, max: max - 1 },
+        p2tp_core::SendError::Closing => SendError::Closing,
+        p2tp_core::SendError::NoStream => SendError::UnknownPeer,
+        _ => SendError::QueueFull,
+    }
+}
 
-    fn handle_datagram(&mut self, now: Instant, _local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
-        if datagram.len() < wire::PREFIX_LEN + 1
-            || datagram[..2] != [0, wire::VERSION]
-            || datagram[2..22] != self.config.community.0
-        {
-            self.stats.not_ours += 1;
-            return;
-        }
+impl Node {
+    fn on_overlay(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
         let Ok(msg) = wire::decode(datagram) else {
             self.stats.malformed += 1;
             return;
@@ -412,6 +609,177 @@ impl Machine for Node {
         }
     }
 
+    /// Sends the hellos that are due (giving up on streams whose peer never answered), then
+    /// handles what the P2TP endpoint reported.
+    fn pump(&mut self, now: Instant) {
+        let due: Vec<SocketAddr> =
+            self.sessions.iter().filter(|(_, s)| s.next_hello.is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
+        for address in due {
+            let Some(s) = self.sessions.get(&address) else { continue };
+            if s.hellos >= HELLO_TRIES {
+                let failure = if s.key.is_some() { SendFailure::Closed } else { SendFailure::NoHello };
+                self.end_session(address, failure);
+                self.endpoint.close(now, address);
+                continue;
+            }
+            self.send_hello(now, address);
+        }
+        while let Some(e) = self.endpoint.poll_event() {
+            match e {
+                p2tp_core::Event::Opened { peer } => self.on_opened(now, peer),
+                p2tp_core::Event::Datagram { peer, data } => self.on_stream_data(now, peer, &data),
+                p2tp_core::Event::OpenFailed { peer, .. } => self.end_session(peer, SendFailure::NoRoute),
+                p2tp_core::Event::Closed { peer, .. } => self.end_session(peer, SendFailure::Closed),
+                _ => {}
+            }
+        }
+    }
+
+    fn send_hello(&mut self, now: Instant, address: SocketAddr) {
+        let Some(s) = self.sessions.get_mut(&address) else { return };
+        let hello = Hello { key: self.key, verified_you: s.verified, mine: s.mine, yours: s.yours };
+        s.hellos += 1;
+        s.last_hello = Some(now);
+        s.next_hello = (!s.verified).then(|| now + HELLO_INTERVAL);
+        let bytes = hello.encode(&self.identity);
+        // A full stream queue loses this hello; the next one is due in 500 ms.
+        let _ = self.endpoint.send(now, address, &bytes);
+    }
+
+    fn on_opened(&mut self, now: Instant, address: SocketAddr) {
+        let mine = self.rng.next_u64();
+        self.sessions.entry(address).or_insert_with(|| Session::new(None, mine)).opened = true;
+        self.send_hello(now, address);
+    }
+
+    fn on_stream_data(&mut self, now: Instant, address: SocketAddr, data: &[u8]) {
+        match data.first() {
+            Some(&HELLO) => self.on_hello(now, address, data),
+            Some(&DATA) => {
+                let Some(s) = self.sessions.get_mut(&address) else {
+                    self.stats.bad_stream_data += 1;
+                    return;
+                };
+                if s.verified {
+                    if let Some(key) = s.key {
+                        self.events.push_back(Event::Message { mid: key.mid(), data: data[1..].to_vec() });
+                    }
+                    return;
+                }
+                if s.inbox.len() >= HELD {
+                    self.stats.held_dropped += 1;
+                } else {
+                    s.inbox.push_back(data[1..].to_vec());
+                }
+                // The peer thinks it is verified: our hello (or its) was lost; say it again.
+                if s.opened && s.may_answer(now) {
+                    self.send_hello(now, address);
+                }
+            }
+            _ => self.stats.bad_stream_data += 1,
+        }
+    }
+
+    fn on_hello(&mut self, now: Instant, address: SocketAddr, data: &[u8]) {
+        let Some(hello) = Hello::decode(data) else {
+            self.stats.bad_hellos += 1;
+            return;
+        };
+        if hello.key == self.key {
+            self.stats.bad_stream_data += 1;
+            return;
+        }
+        let mine = self.rng.next_u64();
+        let s = self.sessions.entry(address).or_insert_with(|| Session::new(None, mine));
+        if s.key.is_some_and(|k| k != hello.key) {
+            self.stats.bad_hellos += 1;
+            return;
+        }
+        s.key = Some(hello.key);
+        s.yours = hello.mine;
+        let fresh = !s.verified && hello.yours == s.mine;
+        if fresh {
+            s.verified = true;
+            s.next_hello = None;
+        }
+        // A hello that shows the peer lacks this side's nonce, or its verdict, is answered at
+        // once (each answer is one hello for one hello, on a validated stream); repeats of an
+        // informed one at most every 100 ms.
+        let answer = !hello.verified_you && (hello.yours != s.mine || fresh || s.may_answer(now));
+        if fresh {
+            self.on_verified(now, address, hello.key.mid());
+        }
+        if answer && self.sessions.contains_key(&address) {
+            self.send_hello(now, address);
+        }
+    }
+
+    fn on_verified(&mut self, now: Instant, address: SocketAddr, mid: Mid) {
+        let Some(s) = self.sessions.get_mut(&address) else { return };
+        let outbox = core::mem::take(&mut s.outbox);
+        let inbox = core::mem::take(&mut s.inbox);
+        if let Some(expected) = s.expect.take()
+            && expected != mid
+        {
+            self.events.push_back(Event::SendFailed { mid: expected, reason: SendFailure::WrongPeer, dropped: outbox.len() });
+        } else {
+            for framed in &outbox {
+                if self.endpoint.send(now, address, framed).is_err() {
+                    self.stats.queue_full += 1;
+                }
+            }
+        }
+        // The newest stream of a peer is where it is now; an older one fades by idleness.
+        if let Some(old) = self.connected.insert(mid, address)
+            && old != address
+        {
+            self.events.push_back(Event::Disconnected { mid, address: old });
+        }
+        let path = if is_private(address.ip()) { PathKind::Lan } else { PathKind::Direct };
+        self.events.push_back(Event::Connected { mid, address, path });
+        for data in inbox {
+            self.events.push_back(Event::Message { mid, data });
+        }
+    }
+
+    /// Forgets a stream's session, reporting a disconnect or the messages it could not send.
+    fn end_session(&mut self, address: SocketAddr, failure: SendFailure) {
+        let Some(s) = self.sessions.remove(&address) else { return };
+        if let Some(key) = s.key.filter(|_| s.verified) {
+            let mid = key.mid();
+            if self.connected.get(&mid) == Some(&address) {
+                self.connected.remove(&mid);
+                self.events.push_back(Event::Disconnected { mid, address });
+            }
+        } else if let Some(mid) = s.expect {
+            self.events.push_back(Event::SendFailed { mid, reason: failure, dropped: s.outbox.len() });
+        }
+    }
+
+    fn next_hello(&self) -> Option<Instant> {
+        self.sessions.values().filter_map(|s| s.next_hello).min()
+    }
+}
+
+impl Machine for Node {
+    type Event = Event;
+
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        let community = self.config.community.0;
+        match p2tp_core::classify(datagram, |c| *c == community, |_| false) {
+            Protocol::Overlay => self.on_overlay(now, remote, datagram),
+            Protocol::P2tp => {
+                self.endpoint.handle_datagram(now, local, remote, datagram);
+                self.pump(now);
+            }
+            Protocol::Stun => match self.stun.as_mut() {
+                Some(server) => server.handle_datagram(now, local, remote, datagram),
+                None => self.stats.stun_ignored += 1,
+            },
+            _ => self.stats.not_ours += 1,
+        }
+    }
+
     fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_walk {
             let cutoff = now.saturating_sub(self.config.peer_timeout);
@@ -419,10 +787,18 @@ impl Machine for Node {
             self.walk(now);
             self.next_walk = now + self.config.walk_interval;
         }
+        self.endpoint.handle_timeout(now);
+        self.pump(now);
     }
 
-    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.out.pop(buf)
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(t) = self.out.pop(buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.stun.as_mut().and_then(|s| s.poll_transmit(now, buf)) {
+            return Some(t);
+        }
+        self.endpoint.poll_transmit(now, buf)
     }
 
     fn poll_event(&mut self) -> Option<Event> {
@@ -430,11 +806,15 @@ impl Machine for Node {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        Some(self.next_walk)
+        let mut t = self.next_walk;
+        for d in [self.endpoint.poll_timeout(), self.next_hello()].into_iter().flatten() {
+            t = t.min(d);
+        }
+        Some(t)
     }
 
     fn timeout_reason(&self) -> Option<&'static str> {
-        Some("walk step")
+        Some("walk step, P2TP timer or hello")
     }
 }
 

@@ -4,64 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use netsim::{HostId, LinkConfig, NatConfig, Sim};
-use overlay_core::wire::Community;
+use netsim::{HostId, NatConfig, Sim};
 use overlay_core::{Config, Node};
 use sansio_core::{Instant, Seed};
 
-const COMMUNITY: Community = Community([0x42; 20]);
-
-fn public(i: usize) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1 + i as u8)), 6421)
-}
-
-fn identity(i: usize) -> [u8; 32] {
-    let mut seed = [9u8; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    seed
-}
-
-struct Net {
-    sim: Sim,
-    nodes: Vec<HostId<Node>>,
-    /// Each NAT'd node's NAT public IP.
-    public_ip: Vec<Option<IpAddr>>,
-}
-
-/// `bootstraps` public nodes, then one node behind its own NAT per entry of `nats`.
-fn network(seed: u64, bootstraps: usize, nats: &[NatConfig]) -> Net {
-    let mut sim = Sim::new(Seed::from_u64(seed));
-    let net = sim.internet();
-    let boot: Vec<SocketAddr> = (0..bootstraps).map(public).collect();
-    let mut nodes = Vec::new();
-    let mut public_ip = Vec::new();
-    for (i, addr) in boot.iter().enumerate() {
-        let others: Vec<SocketAddr> = boot.iter().copied().filter(|a| a != addr).collect();
-        let node = Node::new(Config::new(COMMUNITY, *addr, others), identity(i), Seed::from_u64(seed).derive(i as u64))
-            .unwrap();
-        nodes.push(sim.add_host(net, &[*addr], node));
-        public_ip.push(None);
-    }
-    for (k, nat) in nats.iter().enumerate() {
-        let i = bootstraps + k;
-        let ip = IpAddr::V4(Ipv4Addr::new(198, 51, (k / 200) as u8, 1 + (k % 200) as u8));
-        let (n, home) = sim.add_nat(net, ip, nat.clone());
-        let link =
-            LinkConfig { delay: Duration::from_millis(10 + (k % 7) as u64 * 5), routers: 2, ..LinkConfig::default() };
-        *sim.link_mut(sim.nat_uplink(n)) = link.clone();
-        *sim.link_mut(sim.nat_downlink(n)) = link;
-        let local: SocketAddr = "192.168.1.2:6421".parse().unwrap();
-        let node =
-            Node::new(Config::new(COMMUNITY, local, boot.clone()), identity(i), Seed::from_u64(seed).derive(i as u64))
-                .unwrap();
-        nodes.push(sim.add_host(home, &[local], node));
-        public_ip.push(Some(ip));
-    }
-    Net { sim, nodes, public_ip }
-}
+mod util;
+use util::{COMMUNITY, identity, network, public};
 
 #[test]
 fn nodes_behind_cone_and_linux_nats_each_discover_twenty_others_within_a_minute() {
@@ -79,8 +29,8 @@ fn nodes_behind_cone_and_linux_nats_each_discover_twenty_others_within_a_minute(
     eprintln!("peers known after 60 s: min {fewest}, per node {known:?}");
     assert!(fewest >= 20, "{known:?}");
     // Each NAT'd node learned its public address: its NAT's IP and (port-preserving NATs) its port.
-    for (h, ip) in net.nodes.iter().zip(&net.public_ip) {
-        if let Some(ip) = ip {
+    for (h, nat) in net.nodes.iter().zip(&net.nats) {
+        if let Some((_, ip)) = nat {
             assert_eq!(net.sim.machine(*h).wan(), Some(SocketAddr::new(*ip, 6421)));
         }
     }
