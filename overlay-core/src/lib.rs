@@ -27,5 +27,5 @@ mod wan;
 pub mod wire;
 
 pub use identity::{KEY_BIN_LEN, Mid, PeerKey};
-pub use node::{Config, Event, Node, NodeStats, PathKind, SendError, SendFailure};
+pub use node::{Config, Event, Node, NodeStats, PathHop, PathKind, RecordError, SYNC_MESSAGE, SendError, SendFailure};
 pub use peers::Peer;

@@ -11,7 +11,7 @@ use core::time::Duration;
 use p2tp_core::{Endpoint, Protocol};
 use sansio_core::{Instant, Machine, Seed, SeededRng, Transmit, TransmitQueue};
 use stun_core::{Server, ServerConfig};
-use sync_core::{Identity, ZeroSeed};
+use sync_core::{ContentId, Identity, Kind, MemStore, Policy, PublicKey, Store, SyncNode, TrustGraph, ZeroSeed};
 
 use alloc::collections::BTreeMap;
 
@@ -20,7 +20,10 @@ use crate::peers::{Heard, Peer, Peers};
 use crate::session::Session;
 use crate::wan::{Voter, WanVotes};
 
+mod records;
 mod streams;
+
+pub use records::{PathHop, RecordError, SYNC_MESSAGE};
 use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
     Style, request_flags, response_flags,
@@ -48,6 +51,18 @@ pub struct Config {
     pub serve_stun: bool,
     /// The P2TP endpoint's settings (its `local` is set to [`local`](Self::local)).
     pub transport: p2tp_core::Config,
+    /// The metadata of the node's own Peer record (a nickname; at most 64 bytes).
+    pub name: Vec<u8>,
+    /// Time between reconciliation rounds the node starts (each with a random peer).
+    pub sync_interval: Duration,
+    /// Least trust a signer needs for its records to be stored (those of peers this node
+    /// relates to directly, and its own, always are). The default, the smallest positive
+    /// value, stores what some trusted relation path vouches for; 0 stores every valid
+    /// record.
+    pub trust_threshold: f64,
+    /// Unix time (ms) at `Instant::ZERO`: records carry wall-clock timestamps. The driver
+    /// sets it; a simulation may leave it 0.
+    pub unix_ms_at_origin: u64,
 }
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -68,6 +83,10 @@ impl Config {
             punctures_per_sec: 50,
             serve_stun: true,
             transport: p2tp_core::Config::new(local),
+            name: Vec::new(),
+            sync_interval: Duration::from_secs(5),
+            trust_threshold: f64::MIN_POSITIVE,
+            unix_ms_at_origin: 0,
         }
     }
 }
@@ -111,6 +130,17 @@ pub enum Event {
         mid: Mid,
         /// The address the stream ran to.
         address: SocketAddr,
+    },
+    /// A record entered the store: one of this node's own, or one a peer synced.
+    RecordStored {
+        /// Its content id.
+        id: ContentId,
+        /// Peer, Binding or Relation.
+        kind: Kind,
+        /// Its signer.
+        signer: PublicKey,
+        /// The peer address it came from (`None`: signed here).
+        from: Option<SocketAddr>,
     },
     /// Messages queued by [`Node::send`] for a peer that never connected were dropped.
     SendFailed {
@@ -220,7 +250,7 @@ pub struct NodeStats {
 /// let mut buf = [0u8; sansio_core::MIN_TRANSMIT_BUFFER];
 /// assert_eq!(node.poll_transmit(Instant::ZERO, &mut buf).unwrap().destination, boot);
 /// ```
-pub struct Node {
+pub struct Node<S: Store = MemStore> {
     config: Config,
     identity: Identity,
     key: PeerKey,
@@ -241,6 +271,13 @@ pub struct Node {
     /// Verified peers' stream addresses.
     connected: BTreeMap<Mid, SocketAddr>,
     stun: Option<Server>,
+    /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
+    sync: SyncNode<S, TrustGraph>,
+    next_round: Instant,
+    /// Whether the node's Peer record is signed.
+    announced: bool,
+    last_signed_ms: u64,
+    scratch: Vec<u8>,
     out: TransmitQueue,
     events: VecDeque<Event>,
     stats: NodeStats,
@@ -249,8 +286,16 @@ pub struct Node {
 const UNSPECIFIED: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl Node {
-    /// A node with the identity of secret seed `identity_seed`; `seed` drives its choices.
-    pub fn new(mut config: Config, identity_seed: [u8; 32], seed: Seed) -> Result<Self, ZeroSeed> {
+    /// A node with the identity of secret seed `identity_seed`, its records in memory;
+    /// `seed` drives its choices.
+    pub fn new(config: Config, identity_seed: [u8; 32], seed: Seed) -> Result<Self, ZeroSeed> {
+        Self::with_store(config, identity_seed, seed, MemStore::new())
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// A node whose records live in `store` (SQLite in `drivers`, say).
+    pub fn with_store(mut config: Config, identity_seed: [u8; 32], seed: Seed, store: S) -> Result<Self, ZeroSeed> {
         // A zero interval would make the next walk due at the very instant of the last one.
         config.walk_interval = config.walk_interval.max(Duration::from_millis(1));
         let identity = Identity::from_seed(identity_seed)?;
@@ -266,6 +311,19 @@ impl Node {
             };
             server
         });
+        let policy = Policy { own: identity.public(), threshold: config.trust_threshold, max_future_ms: 60_000 };
+        let trust = TrustGraph::new(
+            identity.public(),
+            trust_core::TypeWeights::default(),
+            trust_core::WalkConfig::default(),
+            rng.child_seed(),
+        );
+        let sync = SyncNode::new(
+            sync_core::Config::new(policy, config.unix_ms_at_origin),
+            rng.child_seed(),
+            store,
+            trust,
+        );
         Ok(Self {
             peers: Peers::new(config.max_peers, 64),
             config,
@@ -282,6 +340,11 @@ impl Node {
             sessions: BTreeMap::new(),
             connected: BTreeMap::new(),
             stun,
+            sync,
+            next_round: Instant::ZERO,
+            announced: false,
+            last_signed_ms: 0,
+            scratch: alloc::vec![0; sansio_core::MIN_TRANSMIT_BUFFER],
             out: TransmitQueue::new(1024, 1 << 20),
             events: VecDeque::new(),
             stats: NodeStats::default(),
@@ -533,12 +596,13 @@ impl Node {
     }
 }
 
-impl Machine for Node {
+impl<S: Store> Machine for Node<S> {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         let community = self.config.community.0;
         match p2tp_core::classify(datagram, |c| *c == community, |_| false) {
+            Protocol::Overlay if datagram[wire::PREFIX_LEN] == SYNC_MESSAGE => self.on_sync(now, local, remote, datagram),
             Protocol::Overlay => self.on_overlay(now, remote, datagram),
             Protocol::P2tp => {
                 self.endpoint.handle_datagram(now, local, remote, datagram);
@@ -561,6 +625,7 @@ impl Machine for Node {
         }
         self.endpoint.handle_timeout(now);
         self.pump(now);
+        self.sync_timeout(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -568,6 +633,9 @@ impl Machine for Node {
             return Some(t);
         }
         if let Some(t) = self.stun.as_mut().and_then(|s| s.poll_transmit(now, buf)) {
+            return Some(t);
+        }
+        if let Some(t) = self.poll_sync(now, buf) {
             return Some(t);
         }
         self.endpoint.poll_transmit(now, buf)
@@ -579,14 +647,14 @@ impl Machine for Node {
 
     fn poll_timeout(&mut self) -> Option<Instant> {
         let mut t = self.next_walk;
-        for d in [self.endpoint.poll_timeout(), self.next_hello()].into_iter().flatten() {
+        for d in [self.endpoint.poll_timeout(), self.next_hello(), Some(self.next_sync())].into_iter().flatten() {
             t = t.min(d);
         }
         Some(t)
     }
 
     fn timeout_reason(&self) -> Option<&'static str> {
-        Some("walk step, P2TP timer or hello")
+        Some("walk step, P2TP timer, hello or sync")
     }
 }
 

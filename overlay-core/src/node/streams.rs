@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use sansio_core::{Instant, Machine};
+use sync_core::Store;
 
 use super::{Event, Node, PathKind, SendError, SendFailure, is_private};
 use crate::identity::Mid;
@@ -20,7 +21,7 @@ fn transport_error(e: p2tp_core::SendError) -> SendError {
     }
 }
 
-impl Node {
+impl<S: Store> Node<S> {
     /// Peers with a verified stream, and where it runs.
     pub fn connected(&self) -> impl Iterator<Item = (Mid, SocketAddr)> + '_ {
         self.connected.iter().map(|(m, a)| (*m, *a))

@@ -205,6 +205,9 @@ pub struct SyncNode<S, R> {
     store: S,
     reputation: R,
     seen: SeenIds,
+    /// Of the remembered ids, those refused for their signer's reputation: fetched again
+    /// after [`reputation_changed`](Self::reputation_changed).
+    untrusted: SeenIds,
     rng: SeededRng,
     cookie_key: (u64, u64),
     rounds: BTreeMap<SocketAddr, Round>,
@@ -226,6 +229,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let cookie_key = (rng.next_u64(), rng.next_u64());
         Self {
             seen: SeenIds::new(config.seen_capacity),
+            untrusted: SeenIds::new(config.seen_capacity),
             out: TransmitQueue::new(config.queue_datagrams, config.queue_bytes),
             unvalidated: Bucket::new(config.unvalidated_bytes_per_sec),
             passes: Bucket::new(config.passes_per_sec),
@@ -251,7 +255,24 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
     }
+    /// Forgets which records were refused for their signer's low reputation, so later rounds
+    /// fetch them again and judge them anew. Call it when reputations rose (a trust graph
+    /// took a new relation); records refused as superseded stay remembered.
+    pub fn reputation_changed(&mut self) {
+        let mut ids = Vec::with_capacity(self.untrusted.len());
+        self.untrusted.for_each(&mut |id| ids.push(*id));
+        for id in &ids {
+            self.seen.remove(id);
+        }
+        self.untrusted = SeenIds::new(self.config.seen_capacity);
+    }
+
     /// The reputation function.
+    pub fn reputation(&self) -> &R {
+        &self.reputation
+    }
+
+    /// The reputation function, to change it (feed a trust graph its relations).
     pub fn reputation_mut(&mut self) -> &mut R {
         &mut self.reputation
     }
@@ -309,6 +330,9 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                 // remembered: the same record becomes valid with time.
                 if matches!(why, Rejection::LowReputation | Rejection::Superseded) {
                     self.seen.insert(id);
+                }
+                if why == Rejection::LowReputation {
+                    self.untrusted.insert(id);
                 }
                 Err(why)
             }

@@ -1,0 +1,189 @@
+//! Records and trust at work (`docs/overlay.md` §5): the node's sync-core machine on the same
+//! socket, its own signed records, and the trust its relation graph gives every peer.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use sansio_core::{Instant, Machine, Transmit};
+use sync_core::{Body, ContentId, Kind, PublicKey, Rejection, RelationType, Store, VerifiedRecord};
+use trust_core::paths;
+
+use super::{Event, Node};
+use crate::identity::Mid;
+use crate::wire;
+
+/// The message type byte of a sync-core datagram carried in the overlay's framing
+/// (`00 02 ‖ community ‖ 0x10 ‖ sync message`): our own message, outside py-ipv8's range
+/// (its discovery uses 245–250).
+pub const SYNC_MESSAGE: u8 = 0x10;
+/// The overlay framing in front of a sync message.
+pub(super) const SYNC_PREFIX: usize = wire::PREFIX_LEN + 1;
+
+/// Why [`Node::relate`] did not store a relation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The node knows no key for that member id.
+    #[error("unknown peer")]
+    UnknownPeer,
+    /// The record could not be made (a relation to oneself).
+    #[error("the record cannot be signed: {0}")]
+    Invalid(sync_core::DecodeError),
+    /// The store refused it (a newer relation to that peer exists, or the store failed).
+    #[error("the record was not stored: {0}")]
+    Refused(Rejection),
+}
+
+/// One step of a friendship path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PathHop {
+    /// From this peer.
+    pub from: PublicKey,
+    /// To this peer.
+    pub to: PublicKey,
+    /// The strongest relation between them.
+    pub kind: RelationType,
+    /// Its stated strength.
+    pub strength: f32,
+}
+
+impl<S: Store> Node<S> {
+    /// The record store.
+    pub fn records(&self) -> &S {
+        self.sync.store()
+    }
+
+    /// Reconciliation counters.
+    pub fn sync_stats(&self) -> sync_core::NodeStats {
+        self.sync.stats()
+    }
+
+    /// The Ed25519 key of a peer the node has heard from (signed discovery or a hello).
+    pub fn key_of(&self, mid: &Mid) -> Option<PublicKey> {
+        if let Some(p) = self.peers.get(mid) {
+            return Some(p.key.ed25519());
+        }
+        let address = self.connected.get(mid)?;
+        self.sessions.get(address)?.key.map(|k| k.ed25519())
+    }
+
+    /// Signs a Relation record from this node to the peer `mid` (strength 0 withdraws it),
+    /// stores it and feeds it to the trust graph; sync spreads it. A relation from this node
+    /// makes the peer trusted directly: its records pass the trust gate.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError`]: an unknown peer, or a relation the store refuses.
+    pub fn relate(&mut self, now: Instant, mid: &Mid, kind: RelationType, strength: u32) -> Result<ContentId, RecordError> {
+        let subject = self.key_of(mid).ok_or(RecordError::UnknownPeer)?;
+        let body = Body::Relation { subject, kind, strength, countersigned: false };
+        let id = self.sign_own(now, body)?;
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// This node's trust in a peer: MeritRank over its relation graph, 0 for a peer no
+    /// trusted relation reaches; `None` for a member id it has no key for.
+    pub fn trust(&mut self, mid: &Mid) -> Option<f64> {
+        let key = self.key_of(mid)?;
+        Some(sync_core::Reputation::reputation(self.sync.reputation_mut(), &key))
+    }
+
+    /// The widest friendship path from this node to a peer (why it is trusted), if any.
+    pub fn friendship_path(&self, mid: &Mid) -> Option<Vec<PathHop>> {
+        let key = self.key_of(mid)?;
+        let graph = self.sync.reputation();
+        let to = graph.peers.get(&key)?;
+        let path = paths::widest(&graph.graph, graph.ego, to)?;
+        path.hops
+            .iter()
+            .map(|h| {
+                Some(PathHop {
+                    from: *graph.peers.key(h.from)?,
+                    to: *graph.peers.key(h.to)?,
+                    kind: h.kind,
+                    strength: h.strength,
+                })
+            })
+            .collect()
+    }
+
+    fn unix_ms(&self, now: Instant) -> u64 {
+        self.config.unix_ms_at_origin.saturating_add(now.as_micros() / 1000)
+    }
+
+    /// Signs and stores one of this node's own records. A record of the same slot signed in
+    /// the same millisecond would not replace the last, so timestamps only move forward.
+    pub(super) fn sign_own(&mut self, now: Instant, body: Body) -> Result<ContentId, RecordError> {
+        let ts = self.unix_ms(now).max(self.last_signed_ms + 1);
+        let record = self.identity.sign(ts, body).map_err(RecordError::Invalid)?;
+        self.last_signed_ms = ts;
+        let id = record.id();
+        self.sync.insert_local(now, record).map_err(RecordError::Refused)?;
+        self.pump_records();
+        Ok(id)
+    }
+
+    pub(super) fn on_sync(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        self.sync.handle_datagram(now, local, remote, &datagram[SYNC_PREFIX..]);
+        self.pump_records();
+    }
+
+    /// The sync machine's timers, and a round with a random peer every `sync_interval`.
+    pub(super) fn sync_timeout(&mut self, now: Instant) {
+        if !self.announced {
+            self.announced = true;
+            let metadata = self.config.name.clone();
+            // Only a name over 64 bytes fails; the node then runs without a Peer record.
+            let _ = self.sign_own(now, Body::Peer { metadata });
+        }
+        self.sync.handle_timeout(now);
+        if now >= self.next_round {
+            self.next_round = now + self.config.sync_interval;
+            let n = self.peers.len();
+            if n > 0 {
+                let pick = self.rng.below(n as u64) as usize;
+                if let Some(address) = self.peers.nth(pick).map(|p| p.address) {
+                    // A round already running with that peer: this turn is skipped.
+                    let _ = self.sync.start_round(now, self.config.local, address);
+                }
+            }
+        }
+        self.pump_records();
+    }
+
+    pub(super) fn next_sync(&mut self) -> Instant {
+        self.sync.poll_timeout().map_or(self.next_round, |t| t.min(self.next_round))
+    }
+
+    /// A sync datagram in the overlay's framing, written into `buf`.
+    pub(super) fn poll_sync(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let t = self.sync.poll_transmit(now, &mut self.scratch)?;
+        let total = SYNC_PREFIX + t.len;
+        if total > buf.len() {
+            return None;
+        }
+        buf[..2].copy_from_slice(&[0, wire::VERSION]);
+        buf[2..wire::PREFIX_LEN].copy_from_slice(&self.config.community.0);
+        buf[wire::PREFIX_LEN] = SYNC_MESSAGE;
+        buf[SYNC_PREFIX..total].copy_from_slice(&self.scratch[..t.len]);
+        Some(Transmit { len: total, ..t })
+    }
+
+    /// Feeds stored relations to the trust graph and reports stored records.
+    pub(super) fn pump_records(&mut self) {
+        while let Some(e) = self.sync.poll_event() {
+            if let sync_core::Event::Stored { id, kind, signer, from } = e {
+                if kind == Kind::Relation
+                    && let Some(bytes) = self.sync.store().get(&id)
+                    && let Ok(record) = VerifiedRecord::decode(&bytes)
+                    && self.sync.reputation_mut().apply_record(record.record())
+                {
+                    // Trust moved: records refused for their signer's standing get another look.
+                    self.sync.reputation_changed();
+                }
+                self.events.push_back(Event::RecordStored { id, kind, signer, from });
+            }
+        }
+    }
+}
