@@ -2,7 +2,12 @@
 //! sockets and files.
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
+mod control;
+mod ctl;
+mod demo;
+mod overlay_text;
 mod p2tp;
+mod peer;
 mod punch;
 mod run;
 mod stun;
@@ -25,6 +30,7 @@ Exit codes:
   4  nat-check: the server answered with a STUN error
   5  nat-check: the NAT could not be fully classified (see the message)
   6  sync: still not in sync after --rounds rounds
+  7  demo: not every peer connected to every other peer
 130  interrupted (SIGINT or SIGTERM); counters are printed first";
 
 /// Peer-to-peer networking where a peer is a public key, not an IP address. This program runs
@@ -43,6 +49,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See it work: a bootstrap node and 8 peers on loopback discover each other, connect by
+    /// key, exchange messages, and sync records gated by trust, shown live for 20 s.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
     /// Reputation and friendship paths over a relation file.
     #[command(subcommand)]
     Trust(trust::Trust),
@@ -67,6 +77,12 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Answer `sync` rounds for a store (until interrupted, or `--for-secs`).
     SyncListen(sync::ListenArgs),
+    /// Run a peer: discovery, messages by key over P2TP, records and trust, a control socket.
+    Peer(peer::PeerArgs),
+    /// Print the peer id (member id) of an identity file.
+    Id(peer::IdArgs),
+    /// Ask a running `ipv8 peer` something, or tell it to do something.
+    Ctl(ctl::CtlArgs),
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -136,6 +152,10 @@ fn main() -> ExitCode {
         Command::Records(command) => sync::records(&command),
         Command::Sync(args) => sync::sync(&args, &stop),
         Command::SyncListen(args) => sync::listen(&args, &stop),
+        Command::Demo(args) => demo::run(&args, &stop),
+        Command::Peer(args) => peer::run(args, &stop),
+        Command::Id(args) => peer::id(&args),
+        Command::Ctl(args) => ctl::run(&args, &stop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -82,7 +82,12 @@ impl Hello {
         let mut signed = Vec::with_capacity(DOMAIN.len() + SIGNED_LEN);
         signed.extend_from_slice(DOMAIN);
         signed.extend_from_slice(&bytes[..SIGNED_LEN]);
-        key.verifies(&signed, &signature).then_some(Self { key, verified_you: bytes[1] & VERIFIED_YOU != 0, mine, yours })
+        key.verifies(&signed, &signature).then_some(Self {
+            key,
+            verified_you: bytes[1] & VERIFIED_YOU != 0,
+            mine,
+            yours,
+        })
     }
 }
 

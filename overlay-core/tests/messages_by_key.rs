@@ -78,12 +78,17 @@ fn two_nodes_behind_one_nat_message_each_other_over_the_lan() {
     let mut sim = Sim::new(Seed::from_u64(4));
     let net = sim.internet();
     let boot = public(0);
-    sim.add_host(net, &[boot], Node::new(Config::new(COMMUNITY, boot, vec![]), identity(0), Seed::from_u64(1)).unwrap());
+    sim.add_host(
+        net,
+        &[boot],
+        Node::new(Config::new(COMMUNITY, boot, vec![]), identity(0), Seed::from_u64(1)).unwrap(),
+    );
     let (_, home) = sim.add_nat(net, "198.51.100.1".parse().unwrap(), NatConfig::port_restricted_cone());
     let lan: [SocketAddr; 2] = ["192.168.1.2:6421".parse().unwrap(), "192.168.1.3:6421".parse().unwrap()];
     let hosts: Vec<_> = (0..2)
         .map(|i| {
-            let node = Node::new(Config::new(COMMUNITY, lan[i], vec![boot]), identity(i + 1), Seed::from_u64(10 + i as u64));
+            let node =
+                Node::new(Config::new(COMMUNITY, lan[i], vec![boot]), identity(i + 1), Seed::from_u64(10 + i as u64));
             sim.add_host(home, &[lan[i]], node.unwrap())
         })
         .collect();
@@ -94,7 +99,10 @@ fn two_nodes_behind_one_nat_message_each_other_over_the_lan() {
     sim.run_for(Duration::from_secs(2)).unwrap();
     let events = sim.take_events(hosts[1]);
     assert!(events.iter().any(|(_, e)| *e == Event::Connected { mid: from, address: lan[0], path: PathKind::Lan }));
-    assert_eq!(messages(&events).into_iter().map(|(_, m, d)| (m, d)).collect::<Vec<_>>(), vec![(from, b"across the room".to_vec())]);
+    assert_eq!(
+        messages(&events).into_iter().map(|(_, m, d)| (m, d)).collect::<Vec<_>>(),
+        vec![(from, b"across the room".to_vec())]
+    );
     // The answer goes back over the same verified stream.
     sim.call(hosts[1], |n, now| n.send(now, &from, b"hi back")).unwrap();
     sim.run_for(Duration::from_secs(1)).unwrap();
@@ -150,13 +158,19 @@ fn a_stream_that_proves_no_key_delivers_nothing() {
     let mut sim = Sim::new(Seed::from_u64(9));
     let net = sim.internet();
     let (node_addr, raw_addr) = (public(0), public(1));
-    let node = sim.add_host(net, &[node_addr], Node::new(Config::new(COMMUNITY, node_addr, vec![]), identity(0), Seed::from_u64(1)).unwrap());
-    let raw = sim.add_host(net, &[raw_addr], p2tp_core::Endpoint::new(p2tp_core::Config::new(raw_addr), Seed::from_u64(2)));
+    let node = sim.add_host(
+        net,
+        &[node_addr],
+        Node::new(Config::new(COMMUNITY, node_addr, vec![]), identity(0), Seed::from_u64(1)).unwrap(),
+    );
+    let raw =
+        sim.add_host(net, &[raw_addr], p2tp_core::Endpoint::new(p2tp_core::Config::new(raw_addr), Seed::from_u64(2)));
     sim.call(raw, |e, now| e.connect(now, node_addr)).unwrap();
     sim.run_for(Duration::from_secs(1)).unwrap();
     assert!(sim.machine(raw).is_established(node_addr));
     // A hello naming key 5, signed by key 6: layout right, signature wrong.
-    let named = overlay_core::PeerKey::from_ed25519(&sync_core::Identity::from_seed([5; 32]).unwrap().public()).unwrap();
+    let named =
+        overlay_core::PeerKey::from_ed25519(&sync_core::Identity::from_seed([5; 32]).unwrap().public()).unwrap();
     let mut forged = vec![0x01, 0x01];
     forged.extend_from_slice(named.as_bytes());
     forged.extend_from_slice(&[0; 16]);

@@ -91,7 +91,9 @@ fn records_stored_are_reported_with_their_kind_and_origin() {
     let mut net = network_with(7, 2, &[], |c| c.trust_threshold = 0.0);
     net.sim.run_until(Instant::from_secs(12)).unwrap();
     let events = net.sim.take_events(net.nodes[0]);
-    let own = events.iter().filter(|(_, e)| matches!(e, Event::RecordStored { from: None, kind: Kind::Peer, .. })).count();
-    let synced = events.iter().filter(|(_, e)| matches!(e, Event::RecordStored { from: Some(_), kind: Kind::Peer, .. })).count();
+    let own =
+        events.iter().filter(|(_, e)| matches!(e, Event::RecordStored { from: None, kind: Kind::Peer, .. })).count();
+    let synced =
+        events.iter().filter(|(_, e)| matches!(e, Event::RecordStored { from: Some(_), kind: Kind::Peer, .. })).count();
     assert_eq!((own, synced), (1, 1), "its own Peer record, and the other node's by sync");
 }

@@ -23,11 +23,11 @@ use crate::wan::{Voter, WanVotes};
 mod records;
 mod streams;
 
-pub use records::{PathHop, RecordError, SYNC_MESSAGE};
 use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
     Style, request_flags, response_flags,
 };
+pub use records::{PathHop, RecordError, SYNC_MESSAGE};
 
 /// A node's settings.
 #[derive(Clone, Debug)]
@@ -318,12 +318,8 @@ impl<S: Store> Node<S> {
             trust_core::WalkConfig::default(),
             rng.child_seed(),
         );
-        let sync = SyncNode::new(
-            sync_core::Config::new(policy, config.unix_ms_at_origin),
-            rng.child_seed(),
-            store,
-            trust,
-        );
+        let sync =
+            SyncNode::new(sync_core::Config::new(policy, config.unix_ms_at_origin), rng.child_seed(), store, trust);
         Ok(Self {
             peers: Peers::new(config.max_peers, 64),
             config,
@@ -602,7 +598,9 @@ impl<S: Store> Machine for Node<S> {
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
         let community = self.config.community.0;
         match p2tp_core::classify(datagram, |c| *c == community, |_| false) {
-            Protocol::Overlay if datagram[wire::PREFIX_LEN] == SYNC_MESSAGE => self.on_sync(now, local, remote, datagram),
+            Protocol::Overlay if datagram[wire::PREFIX_LEN] == SYNC_MESSAGE => {
+                self.on_sync(now, local, remote, datagram)
+            }
             Protocol::Overlay => self.on_overlay(now, remote, datagram),
             Protocol::P2tp => {
                 self.endpoint.handle_datagram(now, local, remote, datagram);

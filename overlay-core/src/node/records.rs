@@ -74,7 +74,13 @@ impl<S: Store> Node<S> {
     /// # Errors
     ///
     /// [`RecordError`]: an unknown peer, or a relation the store refuses.
-    pub fn relate(&mut self, now: Instant, mid: &Mid, kind: RelationType, strength: u32) -> Result<ContentId, RecordError> {
+    pub fn relate(
+        &mut self,
+        now: Instant,
+        mid: &Mid,
+        kind: RelationType,
+        strength: u32,
+    ) -> Result<ContentId, RecordError> {
         let subject = self.key_of(mid).ok_or(RecordError::UnknownPeer)?;
         let body = Body::Relation { subject, kind, strength, countersigned: false };
         let id = self.sign_own(now, body)?;

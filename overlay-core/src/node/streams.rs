@@ -201,7 +201,11 @@ impl<S: Store> Node<S> {
         if let Some(expected) = s.expect.take()
             && expected != mid
         {
-            self.events.push_back(Event::SendFailed { mid: expected, reason: SendFailure::WrongPeer, dropped: outbox.len() });
+            self.events.push_back(Event::SendFailed {
+                mid: expected,
+                reason: SendFailure::WrongPeer,
+                dropped: outbox.len(),
+            });
         } else {
             for framed in &outbox {
                 if self.endpoint.send(now, address, framed).is_err() {
@@ -240,4 +244,3 @@ impl<S: Store> Node<S> {
         self.sessions.values().filter_map(|s| s.next_hello).min()
     }
 }
-

@@ -1,0 +1,328 @@
+//! `ipv8 peer`: one long-running overlay node on a real UDP socket, with an identity file, a
+//! SQLite record store and a control socket; and `ipv8 id`.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use drivers::sqlite::SqliteStore;
+use ipv8::record_file::{identity_from_text, identity_to_text};
+use overlay_core::wire::Community;
+use overlay_core::{Config, Event, Node};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sync_core::Identity;
+
+use crate::control::{self, Shared};
+use crate::overlay_text::{COMMUNITY, event_json, event_line, mid_hex};
+use crate::run::{Running, Runtime};
+use crate::{Failure, Stop};
+
+/// `ipv8 peer`.
+#[derive(Debug, Args)]
+pub(crate) struct PeerArgs {
+    /// A TOML file with any of the options below (`bind = "0.0.0.0:6421"`,
+    /// `bootstrap = ["203.0.113.1:6421"]`, `identity`, `store`, `control`, `name`,
+    /// `serve_stun`, `trust_threshold`); options given on the command line win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The identity file (created with mode 0600 on first start). Default: ipv8-identity.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// The SQLite record store (created if missing). Default: ipv8.db.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Local address IP:PORT (port 0: any free port, printed once bound). Default:
+    /// 0.0.0.0:6421.
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Peers to start from, HOST:PORT (repeat the option for more).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+    /// The control socket `ipv8 ctl` talks to. Default: ipv8.sock.
+    #[arg(long)]
+    control: Option<PathBuf>,
+    /// A nickname, published in this peer's signed Peer record (at most 64 bytes).
+    #[arg(long)]
+    name: Option<String>,
+    /// Do not answer STUN Binding requests (peers answer them by default).
+    #[arg(long)]
+    no_serve_stun: bool,
+    /// Least trust a signer needs for its records to be stored (0: store every valid one).
+    #[arg(long)]
+    trust_threshold: Option<f64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    for_secs: Option<u64>,
+    /// Print events as JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Run loop.
+    #[arg(long, value_enum, default_value_t = Runtime::Std)]
+    runtime: Runtime,
+}
+
+/// The same options, from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    identity: Option<PathBuf>,
+    store: Option<PathBuf>,
+    bind: Option<SocketAddr>,
+    #[serde(default)]
+    bootstrap: Vec<String>,
+    control: Option<PathBuf>,
+    name: Option<String>,
+    serve_stun: Option<bool>,
+    trust_threshold: Option<f64>,
+}
+
+/// `ipv8 id`.
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// The identity file.
+    #[arg(long, default_value = "ipv8-identity")]
+    identity: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads an identity file, refusing one that others can read.
+pub(crate) fn read_private_identity(path: &Path) -> Result<Identity, Failure> {
+    let meta = std::fs::metadata(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Failure::from(format!(
+            "{}: the identity file is readable by others (mode {mode:o}); run chmod 600 on it",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    identity_from_text(&text).map_err(|e| Failure::from(format!("{}: {e}", path.display())))
+}
+
+/// The identity in `path`, made (mode 0600) if the file does not exist.
+fn load_or_create_identity(path: &Path) -> Result<(Identity, bool), Failure> {
+    if path.exists() {
+        return Ok((read_private_identity(path)?, false));
+    }
+    let seed = drivers::os_seed().map_err(|e| e.to_string())?;
+    let mut secret = [0u8; 32];
+    sansio_core::SeededRng::from_seed(seed).fill_bytes(&mut secret);
+    let id = Identity::from_seed(secret).map_err(|e| Failure::from(e.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    file.write_all(identity_to_text(&id).as_bytes()).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    file.sync_all().map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    Ok((id, true))
+}
+
+pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
+    let id = read_private_identity(&args.identity)?;
+    let key = overlay_core::PeerKey::from_ed25519(&id.public()).ok_or("the identity's key is not a valid point")?;
+    let mid = mid_hex(&key.mid());
+    if args.json {
+        println!("{}", json!({ "peer": mid, "public_key": hex::encode(id.public().0) }));
+    } else {
+        println!("{mid}");
+    }
+    Ok(())
+}
+
+/// Resolves `HOST:PORT` strings to addresses of `family_v4`'s family.
+pub(crate) fn resolve(addrs: &[String], v4: bool) -> Result<Vec<SocketAddr>, Failure> {
+    let mut out = Vec::new();
+    for a in addrs {
+        let found: Vec<SocketAddr> = a
+            .to_socket_addrs()
+            .map_err(|e| Failure::from(format!("bootstrap address {a}: {e}")))?
+            .filter(|s| s.is_ipv4() == v4)
+            .collect();
+        let first = found.first().ok_or_else(|| {
+            Failure::from(format!("bootstrap address {a}: no {} address", if v4 { "IPv4" } else { "IPv6" }))
+        })?;
+        out.push(*first);
+    }
+    Ok(out)
+}
+
+/// The address this host's other peers see on its LAN, for a socket bound to a wildcard:
+/// the source address the kernel picks towards a public address (no packet is sent).
+fn lan_address(bound: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let probe = if bound.is_ipv4() { "192.0.2.1:9" } else { "[2001:db8::1]:9" };
+    let any = if bound.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    UdpSocket::bind(any)
+        .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
+        .map(|a| SocketAddr::new(a.ip(), bound.port()))
+        .unwrap_or(bound)
+}
+
+pub(crate) fn unix_ms_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Removes the control socket when the peer stops.
+struct SocketFile(PathBuf);
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds the control socket, mode 0600; a stale socket file (nobody listening) is replaced.
+fn bind_control(path: &Path) -> Result<UnixListener, Failure> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(Failure::from(format!("{}: another peer is running on this control socket", path.display())));
+        }
+        std::fs::remove_file(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    Ok(listener)
+}
+
+pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            toml::from_str::<PeerFile>(&text)
+                .map_err(|e| Failure::usage(format!("{}: {}", path.display(), e.message().trim_end())))?
+        }
+        None => PeerFile::default(),
+    };
+    let identity_path = args.identity.or(file.identity).unwrap_or_else(|| "ipv8-identity".into());
+    let store_path = args.store.or(file.store).unwrap_or_else(|| "ipv8.db".into());
+    let control_path = args.control.or(file.control).unwrap_or_else(|| "ipv8.sock".into());
+    let bind = args
+        .bind
+        .or(file.bind)
+        .unwrap_or_else(|| "0.0.0.0:6421".parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 6421))));
+    let bootstrap = if args.bootstrap.is_empty() { file.bootstrap } else { args.bootstrap };
+    let name = args.name.or(file.name).unwrap_or_default();
+    if name.len() > sync_core::MAX_METADATA_LEN {
+        return Err(Failure::usage(format!("--name is {} bytes; at most {}", name.len(), sync_core::MAX_METADATA_LEN)));
+    }
+    let serve_stun = !args.no_serve_stun && file.serve_stun.unwrap_or(true);
+    let threshold = args.trust_threshold.or(file.trust_threshold);
+    if threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
+        return Err(Failure::usage("--trust-threshold must be a finite number of at least 0"));
+    }
+
+    let (identity, created) = load_or_create_identity(&identity_path)?;
+    let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
+    let boot = resolve(&bootstrap, bind.is_ipv4())?;
+    let socket = UdpSocket::bind(bind).map_err(|e| Failure::from(format!("binding {bind}: {e}")))?;
+    let bound = socket.local_addr().map_err(|e| Failure::from(e.to_string()))?;
+    let listener = bind_control(&control_path)?;
+    let _socket_file = SocketFile(control_path.clone());
+
+    let mut config = Config::new(Community(COMMUNITY), lan_address(bound), boot);
+    config.name = name.into_bytes();
+    config.serve_stun = serve_stun;
+    config.unix_ms_at_origin = unix_ms_now();
+    if let Some(t) = threshold {
+        config.trust_threshold = t;
+    }
+    let seed = drivers::os_seed().map_err(|e| e.to_string())?;
+    let node = Node::with_store(config, identity.seed(), seed, store).map_err(|e| Failure::from(e.to_string()))?;
+    let mid = node.mid();
+    let records = sync_core::Store::len(node.records());
+
+    let (tx, events) = mpsc::channel::<Event>();
+    let running = Running::start(node, vec![socket], args.runtime, move |e| {
+        let _ = tx.send(e);
+    })?;
+    let shared: Shared<SqliteStore> = Arc::new(control::Control::new(running));
+    let subscribers: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+    control::serve(listener, Arc::clone(&shared), Arc::clone(&subscribers));
+
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "event": "started", "peer": mid_hex(&mid), "bound": bound, "control": control_path,
+                "identity_created": created, "records": records,
+            })
+        );
+    } else {
+        println!("peer {} listening on {bound}", mid_hex(&mid));
+        println!(
+            "identity {} ({}), store {} ({records} records), control socket {}",
+            identity_path.display(),
+            if created { "created" } else { "loaded" },
+            store_path.display(),
+            control_path.display()
+        );
+    }
+    let _ = std::io::stdout().flush();
+
+    let deadline = args.for_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    loop {
+        if stop.requested() || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(e) => {
+                if args.json {
+                    if let Some(v) = event_json(&e) {
+                        println!("{v}");
+                    }
+                } else if let Some(line) = event_line(&e) {
+                    println!("{line}");
+                }
+                if let Some(v) = event_json(&e) {
+                    control::publish(&subscribers, &v);
+                }
+                let _ = std::io::stdout().flush();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the node's run loop stopped".into()),
+        }
+    }
+    let summary = shared.stop()?;
+    if args.json {
+        println!("{}", json!({ "event": "stopped", "counters": summary }));
+    } else {
+        println!("stopped; counters: {summary}");
+    }
+    if stop.requested() { Err(Failure::interrupted()) } else { Ok(()) }
+}
+
+/// The counters of a node, for the stop summary and `ipv8 ctl stats`.
+pub(crate) fn counters<S: sync_core::Store>(node: &Node<S>) -> Value {
+    let s = node.stats();
+    let t = node.transport_stats();
+    let y = node.sync_stats();
+    json!({
+        "peers_known": node.peers().count(),
+        "peers_connected": node.connected().count(),
+        "records": node.records().len(),
+        "not_ours": s.not_ours,
+        "malformed": s.malformed,
+        "stray_responses": s.stray_responses,
+        "punctures_refused": s.punctures_refused,
+        "bad_hellos": s.bad_hellos,
+        "bad_stream_data": s.bad_stream_data,
+        "streams_opened": t.opened,
+        "streams_closed": t.closed,
+        "p2tp_bad_cookie": t.bad_cookie,
+        "records_stored": y.records_stored,
+        "records_refused": y.records_refused,
+        "sync_malformed": y.malformed,
+        "stun_answered": node.stun_stats().map_or(0, |s| s.answered),
+    })
+}

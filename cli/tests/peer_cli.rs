@@ -1,0 +1,278 @@
+//! `ipv8 peer`, `ipv8 ctl`, `ipv8 id` and `ipv8 demo` over loopback: two peer processes find
+//! each other, exchange a message and a relation record through their control sockets (under
+//! both run loops); a peer killed with SIGKILL restarts with its identity and every record;
+//! bad files, names and ports give one error line and a non-zero exit; the demo ends with
+//! every peer connected.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn ipv8() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipv8"))
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipv8-peer-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `ipv8 peer --json`, its stdout lines arriving on a channel.
+struct Peer {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    dir: PathBuf,
+    started: Value,
+}
+
+impl Peer {
+    fn start(dir: &Path, runtime: &str, extra: &[&str]) -> Self {
+        let mut child = ipv8()
+            .args(["peer", "--json", "--bind", "127.0.0.1:0", "--runtime", runtime, "--identity"])
+            .arg(dir.join("id"))
+            .arg("--store")
+            .arg(dir.join("store.db"))
+            .arg("--control")
+            .arg(dir.join("ctl.sock"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = spawn_reader(child.stdout.take().unwrap());
+        let started = lines.recv_timeout(Duration::from_secs(20)).expect("a started line");
+        assert_eq!(started["event"], "started", "{started}");
+        Self { child, lines, dir: dir.to_path_buf(), started }
+    }
+
+    fn bound(&self) -> String {
+        self.started["bound"].as_str().unwrap().to_string()
+    }
+
+    fn id(&self) -> String {
+        self.started["peer"].as_str().unwrap().to_string()
+    }
+
+    fn ctl(&self, args: &[&str]) -> Value {
+        let out = ipv8()
+            .arg("ctl")
+            .arg("--json")
+            .arg("--control")
+            .arg(self.dir.join("ctl.sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits for an event line matching `f`.
+    fn wait_for(&self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(200))
+                && f(&v)
+            {
+                return v;
+            }
+        }
+        panic!("no {what} within 30 s");
+    }
+
+    /// SIGTERM, then the exit and the stopped line.
+    fn terminate(mut self) -> (Option<i32>, Value) {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut last = Value::Null;
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            last = v;
+        }
+        (status.code(), last)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_reader(stdout: ChildStdout) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn relations_in(db: &Path) -> usize {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM relations", [], |r| r.get::<_, i64>(0)).unwrap() as usize
+}
+
+fn two_peers_exchange_a_message_and_a_relation(runtime: &str) {
+    let (da, db) = (temp(&format!("{runtime}-a")), temp(&format!("{runtime}-b")));
+    let a = Peer::start(&da, runtime, &["--name", "alice"]);
+    let b = Peer::start(&db, runtime, &["--name", "bob", "--bootstrap", &a.bound()]);
+    let (ida, idb) = (a.id(), b.id());
+    b.wait_for("connection-free discovery of alice", |v| v["event"] == "discovered" && v["peer"] == ida.as_str());
+    a.wait_for("discovery of bob", |v| v["event"] == "discovered" && v["peer"] == idb.as_str());
+
+    // A message by key, through the control socket, named by an 8-digit prefix.
+    let sent = b.ctl(&["send", &ida[..8], "hello alice"]);
+    assert_eq!(sent["peer"], ida.as_str());
+    let got = a.wait_for("the message", |v| v["event"] == "message");
+    assert_eq!((got["peer"].as_str(), got["text"].as_str()), (Some(idb.as_str()), Some("hello alice")));
+    let peers = b.ctl(&["peers"]);
+    let alice = peers["peers"].as_array().unwrap().iter().find(|p| p["peer"] == ida.as_str()).unwrap().clone();
+    assert_eq!(alice["connected"], true);
+
+    // Alice vouches for bob, so bob's records pass her trust gate; bob's relation to alice
+    // then reaches her store by sync.
+    a.ctl(&["relate", &idb[..8], "social-friend", "2"]);
+    b.ctl(&["relate", &ida[..8], "social-friend", "5"]);
+    a.wait_for("bob's relation synced", |v| {
+        v["event"] == "record" && v["kind"] == "relation" && v["signer"] == idb.as_str() && !v["from"].is_null()
+    });
+    let trust = a.ctl(&["trust", &idb[..8]]);
+    assert!(trust["trust"].as_f64().unwrap() > 0.0, "{trust}");
+    let path = a.ctl(&["paths", &idb[..8]]);
+    assert_eq!(path["path"][0]["to"], idb.as_str(), "{path}");
+
+    let (code, stopped) = a.terminate();
+    assert_eq!(code, Some(130), "SIGTERM ends with the interrupted code");
+    assert_eq!(stopped["event"], "stopped", "counters are printed on SIGTERM: {stopped}");
+    assert!(stopped["counters"]["peers_connected"].as_u64().unwrap() >= 1);
+    // The store on disk holds both relations, readable by any SQLite client.
+    assert_eq!(relations_in(&da.join("store.db")), 2);
+    assert!(!da.join("ctl.sock").exists(), "the control socket is removed on exit");
+}
+
+#[test]
+fn two_peers_exchange_a_message_and_a_relation_on_the_std_loop() {
+    two_peers_exchange_a_message_and_a_relation("std");
+}
+
+#[test]
+fn two_peers_exchange_a_message_and_a_relation_on_the_tokio_loop() {
+    two_peers_exchange_a_message_and_a_relation("tokio");
+}
+
+#[test]
+fn a_peer_killed_with_sigkill_restarts_with_its_identity_and_records() {
+    let (da, db) = (temp("kill-a"), temp("kill-b"));
+    let a = Peer::start(&da, "std", &[]);
+    let b = Peer::start(&db, "std", &["--bootstrap", &a.bound()]);
+    let (ida, idb) = (a.id(), b.id());
+    a.wait_for("discovery of bob", |v| v["event"] == "discovered" && v["peer"] == idb.as_str());
+    a.ctl(&["relate", &idb[..8], "social-friend", "1"]);
+    b.ctl(&["relate", &ida[..8], "social-friend", "1"]);
+    a.wait_for("bob's relation", |v| v["event"] == "record" && v["kind"] == "relation" && v["signer"] == idb.as_str());
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    drop(a);
+    // Its own Peer record, its relation and bob's Peer record and relation at least.
+    let committed = relations_in(&da.join("store.db"));
+    assert_eq!(committed, 2);
+    let out = ipv8().arg("id").arg("--json").arg("--identity").arg(da.join("id")).output().unwrap();
+    let id: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(id["peer"], ida.as_str(), "ipv8 id names the same peer");
+
+    let again = Peer::start(&da, "std", &["--bootstrap", &b.bound()]);
+    assert_eq!(again.id(), ida, "same identity after a restart");
+    assert!(again.started["records"].as_u64().unwrap() >= 4, "{}", again.started);
+    assert_eq!(relations_in(&da.join("store.db")), committed);
+    again.wait_for("rejoining bob", |v| v["event"] == "discovered" && v["peer"] == idb.as_str());
+}
+
+fn one_error_line(out: &Output, expect: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("ipv8: ") && stderr.contains(expect), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+fn peer_once(dir: &Path, extra: &[&str]) -> Output {
+    ipv8()
+        .args(["peer", "--for-secs", "1", "--bind", "127.0.0.1:0", "--identity"])
+        .arg(dir.join("id"))
+        .arg("--store")
+        .arg(dir.join("store.db"))
+        .arg("--control")
+        .arg(dir.join("ctl.sock"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_files_names_and_ports_each_give_one_error_line() {
+    use std::os::unix::fs::PermissionsExt;
+    // An identity file others can read.
+    let dir = temp("errors-mode");
+    assert!(peer_once(&dir, &[]).status.success(), "a first start creates the identity");
+    std::fs::set_permissions(dir.join("id"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    one_error_line(&peer_once(&dir, &[]), "readable by others");
+    // An identity file that is not one.
+    let dir = temp("errors-garbage");
+    std::fs::write(dir.join("id"), "hello\n").unwrap();
+    std::fs::set_permissions(dir.join("id"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    one_error_line(&peer_once(&dir, &[]), "not an ipv8 identity file");
+    // A corrupt database.
+    let dir = temp("errors-db");
+    std::fs::write(dir.join("store.db"), vec![0x5a; 8192]).unwrap();
+    one_error_line(&peer_once(&dir, &[]), "store.db");
+    // A bootstrap name that does not resolve.
+    let dir = temp("errors-boot");
+    one_error_line(&peer_once(&dir, &["--bootstrap", "no-such-host.invalid:6421"]), "bootstrap address");
+    // A port in use.
+    let dir = temp("errors-port");
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = ipv8()
+        .args(["peer", "--for-secs", "1", "--bind", &port, "--identity"])
+        .arg(dir.join("id"))
+        .arg("--store")
+        .arg(dir.join("store.db"))
+        .arg("--control")
+        .arg(dir.join("ctl.sock"))
+        .output()
+        .unwrap();
+    one_error_line(&out, "in use");
+    // ctl with nobody listening.
+    let out = ipv8().args(["ctl", "--control"]).arg(dir.join("nobody.sock")).arg("peers").output().unwrap();
+    one_error_line(&out, "is `ipv8 peer` running?");
+}
+
+#[test]
+fn the_demo_ends_with_every_peer_connected() {
+    let out = ipv8().args(["demo", "--json", "--seconds", "12", "--peers", "6"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["all_connected"], true, "{summary}");
+    let peers = summary["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 6);
+    for p in peers {
+        assert_eq!(p["connected"], 5, "{p}");
+        assert!(p["messages_in"].as_u64().unwrap() > 0, "{p}");
+    }
+}
