@@ -310,6 +310,19 @@ impl Nat {
         self.stale = false;
     }
 
+    /// The box restarts with a new public IP (an ISP renumbered it, or the host moved to
+    /// another network): every mapping and inbound state is gone; the counters stay.
+    pub(crate) fn renumber(&mut self, rest: &mut NatRest, external_ip: IpAddr) {
+        let (fresh, mut fresh_rest) = Self::new(external_ip, rest.config.clone());
+        fresh_rest.stats = core::mem::take(&mut rest.stats);
+        fresh_rest.stats.mappings_expired += self.bindings.len() as u64;
+        let (tout, tin) = (self.translated_out, self.translated_in);
+        *self = fresh;
+        *rest = fresh_rest;
+        self.translated_out = tout;
+        self.translated_in = tin;
+    }
+
     /// The configuration, for changes; the copy packets use is refreshed on the next one.
     pub(crate) fn config_mut<'a>(&mut self, rest: &'a mut NatRest) -> &'a mut NatConfig {
         self.stale = true;

@@ -55,6 +55,23 @@ impl Routes {
         }
     }
 
+    /// Removes a route; returns its target, if there was one.
+    pub(crate) fn remove(&mut self, ip: &IpAddr) -> Option<Target> {
+        match self {
+            Self::One(a, t) if a == ip => {
+                let t = *t;
+                *self = Self::Few(Vec::new());
+                Some(t)
+            }
+            Self::One(..) => None,
+            Self::Few(v) => v.iter().position(|(a, _)| a == ip).map(|i| v.swap_remove(i).1),
+            Self::Many(m) => match ip {
+                IpAddr::V4(a) => m.v4.remove(&a.to_bits()),
+                IpAddr::V6(a) => m.v6.remove(a),
+            },
+        }
+    }
+
     /// Adds a route; returns the target that had the IP before, if any.
     pub(crate) fn insert(&mut self, ip: IpAddr, target: Target) -> Option<Target> {
         match self {

@@ -387,6 +387,26 @@ impl Sim {
         self.links[l].stats(&self.link_rest[l].cold)
     }
 
+    /// Gives a NAT box a new public IP, as when an ISP renumbers a home or a laptop joins
+    /// another network behind the same kind of router: every mapping is lost, the hosts
+    /// inside keep their addresses, and their next packets leave from new public addresses.
+    ///
+    /// # Panics
+    ///
+    /// If `external` is already taken in the NAT's parent realm.
+    pub fn renumber_nat(&mut self, nat: NatId, external: IpAddr) {
+        let n = idx(nat.0);
+        let Hop::Realm(parent) = self.link_ends[idx(self.nats[n].uplink.0)] else {
+            unreachable!("a NAT box's uplink leads into its parent realm")
+        };
+        let downlink = self.nats[n].downlink;
+        let old = self.nats[n].nat.external_ip;
+        assert!(self.routes(parent).get(&external).is_none(), "{external} is already taken in realm {parent:?}");
+        self.routes_mut(parent).remove(&old);
+        self.routes_mut(parent).insert(external, downlink);
+        self.nats[n].nat.renumber(&mut self.nat_rest[n], external);
+    }
+
     /// A NAT box's behaviour, to change at any time.
     pub fn nat_config_mut(&mut self, nat: NatId) -> &mut NatConfig {
         let n = idx(nat.0);
