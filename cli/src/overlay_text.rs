@@ -76,6 +76,9 @@ pub(crate) fn event_json(e: &Event) -> Option<Value> {
         Event::Disconnected { mid, address } => {
             json!({ "event": "disconnected", "peer": mid_hex(mid), "address": address })
         }
+        Event::PathChanged { mid, address } => {
+            json!({ "event": "path_changed", "peer": mid_hex(mid), "address": address })
+        }
         Event::Message { mid, data } => json!({
             "event": "message",
             "peer": mid_hex(mid),
@@ -108,6 +111,7 @@ pub(crate) fn event_line(e: &Event) -> Option<String> {
             format!("connected to {} at {address} ({})", short(mid), path_name(*path))
         }
         Event::Disconnected { mid, address } => format!("disconnected from {} at {address}", short(mid)),
+        Event::PathChanged { mid, address } => format!("the stream to {} moved; it is at {address}", short(mid)),
         Event::Message { mid, data } => format!("message from {}: {}", short(mid), String::from_utf8_lossy(data)),
         Event::RecordStored { kind, signer, from, .. } => match from {
             Some(from) => format!("stored a {} record of {} from {from}", kind_name(*kind), &key_mid(signer)[..8]),

@@ -23,10 +23,7 @@ fn a_renumbered_nat_sends_from_its_new_address_and_the_old_one_routes_nowhere() 
     sim.call(client, |p: &mut Probe, _| p.send(a("203.0.113.1:3478"), b"after".to_vec()));
     sim.run_for(Duration::from_millis(10)).unwrap();
     let froms: Vec<_> = sim.events(server).iter().map(|(_, r)| (r.remote, r.payload.clone())).collect();
-    assert_eq!(
-        froms,
-        vec![(a("198.51.100.1:5000"), b"before".to_vec()), (a("198.51.100.77:5000"), b"after".to_vec())]
-    );
+    assert_eq!(froms, vec![(a("198.51.100.1:5000"), b"before".to_vec()), (a("198.51.100.77:5000"), b"after".to_vec())]);
     // The old public address is nobody's now; the new one reaches the client.
     let dropped = sim.stats().dropped_no_route;
     sim.call(server, |p: &mut Probe, _| p.send(a("198.51.100.1:5000"), b"to the old".to_vec()));

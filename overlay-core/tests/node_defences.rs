@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 
 use overlay_core::wire::{
-    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer, Style,
+    self, Community, IntroduceMe, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer,
+    Style,
 };
 use overlay_core::{Config, Event, Node, PeerKey};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
@@ -165,4 +166,46 @@ fn a_full_table_refuses_new_keys_instead_of_evicting_known_peers() {
     assert_eq!(events.len(), 3, "the first three were discovered");
     assert_eq!(n.peers().count(), 3);
     assert_eq!(n.stats().peers_full, 7);
+}
+
+#[test]
+fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budget() {
+    let me = "203.0.113.1:6421";
+    let mut c = Config::new(C, a(me), vec![]);
+    c.punctures_per_sec = 3;
+    let mut n = Node::new(c, [1; 32], Seed::from_u64(1)).unwrap();
+    // Peers 10 (at .10) and 11 (at .11) make themselves known with a request each.
+    for seed in [10u8, 11] {
+        let from = format!("198.51.100.{seed}:6421");
+        n.handle_datagram(Instant::ZERO, a(me), a(&from), &signed(seed, request(me, &from, 1), 1));
+    }
+    sent(&mut n);
+    let target = PeerKey::from_ed25519(&Identity::from_seed([11; 32]).unwrap().public()).unwrap().mid();
+    let ask = |seed: u8, target| {
+        let payload = Payload::IntroduceMe(IntroduceMe { target, source_lan: a("10.0.0.2:6421"), identifier: 77 });
+        signed(seed, payload, 2)
+    };
+    // A stranger's request is refused, even for a known target.
+    n.handle_datagram(Instant::ZERO, a(me), a("192.0.2.66:1"), &ask(99, target));
+    assert!(sent(&mut n).is_empty());
+    // A known peer's request for a known target: one puncture request, to the target,
+    // naming where the request came from, and smaller than the request.
+    let request_bytes = ask(10, target);
+    n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &request_bytes);
+    let out = sent(&mut n);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, a("198.51.100.11:6421"));
+    assert!(out[0].1.len() < request_bytes.len());
+    let Payload::PunctureRequest(p) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
+    assert_eq!((p.lan_walker, p.wan_walker, p.identifier), (a("10.0.0.2:6421"), a("198.51.100.10:6421"), 77));
+    // An unknown target, and then the budget of 3 a second, refuse the rest.
+    n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &ask(10, overlay_core::Mid([5; 20])));
+    for _ in 0..5 {
+        n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &request_bytes);
+    }
+    // 3 a second from that address: one was used above and one by the unknown target (asking
+    // costs the budget whether or not the target is known), so one more goes out.
+    assert_eq!(sent(&mut n).len(), 1);
+    assert_eq!(n.stats().introductions_made, 2);
+    assert_eq!(n.stats().introductions_refused, 1 + 1 + 4);
 }

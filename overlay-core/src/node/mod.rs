@@ -20,6 +20,7 @@ use crate::peers::{Heard, Peer, Peers};
 use crate::session::Session;
 use crate::wan::{Voter, WanVotes};
 
+mod introduce;
 mod records;
 mod streams;
 
@@ -131,6 +132,14 @@ pub enum Event {
         /// The address the stream ran to.
         address: SocketAddr,
     },
+    /// The stream to a connected peer runs over a new path: the peer's address changed, or
+    /// this node's did (its stream was opened again from the new one). Messages flow again.
+    PathChanged {
+        /// The peer.
+        mid: Mid,
+        /// The peer's address now.
+        address: SocketAddr,
+    },
     /// A record entered the store: one of this node's own, or one a peer synced.
     RecordStored {
         /// Its content id.
@@ -234,6 +243,13 @@ pub struct NodeStats {
     pub bad_stream_data: u64,
     /// Messages dropped because too many arrived before their sender's hello.
     pub held_dropped: u64,
+    /// Introductions asked of this node (IntroduceMe) and made: a puncture request sent to
+    /// the target.
+    pub introductions_made: u64,
+    /// Introductions refused: from an unknown key, over the budget, or for an unknown target.
+    pub introductions_refused: u64,
+    /// Opening streams moved to the address a peer's puncture came from.
+    pub redirects: u64,
 }
 
 /// One overlay node.
@@ -271,6 +287,12 @@ pub struct Node<S: Store = MemStore> {
     /// Verified peers' stream addresses.
     connected: BTreeMap<Mid, SocketAddr>,
     stun: Option<Server>,
+    /// Introductions this node asked for: (identifier, target, when).
+    pending_intros: VecDeque<(u16, Mid, Instant)>,
+    /// Who asked this node for introductions, and how many this second.
+    asked: BTreeMap<SocketAddr, (Instant, u32)>,
+    /// Peers whose streams are being opened again after this node's address changed.
+    resuming: alloc::collections::BTreeSet<Mid>,
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
     sync: SyncNode<S, TrustGraph>,
     next_round: Instant,
@@ -336,6 +358,9 @@ impl<S: Store> Node<S> {
             sessions: BTreeMap::new(),
             connected: BTreeMap::new(),
             stun,
+            pending_intros: VecDeque::new(),
+            asked: BTreeMap::new(),
+            resuming: alloc::collections::BTreeSet::new(),
             sync,
             next_round: Instant::ZERO,
             announced: false,
@@ -392,7 +417,8 @@ impl<S: Store> Node<S> {
             (Payload::IntroductionRequest(r), Some(key)) => self.on_request(now, remote, key, r),
             (Payload::IntroductionResponse(r), Some(key)) => self.on_response(now, remote, key, r),
             (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p),
-            (Payload::Puncture(_), Some(_)) => self.stats.punctures_received += 1,
+            (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
+            (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
             _ => self.stats.malformed += 1,
         }
     }
@@ -508,23 +534,20 @@ impl<S: Store> Node<S> {
         let t = self.tick();
         self.send_signed(from, response, t);
         if let Some((_, _, address)) = pick {
-            let t = self.tick();
-            let msg = Message {
-                community: self.config.community,
-                style: Style::New,
-                global_time: t,
-                sender: None,
-                payload: Payload::PunctureRequest(PunctureRequest {
-                    lan_walker: r.source_lan,
-                    wan_walker: from,
-                    identifier: r.identifier,
-                }),
-            };
-            if let Ok(bytes) = wire::encode(&msg, None)
-                && self.out.push(Some(self.config.local), address, &bytes).is_err()
-            {
-                self.stats.queue_full += 1;
-            }
+            let request = PunctureRequest { lan_walker: r.source_lan, wan_walker: from, identifier: r.identifier };
+            self.send_unsigned(address, Payload::PunctureRequest(request));
+        }
+    }
+
+    /// Sends an unsigned message (a puncture request).
+    fn send_unsigned(&mut self, to: SocketAddr, payload: Payload) {
+        let t = self.tick();
+        let msg =
+            Message { community: self.config.community, style: Style::New, global_time: t, sender: None, payload };
+        if let Ok(bytes) = wire::encode(&msg, None)
+            && self.out.push(Some(self.config.local), to, &bytes).is_err()
+        {
+            self.stats.queue_full += 1;
         }
     }
 
@@ -552,6 +575,8 @@ impl<S: Store> Node<S> {
             && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
         {
             self.events.push_back(Event::WanChanged { address });
+            // Streams are opened again from the new address; their peers see a path change.
+            self.resume_streams(now);
         }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {
             self.peers.introduced(r.lan_introduction, r.wan_introduction);

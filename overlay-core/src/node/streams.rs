@@ -78,6 +78,9 @@ impl<S: Store> Node<S> {
         let s = self.sessions.entry(address).or_insert_with(|| Session::new(None, mine));
         s.expect = Some(*mid);
         s.outbox.push_back(framed);
+        // The peer's NAT may have closed towards us since it was last heard: introducers ask
+        // it to puncture, and its puncture says where it is now.
+        self.ask_introducers(now, *mid);
         Ok(())
     }
 
@@ -201,11 +204,14 @@ impl<S: Store> Node<S> {
         if let Some(expected) = s.expect.take()
             && expected != mid
         {
-            self.events.push_back(Event::SendFailed {
-                mid: expected,
-                reason: SendFailure::WrongPeer,
-                dropped: outbox.len(),
-            });
+            // Another key answered where the peer was: whatever waited for it is dropped.
+            if self.resuming.remove(&expected) {
+                self.events.push_back(Event::Disconnected { mid: expected, address });
+            }
+            if !outbox.is_empty() {
+                let dropped = outbox.len();
+                self.events.push_back(Event::SendFailed { mid: expected, reason: SendFailure::WrongPeer, dropped });
+            }
         } else {
             for framed in &outbox {
                 if self.endpoint.send(now, address, framed).is_err() {
@@ -213,14 +219,19 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        // The newest stream of a peer is where it is now; an older one fades by idleness.
-        if let Some(old) = self.connected.insert(mid, address)
+        // The newest stream of a peer is where it is now: an older one is closed.
+        let previous = self.connected.insert(mid, address);
+        if let Some(old) = previous
             && old != address
         {
-            self.events.push_back(Event::Disconnected { mid, address: old });
+            self.sessions.remove(&old);
+            self.endpoint.close(now, old);
         }
+        let resumed = self.resuming.remove(&mid);
         let path = if is_private(address.ip()) { PathKind::Lan } else { PathKind::Direct };
-        self.events.push_back(Event::Connected { mid, address, path });
+        if let Some(e) = super::introduce::verified_event(mid, address, previous, resumed, path) {
+            self.events.push_back(e);
+        }
         for data in inbox {
             self.events.push_back(Event::Message { mid, data });
         }
@@ -236,7 +247,12 @@ impl<S: Store> Node<S> {
                 self.events.push_back(Event::Disconnected { mid, address });
             }
         } else if let Some(mid) = s.expect {
-            self.events.push_back(Event::SendFailed { mid, reason: failure, dropped: s.outbox.len() });
+            if self.resuming.remove(&mid) {
+                self.events.push_back(Event::Disconnected { mid, address });
+            }
+            if !s.outbox.is_empty() {
+                self.events.push_back(Event::SendFailed { mid, reason: failure, dropped: s.outbox.len() });
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! The eight discovery messages: layout, signing and verification.
+//! The eight discovery messages, and our own IntroduceMe: layout, signing and verification.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -7,7 +7,7 @@ use sync_core::Identity;
 
 use super::address::{self, Style};
 use super::{PREFIX_LEN, VERSION};
-use crate::identity::{KEY_BIN_LEN, PeerKey};
+use crate::identity::{KEY_BIN_LEN, Mid, PeerKey};
 
 /// A community id: 20 bytes chosen by the community (py-ipv8's `community_id`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -101,6 +101,20 @@ pub struct Puncture {
     pub identifier: u16,
 }
 
+/// Ours, not py-ipv8's (message id 17, new style, signed): "ask `target` to puncture towards
+/// me". An introducer that knows both sends `target` a puncture request naming the sender's
+/// LAN address and the address the request came from, so `target`'s NAT opens towards the
+/// sender while the sender's P2TP handshake opens its own (`docs/overlay.md` §6).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IntroduceMe {
+    /// The peer to be asked.
+    pub target: Mid,
+    /// The sender's LAN address.
+    pub source_lan: SocketAddr,
+    /// Echoed in the puncture request and the target's puncture.
+    pub identifier: u16,
+}
+
 /// What a message says.
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -113,6 +127,8 @@ pub enum Payload {
     PunctureRequest(PunctureRequest),
     /// 249 / 231, signed.
     Puncture(Puncture),
+    /// 17 (ours; new style only), signed.
+    IntroduceMe(IntroduceMe),
 }
 
 impl Payload {
@@ -126,6 +142,7 @@ impl Payload {
             (Payload::IntroductionResponse(_), Style::New) => 233,
             (Payload::PunctureRequest(_), Style::New) => 232,
             (Payload::Puncture(_), Style::New) => 231,
+            (Payload::IntroduceMe(_), _) => INTRODUCE_ME,
         }
     }
 
@@ -197,6 +214,9 @@ pub struct Signer<'a> {
     /// Its key bin, as it goes on the wire.
     pub key: &'a PeerKey,
 }
+
+/// The message id of [`IntroduceMe`].
+pub const INTRODUCE_ME: u8 = 17;
 
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -290,6 +310,11 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             addr(&p.source_wan, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
         }
+        Payload::IntroduceMe(p) => {
+            address::write(Style::New, &p.source_lan, &mut out)?;
+            out.extend_from_slice(&p.target.0);
+            out.extend_from_slice(&p.identifier.to_be_bytes());
+        }
     }
     if let Some(s) = signer {
         let sig = s.identity.sign_message(&out);
@@ -309,7 +334,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let id = r.u8()?;
     let style = match id {
         245 | 246 | 249 | 250 => Style::Old,
-        231..=234 => Style::New,
+        231..=234 | INTRODUCE_ME => Style::New,
         other => return Err(DecodeError::UnknownId(other)),
     };
     let signed = !matches!(id, 250 | 232);
@@ -370,6 +395,11 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         250 | 232 => {
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
             Payload::PunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
+        }
+        INTRODUCE_ME => {
+            let source_lan = addr(&mut r)?;
+            let target = Mid(r.array()?);
+            Payload::IntroduceMe(IntroduceMe { target, source_lan, identifier: r.u16()? })
         }
         _ => {
             let (source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?);

@@ -15,8 +15,8 @@ mod message;
 
 pub use address::Style;
 pub use message::{
-    Community, DecodeError, EncodeError, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture,
-    PunctureRequest, Signer, decode, encode, request_flags, response_flags,
+    Community, DecodeError, EncodeError, INTRODUCE_ME, IntroduceMe, IntroductionRequest, IntroductionResponse, Message,
+    Payload, Puncture, PunctureRequest, Signer, decode, encode, request_flags, response_flags,
 };
 
 /// Bytes before the message id: `00`, version, community id.
