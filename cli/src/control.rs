@@ -71,6 +71,7 @@ fn resolve<S: Store>(node: &Node<S>, prefix: &str) -> Result<Mid, String> {
         .peers()
         .map(|p| p.key.mid())
         .chain(node.connected().map(|(m, _)| m))
+        .chain(node.known_keys().map(|(m, _)| m))
         .filter(|m| mid_hex(m).starts_with(&prefix))
         .collect();
     found.sort();
@@ -207,7 +208,11 @@ pub(crate) fn handle<S: Store + Send + 'static>(control: &Control<S>, line: &str
     }
 }
 
-/// Accepts control connections on their own threads.
+/// A connection that sends no request for this long is closed.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// Accepts control connections on their own threads. Connections, subscribers included,
+/// count towards [`MAX_CONNECTIONS`].
 pub(crate) fn serve<S: Store + Send + 'static>(
     listener: UnixListener,
     control: Shared<S>,
@@ -216,8 +221,13 @@ pub(crate) fn serve<S: Store + Send + 'static>(
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            if open.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+            let Ok(stream) = stream else {
+                // Out of descriptors, say: wait instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let subscribed = subscribers.lock().map_or(0, |l| l.len());
+            if open.load(std::sync::atomic::Ordering::Relaxed) + subscribed >= MAX_CONNECTIONS {
                 let _ = writeln!(&stream, "{}", json!({ "ok": false, "error": "too many control connections" }));
                 continue;
             }
@@ -237,6 +247,9 @@ fn connection<S: Store + Send + 'static>(
     subscribers: &Mutex<Vec<UnixStream>>,
 ) {
     let Ok(mut out) = stream.try_clone() else { return };
+    if stream.set_read_timeout(Some(IDLE)).is_err() {
+        return;
+    }
     let mut reader = BufReader::new(stream).take(u64::MAX);
     let mut line = String::new();
     loop {
@@ -260,9 +273,9 @@ fn connection<S: Store + Send + 'static>(
             .unwrap_or(false);
         if is_subscribe {
             let _ = writeln!(out, "{}", json!({ "ok": true, "subscribed": true }));
-            // Events are written without blocking the peer: a subscriber that does not read
-            // is dropped once its socket buffer is full.
-            if out.set_write_timeout(Some(Duration::from_millis(50))).is_ok()
+            // Events are written without blocking: a subscriber that does not read is dropped
+            // once its socket buffer is full.
+            if out.set_nonblocking(true).is_ok()
                 && let Ok(mut list) = subscribers.lock()
             {
                 list.push(out);
@@ -276,9 +289,16 @@ fn connection<S: Store + Send + 'static>(
     }
 }
 
-/// Sends an event to every subscriber, dropping those that cannot take it.
+/// Sends an event to every subscriber, dropping (and disconnecting) those that cannot take
+/// the whole line at once.
 pub(crate) fn publish(subscribers: &Mutex<Vec<UnixStream>>, event: &Value) {
     let Ok(mut list) = subscribers.lock() else { return };
     let line = format!("{event}\n");
-    list.retain_mut(|s| s.write_all(line.as_bytes()).is_ok());
+    list.retain_mut(|s| {
+        let whole = matches!(s.write(line.as_bytes()), Ok(n) if n == line.len());
+        if !whole {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        whole
+    });
 }

@@ -61,15 +61,15 @@ enum CtlCommand {
     Watch,
 }
 
-fn request(stream: &mut UnixStream, v: &Value) -> Result<Value, Failure> {
-    writeln!(stream, "{v}").map_err(|e| Failure::from(format!("control socket: {e}")))?;
+fn request(reader: &mut BufReader<UnixStream>, v: &Value) -> Result<Value, Failure> {
+    writeln!(reader.get_mut(), "{v}").map_err(|e| Failure::from(format!("control socket: {e}")))?;
     let mut line = String::new();
-    BufReader::new(&*stream).read_line(&mut line).map_err(|e| Failure::from(format!("control socket: {e}")))?;
+    reader.read_line(&mut line).map_err(|e| Failure::from(format!("control socket: {e}")))?;
     serde_json::from_str(&line).map_err(|_| Failure::from("the peer closed the control connection"))
 }
 
 pub(crate) fn run(args: &CtlArgs, stop: &Stop) -> Result<(), Failure> {
-    let mut stream = UnixStream::connect(&args.control).map_err(|e| {
+    let stream = UnixStream::connect(&args.control).map_err(|e| {
         Failure::from(format!("cannot reach a peer at {}: {e} (is `ipv8 peer` running?)", args.control.display()))
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
@@ -85,23 +85,26 @@ pub(crate) fn run(args: &CtlArgs, stop: &Stop) -> Result<(), Failure> {
         CtlCommand::Stats => json!({ "cmd": "stats" }),
         CtlCommand::Watch => json!({ "cmd": "subscribe" }),
     };
-    let answer = request(&mut stream, &req)?;
+    // One reader for the answer and, for `watch`, the events after it (a second buffer would
+    // lose what the first had read ahead).
+    let mut reader = BufReader::new(stream);
+    let answer = request(&mut reader, &req)?;
     if answer.get("ok") != Some(&Value::Bool(true)) {
         let error = answer.get("error").and_then(Value::as_str).unwrap_or("the peer refused the request");
         return Err(Failure::from(error.to_string()));
     }
     if let CtlCommand::Watch = args.command {
-        stream.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
+        reader.get_ref().set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
+        // Bytes, not a String: a read that times out inside a UTF-8 character keeps its half.
+        let mut line = Vec::new();
         while !stop.requested() {
-            match reader.read_line(&mut line) {
+            match reader.read_until(b'\n', &mut line) {
                 Ok(0) => return Err("the peer closed the control connection".into()),
-                Ok(_) => {
-                    print!("{line}");
-                    let _ = std::io::stdout().flush();
+                Ok(_) if line.ends_with(b"\n") => {
+                    crate::peer::say(&String::from_utf8_lossy(&line[..line.len() - 1]));
                     line.clear();
                 }
+                Ok(_) => {}
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                 Err(e) => return Err(Failure::from(format!("control socket: {e}"))),
             }

@@ -131,11 +131,10 @@ pub(crate) fn run(args: &DemoArgs, stop: &Stop) -> Result<(), Failure> {
     let began = StdInstant::now();
     let say = |line: String, v: Value| {
         if args.json {
-            println!("{v}");
+            crate::peer::say(&v);
         } else {
-            println!("{:>5.1}s  {line}", began.elapsed().as_secs_f64());
+            crate::peer::say(&format!("{:>5.1}s  {line}", began.elapsed().as_secs_f64()));
         }
-        let _ = std::io::stdout().flush();
     };
     say(
         format!("started a bootstrap node on {boot_addr} and {n} peers on loopback; each signs its Peer record"),
@@ -156,7 +155,10 @@ pub(crate) fn run(args: &DemoArgs, stop: &Stop) -> Result<(), Failure> {
         if stop.requested() || deadline.is_some_and(|d| StdInstant::now() >= d) {
             break;
         }
-        while let Ok((i, e)) = events.recv_timeout(Duration::from_millis(50)) {
+        // At most a batch per turn, so the deadline, the stop signal and the ticks are never
+        // starved by a stream of events.
+        for _ in 0..1000 {
+            let Ok((i, e)) = events.recv_timeout(Duration::from_millis(50)) else { break };
             let who = nodes[i].name.clone();
             match &e {
                 Event::PeerDiscovered { mid, .. } if i > 0 => {

@@ -48,7 +48,7 @@ pub(crate) struct PeerArgs {
     /// The control socket `ipv8 ctl` talks to. Default: ipv8.sock.
     #[arg(long)]
     control: Option<PathBuf>,
-    /// A nickname, published in this peer's signed Peer record (at most 64 bytes).
+    /// A nickname, published in this peer's signed Peer record (at most 512 bytes).
     #[arg(long)]
     name: Option<String>,
     /// Do not answer STUN Binding requests (peers answer them by default).
@@ -169,6 +169,18 @@ fn lan_address(bound: SocketAddr) -> SocketAddr {
         .unwrap_or(bound)
 }
 
+/// Events waiting for the main thread, at most.
+const EVENT_QUEUE: usize = 4096;
+
+/// Prints one line on stdout; if stdout is gone (`ipv8 peer | head -1`), exits quietly with
+/// 141, as a program killed by SIGPIPE would.
+pub(crate) fn say(line: &dyn std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(141);
+    }
+}
+
 pub(crate) fn unix_ms_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -181,9 +193,17 @@ impl Drop for SocketFile {
     }
 }
 
-/// Binds the control socket, mode 0600; a stale socket file (nobody listening) is replaced.
+/// Binds the control socket, mode 0600; a stale socket (nobody listening) is replaced, but
+/// never a file that is not a socket (a mistyped `--control ipv8.db` must not eat the store).
 fn bind_control(path: &Path) -> Result<UnixListener, Failure> {
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(Failure::from(format!(
+                "{}: exists and is not a socket; choose another --control",
+                path.display()
+            )));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(Failure::from(format!("{}: another peer is running on this control socket", path.display())));
         }
@@ -242,33 +262,35 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let mid = node.mid();
     let records = sync_core::Store::len(node.records());
 
-    let (tx, events) = mpsc::channel::<Event>();
+    // Bounded: if this thread cannot keep up (stdout blocked), events are dropped and
+    // counted, and the node's loop never waits for it.
+    let (tx, events) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
+    let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let dropped_in_sink = Arc::clone(&dropped);
     let running = Running::start(node, vec![socket], args.runtime, move |e| {
-        let _ = tx.send(e);
+        if tx.try_send(e).is_err() {
+            dropped_in_sink.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     })?;
     let shared: Shared<SqliteStore> = Arc::new(control::Control::new(running));
     let subscribers: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
     control::serve(listener, Arc::clone(&shared), Arc::clone(&subscribers));
 
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "event": "started", "peer": mid_hex(&mid), "bound": bound, "control": control_path,
-                "identity_created": created, "records": records,
-            })
-        );
+        say(&json!({
+            "event": "started", "peer": mid_hex(&mid), "bound": bound, "control": control_path,
+            "identity_created": created, "records": records,
+        }));
     } else {
-        println!("peer {} listening on {bound}", mid_hex(&mid));
-        println!(
+        say(&format!("peer {} listening on {bound}", mid_hex(&mid)));
+        say(&format!(
             "identity {} ({}), store {} ({records} records), control socket {}",
             identity_path.display(),
             if created { "created" } else { "loaded" },
             store_path.display(),
             control_path.display()
-        );
+        ));
     }
-    let _ = std::io::stdout().flush();
 
     let deadline = args.for_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
     loop {
@@ -279,25 +301,25 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
             Ok(e) => {
                 if args.json {
                     if let Some(v) = event_json(&e) {
-                        println!("{v}");
+                        say(&v);
                     }
                 } else if let Some(line) = event_line(&e) {
-                    println!("{line}");
+                    say(&line);
                 }
                 if let Some(v) = event_json(&e) {
                     control::publish(&subscribers, &v);
                 }
-                let _ = std::io::stdout().flush();
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the node's run loop stopped".into()),
         }
     }
-    let summary = shared.stop()?;
+    let mut summary = shared.stop()?;
+    summary["events_dropped"] = json!(dropped.load(std::sync::atomic::Ordering::Relaxed));
     if args.json {
-        println!("{}", json!({ "event": "stopped", "counters": summary }));
+        say(&json!({ "event": "stopped", "counters": summary }));
     } else {
-        println!("stopped; counters: {summary}");
+        say(&format!("stopped; counters: {summary}"));
     }
     if stop.requested() { Err(Failure::interrupted()) } else { Ok(()) }
 }

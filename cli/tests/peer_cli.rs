@@ -196,6 +196,9 @@ fn a_peer_killed_with_sigkill_restarts_with_its_identity_and_records() {
 
     let again = Peer::start(&da, "std", &["--bootstrap", &b.bound()]);
     assert_eq!(again.id(), ida, "same identity after a restart");
+    // Its relations are back in its trust graph at once: bob, vouched for, is trusted.
+    let trust = again.ctl(&["trust", &idb[..8]]);
+    assert!(trust["trust"].as_f64().unwrap() > 0.0, "{trust}");
     assert!(again.started["records"].as_u64().unwrap() >= 4, "{}", again.started);
     assert_eq!(relations_in(&da.join("store.db")), committed);
     again.wait_for("rejoining bob", |v| v["event"] == "discovered" && v["peer"] == idb.as_str());
@@ -239,6 +242,15 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
     let dir = temp("errors-db");
     std::fs::write(dir.join("store.db"), vec![0x5a; 8192]).unwrap();
     one_error_line(&peer_once(&dir, &[]), "store.db");
+    // A name longer than a Peer record's metadata is bad usage (exit 2).
+    let dir = temp("errors-name");
+    let out = peer_once(&dir, &["--name", &"x".repeat(sync_core::MAX_METADATA_LEN + 1)]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A control path that is a regular file is refused, and the file left alone.
+    let dir = temp("errors-control");
+    std::fs::write(dir.join("ctl.sock"), "precious").unwrap();
+    one_error_line(&peer_once(&dir, &[]), "not a socket");
+    assert_eq!(std::fs::read_to_string(dir.join("ctl.sock")).unwrap(), "precious");
     // A bootstrap name that does not resolve.
     let dir = temp("errors-boot");
     one_error_line(&peer_once(&dir, &["--bootstrap", "no-such-host.invalid:6421"]), "bootstrap address");

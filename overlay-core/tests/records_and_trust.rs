@@ -97,3 +97,24 @@ fn records_stored_are_reported_with_their_kind_and_origin() {
         events.iter().filter(|(_, e)| matches!(e, Event::RecordStored { from: Some(_), kind: Kind::Peer, .. })).count();
     assert_eq!((own, synced), (1, 1), "its own Peer record, and the other node's by sync");
 }
+
+#[test]
+fn a_node_restarted_over_its_store_knows_its_trust_at_once() {
+    let mut net = network(8, 3, &[]);
+    net.sim.run_until(Instant::from_secs(5)).unwrap();
+    let (m1, m2) = (net.node(1).mid(), net.node(2).mid());
+    net.sim.call(net.nodes[0], |n, now| n.relate(now, &m1, RelationType::SOCIAL_FRIEND, 4)).unwrap();
+    net.sim.call(net.nodes[1], |n, now| n.relate(now, &m2, RelationType::SOCIAL_FRIEND, 4)).unwrap();
+    net.sim.run_until(Instant::from_secs(30)).unwrap();
+    let before = net.sim.call(net.nodes[0], |n, _| n.trust(&m2)).unwrap();
+    assert!(before > 0.0);
+    // A new node over a copy of the store: same identity, nothing heard yet.
+    let store = net.node(0).records().clone();
+    let config = overlay_core::Config::new(util::COMMUNITY, util::public(0), vec![]);
+    let mut again =
+        overlay_core::Node::with_store(config, util::identity(0), sansio_core::Seed::from_u64(99), store).unwrap();
+    assert_eq!(again.peers().count(), 0);
+    let after = again.trust(&m2).expect("the relation's subject is known from the store");
+    assert!(after > 0.0, "{after}");
+    assert_eq!(again.friendship_path(&m2).map(|p| p.len()), Some(2));
+}

@@ -175,6 +175,17 @@ impl SeenIds {
             self.order.retain(|x| x != id);
         }
     }
+    /// Forgets every id `other` remembers, in one pass over this set.
+    pub fn remove_all(&mut self, other: &SeenIds) {
+        if other.is_empty() {
+            return;
+        }
+        let before = self.set.len();
+        self.set.retain(|id| !other.contains(id));
+        if self.set.len() != before {
+            self.order.retain(|id| !other.contains(id));
+        }
+    }
     /// Ids remembered.
     pub fn len(&self) -> usize {
         self.order.len()

@@ -16,7 +16,6 @@ use sync_core::Store;
 
 use super::{Event, Node};
 use crate::identity::{Mid, PeerKey};
-use crate::session::Session;
 use crate::wire::{IntroduceMe, Payload, Puncture, PunctureRequest};
 
 /// Introducers asked per stream opened.
@@ -114,11 +113,12 @@ impl<S: Store> Node<S> {
         if self.endpoint.connect(now, address).is_err() {
             return;
         }
-        let mut session = Session::new(Some(mid), self.rng.next_u64());
+        let mut session = self.new_session(Some(mid));
         if let Some(old) = old
-            && let Some(mut previous) = self.sessions.remove(&old)
+            && let Some(mut previous) = self.remove_session(&old)
         {
             session.outbox = core::mem::take(&mut previous.outbox);
+            self.held += session.held();
             self.endpoint.close(now, old);
         }
         self.sessions.insert(address, session);
@@ -132,14 +132,14 @@ impl<S: Store> Node<S> {
         for (mid, address) in &streams {
             self.connected.remove(mid);
             self.resuming.insert(*mid);
-            self.sessions.remove(address);
+            self.remove_session(address);
             self.endpoint.close(now, *address);
         }
         // The closes are reported now, before the new streams take the same addresses.
         self.pump(now);
         for (mid, address) in streams {
             if self.endpoint.connect(now, address).is_ok() {
-                let session = Session::new(Some(mid), self.rng.next_u64());
+                let session = self.new_session(Some(mid));
                 self.sessions.insert(address, session);
             }
             self.ask_introducers(now, mid);

@@ -52,7 +52,7 @@ pub struct Config {
     pub serve_stun: bool,
     /// The P2TP endpoint's settings (its `local` is set to [`local`](Self::local)).
     pub transport: p2tp_core::Config,
-    /// The metadata of the node's own Peer record (a nickname; at most 64 bytes).
+    /// The metadata of the node's own Peer record (a nickname; at most 512 bytes).
     pub name: Vec<u8>,
     /// Time between reconciliation rounds the node starts (each with a random peer).
     pub sync_interval: Duration,
@@ -243,6 +243,10 @@ pub struct NodeStats {
     pub bad_stream_data: u64,
     /// Messages dropped because too many arrived before their sender's hello.
     pub held_dropped: u64,
+    /// Data frames whose MAC failed (forged, corrupted, or for another stream).
+    pub bad_macs: u64,
+    /// Data frames whose counter was seen before (replays).
+    pub replayed_frames: u64,
     /// Introductions asked of this node (IntroduceMe) and made: a puncture request sent to
     /// the target.
     pub introductions_made: u64,
@@ -284,6 +288,8 @@ pub struct Node<S: Store = MemStore> {
     /// P2TP on the same socket, and the overlay's view of each stream.
     endpoint: Endpoint,
     sessions: BTreeMap<SocketAddr, Session>,
+    /// Datagrams all sessions hold for verification.
+    held: usize,
     /// Verified peers' stream addresses.
     connected: BTreeMap<Mid, SocketAddr>,
     stun: Option<Server>,
@@ -293,6 +299,8 @@ pub struct Node<S: Store = MemStore> {
     asked: BTreeMap<SocketAddr, (Instant, u32)>,
     /// Peers whose streams are being opened again after this node's address changed.
     resuming: alloc::collections::BTreeSet<Mid>,
+    /// The keys of every signer whose records the store holds, by member id.
+    keys: BTreeMap<Mid, PublicKey>,
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
     sync: SyncNode<S, TrustGraph>,
     next_round: Instant,
@@ -318,8 +326,10 @@ impl Node {
 impl<S: Store> Node<S> {
     /// A node whose records live in `store` (SQLite in `drivers`, say).
     pub fn with_store(mut config: Config, identity_seed: [u8; 32], seed: Seed, store: S) -> Result<Self, ZeroSeed> {
-        // A zero interval would make the next walk due at the very instant of the last one.
+        // A zero interval would make the next walk (or round) due at the very instant of the
+        // last one.
         config.walk_interval = config.walk_interval.max(Duration::from_millis(1));
+        config.sync_interval = config.sync_interval.max(Duration::from_millis(1));
         let identity = Identity::from_seed(identity_seed)?;
         let Some(key) = PeerKey::from_ed25519(&identity.public()) else {
             unreachable!("an Ed25519 key made from a seed is a valid point")
@@ -342,7 +352,7 @@ impl<S: Store> Node<S> {
         );
         let sync =
             SyncNode::new(sync_core::Config::new(policy, config.unix_ms_at_origin), rng.child_seed(), store, trust);
-        Ok(Self {
+        let mut node = Self {
             peers: Peers::new(config.max_peers, 64),
             config,
             mid: key.mid(),
@@ -356,11 +366,13 @@ impl<S: Store> Node<S> {
             introducers: BTreeMap::new(),
             endpoint,
             sessions: BTreeMap::new(),
+            held: 0,
             connected: BTreeMap::new(),
             stun,
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
+            keys: BTreeMap::new(),
             sync,
             next_round: Instant::ZERO,
             announced: false,
@@ -369,7 +381,9 @@ impl<S: Store> Node<S> {
             out: TransmitQueue::new(1024, 1 << 20),
             events: VecDeque::new(),
             stats: NodeStats::default(),
-        })
+        };
+        node.load_from_store();
+        Ok(node)
     }
 
     /// This node's member id.
@@ -575,6 +589,8 @@ impl<S: Store> Node<S> {
             && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
         {
             self.events.push_back(Event::WanChanged { address });
+            // Peers learn the new address from a signed Binding record (sync spreads it).
+            let _ = self.sign_own(now, sync_core::Body::Binding { address });
             // Streams are opened again from the new address; their peers see a path change.
             self.resume_streams(now);
         }

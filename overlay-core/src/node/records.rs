@@ -63,8 +63,29 @@ impl<S: Store> Node<S> {
         if let Some(p) = self.peers.get(mid) {
             return Some(p.key.ed25519());
         }
+        if let Some(key) = self.keys.get(mid) {
+            return Some(*key);
+        }
         let address = self.connected.get(mid)?;
         self.sessions.get(address)?.key.map(|k| k.ed25519())
+    }
+
+    /// Member ids of every key the store has records of or relations to: peers the node can
+    /// name, trust and (with a Binding record) reach, whether or not it heard from them.
+    pub fn known_keys(&self) -> impl Iterator<Item = (Mid, PublicKey)> + '_ {
+        self.keys.iter().map(|(m, k)| (*m, *k))
+    }
+
+    /// The address in the latest Binding record the store holds for `mid`, if any: where a
+    /// peer the node never heard from directly said it can be reached.
+    pub fn binding_of(&self, mid: &Mid) -> Option<SocketAddr> {
+        let key = self.keys.get(mid)?;
+        let (_, id) = self.sync.store().current(&sync_core::Slot::Binding(*key))?;
+        let record = VerifiedRecord::decode(&self.sync.store().get(&id)?).ok()?;
+        match record.record().body {
+            Body::Binding { address } => Some(address),
+            _ => None,
+        }
     }
 
     /// Signs a Relation record from this node to the peer `mid` (strength 0 withdraws it),
@@ -114,6 +135,34 @@ impl<S: Store> Node<S> {
             .collect()
     }
 
+    /// Reads what a store already holds (a restart): every signer's key, and every Relation
+    /// into the trust graph.
+    pub(super) fn load_from_store(&mut self) {
+        let mut ids = Vec::with_capacity(self.sync.store().len());
+        self.sync.store().for_each_id(&mut |id| ids.push(*id));
+        // In id order, so the graph is built the same way whatever order the store keeps.
+        ids.sort_unstable();
+        for id in ids {
+            let Some(record) = self.sync.store().get(&id).and_then(|b| VerifiedRecord::decode(&b).ok()) else {
+                continue;
+            };
+            let signer = record.record().signer;
+            if let Some(key) = crate::identity::PeerKey::from_ed25519(&signer) {
+                self.keys.insert(key.mid(), signer);
+            }
+            if let Body::Relation { subject, .. } = record.record().body
+                && let Some(key) = crate::identity::PeerKey::from_ed25519(&subject)
+            {
+                self.keys.insert(key.mid(), subject);
+            }
+            if signer == self.identity.public() {
+                // Its own records' timestamps only move forward, even if the clock went back.
+                self.last_signed_ms = self.last_signed_ms.max(record.record().timestamp_ms);
+            }
+            self.sync.reputation_mut().apply_record(record.record());
+        }
+    }
+
     fn unix_ms(&self, now: Instant) -> u64 {
         self.config.unix_ms_at_origin.saturating_add(now.as_micros() / 1000)
     }
@@ -140,7 +189,7 @@ impl<S: Store> Node<S> {
         if !self.announced {
             self.announced = true;
             let metadata = self.config.name.clone();
-            // Only a name over 64 bytes fails; the node then runs without a Peer record.
+            // Only a name over 512 bytes fails; the node then runs without a Peer record.
             let _ = self.sign_own(now, Body::Peer { metadata });
         }
         self.sync.handle_timeout(now);
@@ -180,13 +229,23 @@ impl<S: Store> Node<S> {
     pub(super) fn pump_records(&mut self) {
         while let Some(e) = self.sync.poll_event() {
             if let sync_core::Event::Stored { id, kind, signer, from } = e {
+                // Every signer with a stored record can be named by its member id.
+                if let Some(key) = crate::identity::PeerKey::from_ed25519(&signer) {
+                    self.keys.insert(key.mid(), signer);
+                }
                 if kind == Kind::Relation
                     && let Some(bytes) = self.sync.store().get(&id)
                     && let Ok(record) = VerifiedRecord::decode(&bytes)
-                    && self.sync.reputation_mut().apply_record(record.record())
                 {
-                    // Trust moved: records refused for their signer's standing get another look.
-                    self.sync.reputation_changed();
+                    if let Body::Relation { subject, .. } = record.record().body
+                        && let Some(key) = crate::identity::PeerKey::from_ed25519(&subject)
+                    {
+                        self.keys.insert(key.mid(), subject);
+                    }
+                    if self.sync.reputation_mut().apply_record(record.record()) {
+                        // Trust moved: records refused for their signer's standing get another look.
+                        self.sync.reputation_changed();
+                    }
                 }
                 self.events.push_back(Event::RecordStored { id, kind, signer, from });
             }

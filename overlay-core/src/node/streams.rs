@@ -9,12 +9,16 @@ use sync_core::Store;
 
 use super::{Event, Node, PathKind, SendError, SendFailure, is_private};
 use crate::identity::Mid;
-use crate::session::{DATA, HELD, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session};
+use crate::session::{
+    DATA, FRAME_OVERHEAD, HELD, HELD_TOTAL, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session, StreamKeys,
+};
 
 /// Node-side errors for a P2TP refusal.
 fn transport_error(e: p2tp_core::SendError) -> SendError {
     match e {
-        p2tp_core::SendError::TooLarge { len, max } => SendError::TooLarge { len: len - 1, max: max - 1 },
+        p2tp_core::SendError::TooLarge { len, max } => {
+            SendError::TooLarge { len: len.saturating_sub(FRAME_OVERHEAD), max: max.saturating_sub(FRAME_OVERHEAD) }
+        }
         p2tp_core::SendError::Closing => SendError::Closing,
         p2tp_core::SendError::NoStream => SendError::UnknownPeer,
         _ => SendError::QueueFull,
@@ -30,15 +34,18 @@ impl<S: Store> Node<S> {
     pub fn path_stats(&self, mid: &Mid) -> Option<p2tp_core::PathStats> {
         self.connected.get(mid).and_then(|a| self.endpoint.path_stats(*a))
     }
-    /// The largest message [`send`](Self::send) takes.
+    /// The largest message [`send`](Self::send) takes (a P2TP datagram less the 25 bytes of
+    /// framing and MAC).
     pub fn max_message(&self) -> usize {
-        self.endpoint.config().max_datagram() - 1
+        self.endpoint.config().max_datagram() - FRAME_OVERHEAD
     }
 
     /// Sends one message to the peer with member id `mid`: at once over its verified
     /// stream, or, if there is none, over a new P2TP stream to the address the peer was last
-    /// heard from, once the peer's hello proves its key ([`Event::Connected`]). Like any
-    /// datagram it may be lost; the peer's path figures tell how often that happens.
+    /// heard from (or its latest Binding record names), once the peer's hello proves its key
+    /// ([`Event::Connected`]). Like any datagram it may be lost; the peer's path figures tell
+    /// how often that happens. Messages are authenticated (a MAC per frame, replays dropped),
+    /// not encrypted.
     ///
     /// # Errors
     ///
@@ -49,39 +56,86 @@ impl<S: Store> Node<S> {
         if data.len() > max {
             return Err(SendError::TooLarge { len: data.len(), max });
         }
-        let mut framed = Vec::with_capacity(data.len() + 1);
-        framed.push(DATA);
-        framed.extend_from_slice(data);
-        let result = self.send_framed(now, mid, framed);
+        let result = self.send_payload(now, mid, data);
         self.pump(now);
         result
     }
 
-    fn send_framed(&mut self, now: Instant, mid: &Mid, framed: Vec<u8>) -> Result<(), SendError> {
+    fn send_payload(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<(), SendError> {
         if let Some(&address) = self.connected.get(mid) {
-            return self.endpoint.send(now, address, &framed).map_err(transport_error);
+            return self.send_sealed(now, address, data);
         }
-        if let Some(s) = self.sessions.values_mut().find(|s| s.expect == Some(*mid) && !s.verified) {
-            if s.outbox.len() >= HELD {
-                return Err(SendError::QueueFull);
+        if let Some(address) =
+            self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, _)| *a)
+        {
+            return self.hold(address, data);
+        }
+        // Where the peer was last heard from, or else where its latest Binding record says.
+        let address =
+            self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid)).ok_or(SendError::UnknownPeer)?;
+        if let Some(s) = self.sessions.get(&address) {
+            // Another key holds a stream at that address now (the peer moved), or it is being
+            // opened for another peer: this one cannot be reached there.
+            if s.key.is_some_and(|k| k.mid() != *mid) || s.expect.is_some_and(|m| m != *mid) || s.verified {
+                return Err(SendError::UnknownPeer);
             }
-            s.outbox.push_back(framed);
-            return Ok(());
-        }
-        let address = self.peers.get(mid).map(|p| p.address).ok_or(SendError::UnknownPeer)?;
-        if self.sessions.get(&address).is_some_and(|s| s.key.is_some_and(|k| k.mid() != *mid)) {
-            // Another key holds a stream at that address now: the peer moved.
-            return Err(SendError::UnknownPeer);
         }
         self.endpoint.connect(now, address).map_err(SendError::NoRoute)?;
-        let mine = self.rng.next_u64();
-        let s = self.sessions.entry(address).or_insert_with(|| Session::new(None, mine));
-        s.expect = Some(*mid);
-        s.outbox.push_back(framed);
+        self.session_at(address).expect = Some(*mid);
+        self.hold(address, data)?;
         // The peer's NAT may have closed towards us since it was last heard: introducers ask
         // it to puncture, and its puncture says where it is now.
         self.ask_introducers(now, *mid);
         Ok(())
+    }
+
+    /// Sends `data` over the verified stream at `address`.
+    fn send_sealed(&mut self, now: Instant, address: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        let Some(s) = self.sessions.get_mut(&address) else { return Err(SendError::UnknownPeer) };
+        let Some(keys) = &s.keys else { return Err(SendError::UnknownPeer) };
+        let frame = keys.seal(s.sent, data);
+        self.endpoint.send(now, address, &frame).map_err(transport_error)?;
+        s.sent += 1;
+        Ok(())
+    }
+
+    /// Holds `data` until the peer at `address` is verified.
+    fn hold(&mut self, address: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        if self.held >= HELD_TOTAL {
+            return Err(SendError::QueueFull);
+        }
+        let Some(s) = self.sessions.get_mut(&address) else { return Err(SendError::UnknownPeer) };
+        if s.outbox.len() >= HELD {
+            return Err(SendError::QueueFull);
+        }
+        s.outbox.push_back(data.to_vec());
+        self.held += 1;
+        Ok(())
+    }
+
+    /// The session at `address`, made if there is none.
+    pub(super) fn session_at(&mut self, address: SocketAddr) -> &mut Session {
+        if !self.sessions.contains_key(&address) {
+            let session = self.new_session(None);
+            self.sessions.insert(address, session);
+        }
+        let Some(s) = self.sessions.get_mut(&address) else { unreachable!("inserted above") };
+        s
+    }
+
+    /// A fresh session: its nonce and ephemeral key from the node's generator.
+    pub(super) fn new_session(&mut self, expect: Option<Mid>) -> Session {
+        let mine = self.rng.next_u64();
+        let mut secret = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
+        Session::new(expect, mine, secret)
+    }
+
+    /// Forgets the session at `address` (no events), keeping the held count right.
+    pub(super) fn remove_session(&mut self, address: &SocketAddr) -> Option<Session> {
+        let s = self.sessions.remove(address)?;
+        self.held -= s.held();
+        Some(s)
     }
 
     /// Closes the stream to a connected peer; returns whether there was one.
@@ -119,19 +173,26 @@ impl<S: Store> Node<S> {
     }
 
     fn send_hello(&mut self, now: Instant, address: SocketAddr) {
+        let (key, mid) = (self.key, self.mid);
         let Some(s) = self.sessions.get_mut(&address) else { return };
-        let hello = Hello { key: self.key, verified_you: s.verified, mine: s.mine, yours: s.yours };
+        let recipient = s.key.map_or(Mid([0; 20]), |k| k.mid());
+        debug_assert_ne!(recipient, mid);
+        let what = (s.verified, s.yours, recipient);
+        if s.cached.as_ref().is_none_or(|(w, _)| *w != what) {
+            let hello =
+                Hello { key, verified_you: s.verified, mine: s.mine, yours: s.yours, recipient, ephemeral: s.public };
+            s.cached = Some((what, hello.encode(&self.identity)));
+        }
         s.hellos += 1;
         s.last_hello = Some(now);
         s.next_hello = (!s.verified).then(|| now + HELLO_INTERVAL);
-        let bytes = hello.encode(&self.identity);
+        let Some((_, bytes)) = &s.cached else { return };
         // A full stream queue loses this hello; the next one is due in 500 ms.
-        let _ = self.endpoint.send(now, address, &bytes);
+        let _ = self.endpoint.send(now, address, bytes);
     }
 
     fn on_opened(&mut self, now: Instant, address: SocketAddr) {
-        let mine = self.rng.next_u64();
-        self.sessions.entry(address).or_insert_with(|| Session::new(None, mine)).opened = true;
+        self.session_at(address).opened = true;
         self.send_hello(now, address);
     }
 
@@ -144,15 +205,21 @@ impl<S: Store> Node<S> {
                     return;
                 };
                 if s.verified {
-                    if let Some(key) = s.key {
-                        self.events.push_back(Event::Message { mid: key.mid(), data: data[1..].to_vec() });
+                    let (Some(key), Some(keys)) = (s.key, &s.keys) else { return };
+                    match keys.open(data) {
+                        Some((counter, payload)) if s.window.accept(counter) => {
+                            self.events.push_back(Event::Message { mid: key.mid(), data: payload.to_vec() });
+                        }
+                        Some(_) => self.stats.replayed_frames += 1,
+                        None => self.stats.bad_macs += 1,
                     }
                     return;
                 }
-                if s.inbox.len() >= HELD {
+                if s.inbox.len() >= HELD || self.held >= HELD_TOTAL {
                     self.stats.held_dropped += 1;
                 } else {
-                    s.inbox.push_back(data[1..].to_vec());
+                    s.inbox.push_back(data.to_vec());
+                    self.held += 1;
                 }
                 // The peer thinks it is verified: our hello (or its) was lost; say it again.
                 if s.opened && s.may_answer(now) {
@@ -164,31 +231,53 @@ impl<S: Store> Node<S> {
     }
 
     fn on_hello(&mut self, now: Instant, address: SocketAddr, data: &[u8]) {
-        let Some(hello) = Hello::decode(data) else {
-            self.stats.bad_hellos += 1;
-            return;
+        // The same bytes as the last valid hello need no second verification.
+        let known = self.sessions.get(&address).and_then(|s| s.last_in.as_ref()).filter(|(b, _)| b == data);
+        let hello = match known {
+            Some((_, h)) => *h,
+            None => {
+                let Some(h) = Hello::decode(data) else {
+                    self.stats.bad_hellos += 1;
+                    return;
+                };
+                h
+            }
         };
         if hello.key == self.key {
             self.stats.bad_stream_data += 1;
             return;
         }
-        let mine = self.rng.next_u64();
-        let s = self.sessions.entry(address).or_insert_with(|| Session::new(None, mine));
-        if s.key.is_some_and(|k| k != hello.key) {
+        let me = self.mid;
+        let s = self.session_at(address);
+        if s.key.is_some_and(|k| k != hello.key) || s.peer_ephemeral.is_some_and(|e| e != hello.ephemeral) {
+            // A stream has one peer key and one ephemeral key: the first valid hello fixes both.
             self.stats.bad_hellos += 1;
             return;
         }
-        s.key = Some(hello.key);
-        s.yours = hello.mine;
-        let fresh = !s.verified && hello.yours == s.mine;
-        if fresh {
-            s.verified = true;
-            s.next_hello = None;
+        if s.last_in.as_ref().is_none_or(|(b, _)| b != data) {
+            s.last_in = Some((data.to_vec(), hello));
         }
-        // A hello that shows the peer lacks this side's nonce, or its verdict, is answered at
-        // once (each answer is one hello for one hello, on a validated stream); repeats of an
-        // informed one at most every 100 ms.
-        let answer = !hello.verified_you && (hello.yours != s.mine || fresh || s.may_answer(now));
+        s.key = Some(hello.key);
+        s.peer_ephemeral = Some(hello.ephemeral);
+        s.yours = hello.mine;
+        let names_me = hello.recipient == me;
+        let mut fresh = false;
+        if !s.verified && hello.yours == s.mine && names_me {
+            let Some(keys) = StreamKeys::derive(&s.secret, &hello.ephemeral, s.mine, s.yours) else {
+                self.stats.bad_hellos += 1;
+                return;
+            };
+            (s.verified, s.keys, s.next_hello, fresh) = (true, Some(keys), None, true);
+        }
+        // A hello that shows the peer lacks this side's nonce or key gets one immediate answer
+        // per thing it lacks; one that makes this side verify the peer is answered at once;
+        // any other at most every 100 ms.
+        let lacks = (hello.yours, names_me);
+        let informative = (hello.yours != s.mine || !names_me) && s.answered != Some(lacks);
+        let answer = !hello.verified_you && (informative || fresh || s.may_answer(now));
+        if answer && informative {
+            s.answered = Some(lacks);
+        }
         if fresh {
             self.on_verified(now, address, hello.key.mid());
         }
@@ -201,6 +290,7 @@ impl<S: Store> Node<S> {
         let Some(s) = self.sessions.get_mut(&address) else { return };
         let outbox = core::mem::take(&mut s.outbox);
         let inbox = core::mem::take(&mut s.inbox);
+        self.held -= outbox.len() + inbox.len();
         if let Some(expected) = s.expect.take()
             && expected != mid
         {
@@ -213,8 +303,8 @@ impl<S: Store> Node<S> {
                 self.events.push_back(Event::SendFailed { mid: expected, reason: SendFailure::WrongPeer, dropped });
             }
         } else {
-            for framed in &outbox {
-                if self.endpoint.send(now, address, framed).is_err() {
+            for data in &outbox {
+                if self.send_sealed(now, address, data).is_err() {
                     self.stats.queue_full += 1;
                 }
             }
@@ -224,7 +314,7 @@ impl<S: Store> Node<S> {
         if let Some(old) = previous
             && old != address
         {
-            self.sessions.remove(&old);
+            self.remove_session(&old);
             self.endpoint.close(now, old);
         }
         let resumed = self.resuming.remove(&mid);
@@ -232,14 +322,14 @@ impl<S: Store> Node<S> {
         if let Some(e) = super::introduce::verified_event(mid, address, previous, resumed, path) {
             self.events.push_back(e);
         }
-        for data in inbox {
-            self.events.push_back(Event::Message { mid, data });
+        for frame in inbox {
+            self.on_stream_data(now, address, &frame);
         }
     }
 
     /// Forgets a stream's session, reporting a disconnect or the messages it could not send.
     fn end_session(&mut self, address: SocketAddr, failure: SendFailure) {
-        let Some(s) = self.sessions.remove(&address) else { return };
+        let Some(s) = self.remove_session(&address) else { return };
         if let Some(key) = s.key.filter(|_| s.verified) {
             let mid = key.mid();
             if self.connected.get(&mid) == Some(&address) {

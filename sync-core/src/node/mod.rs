@@ -259,12 +259,8 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     /// fetch them again and judge them anew. Call it when reputations rose (a trust graph
     /// took a new relation); records refused as superseded stay remembered.
     pub fn reputation_changed(&mut self) {
-        let mut ids = Vec::with_capacity(self.untrusted.len());
-        self.untrusted.for_each(&mut |id| ids.push(*id));
-        for id in &ids {
-            self.seen.remove(id);
-        }
-        self.untrusted = SeenIds::new(self.config.seen_capacity);
+        let untrusted = core::mem::replace(&mut self.untrusted, SeenIds::new(self.config.seen_capacity));
+        self.seen.remove_all(&untrusted);
     }
 
     /// The reputation function.
