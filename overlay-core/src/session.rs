@@ -231,6 +231,10 @@ pub(crate) struct Session {
     pub window: ReplayWindow,
     /// Whether the P2TP stream is established.
     pub opened: bool,
+    /// When the P2TP stream is to be opened (`None`: it is, or the peer opened it), and how
+    /// many openers were sent for it.
+    pub connect_at: Option<Instant>,
+    pub opens: u32,
     /// Application payloads waiting for verification.
     pub outbox: VecDeque<Vec<u8>>,
     /// Frames received before verification, checked once the peer is verified.
@@ -246,6 +250,8 @@ pub(crate) struct Session {
     pub last_in: Option<(Vec<u8>, Hello)>,
     /// The encoded hello last sent, and what it said (verified, yours, recipient).
     pub cached: Option<((bool, u64, Mid), Vec<u8>)>,
+    /// When this side last asked introducers for this stream's peer.
+    pub asked_at: Option<Instant>,
 }
 
 impl Session {
@@ -266,6 +272,8 @@ impl Session {
             sent: 0,
             window: ReplayWindow::default(),
             opened: false,
+            connect_at: None,
+            opens: 0,
             outbox: VecDeque::new(),
             inbox: VecDeque::new(),
             next_hello: None,
@@ -274,7 +282,18 @@ impl Session {
             answered: None,
             last_in: None,
             cached: None,
+            asked_at: None,
         }
+    }
+
+    /// The peer started over on this stream (it lost its session, or its address passed to
+    /// another node): everything learnt from it is forgotten, with a new nonce and ephemeral
+    /// key; what waits to be sent stays.
+    pub(crate) fn restart(&mut self, mine: u64, secret: [u8; 32]) {
+        let fresh = Session::new(self.expect, mine, secret);
+        let outbox = core::mem::take(&mut self.outbox);
+        let opened = self.opened;
+        *self = Session { outbox, opened, ..fresh };
     }
 
     /// Whether a hello may be sent as an answer now.

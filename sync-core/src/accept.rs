@@ -216,7 +216,10 @@ pub fn decide<S: crate::Store + ?Sized, R: Reputation + ?Sized>(
     if r.timestamp_ms > now_ms.saturating_add(policy.max_future_ms) {
         return Err(Rejection::FarFuture);
     }
-    if r.signer != policy.own
+    // Reputations are never negative: with a threshold of 0 nobody is asked (a MeritRank
+    // refresh per record would be wasted).
+    if policy.threshold > 0.0
+        && r.signer != policy.own
         && !reputation.trusts_directly(&r.signer)
         && reputation.reputation(&r.signer) < policy.threshold
     {

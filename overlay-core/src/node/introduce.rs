@@ -18,6 +18,13 @@ use super::{Event, Node};
 use crate::identity::{Mid, PeerKey};
 use crate::wire::{IntroduceMe, Payload, Puncture, PunctureRequest};
 
+/// A peer heard from this recently has its NAT open towards this node.
+const HEARD_LATELY: Duration = Duration::from_secs(20);
+/// How long a stream waits for the peer's puncture before it asks again...
+const OPEN_WAIT: Duration = Duration::from_secs(1);
+/// ...and how many times, before it opens anyway (a full-TTL handshake that arrives before
+/// the peer's puncture leaves state at a Linux router that moves the peer's own mapping).
+const OPEN_TRIES: u32 = 3;
 /// Introducers asked per stream opened.
 const ASKED: usize = 3;
 /// Introductions awaiting their puncture, at most, and for how long.
@@ -37,7 +44,14 @@ impl<S: Store> Node<S> {
         recent.sort_by(|a, b| b.cmp(a));
         let target_at = self.peers.get(&target).map(|p| p.address);
         let mut via: Vec<SocketAddr> = Vec::with_capacity(ASKED);
-        for a in recent.into_iter().map(|(_, a)| a).chain(self.config.bootstrap.iter().copied()) {
+        // The introducer that introduced the target first (it knows it), then the most recent
+        // introducers, then the bootstrap peers.
+        let introducer = self.via.get(&target).copied();
+        for a in introducer
+            .into_iter()
+            .chain(recent.into_iter().map(|(_, a)| a))
+            .chain(self.config.bootstrap.iter().copied())
+        {
             if via.len() < ASKED && !via.contains(&a) && Some(a) != target_at {
                 via.push(a);
             }
@@ -104,25 +118,93 @@ impl<S: Store> Node<S> {
         self.redirect(now, mid, from);
     }
 
-    /// Moves the opening stream to `mid` to `address`, keeping the messages it holds.
+    /// The peer's puncture came from `address`: its NAT is open towards this node there. A
+    /// stream waiting to open to it opens now; one opening to another address moves there,
+    /// keeping the messages it holds.
     fn redirect(&mut self, now: Instant, mid: Mid, address: SocketAddr) {
-        if self.connected.get(&mid) == Some(&address) || self.sessions.contains_key(&address) {
+        if self.connected.get(&mid) == Some(&address) {
+            return;
+        }
+        if let Some(s) = self.sessions.get(&address) {
+            if s.expect == Some(mid) && s.connect_at.is_some() {
+                self.connect_now(now, address);
+            }
             return;
         }
         let old = self.sessions.iter().find(|(_, s)| s.expect == Some(mid) && !s.verified).map(|(a, _)| *a);
-        if self.endpoint.connect(now, address).is_err() {
-            return;
-        }
         let mut session = self.new_session(Some(mid));
         if let Some(old) = old
             && let Some(mut previous) = self.remove_session(&old)
         {
             session.outbox = core::mem::take(&mut previous.outbox);
             self.held += session.held();
-            self.endpoint.close(now, old);
+            if previous.connect_at.is_none() {
+                self.endpoint.close(now, old);
+            }
         }
+        session.connect_at = Some(now);
         self.sessions.insert(address, session);
+        self.connect_now(now, address);
         self.stats.redirects += 1;
+    }
+
+    /// Opens a stream to `mid` at `address`. At once if the peer was heard from there
+    /// lately (its NAT is open towards this node); otherwise this node first sends a low-TTL
+    /// packet there (its own NATs map it, the peer's never see it), asks introducers to have
+    /// the peer puncture towards it, and opens the stream when the puncture arrives, or after
+    /// a second at the latest.
+    pub(super) fn open_stream(&mut self, now: Instant, mid: Mid, address: SocketAddr) {
+        let recent = self
+            .peers
+            .get(&mid)
+            .is_some_and(|p| p.address == address && now.saturating_duration_since(p.last_seen) < HEARD_LATELY);
+        let session = self.session_at(address);
+        session.expect = Some(mid);
+        if recent {
+            session.connect_at = Some(now);
+            self.connect_now(now, address);
+        } else {
+            session.connect_at = Some(now + OPEN_WAIT);
+            self.send_opener(address);
+        }
+        self.ask_introducers(now, mid);
+    }
+
+    /// A one-byte datagram with a low TTL: it makes this node's NATs map (and open) towards
+    /// `address` and dies before the far NAT. Should a short path let it arrive, the far
+    /// node counts it as not ours.
+    pub(super) fn send_opener(&mut self, address: SocketAddr) {
+        if self.out.push_ttl(Some(self.config.local), address, Some(self.config.opener_ttl), &[0]).is_err() {
+            self.stats.queue_full += 1;
+        }
+    }
+
+    /// A stream waiting for its peer's puncture: try again (a new opener, introducers asked
+    /// again) up to [`OPEN_TRIES`] times, then open it anyway.
+    pub(super) fn open_due(&mut self, now: Instant, address: SocketAddr) {
+        let Some(s) = self.sessions.get_mut(&address) else { return };
+        if s.opens + 1 < OPEN_TRIES {
+            s.opens += 1;
+            s.connect_at = Some(now + OPEN_WAIT);
+            let mid = s.expect;
+            self.send_opener(address);
+            if let Some(mid) = mid {
+                self.ask_introducers(now, mid);
+            }
+            return;
+        }
+        self.connect_now(now, address);
+    }
+
+    /// Opens the P2TP stream of the session at `address`, now.
+    pub(super) fn connect_now(&mut self, now: Instant, address: SocketAddr) {
+        let Some(s) = self.sessions.get_mut(&address) else { return };
+        if s.connect_at.take().is_none() {
+            return;
+        }
+        if self.endpoint.connect(now, address).is_err() {
+            self.end_session(address, super::SendFailure::NoRoute);
+        }
     }
 
     /// This node's public address changed: every verified stream is opened again from it, and
@@ -138,11 +220,7 @@ impl<S: Store> Node<S> {
         // The closes are reported now, before the new streams take the same addresses.
         self.pump(now);
         for (mid, address) in streams {
-            if self.endpoint.connect(now, address).is_ok() {
-                let session = self.new_session(Some(mid));
-                self.sessions.insert(address, session);
-            }
-            self.ask_introducers(now, mid);
+            self.open_stream(now, mid, address);
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct Config {
     /// Unix time (ms) at `Instant::ZERO`: records carry wall-clock timestamps. The driver
     /// sets it; a simulation may leave it 0.
     pub unix_ms_at_origin: u64,
+    /// The IP time-to-live of the first packet towards a peer whose NAT may not be open
+    /// towards this node: enough to leave this node's own NATs and make their mappings,
+    /// too little to reach the peer's NAT and leave state there that would move the peer's
+    /// own mapping (Linux conntrack does; see the punch matrix in `docs/architecture.md`).
+    pub opener_ttl: u8,
 }
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -88,6 +93,7 @@ impl Config {
             sync_interval: Duration::from_secs(5),
             trust_threshold: f64::MIN_POSITIVE,
             unix_ms_at_origin: 0,
+            opener_ttl: 3,
         }
     }
 }
@@ -254,6 +260,8 @@ pub struct NodeStats {
     pub introductions_refused: u64,
     /// Opening streams moved to the address a peer's puncture came from.
     pub redirects: u64,
+    /// Streams whose peer started over with a new hello (its session was reset).
+    pub restarts: u64,
 }
 
 /// One overlay node.
@@ -297,6 +305,10 @@ pub struct Node<S: Store = MemStore> {
     pending_intros: VecDeque<(u16, Mid, Instant)>,
     /// Who asked this node for introductions, and how many this second.
     asked: BTreeMap<SocketAddr, (Instant, u32)>,
+    /// The introducer that introduced each peer (it knows the peer).
+    via: BTreeMap<Mid, SocketAddr>,
+    /// Introductions received: the introduced WAN address and who introduced it.
+    introduced_by: VecDeque<(SocketAddr, SocketAddr)>,
     /// Peers whose streams are being opened again after this node's address changed.
     resuming: alloc::collections::BTreeSet<Mid>,
     /// The keys of every signer whose records the store holds, by member id.
@@ -372,6 +384,8 @@ impl<S: Store> Node<S> {
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
+            via: BTreeMap::new(),
+            introduced_by: VecDeque::new(),
             keys: BTreeMap::new(),
             sync,
             next_round: Instant::ZERO,
@@ -443,12 +457,16 @@ impl<S: Store> Node<S> {
     }
 
     fn send_signed(&mut self, to: SocketAddr, payload: Payload, global_time: u64) {
+        self.send_signed_ttl(to, payload, global_time, None);
+    }
+
+    fn send_signed_ttl(&mut self, to: SocketAddr, payload: Payload, global_time: u64, ttl: Option<u8>) {
         let msg = Message { community: self.config.community, style: Style::New, global_time, sender: None, payload };
         let signer = Signer { identity: &self.identity, key: &self.key };
         // Encoding fails only for an IPv6 address in an old-style message; a node writes the
         // new style only.
         let Ok(bytes) = wire::encode(&msg, Some(signer)) else { return };
-        if self.out.push(Some(self.config.local), to, &bytes).is_err() {
+        if self.out.push_ttl(Some(self.config.local), to, ttl, &bytes).is_err() {
             self.stats.queue_full += 1;
         }
     }
@@ -512,7 +530,16 @@ impl<S: Store> Node<S> {
         request: Option<u16>,
     ) -> bool {
         match self.peers.heard(key, from, lan, wan, now, request) {
-            Heard::New => self.events.push_back(Event::PeerDiscovered { mid: key.mid(), address: from }),
+            Heard::New => {
+                // Introduced by someone? Then that introducer knows it.
+                if let Some(&(_, by)) = self.introduced_by.iter().find(|(w, _)| *w == from || *w == wan) {
+                    if self.via.len() >= self.config.max_peers {
+                        self.via.pop_first();
+                    }
+                    self.via.insert(key.mid(), by);
+                }
+                self.events.push_back(Event::PeerDiscovered { mid: key.mid(), address: from });
+            }
             Heard::Known => {}
             Heard::Stale => {
                 self.stats.stale_requests += 1;
@@ -596,6 +623,14 @@ impl<S: Store> Node<S> {
         }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {
             self.peers.introduced(r.lan_introduction, r.wan_introduction);
+            if self.introduced_by.len() >= 64 {
+                self.introduced_by.pop_front();
+            }
+            self.introduced_by.push_back((r.wan_introduction, from));
+            // The introducer asked the candidate to puncture towards us: open our NATs towards
+            // it first, with a packet that dies before its NAT, so the puncture gets in and
+            // leaves no state at a Linux router of ours.
+            self.send_opener(r.wan_introduction);
         }
     }
 

@@ -13,6 +13,9 @@ use crate::session::{
     DATA, FRAME_OVERHEAD, HELD, HELD_TOTAL, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session, StreamKeys,
 };
 
+/// A stream still opening asks introducers again at most this often.
+const ASK_AGAIN: core::time::Duration = core::time::Duration::from_secs(2);
+
 /// Node-side errors for a P2TP refusal.
 fn transport_error(e: p2tp_core::SendError) -> SendError {
     match e {
@@ -68,6 +71,15 @@ impl<S: Store> Node<S> {
         if let Some(address) =
             self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, _)| *a)
         {
+            // Still opening: ask the introducers again now and then (their punctures, or the
+            // peer's NAT, may have been lost or closed since).
+            let again = |s: &Session| s.asked_at.is_none_or(|t| now.saturating_duration_since(t) >= ASK_AGAIN);
+            if self.sessions.get(&address).is_some_and(again) {
+                self.ask_introducers(now, *mid);
+                if let Some(s) = self.sessions.get_mut(&address) {
+                    s.asked_at = Some(now);
+                }
+            }
             return self.hold(address, data);
         }
         // Where the peer was last heard from, or else where its latest Binding record says.
@@ -80,13 +92,11 @@ impl<S: Store> Node<S> {
                 return Err(SendError::UnknownPeer);
             }
         }
-        self.endpoint.connect(now, address).map_err(SendError::NoRoute)?;
-        self.session_at(address).expect = Some(*mid);
-        self.hold(address, data)?;
-        // The peer's NAT may have closed towards us since it was last heard: introducers ask
-        // it to puncture, and its puncture says where it is now.
-        self.ask_introducers(now, *mid);
-        Ok(())
+        if self.endpoint.streams() >= self.endpoint.config().max_streams {
+            return Err(SendError::NoRoute(p2tp_core::ConnectError::StreamLimit));
+        }
+        self.open_stream(now, *mid, address);
+        self.hold(address, data)
     }
 
     /// Sends `data` over the verified stream at `address`.
@@ -149,6 +159,11 @@ impl<S: Store> Node<S> {
     /// Sends the hellos that are due (giving up on streams whose peer never answered), then
     /// handles what the P2TP endpoint reported.
     pub(super) fn pump(&mut self, now: Instant) {
+        let opening: Vec<SocketAddr> =
+            self.sessions.iter().filter(|(_, s)| s.connect_at.is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
+        for address in opening {
+            self.open_due(now, address);
+        }
         let due: Vec<SocketAddr> =
             self.sessions.iter().filter(|(_, s)| s.next_hello.is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
         for address in due {
@@ -192,7 +207,9 @@ impl<S: Store> Node<S> {
     }
 
     fn on_opened(&mut self, now: Instant, address: SocketAddr) {
-        self.session_at(address).opened = true;
+        let s = self.session_at(address);
+        s.opened = true;
+        s.connect_at = None;
         self.send_hello(now, address);
     }
 
@@ -250,10 +267,15 @@ impl<S: Store> Node<S> {
         let me = self.mid;
         let s = self.session_at(address);
         if s.key.is_some_and(|k| k != hello.key) || s.peer_ephemeral.is_some_and(|e| e != hello.ephemeral) {
-            // A stream has one peer key and one ephemeral key: the first valid hello fixes both.
-            self.stats.bad_hellos += 1;
-            return;
+            // A stream has one peer key and one ephemeral key: the first valid hello fixes
+            // both. Only a peer starting over (echoing no nonce) may change them.
+            if hello.yours != 0 {
+                self.stats.bad_hellos += 1;
+                return;
+            }
+            self.restart_session(address);
         }
+        let s = self.session_at(address);
         if s.last_in.as_ref().is_none_or(|(b, _)| b != data) {
             s.last_in = Some((data.to_vec(), hello));
         }
@@ -286,11 +308,49 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn on_verified(&mut self, now: Instant, address: SocketAddr, mid: Mid) {
+    /// The peer at `address` started over: the session is reset (a verified peer is
+    /// disconnected until it proves its key again; what waits to be sent stays).
+    fn restart_session(&mut self, address: SocketAddr) {
+        let mine = self.rng.next_u64();
+        let mut secret = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
         let Some(s) = self.sessions.get_mut(&address) else { return };
-        let outbox = core::mem::take(&mut s.outbox);
+        let was = s.key.filter(|_| s.verified).map(|k| k.mid());
+        self.held -= s.inbox.len();
+        s.restart(mine, secret);
+        if let Some(mid) = was {
+            s.expect = s.expect.or(Some(mid));
+            if self.connected.get(&mid) == Some(&address) {
+                self.connected.remove(&mid);
+                self.events.push_back(Event::Disconnected { mid, address });
+            }
+        }
+        self.stats.restarts += 1;
+    }
+
+    fn on_verified(&mut self, now: Instant, address: SocketAddr, mid: Mid) {
+        // Other streams still opening towards the same peer give their messages to this one.
+        let others: Vec<SocketAddr> = self
+            .sessions
+            .iter()
+            .filter(|(a, s)| **a != address && s.expect == Some(mid) && !s.verified)
+            .map(|(a, _)| *a)
+            .collect();
+        let mut moved = Vec::new();
+        for other in others {
+            if let Some(mut o) = self.remove_session(&other) {
+                moved.extend(core::mem::take(&mut o.outbox));
+                if o.connect_at.is_none() {
+                    self.endpoint.close(now, other);
+                }
+            }
+        }
+        let Some(s) = self.sessions.get_mut(&address) else { return };
+        let mut outbox = core::mem::take(&mut s.outbox);
         let inbox = core::mem::take(&mut s.inbox);
+        // The moved ones left the held count with their sessions.
         self.held -= outbox.len() + inbox.len();
+        outbox.extend(moved);
         if let Some(expected) = s.expect.take()
             && expected != mid
         {
@@ -328,7 +388,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Forgets a stream's session, reporting a disconnect or the messages it could not send.
-    fn end_session(&mut self, address: SocketAddr, failure: SendFailure) {
+    pub(super) fn end_session(&mut self, address: SocketAddr, failure: SendFailure) {
         let Some(s) = self.remove_session(&address) else { return };
         if let Some(key) = s.key.filter(|_| s.verified) {
             let mid = key.mid();
@@ -346,7 +406,8 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// The next hello or stream opening due.
     pub(super) fn next_hello(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(|s| s.next_hello).min()
+        self.sessions.values().flat_map(|s| [s.next_hello, s.connect_at]).flatten().min()
     }
 }
