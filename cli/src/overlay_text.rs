@@ -35,6 +35,7 @@ fn path_name(path: PathKind) -> &'static str {
     match path {
         PathKind::Lan => "lan",
         PathKind::Direct => "direct",
+        PathKind::Relayed => "relayed",
         _ => "other",
     }
 }

@@ -252,6 +252,8 @@ pub(crate) struct Session {
     pub cached: Option<((bool, u64, Mid), Vec<u8>)>,
     /// When this side last asked introducers for this stream's peer.
     pub asked_at: Option<Instant>,
+    /// When this side started opening the stream (`None`: the peer opened it).
+    pub since: Option<Instant>,
 }
 
 impl Session {
@@ -283,6 +285,7 @@ impl Session {
             last_in: None,
             cached: None,
             asked_at: None,
+            since: None,
         }
     }
 

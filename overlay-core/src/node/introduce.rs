@@ -160,6 +160,7 @@ impl<S: Store> Node<S> {
             .is_some_and(|p| p.address == address && now.saturating_duration_since(p.last_seen) < HEARD_LATELY);
         let session = self.session_at(address);
         session.expect = Some(mid);
+        session.since = session.since.or(Some(now));
         if recent {
             session.connect_at = Some(now);
             self.connect_now(now, address);

@@ -22,6 +22,7 @@ use crate::wan::{Voter, WanVotes};
 
 mod introduce;
 mod records;
+mod relay;
 mod streams;
 
 use crate::wire::{
@@ -176,6 +177,8 @@ pub enum PathKind {
     Lan,
     /// A public address, directly (through a hole punched in any NAT on the way).
     Direct,
+    /// Through a relay (the address is the relay's): no direct path could be punched yet.
+    Relayed,
 }
 
 /// Why queued messages were dropped.
@@ -262,6 +265,14 @@ pub struct NodeStats {
     pub redirects: u64,
     /// Streams whose peer started over with a new hello (its session was reset).
     pub restarts: u64,
+    /// Messages this node sent, received and forwarded by relay.
+    pub relayed_sent: u64,
+    /// See `relayed_sent`.
+    pub relayed_received: u64,
+    /// See `relayed_sent`.
+    pub relayed_forwarded: u64,
+    /// Relay messages not forwarded: an unknown sender or target, or over the sender's budget.
+    pub relays_refused: u64,
 }
 
 /// One overlay node.
@@ -311,6 +322,8 @@ pub struct Node<S: Store = MemStore> {
     introduced_by: VecDeque<(SocketAddr, SocketAddr)>,
     /// Peers whose streams are being opened again after this node's address changed.
     resuming: alloc::collections::BTreeSet<Mid>,
+    /// Relays used and offered.
+    relays: relay::Relays,
     /// The keys of every signer whose records the store holds, by member id.
     keys: BTreeMap<Mid, PublicKey>,
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
@@ -387,6 +400,7 @@ impl<S: Store> Node<S> {
             via: BTreeMap::new(),
             introduced_by: VecDeque::new(),
             keys: BTreeMap::new(),
+            relays: relay::Relays::default(),
             sync,
             next_round: Instant::ZERO,
             announced: false,
@@ -397,6 +411,8 @@ impl<S: Store> Node<S> {
             stats: NodeStats::default(),
         };
         node.load_from_store();
+        // Relay counters rise across restarts with the clock.
+        node.relays.counter = node.config.unix_ms_at_origin.saturating_mul(1 << 20);
         Ok(node)
     }
 
@@ -447,6 +463,7 @@ impl<S: Store> Node<S> {
             (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p),
             (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
             (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
+            (Payload::Relay(r), Some(key)) => self.on_relay(now, remote, key, r, datagram),
             _ => self.stats.malformed += 1,
         }
     }
@@ -698,6 +715,7 @@ impl<S: Store> Machine for Node<S> {
             self.next_walk = now + self.config.walk_interval;
         }
         self.endpoint.handle_timeout(now);
+        self.retry_direct(now);
         self.pump(now);
         self.sync_timeout(now);
     }
@@ -721,7 +739,9 @@ impl<S: Store> Machine for Node<S> {
 
     fn poll_timeout(&mut self) -> Option<Instant> {
         let mut t = self.next_walk;
-        for d in [self.endpoint.poll_timeout(), self.next_hello(), Some(self.next_sync())].into_iter().flatten() {
+        let timers =
+            [self.endpoint.poll_timeout(), self.next_hello(), Some(self.next_sync()), self.next_direct_retry()];
+        for d in timers.into_iter().flatten() {
             t = t.min(d);
         }
         Some(t)

@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use sansio_core::{Instant, Machine};
 use sync_core::Store;
 
+use super::relay::RELAY_AFTER;
 use super::{Event, Node, PathKind, SendError, SendFailure, is_private};
 use crate::identity::Mid;
 use crate::session::{
@@ -67,6 +68,23 @@ impl<S: Store> Node<S> {
     fn send_payload(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<(), SendError> {
         if let Some(&address) = self.connected.get(mid) {
             return self.send_sealed(now, address, data);
+        }
+        let opening =
+            self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, s)| (*a, s.since));
+        // A peer reached by relay lately, or one whose stream has been opening for too long:
+        // by relay (a direct stream is tried meanwhile; it takes over once it verifies).
+        let stalled =
+            opening.is_some_and(|(_, since)| since.is_some_and(|t| now.saturating_duration_since(t) >= RELAY_AFTER));
+        if stalled || self.relaying(now, mid) {
+            let sent = self.relay_send(now, *mid, data);
+            if opening.is_none()
+                && let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid))
+                && !self.sessions.contains_key(&address)
+                && self.endpoint.streams() < self.endpoint.config().max_streams
+            {
+                self.open_stream(now, *mid, address);
+            }
+            return sent;
         }
         if let Some(address) =
             self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, _)| *a)
@@ -163,6 +181,24 @@ impl<S: Store> Node<S> {
             self.sessions.iter().filter(|(_, s)| s.connect_at.is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
         for address in opening {
             self.open_due(now, address);
+        }
+        // Streams opening for too long hand what they hold to a relay.
+        let stalled: Vec<SocketAddr> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.verified && !s.outbox.is_empty() && s.since.is_some_and(|t| t + RELAY_AFTER <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        for address in stalled {
+            let Some(s) = self.sessions.get_mut(&address) else { continue };
+            let Some(mid) = s.expect else { continue };
+            let outbox = core::mem::take(&mut s.outbox);
+            self.held -= outbox.len();
+            for data in outbox {
+                if self.relay_send(now, mid, &data).is_err() {
+                    self.stats.queue_full += 1;
+                }
+            }
         }
         let due: Vec<SocketAddr> =
             self.sessions.iter().filter(|(_, s)| s.next_hello.is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
@@ -369,6 +405,9 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+        // A direct path replaces any relay.
+        let relayed = self.relays.outbound.contains_key(&mid) || self.relays.inbound.contains_key(&mid);
+        self.relay_done(&mid);
         // The newest stream of a peer is where it is now: an older one is closed.
         let previous = self.connected.insert(mid, address);
         if let Some(old) = previous
@@ -377,7 +416,7 @@ impl<S: Store> Node<S> {
             self.remove_session(&old);
             self.endpoint.close(now, old);
         }
-        let resumed = self.resuming.remove(&mid);
+        let resumed = self.resuming.remove(&mid) || relayed;
         let path = if is_private(address.ip()) { PathKind::Lan } else { PathKind::Direct };
         if let Some(e) = super::introduce::verified_event(mid, address, previous, resumed, path) {
             self.events.push_back(e);
@@ -406,8 +445,15 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The next hello or stream opening due.
+    /// The next hello, stream opening or hand-over to a relay due.
     pub(super) fn next_hello(&self) -> Option<Instant> {
-        self.sessions.values().flat_map(|s| [s.next_hello, s.connect_at]).flatten().min()
+        self.sessions
+            .values()
+            .flat_map(|s| {
+                let relay = s.since.filter(|_| !s.verified && !s.outbox.is_empty()).map(|t| t + RELAY_AFTER);
+                [s.next_hello, s.connect_at, relay]
+            })
+            .flatten()
+            .min()
     }
 }

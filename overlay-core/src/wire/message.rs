@@ -115,6 +115,20 @@ pub struct IntroduceMe {
     pub identifier: u16,
 }
 
+/// Ours (message id 18, new style, signed): application bytes for `target`, carried by a relay
+/// when no direct path joins the two. The relay forwards the signed datagram unchanged, so the
+/// target verifies the sender's signature itself; `counter` (rising, per sender) lets it drop
+/// replays (`docs/overlay.md` §7).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Relay {
+    /// The peer the bytes are for.
+    pub target: Mid,
+    /// Rises with every relayed message of the sender.
+    pub counter: u64,
+    /// The application's bytes.
+    pub data: Vec<u8>,
+}
+
 /// What a message says.
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -129,6 +143,8 @@ pub enum Payload {
     Puncture(Puncture),
     /// 17 (ours; new style only), signed.
     IntroduceMe(IntroduceMe),
+    /// 18 (ours; new style only), signed.
+    Relay(Relay),
 }
 
 impl Payload {
@@ -143,6 +159,7 @@ impl Payload {
             (Payload::PunctureRequest(_), Style::New) => 232,
             (Payload::Puncture(_), Style::New) => 231,
             (Payload::IntroduceMe(_), _) => INTRODUCE_ME,
+            (Payload::Relay(_), _) => RELAY,
         }
     }
 
@@ -217,6 +234,8 @@ pub struct Signer<'a> {
 
 /// The message id of [`IntroduceMe`].
 pub const INTRODUCE_ME: u8 = 17;
+/// The message id of [`Relay`].
+pub const RELAY: u8 = 18;
 
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -315,6 +334,11 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             out.extend_from_slice(&p.target.0);
             out.extend_from_slice(&p.identifier.to_be_bytes());
         }
+        Payload::Relay(p) => {
+            out.extend_from_slice(&p.target.0);
+            out.extend_from_slice(&p.counter.to_be_bytes());
+            out.extend_from_slice(&p.data);
+        }
     }
     if let Some(s) = signer {
         let sig = s.identity.sign_message(&out);
@@ -334,7 +358,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let id = r.u8()?;
     let style = match id {
         245 | 246 | 249 | 250 => Style::Old,
-        231..=234 | INTRODUCE_ME => Style::New,
+        231..=234 | INTRODUCE_ME | RELAY => Style::New,
         other => return Err(DecodeError::UnknownId(other)),
     };
     let signed = !matches!(id, 250 | 232);
@@ -400,6 +424,12 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
             let source_lan = addr(&mut r)?;
             let target = Mid(r.array()?);
             Payload::IntroduceMe(IntroduceMe { target, source_lan, identifier: r.u16()? })
+        }
+        RELAY => {
+            let target = Mid(r.array()?);
+            let counter = u64::from_be_bytes(r.array()?);
+            let data = core::mem::take(&mut r.0).to_vec();
+            Payload::Relay(Relay { target, counter, data })
         }
         _ => {
             let (source_lan, source_wan) = (addr(&mut r)?, addr(&mut r)?);

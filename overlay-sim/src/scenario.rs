@@ -1,0 +1,363 @@
+//! One simulated overlay: bootstrap nodes and nodes behind a mix of NATs discover each other,
+//! then each node messages a few others picked at random (by member id, the way an
+//! application would), resending every 5 s until the message arrives, as an application
+//! with acknowledgements would.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use netsim::{HostId, LinkConfig, RunError, Sim};
+use overlay_core::wire::Community;
+use overlay_core::{Config, Event, Mid, Node};
+use sansio_core::{Instant, Seed, SeededRng};
+use serde::Serialize;
+
+use crate::nat_kind::{NatKind, NatMix};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Nodes besides the bootstrap nodes.
+    pub nodes: usize,
+    /// Which networks they sit behind.
+    pub mix: NatMix,
+    /// Virtual seconds to run.
+    pub seconds: u64,
+    /// Seeds the network, the nodes and the choice of message targets.
+    pub seed: u64,
+    /// Peers each node messages.
+    pub probes: usize,
+    /// Public bootstrap nodes.
+    pub bootstraps: usize,
+    /// When the messages start (virtual seconds).
+    pub probe_start: u64,
+}
+
+impl Scenario {
+    /// `nodes` nodes, one of each NAT kind in turn, 120 s, seed 1, two messages per node,
+    /// one bootstrap node per 300 nodes (at least 3), messages from 30 s.
+    #[must_use]
+    pub fn new(nodes: usize) -> Self {
+        Self {
+            nodes,
+            mix: NatMix::even(),
+            seconds: 120,
+            seed: 1,
+            probes: 2,
+            bootstraps: (nodes / 300).max(3),
+            probe_start: 30,
+        }
+    }
+}
+
+/// One cell of the punch matrix.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Cell {
+    /// The sender's network.
+    pub from: NatKind,
+    /// The receiver's.
+    pub to: NatKind,
+    /// Messages attempted (distinct sender and receiver pairs).
+    pub attempts: u64,
+    /// Of which arrived.
+    pub delivered: u64,
+    /// Of which over a direct stream (the rest through a relay).
+    pub direct: u64,
+    /// Whether RFC 4787 behaviour lets such a pair meet directly.
+    pub direct_possible: bool,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Nodes besides the bootstrap nodes.
+    pub nodes: usize,
+    /// Bootstrap nodes.
+    pub bootstraps: usize,
+    /// Virtual seconds run.
+    pub seconds: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Virtual seconds until a node knew 20 peers: median and 99th percentile over the nodes
+    /// that got there.
+    pub discovery_s_p50: Option<f64>,
+    /// See `discovery_s_p50`.
+    pub discovery_s_p99: Option<f64>,
+    /// Nodes that knew 20 peers by the end, per cent.
+    pub discovered_20_pct: f64,
+    /// Pairs whose NATs allow a direct path that got one (their message arrived over a
+    /// direct stream), per cent.
+    pub punch_success_pct: f64,
+    /// Messages delivered (directly or through a relay) over all pairs, per cent.
+    pub reachability_pct: f64,
+    /// Messages delivered through a relay, per cent of those delivered.
+    pub relayed_pct: f64,
+    /// From the first send to the first arrival, milliseconds: median and 99th percentile.
+    pub time_to_first_message_ms_p50: Option<f64>,
+    /// See `time_to_first_message_ms_p50`.
+    pub time_to_first_message_ms_p99: Option<f64>,
+    /// What a node sent, averaged over nodes and the whole run, bytes per second.
+    pub bytes_per_node_per_s: f64,
+    /// Records a node held at the end against the most any node held: median, per cent.
+    pub records_held_pct_p50: f64,
+    /// The punch matrix.
+    pub matrix: Vec<Cell>,
+    /// Events the simulator processed.
+    pub sim_events: u64,
+}
+
+/// One message's fate: first sent, and first arrived with whether over a direct stream.
+type Attempt = (Option<Instant>, Option<(Instant, bool)>);
+
+/// The identity seed of node `i`.
+fn identity(seed: u64, i: usize) -> [u8; 32] {
+    let mut rng = SeededRng::from_seed(Seed::from_u64(seed ^ 0x1d_e471_7e5e).derive(i as u64));
+    let mut out = [0u8; 32];
+    rng.fill_bytes(&mut out);
+    out[0] |= 1; // never the all-zero seed
+    out
+}
+
+/// The `i`th public address (20.0.0.1 on).
+fn public_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x1400_0001u32 + i as u32))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i.min(sorted.len() - 1)])
+}
+
+/// The network, built.
+struct Built {
+    sim: Sim,
+    hosts: Vec<HostId<Node>>,
+    kinds: Vec<NatKind>,
+    mids: Vec<Mid>,
+}
+
+fn build(s: &Scenario) -> Built {
+    let mut sim = Sim::new(Seed::from_u64(s.seed));
+    let net = sim.internet();
+    let community = Community(*b"ipv8-rs simulation 1");
+    let boot: Vec<SocketAddr> = (0..s.bootstraps).map(|i| SocketAddr::new(public_ip(i), 6421)).collect();
+    let config = |local: SocketAddr, bootstrap: Vec<SocketAddr>| {
+        let mut c = Config::new(community, local, bootstrap);
+        // The simulation asks "can every node reach every other?": the trust gate is open,
+        // so every node's Peer and Binding records spread.
+        c.trust_threshold = 0.0;
+        c
+    };
+    let mut hosts = Vec::new();
+    let mut kinds = Vec::new();
+    for (i, addr) in boot.iter().enumerate() {
+        let others = boot.iter().copied().filter(|a| a != addr).collect();
+        let mut c = config(*addr, others);
+        // A bootstrap node introduces and relays for everyone: it keeps a table for all.
+        c.max_peers = c.max_peers.max(2 * (s.nodes + s.bootstraps));
+        let node = Node::new(c, identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
+        let Ok(node) = node else { unreachable!("identity seeds are never zero") };
+        hosts.push(sim.add_host(net, &[*addr], node));
+        kinds.push(NatKind::Open);
+    }
+    for k in 0..s.nodes {
+        let i = s.bootstraps + k;
+        let kind = s.mix.kind_of(k);
+        let delay = Duration::from_millis(5 + (k as u64 * 7919 + s.seed) % 36);
+        let link = LinkConfig { delay, routers: 2, ..LinkConfig::default() };
+        let mut realm = net;
+        let mut outer = true;
+        for nat in kind.boxes() {
+            let external = if outer { public_ip(i) } else { IpAddr::V4(Ipv4Addr::new(100, 64, 0, 2)) };
+            let (n, inside) = sim.add_nat(realm, external, nat);
+            if outer {
+                *sim.link_mut(sim.nat_uplink(n)) = link.clone();
+                *sim.link_mut(sim.nat_downlink(n)) = link.clone();
+            }
+            outer = false;
+            realm = inside;
+        }
+        let local = if realm == net {
+            SocketAddr::new(public_ip(i), 6421)
+        } else {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)), 6421)
+        };
+        let node = Node::new(config(local, boot.clone()), identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
+        let Ok(node) = node else { unreachable!("identity seeds are never zero") };
+        let h = sim.add_host(realm, &[local], node);
+        if realm == net {
+            *sim.link_mut(sim.host_uplink(h)) = link.clone();
+            *sim.link_mut(sim.host_downlink(h)) = link;
+        }
+        hosts.push(h);
+        kinds.push(kind);
+    }
+    let mids = hosts.iter().map(|h| sim.machine(*h).mid()).collect();
+    Built { sim, hosts, kinds, mids }
+}
+
+/// Runs `s`, calling `progress` with each virtual second done.
+///
+/// # Errors
+///
+/// When the simulator finds a machine breaking its contract or a livelock.
+pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunError> {
+    let Built { mut sim, hosts, kinds, mids } = build(s);
+    let first = s.bootstraps;
+    let n = hosts.len();
+    let by_mid: BTreeMap<Mid, usize> = mids.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    let mut discovered: Vec<Option<u64>> = vec![None; n];
+    // The message pairs, fixed by the seed.
+    let mut rng = SeededRng::from_seed(Seed::from_u64(s.seed ^ 0x9a1e_5eed));
+    // Per pair: first sent, first arrived and whether over a direct stream.
+    let mut attempts: BTreeMap<(usize, usize), Attempt> = BTreeMap::new();
+    if s.nodes > 1 {
+        for a in first..n {
+            let mut picked = 0;
+            let mut tries = 0;
+            while picked < s.probes.min(s.nodes - 1) && tries < 100 * s.probes {
+                tries += 1;
+                let b = first + rng.below(s.nodes as u64) as usize;
+                if b != a && !attempts.contains_key(&(a, b)) {
+                    attempts.insert((a, b), (None, None));
+                    picked += 1;
+                }
+            }
+        }
+    }
+    for sec in 1..=s.seconds {
+        sim.run_until(Instant::from_secs(sec))?;
+        for (i, h) in hosts.iter().enumerate() {
+            if discovered[i].is_none() && sim.machine(*h).peers().count() >= 20 {
+                discovered[i] = Some(sec);
+            }
+            for (t, e) in sim.take_events(*h) {
+                if let Event::Message { mid, data } = e
+                    && let Some(&from) = by_mid.get(&mid)
+                    && data == format!("p{from}").as_bytes()
+                    && let Some((_, got)) = attempts.get_mut(&(from, i))
+                    && got.is_none()
+                {
+                    let direct = sim.machine(*h).connected().any(|(m, _)| m == mid);
+                    *got = Some((t, direct));
+                }
+            }
+        }
+        if sec >= s.probe_start && (sec - s.probe_start).is_multiple_of(5) {
+            for (&(a, b), (sent, got)) in &mut attempts {
+                if got.is_some() {
+                    continue;
+                }
+                let to = mids[b];
+                let payload = format!("p{a}").into_bytes();
+                // An unknown peer (no address yet) is tried again at the next turn.
+                let ok = sim.call(hosts[a], move |node: &mut Node, now| node.send(now, &to, &payload).is_ok());
+                if ok && sent.is_none() {
+                    *sent = Some(sim.now());
+                }
+            }
+        }
+        progress(sec);
+    }
+
+    let mut disc: Vec<f64> = discovered[first..].iter().flatten().map(|s| *s as f64).collect();
+    disc.sort_by(f64::total_cmp);
+    let mut cells: BTreeMap<(NatKind, NatKind), Cell> = BTreeMap::new();
+    let mut ttfm = Vec::new();
+    let (mut possible, mut possible_ok, mut all_ok, mut relayed) = (0u64, 0u64, 0u64, 0u64);
+    for (&(a, b), (sent, got)) in &attempts {
+        let (ka, kb) = (kinds[a], kinds[b]);
+        let direct_possible = NatKind::direct_possible(ka, kb);
+        let cell = cells.entry((ka, kb)).or_insert(Cell {
+            from: ka,
+            to: kb,
+            attempts: 0,
+            delivered: 0,
+            direct: 0,
+            direct_possible,
+        });
+        cell.attempts += 1;
+        // Direct if a direct stream joined the two by the end (the first message may have gone
+        // through a relay while it was being punched).
+        let joined = |x: usize, y: usize| sim.machine(hosts[x]).connected().any(|(m, _)| m == mids[y]);
+        let direct = got.is_some() && (got.is_some_and(|(_, d)| d) || joined(a, b) || joined(b, a));
+        if got.is_some() {
+            cell.delivered += 1;
+            all_ok += 1;
+            relayed += u64::from(!direct);
+        }
+        cell.direct += u64::from(direct);
+        if direct_possible {
+            possible += 1;
+            possible_ok += u64::from(direct);
+        }
+        if let (Some(s), Some((g, _))) = (sent, got) {
+            ttfm.push(g.saturating_duration_since(*s).as_secs_f64() * 1000.0);
+        }
+    }
+    ttfm.sort_by(f64::total_cmp);
+    let bytes: u64 = hosts[first..].iter().map(|h| sim.link_stats(sim.host_uplink(*h)).delivered_bytes).sum();
+    let held: Vec<usize> = hosts[first..].iter().map(|h| sync_core::Store::len(sim.machine(*h).records())).collect();
+    let most = held.iter().copied().max().unwrap_or(0).max(1);
+    let mut held_pct: Vec<f64> = held.iter().map(|h| 100.0 * *h as f64 / most as f64).collect();
+    held_pct.sort_by(f64::total_cmp);
+    let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
+    Ok(Report {
+        nodes: s.nodes,
+        bootstraps: s.bootstraps,
+        seconds: s.seconds,
+        seed: s.seed,
+        discovery_s_p50: percentile(&disc, 0.5),
+        discovery_s_p99: percentile(&disc, 0.99),
+        discovered_20_pct: pct(disc.len() as u64, s.nodes as u64),
+        punch_success_pct: pct(possible_ok, possible),
+        reachability_pct: pct(all_ok, attempts.len() as u64),
+        relayed_pct: if all_ok == 0 { 0.0 } else { pct(relayed, all_ok) },
+        time_to_first_message_ms_p50: percentile(&ttfm, 0.5),
+        time_to_first_message_ms_p99: percentile(&ttfm, 0.99),
+        bytes_per_node_per_s: bytes as f64 / s.nodes.max(1) as f64 / s.seconds.max(1) as f64,
+        records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
+        matrix: cells.into_values().collect(),
+        sim_events: sim.stats().events,
+    })
+}
+
+impl Report {
+    /// The punch matrix as a text table: direct/delivered/attempts per sender (rows) and
+    /// receiver (columns) kind (the difference between the first two went through a relay);
+    /// `*` marks pairs RFC 4787 does not let meet directly.
+    #[must_use]
+    pub fn matrix_table(&self) -> String {
+        let kinds: Vec<NatKind> =
+            NatKind::ALL.into_iter().filter(|k| self.matrix.iter().any(|c| c.from == *k || c.to == *k)).collect();
+        let mut out = format!("{:<16}", "from \\ to");
+        for k in &kinds {
+            out.push_str(&format!("{:>16}", k.name()));
+        }
+        out.push('\n');
+        for a in &kinds {
+            out.push_str(&format!("{:<16}", a.name()));
+            for b in &kinds {
+                let text = match self.matrix.iter().find(|c| c.from == *a && c.to == *b) {
+                    Some(c) => {
+                        format!(
+                            "{}/{}/{}{}",
+                            c.direct,
+                            c.delivered,
+                            c.attempts,
+                            if c.direct_possible { "" } else { "*" }
+                        )
+                    }
+                    None => "-".into(),
+                };
+                out.push_str(&format!("{text:>16}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
