@@ -10,6 +10,7 @@ mod p2tp;
 mod peer;
 mod punch;
 mod run;
+mod sim;
 mod stun;
 mod sync;
 mod trust;
@@ -79,6 +80,9 @@ enum Command {
     SyncListen(sync::ListenArgs),
     /// Run a peer: discovery, messages by key over P2TP, records and trust, a control socket.
     Peer(peer::PeerArgs),
+    /// Simulate a whole overlay at scale in virtual time: the punch matrix per NAT pair,
+    /// reachability, discovery and message times.
+    Sim(sim::SimArgs),
     /// Print the peer id (member id) of an identity file.
     Id(peer::IdArgs),
     /// Ask a running `ipv8 peer` something, or tell it to do something.
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::SyncListen(args) => sync::listen(&args, &stop),
         Command::Demo(args) => demo::run(&args, &stop),
         Command::Peer(args) => peer::run(args, &stop),
+        Command::Sim(args) => sim::run(&args, &stop),
         Command::Id(args) => peer::id(&args),
         Command::Ctl(args) => ctl::run(&args, &stop),
     };

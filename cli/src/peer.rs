@@ -29,7 +29,7 @@ use crate::{Failure, Stop};
 pub(crate) struct PeerArgs {
     /// A TOML file with any of the options below (`bind = "0.0.0.0:6421"`,
     /// `bootstrap = ["203.0.113.1:6421"]`, `identity`, `store`, `control`, `name`,
-    /// `serve_stun`, `trust_threshold`); options given on the command line win.
+    /// `serve_stun`, `trust_threshold`, `opener_ttl`); options given on the command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// The identity file (created with mode 0600 on first start). Default: ipv8-identity.
@@ -57,6 +57,11 @@ pub(crate) struct PeerArgs {
     /// Least trust a signer needs for its records to be stored (0: store every valid one).
     #[arg(long)]
     trust_threshold: Option<f64>,
+    /// The TTL of the first packet towards a peer whose NAT may not be open yet: it must
+    /// leave your own NATs and die before the peer's (3 suits most homes; a lab with one
+    /// router between two NATs needs 2).
+    #[arg(long)]
+    opener_ttl: Option<u8>,
     /// Stop after this many seconds.
     #[arg(long)]
     for_secs: Option<u64>,
@@ -81,6 +86,7 @@ struct PeerFile {
     name: Option<String>,
     serve_stun: Option<bool>,
     trust_threshold: Option<f64>,
+    opener_ttl: Option<u8>,
 }
 
 /// `ipv8 id`.
@@ -241,6 +247,10 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     if threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
         return Err(Failure::usage("--trust-threshold must be a finite number of at least 0"));
     }
+    let opener_ttl = args.opener_ttl.or(file.opener_ttl);
+    if opener_ttl == Some(0) {
+        return Err(Failure::usage("--opener-ttl must be at least 1"));
+    }
 
     let (identity, created) = load_or_create_identity(&identity_path)?;
     let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
@@ -256,6 +266,9 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     config.unix_ms_at_origin = unix_ms_now();
     if let Some(t) = threshold {
         config.trust_threshold = t;
+    }
+    if let Some(ttl) = opener_ttl {
+        config.opener_ttl = ttl;
     }
     let seed = drivers::os_seed().map_err(|e| e.to_string())?;
     let node = Node::with_store(config, identity.seed(), seed, store).map_err(|e| Failure::from(e.to_string()))?;

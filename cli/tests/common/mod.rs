@@ -19,6 +19,6 @@ pub(crate) fn in_ns(ns: &str, program: &str, args: &[&str]) -> Command {
 /// Deletes namespaces, best effort (for `Drop`: the veths inside go with them).
 pub(crate) fn delete_namespaces(names: &[&str]) {
     for ns in names {
-        let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        let _ = Command::new("ip").args(["netns", "del", ns]).stderr(std::process::Stdio::null()).status();
     }
 }

@@ -132,7 +132,11 @@ impl<S: Store> Node<S> {
             return;
         }
         let old = self.sessions.iter().find(|(_, s)| s.expect == Some(mid) && !s.verified).map(|(a, _)| *a);
+        if self.endpoint.streams() >= self.endpoint.config().max_streams {
+            return;
+        }
         let mut session = self.new_session(Some(mid));
+        session.since = Some(now);
         if let Some(old) = old
             && let Some(mut previous) = self.remove_session(&old)
         {

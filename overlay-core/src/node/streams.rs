@@ -101,8 +101,15 @@ impl<S: Store> Node<S> {
             return self.hold(address, data);
         }
         // Where the peer was last heard from, or else where its latest Binding record says.
-        let address =
-            self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid)).ok_or(SendError::UnknownPeer)?;
+        let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid)) else {
+            // No address, but a key from its records: a relay can still reach it, and the
+            // peer's puncture, asked of the introducers, will say where it is.
+            if self.keys.contains_key(mid) {
+                self.ask_introducers(now, *mid);
+                return self.relay_send(now, *mid, data);
+            }
+            return Err(SendError::UnknownPeer);
+        };
         if let Some(s) = self.sessions.get(&address) {
             // Another key holds a stream at that address now (the peer moved), or it is being
             // opened for another peer: this one cannot be reached there.

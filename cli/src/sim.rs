@@ -1,0 +1,96 @@
+//! `ipv8 sim`: a whole overlay in the network simulator, at scale, in virtual time.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use overlay_sim::{NatMix, Scenario};
+use serde_json::json;
+
+use crate::peer::say;
+use crate::{Failure, Stop};
+
+/// `ipv8 sim`.
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Nodes besides the bootstrap nodes.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(2..=200_000))]
+    nodes: u32,
+    /// Which networks the nodes sit behind, with weights: open, full-cone, restricted,
+    /// port-restricted, symmetric, linux, nested (e.g. `full-cone=2,symmetric=1`).
+    #[arg(long, default_value = "open,full-cone,restricted,port-restricted,symmetric,linux,nested")]
+    nat_mix: String,
+    /// Virtual seconds to run.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    seconds: u64,
+    /// Seeds the network, the nodes and the choice of message targets.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Peers each node messages (by member id, from the middle of the run on).
+    #[arg(long, default_value_t = 2)]
+    probes: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
+    let mix: NatMix = args.nat_mix.parse().map_err(Failure::usage)?;
+    let mut s = Scenario::new(args.nodes as usize);
+    s.mix = mix;
+    s.seconds = args.seconds;
+    s.seed = args.seed;
+    s.probes = args.probes;
+    s.probe_start = (args.seconds * 2 / 5).max(5);
+    let bar = if args.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(args.seconds);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} virtual {pos}/{len} s [{bar:40}] {elapsed_precise} elapsed, {eta} left",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    };
+    let started = std::time::Instant::now();
+    let mut interrupted = false;
+    let report = overlay_sim::run(&s, |sec| {
+        bar.set_position(sec);
+        // Ctrl-C cannot stop a second half-way; the run ends at the next second.
+        interrupted |= stop.requested();
+    })
+    .map_err(|e| Failure::from(format!("the simulation failed: {e}")))?;
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        v["wall_s"] = json!(wall);
+        say(&v);
+    } else {
+        say(&format!(
+            "{} nodes and {} bootstrap nodes, {} s of virtual time in {wall:.1} s (seed {}), {} simulator events",
+            report.nodes, report.bootstraps, report.seconds, report.seed, report.sim_events
+        ));
+        say(&"\npunch matrix (direct/delivered/attempts; * = RFC 4787 allows no direct path):");
+        say(&report.matrix_table());
+        let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0} {unit}"));
+        say(&format!(
+            "reachability {:.1} % ({:.1} % of deliveries relayed); direct where possible {:.1} %",
+            report.reachability_pct, report.relayed_pct, report.punch_success_pct
+        ));
+        say(&format!(
+            "discovery of 20 peers: median {}, 99th percentile {} ({:.1} % of nodes got there)",
+            opt(report.discovery_s_p50, "s"),
+            opt(report.discovery_s_p99, "s"),
+            report.discovered_20_pct
+        ));
+        say(&format!(
+            "first message: median {}, 99th percentile {}; traffic {:.0} B/s per node; records held (median) {:.0} %",
+            opt(report.time_to_first_message_ms_p50, "ms"),
+            opt(report.time_to_first_message_ms_p99, "ms"),
+            report.bytes_per_node_per_s,
+            report.records_held_pct_p50
+        ));
+    }
+    if interrupted { Err(Failure::interrupted()) } else { Ok(()) }
+}
