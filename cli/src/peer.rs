@@ -29,7 +29,8 @@ use crate::{Failure, Stop};
 pub(crate) struct PeerArgs {
     /// A TOML file with any of the options below (`bind = "0.0.0.0:6421"`,
     /// `bootstrap = ["203.0.113.1:6421"]`, `identity`, `store`, `control`, `name`,
-    /// `serve_stun`, `trust_threshold`, `opener_ttl`); options given on the command line win.
+    /// `serve_stun`, `trust_threshold`, `opener_ttl`, `community`); options given on the
+    /// command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// The identity file (created with mode 0600 on first start). Default: ipv8-identity.
@@ -51,6 +52,11 @@ pub(crate) struct PeerArgs {
     /// A nickname, published in this peer's signed Peer record (at most 512 bytes).
     #[arg(long)]
     name: Option<String>,
+    /// The community to serve, 40 hex digits (default: this program's own,
+    /// `697076382d727320636f6d6d756e697479207631`, "ipv8-rs community v1"). Use a py-ipv8
+    /// community's id to join its peers.
+    #[arg(long)]
+    community: Option<String>,
     /// Do not answer STUN Binding requests (peers answer them by default).
     #[arg(long)]
     no_serve_stun: bool,
@@ -87,6 +93,7 @@ struct PeerFile {
     serve_stun: Option<bool>,
     trust_threshold: Option<f64>,
     opener_ttl: Option<u8>,
+    community: Option<String>,
 }
 
 /// `ipv8 id`.
@@ -248,6 +255,13 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         return Err(Failure::usage("--trust-threshold must be a finite number of at least 0"));
     }
     let opener_ttl = args.opener_ttl.or(file.opener_ttl);
+    let community = match args.community.or(file.community) {
+        Some(h) => {
+            let bytes = hex::decode(&h).ok().and_then(|b| <[u8; 20]>::try_from(b).ok());
+            bytes.ok_or_else(|| Failure::usage(format!("--community {h:?} is not 40 hex digits")))?
+        }
+        None => COMMUNITY,
+    };
     if opener_ttl == Some(0) {
         return Err(Failure::usage("--opener-ttl must be at least 1"));
     }
@@ -260,7 +274,7 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let listener = bind_control(&control_path)?;
     let _socket_file = SocketFile(control_path.clone());
 
-    let mut config = Config::new(Community(COMMUNITY), lan_address(bound), boot);
+    let mut config = Config::new(Community(community), lan_address(bound), boot);
     config.name = name.into_bytes();
     config.serve_stun = serve_stun;
     config.unix_ms_at_origin = unix_ms_now();

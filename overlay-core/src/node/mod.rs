@@ -324,6 +324,9 @@ pub struct Node<S: Store = MemStore> {
     resuming: alloc::collections::BTreeSet<Mid>,
     /// Relays used and offered.
     relays: relay::Relays,
+    /// Peers that sent sync messages, and peers a round was started with.
+    sync_capable: alloc::collections::BTreeSet<Mid>,
+    sync_probed: alloc::collections::BTreeSet<Mid>,
     /// The keys of every signer whose records the store holds, by member id.
     keys: BTreeMap<Mid, PublicKey>,
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
@@ -401,6 +404,8 @@ impl<S: Store> Node<S> {
             introduced_by: VecDeque::new(),
             keys: BTreeMap::new(),
             relays: relay::Relays::default(),
+            sync_capable: alloc::collections::BTreeSet::new(),
+            sync_probed: alloc::collections::BTreeSet::new(),
             sync,
             next_round: Instant::ZERO,
             announced: false,

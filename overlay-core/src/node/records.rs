@@ -180,6 +180,10 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn on_sync(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        // Whoever sends sync messages speaks it: rounds may be started with it.
+        if let Some(mid) = self.peers.iter().find(|p| p.address == remote).map(|p| p.key.mid()) {
+            self.sync_capable.insert(mid);
+        }
         self.sync.handle_datagram(now, local, remote, &datagram[SYNC_PREFIX..]);
         self.pump_records();
     }
@@ -195,13 +199,25 @@ impl<S: Store> Node<S> {
         self.sync.handle_timeout(now);
         if now >= self.next_round {
             self.next_round = now + self.config.sync_interval;
-            let n = self.peers.len();
-            if n > 0 {
-                let pick = self.rng.below(n as u64) as usize;
-                if let Some(address) = self.peers.nth(pick).map(|p| p.address) {
-                    // A round already running with that peer: this turn is skipped.
-                    let _ = self.sync.start_round(now, self.config.local, address);
-                }
+            // Rounds go to peers known to speak sync, or not tried yet: a py-ipv8 peer gets one
+            // round (it logs our message type as unknown) and then no more.
+            let candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
+                .peers
+                .iter()
+                .map(|p| (p.key.mid(), p.address))
+                .filter(|(m, _)| self.sync_capable.contains(m) || !self.sync_probed.contains(m))
+                .collect();
+            if !candidates.is_empty() {
+                let (mid, address) = candidates[self.rng.below(candidates.len() as u64) as usize];
+                self.sync_probed.insert(mid);
+                // A round already running with that peer: this turn is skipped.
+                let _ = self.sync.start_round(now, self.config.local, address);
+            }
+            // Forget peers that are gone, so neither set outgrows the table.
+            if self.sync_probed.len() > 2 * self.config.max_peers {
+                let peers = &self.peers;
+                self.sync_probed.retain(|m| peers.get(m).is_some());
+                self.sync_capable.retain(|m| peers.get(m).is_some());
             }
         }
         self.pump_records();
