@@ -172,7 +172,7 @@ pub(crate) fn run(args: &DemoArgs, stop: &Stop) -> Result<(), Failure> {
                         with_node(&e, &who),
                     );
                 }
-                Event::Message { mid, data } => {
+                Event::Message { mid, data, .. } => {
                     nodes[i].messages_in += 1;
                     if nodes[i].first_message.is_none() {
                         nodes[i].first_message = Some(began.elapsed());

@@ -80,11 +80,12 @@ pub(crate) fn event_json(e: &Event) -> Option<Value> {
         Event::PathChanged { mid, address } => {
             json!({ "event": "path_changed", "peer": mid_hex(mid), "address": address })
         }
-        Event::Message { mid, data } => json!({
+        Event::Message { mid, data, path } => json!({
             "event": "message",
             "peer": mid_hex(mid),
             "text": String::from_utf8_lossy(data),
             "bytes": data.len(),
+            "path": path_name(*path),
         }),
         Event::RecordStored { id, kind, signer, from } => json!({
             "event": "record",
@@ -113,7 +114,7 @@ pub(crate) fn event_line(e: &Event) -> Option<String> {
         }
         Event::Disconnected { mid, address } => format!("disconnected from {} at {address}", short(mid)),
         Event::PathChanged { mid, address } => format!("the stream to {} moved; it is at {address}", short(mid)),
-        Event::Message { mid, data } => format!("message from {}: {}", short(mid), String::from_utf8_lossy(data)),
+        Event::Message { mid, data, .. } => format!("message from {}: {}", short(mid), String::from_utf8_lossy(data)),
         Event::RecordStored { kind, signer, from, .. } => match from {
             Some(from) => format!("stored a {} record of {} from {from}", kind_name(*kind), &key_mid(signer)[..8]),
             None => format!("signed a {} record", kind_name(*kind)),

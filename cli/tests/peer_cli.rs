@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The tests that run many nodes take turns: on two cores, a debug build of nine nodes and
+/// two pairs of peers at once starve each other's timers.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn ipv8() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ipv8"))
 }
@@ -126,6 +134,7 @@ fn relations_in(db: &Path) -> usize {
 }
 
 fn two_peers_exchange_a_message_and_a_relation(runtime: &str) {
+    let _turn = heavy();
     let (da, db) = (temp(&format!("{runtime}-a")), temp(&format!("{runtime}-b")));
     let a = Peer::start(&da, runtime, &["--name", "alice"]);
     let b = Peer::start(&db, runtime, &["--name", "bob", "--bootstrap", &a.bound()]);
@@ -275,7 +284,8 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
 
 #[test]
 fn the_demo_ends_with_every_peer_connected() {
-    let out = ipv8().args(["demo", "--json", "--seconds", "12", "--peers", "6"]).output().unwrap();
+    let _turn = heavy();
+    let out = ipv8().args(["demo", "--json", "--seconds", "20", "--peers", "6"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();

@@ -191,6 +191,10 @@ pub(crate) struct ReplayWindow {
 impl ReplayWindow {
     /// Whether `counter` is new (and marks it seen).
     pub(crate) fn accept(&mut self, counter: u64) -> bool {
+        // The last counter would leave no next one: refused (no honest sender gets there).
+        if counter == u64::MAX {
+            return false;
+        }
         if counter >= self.next {
             let shift = counter - self.next + 1;
             self.seen = if shift >= 64 { 0 } else { self.seen << shift };
@@ -254,6 +258,8 @@ pub(crate) struct Session {
     pub asked_at: Option<Instant>,
     /// When this side started opening the stream (`None`: the peer opened it).
     pub since: Option<Instant>,
+    /// How many times the peer started over on this stream.
+    pub restarts: u32,
 }
 
 impl Session {
@@ -286,6 +292,7 @@ impl Session {
             cached: None,
             asked_at: None,
             since: None,
+            restarts: 0,
         }
     }
 
@@ -295,8 +302,8 @@ impl Session {
     pub(crate) fn restart(&mut self, mine: u64, secret: [u8; 32]) {
         let fresh = Session::new(self.expect, mine, secret);
         let outbox = core::mem::take(&mut self.outbox);
-        let opened = self.opened;
-        *self = Session { outbox, opened, ..fresh };
+        let (opened, since) = (self.opened, self.since);
+        *self = Session { outbox, opened, since, ..fresh };
     }
 
     /// Whether a hello may be sent as an answer now.
@@ -377,5 +384,11 @@ mod tests {
         assert!(!w.accept(36), "64 behind the newest");
         assert!(w.accept(37) && !w.accept(37));
         assert!(w.accept(1000) && !w.accept(100));
+        // The largest counter cannot overflow the window; it is refused, and the window
+        // still works.
+        assert!(!w.accept(u64::MAX));
+        assert!(w.accept(u64::MAX - 1) && !w.accept(u64::MAX - 1));
+        let mut fresh = ReplayWindow::default();
+        assert!(!fresh.accept(u64::MAX) && fresh.accept(0));
     }
 }

@@ -19,7 +19,7 @@ fn messages(events: &[(Instant, Event)]) -> Vec<(Instant, Mid, Vec<u8>)> {
     events
         .iter()
         .filter_map(|(t, e)| match e {
-            Event::Message { mid, data } => Some((*t, *mid, data.clone())),
+            Event::Message { mid, data, .. } => Some((*t, *mid, data.clone())),
             _ => None,
         })
         .collect()

@@ -18,7 +18,7 @@ fn texts(events: &[(Instant, Event)], from: Mid) -> Vec<String> {
     events
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Message { mid, data } if *mid == from => Some(String::from_utf8(data.clone()).unwrap()),
+            Event::Message { mid, data, .. } if *mid == from => Some(String::from_utf8(data.clone()).unwrap()),
             _ => None,
         })
         .collect()
@@ -85,6 +85,13 @@ fn a_relay_forwards_only_between_peers_it_knows_and_a_target_drops_replays_and_f
         n.handle_datagram(now, boot_local, "198.51.0.77:1".parse().unwrap(), &from_stranger)
     });
     assert_eq!(net.node(boot).stats().relays_refused, 1);
+    // A's own message, but from another address than the relay knows A at: refused too (the
+    // relay's budget is A's, and a spoofed source must not spend it or bounce it about).
+    let spoofed = relay(&a_id, &a_key, mb, 1);
+    net.sim.call(net.nodes[boot], move |n, now| {
+        n.handle_datagram(now, boot_local, "198.51.0.99:1".parse().unwrap(), &spoofed)
+    });
+    assert_eq!(net.node(boot).stats().relays_refused, 2);
     // A's own message, delivered to B straight (B is the target: it checks it itself)...
     let b_local = "192.168.1.2:6421".parse().unwrap();
     let from_a = relay(&a_id, &a_key, mb, 7);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use netsim::{HostId, LinkConfig, RunError, Sim};
 use overlay_core::wire::Community;
-use overlay_core::{Config, Event, Mid, Node};
+use overlay_core::{Config, Event, Mid, Node, PathKind};
 use sansio_core::{Instant, Seed, SeededRng};
 use serde::Serialize;
 
@@ -91,7 +91,7 @@ pub struct Report {
     pub punch_success_pct: f64,
     /// Messages delivered (directly or through a relay) over all pairs, per cent.
     pub reachability_pct: f64,
-    /// Messages delivered through a relay, per cent of those delivered.
+    /// First deliveries that came through a relay, per cent of those delivered.
     pub relayed_pct: f64,
     /// From the first send to the first arrival, milliseconds: median and 99th percentile.
     pub time_to_first_message_ms_p50: Option<f64>,
@@ -236,14 +236,13 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
                 discovered[i] = Some(sec);
             }
             for (t, e) in sim.take_events(*h) {
-                if let Event::Message { mid, data } = e
+                if let Event::Message { mid, data, path } = e
                     && let Some(&from) = by_mid.get(&mid)
                     && data == format!("p{from}").as_bytes()
                     && let Some((_, got)) = attempts.get_mut(&(from, i))
                     && got.is_none()
                 {
-                    let direct = sim.machine(*h).connected().any(|(m, _)| m == mid);
-                    *got = Some((t, direct));
+                    *got = Some((t, path != PathKind::Relayed));
                 }
             }
         }
@@ -281,14 +280,15 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
             direct_possible,
         });
         cell.attempts += 1;
-        // Direct if a direct stream joined the two by the end (the first message may have gone
-        // through a relay while it was being punched).
+        // A pair is punched if its first message came over a direct stream, or a direct
+        // stream joined the two by the end (the first may have gone by relay meanwhile).
         let joined = |x: usize, y: usize| sim.machine(hosts[x]).connected().any(|(m, _)| m == mids[y]);
-        let direct = got.is_some() && (got.is_some_and(|(_, d)| d) || joined(a, b) || joined(b, a));
+        let first_direct = got.is_some_and(|(_, d)| d);
+        let direct = got.is_some() && (first_direct || joined(a, b) || joined(b, a));
         if got.is_some() {
             cell.delivered += 1;
             all_ok += 1;
-            relayed += u64::from(!direct);
+            relayed += u64::from(!first_direct);
         }
         cell.direct += u64::from(direct);
         if direct_possible {

@@ -122,7 +122,7 @@ impl<S: Store> Node<S> {
     /// stream waiting to open to it opens now; one opening to another address moves there,
     /// keeping the messages it holds.
     fn redirect(&mut self, now: Instant, mid: Mid, address: SocketAddr) {
-        if self.connected.get(&mid) == Some(&address) {
+        if self.connected.contains_key(&mid) {
             return;
         }
         if let Some(s) = self.sessions.get(&address) {
@@ -141,10 +141,9 @@ impl<S: Store> Node<S> {
             && let Some(mut previous) = self.remove_session(&old)
         {
             session.outbox = core::mem::take(&mut previous.outbox);
+            session.since = previous.since.or(session.since);
             self.held += session.held();
-            if previous.connect_at.is_none() {
-                self.endpoint.close(now, old);
-            }
+            self.endpoint.close(now, old);
         }
         session.connect_at = Some(now);
         self.sessions.insert(address, session);
@@ -207,6 +206,13 @@ impl<S: Store> Node<S> {
         if s.connect_at.take().is_none() {
             return;
         }
+        // The peer opened a stream here meanwhile: no Opened will come for it, so this
+        // side says hello now.
+        if self.endpoint.is_established(address) {
+            s.opened = true;
+            self.send_hello(now, address);
+            return;
+        }
         if self.endpoint.connect(now, address).is_err() {
             self.end_session(address, super::SendFailure::NoRoute);
         }
@@ -215,7 +221,9 @@ impl<S: Store> Node<S> {
     /// This node's public address changed: every verified stream is opened again from it, and
     /// each peer is asked, through introducers, to puncture towards it.
     pub(super) fn resume_streams(&mut self, now: Instant) {
-        let streams: Vec<(Mid, SocketAddr)> = self.connected.iter().map(|(m, a)| (*m, *a)).collect();
+        // LAN streams do not pass the NAT whose address changed: they stay.
+        let streams: Vec<(Mid, SocketAddr)> =
+            self.connected.iter().filter(|(_, a)| !super::is_private(a.ip())).map(|(m, a)| (*m, *a)).collect();
         for (mid, address) in &streams {
             self.connected.remove(mid);
             self.resuming.insert(*mid);

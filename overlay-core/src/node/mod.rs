@@ -124,12 +124,14 @@ pub enum Event {
         /// Whether that address is a LAN or a public one.
         path: PathKind,
     },
-    /// A message from a connected peer.
+    /// A message from a peer, authenticated as its.
     Message {
         /// The peer.
         mid: Mid,
         /// The application's bytes.
         data: Vec<u8>,
+        /// How it came: over the peer's stream (`Lan` or `Direct`), or through a relay.
+        path: PathKind,
     },
     /// The stream to a connected peer closed (idle, closed by either side, or replaced by a
     /// stream to its new address).
@@ -158,7 +160,8 @@ pub enum Event {
         /// The peer address it came from (`None`: signed here).
         from: Option<SocketAddr>,
     },
-    /// Messages queued by [`Node::send`] for a peer that never connected were dropped.
+    /// Messages queued by [`Node::send`] for a peer that never connected (directly or by
+    /// relay) were dropped.
     SendFailed {
         /// The peer the application asked for.
         mid: Mid,
@@ -220,6 +223,9 @@ pub enum SendError {
     /// The stream to the peer is closing.
     #[error("the stream to that peer is closing")]
     Closing,
+    /// No direct path yet, and no relay to try (no bootstrap peer, no introducer).
+    #[error("no relay to reach that peer through")]
+    NoRelay,
 }
 
 /// Drop counters.
@@ -271,8 +277,12 @@ pub struct NodeStats {
     pub relayed_received: u64,
     /// See `relayed_sent`.
     pub relayed_forwarded: u64,
-    /// Relay messages not forwarded: an unknown sender or target, or over the sender's budget.
+    /// Relay messages not forwarded: an unknown sender or target, from another address than
+    /// the sender's, back where it came from, or over the sender's budget.
     pub relays_refused: u64,
+    /// Relayed messages for this node refused: from a new sender while the table of senders
+    /// is full.
+    pub relay_senders_full: u64,
 }
 
 /// One overlay node.
@@ -417,7 +427,7 @@ impl<S: Store> Node<S> {
         };
         node.load_from_store();
         // Relay counters rise across restarts with the clock.
-        node.relays.counter = node.config.unix_ms_at_origin.saturating_mul(1 << 20);
+        node.relays.base = node.config.unix_ms_at_origin.saturating_mul(1 << 20);
         Ok(node)
     }
 

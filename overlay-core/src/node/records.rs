@@ -214,7 +214,7 @@ impl<S: Store> Node<S> {
                 let _ = self.sync.start_round(now, self.config.local, address);
             }
             // Forget peers that are gone, so neither set outgrows the table.
-            if self.sync_probed.len() > 2 * self.config.max_peers {
+            if self.sync_probed.len() + self.sync_capable.len() > 2 * self.config.max_peers {
                 let peers = &self.peers;
                 self.sync_probed.retain(|m| peers.get(m).is_some());
                 self.sync_capable.retain(|m| peers.get(m).is_some());

@@ -3,6 +3,8 @@
 //! and the sender's counter itself, so the relay can drop messages but not forge or replay
 //! them.
 
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -14,31 +16,46 @@ use crate::identity::{Mid, PeerKey};
 use crate::session::ReplayWindow;
 use crate::wire::{self, Message, Payload, Relay, Signer, Style};
 
-/// A stream still not verified after this long: its messages go by relay (the direct
-/// attempt goes on).
-pub(super) const RELAY_AFTER: Duration = Duration::from_secs(3);
-/// A peer that relayed to this node, or that this node relayed to, this recently is
-/// answered by relay at once.
+/// A stream still not verified this long after it started opening (longer than the opener
+/// sequence and a handshake): its messages go by relay, the direct attempt goes on.
+pub(super) const RELAY_AFTER: Duration = Duration::from_millis(4500);
+/// A peer relayed to or from this recently stays "reached by relay"; after that, it is
+/// reported disconnected and no longer retried.
 const RELAYED_LATELY: Duration = Duration::from_secs(60);
 /// While relaying, a direct stream is tried this often.
 const DIRECT_RETRY: Duration = Duration::from_secs(5);
 /// Relays each message is sent through when none is known to work.
 const RELAY_COPIES: usize = 2;
-/// Bytes a node relays per second for one asking address, and its burst.
+/// Bytes a node relays per second for one sender, and its burst.
 const RELAY_BYTES_PER_SEC: u64 = 32 * 1024;
+
+/// A peer reached by relay.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Relayed {
+    /// The relay its messages came through lately (answers go back the same way), if any.
+    pub(super) via: Option<SocketAddr>,
+    /// When it was last used either way.
+    pub(super) used: Instant,
+    /// When a direct stream was last tried.
+    pub(super) tried: Instant,
+    /// The relay this node sends through.
+    pub(super) out: Option<SocketAddr>,
+}
 
 /// A node's relay state.
 #[derive(Debug, Default)]
 pub(super) struct Relays {
-    /// Peers whose messages arrived by relay: through which, when, and their counters.
-    pub(super) inbound: alloc::collections::BTreeMap<Mid, (SocketAddr, Instant, ReplayWindow)>,
-    /// Peers this node sends to by relay: through which, and when it last tried a direct
-    /// stream to each.
-    pub(super) outbound: alloc::collections::BTreeMap<Mid, (SocketAddr, Instant)>,
-    /// Relay budgets by asking address: (window start, bytes used).
-    pub(super) budgets: alloc::collections::BTreeMap<SocketAddr, (Instant, u64)>,
-    /// The counter of this node's next relayed message.
-    pub(super) counter: u64,
+    /// Peers reached by relay.
+    pub(super) peers: BTreeMap<Mid, Relayed>,
+    /// Counters seen from each sender of relayed messages (kept when a direct stream takes
+    /// over, so a replay stays a replay).
+    pub(super) seen: BTreeMap<Mid, ReplayWindow>,
+    /// The next counter for each target.
+    pub(super) counters: BTreeMap<Mid, u64>,
+    /// Where counters start: the clock at start, so they rise across restarts.
+    pub(super) base: u64,
+    /// Relay budgets by sender: (window start, bytes used).
+    pub(super) budgets: BTreeMap<Mid, (Instant, u64)>,
 }
 
 impl<S: Store> Node<S> {
@@ -46,13 +63,11 @@ impl<S: Store> Node<S> {
     /// otherwise the introducer that introduced it and a bootstrap peer, or two bootstrap
     /// peers (a relay that does not know the target drops the message; the target drops
     /// the second copy by its counter).
-    fn relays_for(&self, now: Instant, mid: &Mid) -> alloc::vec::Vec<SocketAddr> {
-        if let Some((via, at, _)) = self.relays.inbound.get(mid)
-            && now.saturating_duration_since(*at) < RELAYED_LATELY
-        {
-            return alloc::vec![*via];
+    pub(super) fn relays_for(&self, mid: &Mid) -> Vec<SocketAddr> {
+        if let Some(via) = self.relays.peers.get(mid).and_then(|r| r.via) {
+            return alloc::vec![via];
         }
-        let mut out = alloc::vec::Vec::with_capacity(RELAY_COPIES);
+        let mut out = Vec::with_capacity(RELAY_COPIES);
         let boot = &self.config.bootstrap;
         let start = usize::from(mid.0[0]);
         let candidates =
@@ -67,20 +82,38 @@ impl<S: Store> Node<S> {
 
     /// Whether messages to `mid` go by relay right now.
     pub(super) fn relaying(&self, now: Instant, mid: &Mid) -> bool {
-        self.relays.outbound.contains_key(mid)
-            || self
-                .relays
-                .inbound
-                .get(mid)
-                .is_some_and(|(_, at, _)| now.saturating_duration_since(*at) < RELAYED_LATELY)
+        self.relays.peers.get(mid).is_some_and(|r| now.saturating_duration_since(r.used) < RELAYED_LATELY)
+    }
+
+    /// Notes that `mid` is reached by relay (reporting it the first time).
+    fn relayed(&mut self, now: Instant, mid: Mid, via: Option<SocketAddr>, out: Option<SocketAddr>) {
+        let fresh = Relayed { via, used: now, tried: now, out };
+        let known = self.relays.peers.contains_key(&mid);
+        if !known && self.relays.peers.len() >= self.config.max_peers {
+            return;
+        }
+        let r = self.relays.peers.entry(mid).or_insert(fresh);
+        r.used = now;
+        r.via = via.or(r.via);
+        r.out = out.or(r.out);
+        if !known && !self.connected.contains_key(&mid) {
+            let address = r.via.or(r.out).unwrap_or(self.config.local);
+            self.events.push_back(Event::Connected { mid, address, path: PathKind::Relayed });
+        }
     }
 
     /// Sends `data` to `mid` through a relay.
     pub(super) fn relay_send(&mut self, now: Instant, mid: Mid, data: &[u8]) -> Result<(), SendError> {
-        let relays = self.relays_for(now, &mid);
-        let Some(&relay) = relays.first() else { return Err(SendError::UnknownPeer) };
-        self.relays.counter += 1;
-        let counter = self.relays.counter;
+        let relays = self.relays_for(&mid);
+        let Some(&first) = relays.first() else { return Err(SendError::NoRelay) };
+        let base = self.relays.base;
+        let next = self.relays.counters.entry(mid).or_insert(base);
+        let counter = *next;
+        *next += 1;
+        if self.relays.counters.len() > 2 * self.config.max_peers {
+            let peers = &self.relays.peers;
+            self.relays.counters.retain(|m, _| peers.contains_key(m));
+        }
         let t = self.tick();
         let msg = Message {
             community: self.config.community,
@@ -90,7 +123,7 @@ impl<S: Store> Node<S> {
             payload: Payload::Relay(Relay { target: mid, counter, data: data.into() }),
         };
         let Ok(bytes) = wire::encode(&msg, Some(Signer { identity: &self.identity, key: &self.key })) else {
-            return Err(SendError::UnknownPeer);
+            return Err(SendError::NoRelay);
         };
         for r in &relays {
             if self.out.push(Some(self.config.local), *r, &bytes).is_err() {
@@ -98,26 +131,43 @@ impl<S: Store> Node<S> {
             }
         }
         self.stats.relayed_sent += 1;
-        let tried = self.relays.outbound.get(&mid).map_or(now, |(_, t)| *t);
-        if self.relays.outbound.insert(mid, (relay, tried)).is_none() && !self.connected.contains_key(&mid) {
-            self.events.push_back(Event::Connected { mid, address: relay, path: PathKind::Relayed });
-        }
+        self.relayed(now, mid, None, Some(first));
         Ok(())
     }
 
+    /// A direct stream to `mid` verified: relaying to it stops (its counters stay known).
+    pub(super) fn relay_done(&mut self, mid: &Mid) -> bool {
+        self.relays.peers.remove(mid).is_some()
+    }
+
     /// While a peer is reached by relay, a direct stream is tried again every
-    /// [`DIRECT_RETRY`]: it takes over as soon as it verifies.
+    /// [`DIRECT_RETRY`]; a peer not relayed to or from for [`RELAYED_LATELY`] is dropped and
+    /// reported disconnected.
     pub(super) fn retry_direct(&mut self, now: Instant) {
-        let due: alloc::vec::Vec<Mid> = self
+        let idle: Vec<(Mid, Relayed)> = self
             .relays
-            .outbound
+            .peers
             .iter()
-            .filter(|(_, (_, tried))| now.saturating_duration_since(*tried) >= DIRECT_RETRY)
+            .filter(|(_, r)| now.saturating_duration_since(r.used) >= RELAYED_LATELY)
+            .map(|(m, r)| (*m, *r))
+            .collect();
+        for (mid, r) in idle {
+            self.relays.peers.remove(&mid);
+            if !self.connected.contains_key(&mid) {
+                let address = r.via.or(r.out).unwrap_or(self.config.local);
+                self.events.push_back(Event::Disconnected { mid, address });
+            }
+        }
+        let due: Vec<Mid> = self
+            .relays
+            .peers
+            .iter()
+            .filter(|(_, r)| now.saturating_duration_since(r.tried) >= DIRECT_RETRY)
             .map(|(m, _)| *m)
             .collect();
         for mid in due {
-            if let Some((_, tried)) = self.relays.outbound.get_mut(&mid) {
-                *tried = now;
+            if let Some(r) = self.relays.peers.get_mut(&mid) {
+                r.tried = now;
             }
             // A stream still opening: its peer is asked again to puncture (the introductions
             // or punctures may have been lost, or its NAT state has since expired).
@@ -135,54 +185,45 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// When the next direct retry is due.
+    /// When the next direct retry or relay expiry is due.
     pub(super) fn next_direct_retry(&self) -> Option<Instant> {
-        self.relays.outbound.values().map(|(_, tried)| *tried + DIRECT_RETRY).min()
+        self.relays.peers.values().map(|r| (r.tried + DIRECT_RETRY).min(r.used + RELAYED_LATELY)).min()
     }
 
-    /// A direct stream to `mid` verified: relaying to it stops.
-    pub(super) fn relay_done(&mut self, mid: &Mid) {
-        self.relays.outbound.remove(mid);
-        self.relays.inbound.remove(mid);
-    }
-
-    /// A Relay message: for this node (deliver it, once), or to forward (for a sender and
-    /// to a target this node knows, within the sender address's byte budget).
+    /// A Relay message: for this node (deliver it, once), or to forward (for a sender this
+    /// node knows, from the address it knows it at, to a target it knows elsewhere, within
+    /// the sender's byte budget).
     pub(super) fn on_relay(&mut self, now: Instant, from: SocketAddr, key: PeerKey, r: Relay, datagram: &[u8]) {
         let sender = key.mid();
         if r.target == self.mid {
-            let new = !self.relays.inbound.contains_key(&sender);
-            if new && self.relays.inbound.len() >= self.config.max_peers {
-                let oldest = self.relays.inbound.iter().min_by_key(|(m, (_, at, _))| (*at, **m)).map(|(m, _)| *m);
-                if let Some(m) = oldest {
-                    self.relays.inbound.remove(&m);
-                }
+            if !self.relays.seen.contains_key(&sender) && self.relays.seen.len() >= 4 * self.config.max_peers {
+                // Known senders keep their windows (evicting one would let its old messages
+                // be replayed); new ones wait.
+                self.stats.relay_senders_full += 1;
+                return;
             }
-            let entry = self.relays.inbound.entry(sender).or_insert((from, now, ReplayWindow::default()));
-            if !entry.2.accept(r.counter) {
+            if !self.relays.seen.entry(sender).or_default().accept(r.counter) {
                 self.stats.replayed_frames += 1;
                 return;
             }
-            (entry.0, entry.1) = (from, now);
-            if new && !self.relays.outbound.contains_key(&sender) && !self.connected.contains_key(&sender) {
-                self.events.push_back(Event::Connected { mid: sender, address: from, path: PathKind::Relayed });
-            }
+            self.relayed(now, sender, Some(from), None);
             self.stats.relayed_received += 1;
-            self.events.push_back(Event::Message { mid: sender, data: r.data });
+            self.events.push_back(Event::Message { mid: sender, data: r.data, path: PathKind::Relayed });
             return;
         }
-        let Some(to) = self.peers.get(&r.target).map(|p| p.address).filter(|_| self.peers.get(&sender).is_some())
-        else {
+        let known_at = self.peers.get(&sender).map(|p| p.address);
+        let to = self.peers.get(&r.target).map(|p| p.address);
+        let Some(to) = to.filter(|to| known_at == Some(from) && *to != from) else {
             self.stats.relays_refused += 1;
             return;
         };
-        if !self.relays.budgets.contains_key(&from) && self.relays.budgets.len() >= self.config.max_peers {
-            let oldest = self.relays.budgets.iter().min_by_key(|(a, (t, _))| (*t, **a)).map(|(a, _)| *a);
-            if let Some(a) = oldest {
-                self.relays.budgets.remove(&a);
+        if !self.relays.budgets.contains_key(&sender) && self.relays.budgets.len() >= self.config.max_peers {
+            let oldest = self.relays.budgets.iter().min_by_key(|(m, (t, _))| (*t, **m)).map(|(m, _)| *m);
+            if let Some(m) = oldest {
+                self.relays.budgets.remove(&m);
             }
         }
-        let (window, used) = self.relays.budgets.entry(from).or_insert((now, 0));
+        let (window, used) = self.relays.budgets.entry(sender).or_insert((now, 0));
         if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
             (*window, *used) = (now, 0);
         }

@@ -14,6 +14,9 @@ use crate::session::{
     DATA, FRAME_OVERHEAD, HELD, HELD_TOTAL, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session, StreamKeys,
 };
 
+/// An unverified stream starts over at most this many times.
+const MAX_RESTARTS: u32 = 3;
+
 /// A stream still opening asks introducers again at most this often.
 const ASK_AGAIN: core::time::Duration = core::time::Duration::from_secs(2);
 
@@ -197,14 +200,22 @@ impl<S: Store> Node<S> {
             .map(|(a, _)| *a)
             .collect();
         for address in stalled {
+            let Some(mid) = self.sessions.get(&address).and_then(|s| s.expect) else { continue };
+            if self.relays_for(&mid).is_empty() {
+                // No relay to try: the messages wait for the direct stream (or its failure).
+                continue;
+            }
             let Some(s) = self.sessions.get_mut(&address) else { continue };
-            let Some(mid) = s.expect else { continue };
             let outbox = core::mem::take(&mut s.outbox);
             self.held -= outbox.len();
+            let mut dropped = 0;
             for data in outbox {
                 if self.relay_send(now, mid, &data).is_err() {
-                    self.stats.queue_full += 1;
+                    dropped += 1;
                 }
+            }
+            if dropped > 0 {
+                self.events.push_back(Event::SendFailed { mid, reason: SendFailure::NoRoute, dropped });
             }
         }
         let due: Vec<SocketAddr> =
@@ -230,7 +241,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn send_hello(&mut self, now: Instant, address: SocketAddr) {
+    pub(super) fn send_hello(&mut self, now: Instant, address: SocketAddr) {
         let (key, mid) = (self.key, self.mid);
         let Some(s) = self.sessions.get_mut(&address) else { return };
         let recipient = s.key.map_or(Mid([0; 20]), |k| k.mid());
@@ -268,7 +279,8 @@ impl<S: Store> Node<S> {
                     let (Some(key), Some(keys)) = (s.key, &s.keys) else { return };
                     match keys.open(data) {
                         Some((counter, payload)) if s.window.accept(counter) => {
-                            self.events.push_back(Event::Message { mid: key.mid(), data: payload.to_vec() });
+                            let path = if is_private(address.ip()) { PathKind::Lan } else { PathKind::Direct };
+                            self.events.push_back(Event::Message { mid: key.mid(), data: payload.to_vec(), path });
                         }
                         Some(_) => self.stats.replayed_frames += 1,
                         None => self.stats.bad_macs += 1,
@@ -311,8 +323,11 @@ impl<S: Store> Node<S> {
         let s = self.session_at(address);
         if s.key.is_some_and(|k| k != hello.key) || s.peer_ephemeral.is_some_and(|e| e != hello.ephemeral) {
             // A stream has one peer key and one ephemeral key: the first valid hello fixes
-            // both. Only a peer starting over (echoing no nonce) may change them.
-            if hello.yours != 0 {
+            // both. A verified stream keeps them (a hello replayed or made by someone else
+            // must not tear it down). An unverified one starts over for a peer that starts
+            // over (echoing no nonce), or for the key it was opened for.
+            let expected = s.expect.is_some_and(|m| m == hello.key.mid());
+            if s.verified || (hello.yours != 0 && !expected) || s.restarts >= MAX_RESTARTS {
                 self.stats.bad_hellos += 1;
                 return;
             }
@@ -360,7 +375,9 @@ impl<S: Store> Node<S> {
         let Some(s) = self.sessions.get_mut(&address) else { return };
         let was = s.key.filter(|_| s.verified).map(|k| k.mid());
         self.held -= s.inbox.len();
+        let restarts = s.restarts + 1;
         s.restart(mine, secret);
+        s.restarts = restarts;
         if let Some(mid) = was {
             s.expect = s.expect.or(Some(mid));
             if self.connected.get(&mid) == Some(&address) {
@@ -383,18 +400,23 @@ impl<S: Store> Node<S> {
         for other in others {
             if let Some(mut o) = self.remove_session(&other) {
                 moved.extend(core::mem::take(&mut o.outbox));
-                if o.connect_at.is_none() {
-                    self.endpoint.close(now, other);
-                }
+                // Harmless when no stream was opened yet.
+                self.endpoint.close(now, other);
             }
         }
         let Some(s) = self.sessions.get_mut(&address) else { return };
-        let mut outbox = core::mem::take(&mut s.outbox);
+        let outbox = core::mem::take(&mut s.outbox);
         let inbox = core::mem::take(&mut s.inbox);
-        // The moved ones left the held count with their sessions.
+        let expect = s.expect.take();
+        // The moved ones left the held count with their sessions; they are for `mid`
+        // whatever this session expected.
         self.held -= outbox.len() + inbox.len();
-        outbox.extend(moved);
-        if let Some(expected) = s.expect.take()
+        for data in &moved {
+            if self.send_sealed(now, address, data).is_err() {
+                self.stats.queue_full += 1;
+            }
+        }
+        if let Some(expected) = expect
             && expected != mid
         {
             // Another key answered where the peer was: whatever waited for it is dropped.
@@ -413,8 +435,7 @@ impl<S: Store> Node<S> {
             }
         }
         // A direct path replaces any relay.
-        let relayed = self.relays.outbound.contains_key(&mid) || self.relays.inbound.contains_key(&mid);
-        self.relay_done(&mid);
+        let relayed = self.relay_done(&mid);
         // The newest stream of a peer is where it is now: an older one is closed.
         let previous = self.connected.insert(mid, address);
         if let Some(old) = previous
@@ -457,7 +478,10 @@ impl<S: Store> Node<S> {
         self.sessions
             .values()
             .flat_map(|s| {
-                let relay = s.since.filter(|_| !s.verified && !s.outbox.is_empty()).map(|t| t + RELAY_AFTER);
+                let relay = s
+                    .since
+                    .filter(|_| !s.verified && !s.outbox.is_empty() && s.expect.is_some())
+                    .map(|t| t + RELAY_AFTER);
                 [s.next_hello, s.connect_at, relay]
             })
             .flatten()
