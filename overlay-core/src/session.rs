@@ -260,6 +260,8 @@ pub(crate) struct Session {
     pub since: Option<Instant>,
     /// How many times the peer started over on this stream.
     pub restarts: u32,
+    /// When the P2TP stream was established.
+    pub opened_at: Option<Instant>,
 }
 
 impl Session {
@@ -293,6 +295,7 @@ impl Session {
             asked_at: None,
             since: None,
             restarts: 0,
+            opened_at: None,
         }
     }
 
@@ -302,8 +305,8 @@ impl Session {
     pub(crate) fn restart(&mut self, mine: u64, secret: [u8; 32]) {
         let fresh = Session::new(self.expect, mine, secret);
         let outbox = core::mem::take(&mut self.outbox);
-        let (opened, since) = (self.opened, self.since);
-        *self = Session { outbox, opened, since, ..fresh };
+        let (opened, since, opened_at) = (self.opened, self.since, self.opened_at);
+        *self = Session { outbox, opened, since, opened_at, ..fresh };
     }
 
     /// Whether a hello may be sent as an answer now.

@@ -153,6 +153,10 @@ pub struct Endpoint {
     replies: TransmitQueue,
     events: VecDeque<Event>,
     stateless: Bucket,
+    /// Sources the application trusts: answered from a budget of their own when the
+    /// general one is spent (a flood of strangers cannot lock them out).
+    preferred: hashbrown::HashSet<SocketAddr, FixedState>,
+    preferred_budget: Bucket,
     node: Option<Bucket>,
     /// Streams waiting for the node budget, in turn: a stream that sent goes to the back,
     /// so backlogged streams share the uplink max-min fairly.
@@ -163,6 +167,9 @@ pub struct Endpoint {
     queued: usize,
     stats: EndpointStats,
 }
+
+/// Preferred sources held at most.
+const MAX_PREFERRED: usize = 1024;
 
 impl Endpoint {
     /// An endpoint with no streams; `seed` draws its cookie keys, sequence numbers and
@@ -183,7 +190,7 @@ impl Endpoint {
             jar,
             slots: Vec::new(),
             free: Vec::new(),
-            by_peer: HashMap::with_hasher(hasher),
+            by_peer: HashMap::with_hasher(hasher.clone()),
             ready: VecDeque::new(),
             dirty: Vec::new(),
             now: Instant::ZERO,
@@ -191,6 +198,12 @@ impl Endpoint {
             replies: TransmitQueue::new(256, 256 * HEADER_LEN),
             events: VecDeque::new(),
             stateless,
+            preferred: hashbrown::HashSet::with_hasher(hasher),
+            preferred_budget: Bucket::new(
+                Instant::ZERO,
+                f64::from(config.stateless_rate),
+                f64::from(config.stateless_burst.max(1)),
+            ),
             node,
             node_waiting: VecDeque::new(),
             node_wake: None,
@@ -325,6 +338,24 @@ impl Endpoint {
         i
     }
 
+    /// At the stream limit, a stream that is only draining (closed, waiting out stray
+    /// packets) makes way for a new validated one; returns whether one did.
+    fn reap_draining(&mut self, now: Instant) -> bool {
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|slot| slot.stream.as_ref().is_some_and(|s| matches!(s.phase, Phase::Draining { .. })))
+        else {
+            return false;
+        };
+        if let Some(s) = self.slots[i].stream.as_mut() {
+            s.dead = true;
+        }
+        self.touch(i, now);
+        self.stats.drained_early += 1;
+        true
+    }
+
     /// Recomputes a stream's timers and readiness after anything touched it; frees it if dead.
     fn touch(&mut self, i: usize, now: Instant) {
         let slot = &mut self.slots[i];
@@ -415,9 +446,34 @@ impl Endpoint {
         self.heap.retain(|Reverse((d, i, g))| slots[*i].generation == *g && slots[*i].deadline == Some(*d));
     }
 
+    /// Answers handshakes from `peer` from a budget of its own, so a flood of strangers
+    /// spending the stateless budget cannot keep it out (an application marks the addresses
+    /// of peers it trusts). At most 1024 addresses; `false` once full.
+    pub fn prefer(&mut self, peer: SocketAddr) -> bool {
+        if self.preferred.len() >= MAX_PREFERRED && !self.preferred.contains(&peer) {
+            return false;
+        }
+        self.preferred.insert(peer);
+        true
+    }
+
+    /// Stops preferring `peer`.
+    pub fn unprefer(&mut self, peer: SocketAddr) {
+        self.preferred.remove(&peer);
+    }
+
+    /// Takes one stateless reply from the budget `to` draws on.
+    fn take_stateless(&mut self, now: Instant, to: SocketAddr) -> bool {
+        self.stateless.take(now, 1.0) || (self.preferred.contains(&to) && self.preferred_budget.take(now, 1.0))
+    }
+
+    fn has_stateless(&mut self, now: Instant, to: SocketAddr) -> bool {
+        self.stateless.has(now, 1.0) || (self.preferred.contains(&to) && self.preferred_budget.has(now, 1.0))
+    }
+
     /// Queues an 8-byte stateless reply if the budget allows.
     fn reply(&mut self, now: Instant, to: SocketAddr, h: Header) {
-        if !self.stateless.take(now, 1.0) {
+        if !self.take_stateless(now, to) {
             tracing::trace!(%to, "P2TP stateless reply over budget: dropped");
             self.stats.stateless_over_budget += 1;
             return;
@@ -434,7 +490,7 @@ impl Endpoint {
     /// H2 (to an H1) or H2R (to an unaccepted SOP=1 packet): our cookie, and `echo`. The
     /// budget is asked first, so a flood past it costs no MAC computation.
     fn cookie_reply(&mut self, now: Instant, to: SocketAddr, echo: u32) {
-        if !self.stateless.has(now, 1.0) {
+        if !self.has_stateless(now, to) {
             self.stats.stateless_over_budget += 1;
             return;
         }
@@ -517,7 +573,10 @@ impl Endpoint {
     fn on_sop1(&mut self, now: Instant, peer: SocketAddr, h: &Header, payload: &[u8]) {
         let Some(&i) = self.by_peer.get(&peer) else {
             match self.check_cookie(now, peer, h) {
-                Some(sample) if self.by_peer.len() < self.config.max_streams => {
+                Some(_) if self.by_peer.len() >= self.config.max_streams && !self.reap_draining(now) => {
+                    self.stats.stream_limit += 1;
+                }
+                Some(sample) => {
                     let stream = Stream::established(now, peer, sample, &self.config, &mut self.rng);
                     let i = self.insert(stream);
                     self.stats.opened += 1;
@@ -527,7 +586,6 @@ impl Endpoint {
                     }
                     self.touch(i, now);
                 }
-                Some(_) => self.stats.stream_limit += 1,
                 None => {
                     if h.yts {
                         self.stats.bad_cookie += 1;

@@ -85,4 +85,6 @@ pub struct EndpointStats {
     pub closed: u64,
     /// Opens that failed.
     pub open_failed: u64,
+    /// Draining streams freed early to make room for a new one at the stream limit.
+    pub drained_early: u64,
 }

@@ -95,3 +95,38 @@ fn two_to_the_20_forged_cookie_echoes_open_at_most_a_handful_of_streams_that_idl
     }
     assert!(e.streams() <= 1, "only our own unanswered connect may remain, {}", e.streams());
 }
+
+/// An H1 (SOP=0, no cookie): what opens a stream.
+fn h1() -> [u8; 8] {
+    let mut d = [0u8; 8];
+    Header { v1: 0, v2: 0, ..Header::default() }.encode(&mut d);
+    d
+}
+
+#[test]
+fn a_preferred_peer_is_answered_when_strangers_have_spent_the_budget() {
+    let local = addr("192.0.2.1:4000");
+    let friend = addr("198.51.100.7:5000");
+    let mut e = Endpoint::new(Config::new(local), Seed::from_u64(1));
+    assert!(e.prefer(friend));
+    let mut rng = SeededRng::from_seed(Seed::from_u64(3));
+    let mut buf = [0u8; 2048];
+    let now = Instant::from_millis(10);
+    // Strangers spend the whole burst...
+    for _ in 0..500 {
+        e.handle_datagram(now, local, spoofed(&mut rng), &h1());
+        while e.poll_transmit(now, &mut buf).is_some() {}
+    }
+    let spent = e.stats().stateless_over_budget;
+    assert!(spent >= 390, "{spent}");
+    // ...a stranger now gets nothing, the friend its cookie.
+    e.handle_datagram(now, local, spoofed(&mut rng), &h1());
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+    e.handle_datagram(now, local, friend, &h1());
+    let t = e.poll_transmit(now, &mut buf).expect("the friend is answered");
+    assert_eq!((t.destination, t.len), (friend, 8));
+    // Not preferred any more: like anyone else.
+    e.unprefer(friend);
+    e.handle_datagram(now, local, friend, &h1());
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+}

@@ -48,6 +48,9 @@ pub struct Config {
     pub max_peers: usize,
     /// Punctures sent per second at most, per introducer (each answers an unsigned request).
     pub punctures_per_sec: u32,
+    /// Streams others opened to this node whose peer has not proved its key yet, at most;
+    /// the oldest is closed for a newer one.
+    pub max_unverified: usize,
     /// Answer STUN Binding requests on the socket (the seeds: "every peer runs the STUN
     /// protocol"); answers never exceed 3x the request.
     pub serve_stun: bool,
@@ -88,6 +91,7 @@ impl Config {
             peer_timeout: Duration::from_secs(60),
             max_peers: 256,
             punctures_per_sec: 50,
+            max_unverified: 64,
             serve_stun: true,
             transport: p2tp_core::Config::new(local),
             name: Vec::new(),
@@ -271,6 +275,9 @@ pub struct NodeStats {
     pub redirects: u64,
     /// Streams whose peer started over with a new hello (its session was reset).
     pub restarts: u64,
+    /// Streams closed by admission: unverified beyond `max_unverified`, or untrusted when
+    /// the stream table was nearly full.
+    pub admission_closed: u64,
     /// Messages this node sent, received and forwarded by relay.
     pub relayed_sent: u64,
     /// See `relayed_sent`.
@@ -561,6 +568,11 @@ impl<S: Store> Node<S> {
         wan: SocketAddr,
         request: Option<u16>,
     ) -> bool {
+        // Peers this node relates to directly are served first when strangers flood its
+        // handshakes, wherever they are heard from.
+        if sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key.ed25519()) {
+            self.endpoint.prefer(from);
+        }
         match self.peers.heard(key, from, lan, wan, now, request) {
             Heard::New => {
                 // Introduced by someone? Then that introducer knows it.

@@ -103,6 +103,12 @@ impl<S: Store> Node<S> {
         strength: u32,
     ) -> Result<ContentId, RecordError> {
         let subject = self.key_of(mid).ok_or(RecordError::UnknownPeer)?;
+        // A peer this node vouches for is served first when strangers flood its handshakes.
+        if strength > 0
+            && let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.connected.get(mid).copied())
+        {
+            self.endpoint.prefer(address);
+        }
         let body = Body::Relation { subject, kind, strength, countersigned: false };
         let id = self.sign_own(now, body)?;
         self.pump(now);

@@ -264,7 +264,63 @@ impl<S: Store> Node<S> {
         let s = self.session_at(address);
         s.opened = true;
         s.connect_at = None;
+        s.opened_at = Some(now);
+        let incoming = s.expect.is_none();
         self.send_hello(now, address);
+        if incoming {
+            self.admit(now, address);
+        }
+    }
+
+    /// Trust-aware admission (`docs/overlay.md` §4): streams others open to this node take
+    /// room the node's own peers may need. Unverified ones (no key proved yet) are held to
+    /// `max_unverified`, the oldest closed first; and when the stream table is nearly full,
+    /// a stream whose peer has no trust here (no relation path, not asked for by the
+    /// application) makes way. A stream to a trusted peer, or one this node opened, is never
+    /// closed for a newcomer.
+    fn admit(&mut self, now: Instant, address: SocketAddr) {
+        let unverified: Vec<(Instant, SocketAddr)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.verified && s.expect.is_none() && s.opened)
+            .filter_map(|(a, s)| s.opened_at.map(|t| (t, *a)))
+            .collect();
+        if unverified.len() > self.config.max_unverified {
+            let mut oldest = unverified;
+            oldest.sort();
+            let excess = oldest.len() - self.config.max_unverified;
+            for (_, a) in oldest.into_iter().take(excess) {
+                self.remove_session(&a);
+                self.endpoint.close(now, a);
+                self.stats.admission_closed += 1;
+            }
+        }
+        let limit = self.endpoint.config().max_streams;
+        if self.endpoint.streams() + limit / 16 < limit {
+            return;
+        }
+        // Nearly full: the least useful verified stream a peer opened, untrusted, goes.
+        let candidates: Vec<(SocketAddr, Option<sync_core::PublicKey>, Option<Instant>)> = self
+            .sessions
+            .iter()
+            .filter(|(a, s)| **a != address && s.verified && s.expect.is_none() && s.outbox.is_empty())
+            .map(|(a, s)| (*a, s.key.map(|k| k.ed25519()), s.opened_at))
+            .take(32)
+            .collect();
+        let mut victim: Option<(Option<Instant>, SocketAddr)> = None;
+        for (a, key, opened_at) in candidates {
+            let Some(key) = key else { continue };
+            let trust = sync_core::Reputation::reputation(self.sync.reputation_mut(), &key);
+            let direct = sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key);
+            if trust <= 0.0 && !direct && victim.is_none_or(|(t, _)| opened_at < t) {
+                victim = Some((opened_at, a));
+            }
+        }
+        if let Some((_, a)) = victim {
+            self.end_session(a, SendFailure::Closed);
+            self.endpoint.close(now, a);
+            self.stats.admission_closed += 1;
+        }
     }
 
     fn on_stream_data(&mut self, now: Instant, address: SocketAddr, data: &[u8]) {
