@@ -105,6 +105,10 @@ pub(crate) struct IdArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the identity as a py-ipv8 private key file (`LibNaCLSK:`, 74 bytes, mode
+    /// 0600) that py-ipv8 3.2 loads with the same peer id.
+    #[arg(long)]
+    export_pyipv8: Option<PathBuf>,
 }
 
 /// Reads an identity file, refusing one that others can read.
@@ -141,6 +145,14 @@ fn load_or_create_identity(path: &Path) -> Result<(Identity, bool), Failure> {
 
 pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
     let id = read_private_identity(&args.identity)?;
+    if let Some(path) = &args.export_pyipv8 {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+        file.write_all(&overlay_core::pyipv8_secret(&id.seed()))
+            .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    }
     let key = overlay_core::PeerKey::from_ed25519(&id.public()).ok_or("the identity's key is not a valid point")?;
     let mid = mid_hex(&key.mid());
     if args.json {

@@ -32,6 +32,11 @@ pub(crate) struct KeygenArgs {
     /// Print the public key as JSON.
     #[arg(long)]
     json: bool,
+    /// Take the key from a py-ipv8 private key file (`LibNaCLSK:`) instead of drawing one:
+    /// one whose X25519 half derives from its Ed25519 key (as `ipv8 id --export-pyipv8`
+    /// writes them), so the peer id stays the same.
+    #[arg(long)]
+    from_pyipv8: Option<PathBuf>,
 }
 
 /// Records in a SQLite store.
@@ -155,9 +160,19 @@ fn io(e: std::io::Error) -> Failure {
 
 /// Writes a new identity file with mode 0600.
 pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
-    let seed = drivers::os_seed().map_err(|e| e.to_string())?;
-    let mut secret = [0u8; 32];
-    sansio_core::SeededRng::from_seed(seed).fill_bytes(&mut secret);
+    let secret = match &args.from_pyipv8 {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            overlay_core::seed_from_pyipv8_secret(&bytes)
+                .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?
+        }
+        None => {
+            let seed = drivers::os_seed().map_err(|e| e.to_string())?;
+            let mut secret = [0u8; 32];
+            sansio_core::SeededRng::from_seed(seed).fill_bytes(&mut secret);
+            secret
+        }
+    };
     let id = Identity::from_seed(secret).map_err(|e| Failure::from(e.to_string()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true);

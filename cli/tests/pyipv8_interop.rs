@@ -134,3 +134,45 @@ fn py_ipv8_peers_and_ours_all_find_each_other() {
     drop((r1, r2, pa, pb, pc));
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+#[ignore = "needs pyipv8 3.2.1 (IPV8_PYIPV8_PYTHON); run by .ci/run"]
+fn one_identity_in_both_worlds() {
+    let python = std::env::var("IPV8_PYIPV8_PYTHON").expect("IPV8_PYIPV8_PYTHON names a Python with pyipv8 3.2.1");
+    let dir = std::env::temp_dir().join(format!("ipv8-pykey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ipv8 = || Command::new(env!("CARGO_BIN_EXE_ipv8"));
+    let ok = |c: &mut Command| {
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    ok(ipv8().args(["keygen", "--out"]).arg(dir.join("id")));
+    let ours = ok(ipv8().args(["id", "--identity"]).arg(dir.join("id")).arg("--export-pyipv8").arg(dir.join("id.pem")));
+    // py-ipv8 loads the exported key, names the same member id, and writes it back.
+    let script = "import hashlib, sys\nfrom ipv8.keyvault.crypto import default_eccrypto\n\
+                  k = default_eccrypto.key_from_private_bin(open(sys.argv[1], 'rb').read())\n\
+                  open(sys.argv[2], 'wb').write(k.key_to_bin())\n\
+                  print(hashlib.sha1(k.pub().key_to_bin()).hexdigest())\n\
+                  open(sys.argv[3], 'wb').write(default_eccrypto.generate_key('curve25519').key_to_bin())";
+    let theirs = ok(Command::new(&python)
+        .args(["-c", script])
+        .arg(dir.join("id.pem"))
+        .arg(dir.join("back.pem"))
+        .arg(dir.join("stock.pem")));
+    assert_eq!(theirs, ours, "the same member id in py-ipv8");
+    ok(ipv8().args(["keygen", "--from-pyipv8"]).arg(dir.join("back.pem")).arg("--out").arg(dir.join("back.id")));
+    assert_eq!(ok(ipv8().args(["id", "--identity"]).arg(dir.join("back.id"))), ours, "and back");
+    // A stock py-ipv8 key (independent X25519 half) is refused with a reason.
+    let out = ipv8()
+        .args(["keygen", "--from-pyipv8"])
+        .arg(dir.join("stock.pem"))
+        .arg("--out")
+        .arg(dir.join("stock.id"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("independent"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

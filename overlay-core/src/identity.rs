@@ -116,3 +116,81 @@ mod tests {
         assert!(PeerKey::from_bytes(&other).is_none());
     }
 }
+
+/// Length of py-ipv8's private key file (`LibNaCLSK:` ‖ X25519 secret ‖ Ed25519 seed).
+pub const PYIPV8_SECRET_LEN: usize = 74;
+const SECRET_TAG: &[u8; 10] = b"LibNaCLSK:";
+
+/// Why a py-ipv8 private key cannot be taken as an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PyKeyError {
+    /// Not 74 bytes starting with `LibNaCLSK:`.
+    #[error("not a py-ipv8 private key (74 bytes starting with \"LibNaCLSK:\")")]
+    Format,
+    /// Its X25519 half is not the one derived from its Ed25519 key (stock py-ipv8 keys draw
+    /// it at random): this program derives it, so the peer's member id would change.
+    #[error(
+        "its X25519 half is independent of its Ed25519 key (a stock py-ipv8 key): as an ipv8-rs identity its member id would change"
+    )]
+    IndependentX25519,
+    /// The all-zero seed.
+    #[error("the all-zero seed is not a key")]
+    ZeroSeed,
+}
+
+/// The py-ipv8 private key file of the identity with secret `seed`: `LibNaCLSK:` ‖ the X25519
+/// secret derived from the Ed25519 key (clamped SHA-512 of the seed, as libsodium does) ‖
+/// the seed. py-ipv8 3.2 loads it unchanged, with the same public key bin and member id.
+pub fn pyipv8_secret(seed: &[u8; 32]) -> [u8; PYIPV8_SECRET_LEN] {
+    let kp = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(*seed));
+    let mut out = [0u8; PYIPV8_SECRET_LEN];
+    out[..10].copy_from_slice(SECRET_TAG);
+    if let Ok(x) = ed25519_compact::x25519::SecretKey::from_ed25519(&kp.sk) {
+        out[10..42].copy_from_slice(&x[..]);
+    }
+    out[42..].copy_from_slice(seed);
+    out
+}
+
+/// The Ed25519 seed of a py-ipv8 private key file whose X25519 half is derived from it (as
+/// [`pyipv8_secret`] writes them).
+///
+/// # Errors
+///
+/// [`PyKeyError`] for other bytes, and for stock py-ipv8 keys with an independent X25519 half.
+pub fn seed_from_pyipv8_secret(bytes: &[u8]) -> Result<[u8; 32], PyKeyError> {
+    if bytes.len() != PYIPV8_SECRET_LEN || &bytes[..10] != SECRET_TAG {
+        return Err(PyKeyError::Format);
+    }
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&bytes[42..]);
+    if seed == [0; 32] {
+        return Err(PyKeyError::ZeroSeed);
+    }
+    if pyipv8_secret(&seed)[..] != bytes[..] {
+        return Err(PyKeyError::IndependentX25519);
+    }
+    Ok(seed)
+}
+
+#[cfg(test)]
+mod pyipv8_secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_pyipv8_secret_round_trips_and_a_random_x25519_half_is_refused() {
+        let seed = [7u8; 32];
+        let bin = pyipv8_secret(&seed);
+        assert_eq!(&bin[..10], b"LibNaCLSK:");
+        assert_eq!(seed_from_pyipv8_secret(&bin), Ok(seed));
+        // The X25519 secret's public key is the key bin's X25519 half.
+        let x = ed25519_compact::x25519::SecretKey::from_slice(&bin[10..42]).unwrap().recover_public_key().unwrap();
+        let public = sync_core::Identity::from_seed(seed).unwrap().public();
+        assert_eq!(&PeerKey::from_ed25519(&public).unwrap().as_bytes()[10..42], &x[..]);
+        let mut stock = bin;
+        stock[10] ^= 1;
+        assert_eq!(seed_from_pyipv8_secret(&stock), Err(PyKeyError::IndependentX25519));
+        assert_eq!(seed_from_pyipv8_secret(&bin[..73]), Err(PyKeyError::Format));
+    }
+}

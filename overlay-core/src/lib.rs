@@ -26,6 +26,6 @@ mod session;
 mod wan;
 pub mod wire;
 
-pub use identity::{KEY_BIN_LEN, Mid, PeerKey};
+pub use identity::{KEY_BIN_LEN, Mid, PYIPV8_SECRET_LEN, PeerKey, PyKeyError, pyipv8_secret, seed_from_pyipv8_secret};
 pub use node::{Config, Event, Node, NodeStats, PathHop, PathKind, RecordError, SYNC_MESSAGE, SendError, SendFailure};
 pub use peers::Peer;
