@@ -150,8 +150,11 @@ pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
         options.write(true).create_new(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-        file.write_all(&overlay_core::pyipv8_secret(&id.seed()))
-            .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+        // A half-written secret is worse than none: removed on failure.
+        if let Err(e) = file.write_all(&overlay_core::pyipv8_secret(&id.seed())).and_then(|()| file.sync_all()) {
+            let _ = std::fs::remove_file(path);
+            return Err(Failure::from(format!("{}: {e}", path.display())));
+        }
     }
     let key = overlay_core::PeerKey::from_ed25519(&id.public()).ok_or("the identity's key is not a valid point")?;
     let mid = mid_hex(&key.mid());

@@ -190,6 +190,9 @@ pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
             if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" }
         ))
     })?;
+    // --force on an existing file keeps its mode: make it the owner's alone again.
+    #[cfg(unix)]
+    std::fs::set_permissions(&args.out, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io)?;
     file.write_all(identity_to_text(&id).as_bytes()).map_err(io)?;
     let public = hex::encode(id.public().0);
     if args.json {

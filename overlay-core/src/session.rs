@@ -260,8 +260,9 @@ pub(crate) struct Session {
     pub since: Option<Instant>,
     /// How many times the peer started over on this stream.
     pub restarts: u32,
-    /// When the P2TP stream was established.
+    /// When the P2TP stream was established, and in which order among the node's streams.
     pub opened_at: Option<Instant>,
+    pub opened_seq: u64,
 }
 
 impl Session {
@@ -296,6 +297,7 @@ impl Session {
             since: None,
             restarts: 0,
             opened_at: None,
+            opened_seq: 0,
         }
     }
 
@@ -305,8 +307,8 @@ impl Session {
     pub(crate) fn restart(&mut self, mine: u64, secret: [u8; 32]) {
         let fresh = Session::new(self.expect, mine, secret);
         let outbox = core::mem::take(&mut self.outbox);
-        let (opened, since, opened_at) = (self.opened, self.since, self.opened_at);
-        *self = Session { outbox, opened, since, opened_at, ..fresh };
+        let (opened, since, opened_at, opened_seq) = (self.opened, self.since, self.opened_at, self.opened_seq);
+        *self = Session { outbox, opened, since, opened_at, opened_seq, ..fresh };
     }
 
     /// Whether a hello may be sent as an answer now.

@@ -24,6 +24,8 @@ struct Run {
     during: Duration,
     /// When the trusted newcomer's first message arrived (virtual time).
     newcomer: Option<Instant>,
+    /// Trusted-stream messages sent during the flood that arrived.
+    arrived_during: usize,
     admission_closed: u64,
     /// Validated handshakes the node refused for want of room.
     stream_limit: u64,
@@ -81,6 +83,7 @@ fn run(max_unverified: usize) -> Run {
     let mut before = Duration::ZERO;
     let mut during = Duration::ZERO;
     let mut newcomer = None;
+    let mut arrived_during = 0;
     for (t, e) in &events {
         if let Event::Message { mid, data, .. } = e {
             if *mid == m1 && data.len() == 8 {
@@ -91,6 +94,7 @@ fn run(max_unverified: usize) -> Run {
                     before = before.max(delay);
                 } else if sent >= Instant::from_secs(10) && sent < Instant::from_secs(20) {
                     during = during.max(delay);
+                    arrived_during += 1;
                 }
             } else if *mid == m2 && newcomer.is_none() {
                 newcomer = Some(*t);
@@ -102,6 +106,7 @@ fn run(max_unverified: usize) -> Run {
         before,
         during,
         newcomer,
+        arrived_during,
         admission_closed: sim.machine(v).stats().admission_closed,
         stream_limit: t.stream_limit,
     }
@@ -120,4 +125,14 @@ fn a_flood_of_strangers_neither_locks_out_a_trusted_newcomer_nor_slows_a_trusted
     assert!(arrived < Instant::from_millis(10_020) + Duration::from_secs(1), "at once: {arrived:?}");
     assert!(r.admission_closed >= 300, "the strangers were held to the cap");
     assert_eq!(r.stream_limit, 0, "closed streams make room at once: nobody was refused for want of it");
+    assert_eq!(r.arrived_during, 100, "every message of the trusted stream sent during the flood arrived");
+}
+
+#[test]
+fn without_the_cap_the_strangers_fill_the_table_and_the_newcomer_waits() {
+    // The control: no limit on unverified streams.
+    let r = run(usize::MAX);
+    eprintln!("without the cap: newcomer at {:?}, refused {}", r.newcomer, r.stream_limit);
+    assert!(r.stream_limit > 0, "validated handshakes were refused for want of room");
+    assert!(r.newcomer.is_none_or(|t| t > Instant::from_millis(10_020) + Duration::from_secs(2)), "{:?}", r.newcomer);
 }

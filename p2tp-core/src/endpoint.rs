@@ -153,10 +153,11 @@ pub struct Endpoint {
     replies: TransmitQueue,
     events: VecDeque<Event>,
     stateless: Bucket,
-    /// Sources the application trusts: answered from a budget of their own when the
-    /// general one is spent (a flood of strangers cannot lock them out).
-    preferred: hashbrown::HashSet<SocketAddr, FixedState>,
-    preferred_budget: Bucket,
+    /// Sources the application trusts, each with a small budget of its own for when the
+    /// general one is spent (a flood of strangers, or one spoofing another preferred
+    /// source, cannot lock them out); oldest first, for eviction.
+    preferred: HashMap<SocketAddr, Bucket, FixedState>,
+    preferred_order: VecDeque<SocketAddr>,
     node: Option<Bucket>,
     /// Streams waiting for the node budget, in turn: a stream that sent goes to the back,
     /// so backlogged streams share the uplink max-min fairly.
@@ -170,6 +171,8 @@ pub struct Endpoint {
 
 /// Preferred sources held at most.
 const MAX_PREFERRED: usize = 1024;
+/// Stateless replies a second (and burst) for each preferred source.
+const PREFERRED_RATE: f64 = 4.0;
 
 impl Endpoint {
     /// An endpoint with no streams; `seed` draws its cookie keys, sequence numbers and
@@ -198,12 +201,8 @@ impl Endpoint {
             replies: TransmitQueue::new(256, 256 * HEADER_LEN),
             events: VecDeque::new(),
             stateless,
-            preferred: hashbrown::HashSet::with_hasher(hasher),
-            preferred_budget: Bucket::new(
-                Instant::ZERO,
-                f64::from(config.stateless_rate),
-                f64::from(config.stateless_burst.max(1)),
-            ),
+            preferred: HashMap::with_hasher(hasher),
+            preferred_order: VecDeque::new(),
             node,
             node_waiting: VecDeque::new(),
             node_wake: None,
@@ -446,29 +445,47 @@ impl Endpoint {
         self.heap.retain(|Reverse((d, i, g))| slots[*i].generation == *g && slots[*i].deadline == Some(*d));
     }
 
-    /// Answers handshakes from `peer` from a budget of its own, so a flood of strangers
-    /// spending the stateless budget cannot keep it out (an application marks the addresses
-    /// of peers it trusts). At most 1024 addresses; `false` once full.
-    pub fn prefer(&mut self, peer: SocketAddr) -> bool {
-        if self.preferred.len() >= MAX_PREFERRED && !self.preferred.contains(&peer) {
-            return false;
+    /// Answers handshakes from `peer` from a small budget of its own (4 a second, burst 4)
+    /// when the general stateless budget is spent, so a flood of strangers cannot keep it
+    /// out (an application marks the proven addresses of peers it trusts). At most 1024
+    /// addresses; the oldest makes way for a new one.
+    pub fn prefer(&mut self, peer: SocketAddr) {
+        if self.preferred.contains_key(&peer) {
+            return;
         }
-        self.preferred.insert(peer);
-        true
+        if self.preferred.len() >= MAX_PREFERRED
+            && let Some(old) = self.preferred_order.pop_front()
+        {
+            self.preferred.remove(&old);
+        }
+        self.preferred.insert(peer, Bucket::new(self.now, PREFERRED_RATE, PREFERRED_RATE));
+        self.preferred_order.push_back(peer);
     }
 
     /// Stops preferring `peer`.
     pub fn unprefer(&mut self, peer: SocketAddr) {
-        self.preferred.remove(&peer);
+        if self.preferred.remove(&peer).is_some() {
+            self.preferred_order.retain(|a| *a != peer);
+        }
+    }
+
+    /// Streams that are closed and only waiting out stray packets (they give their slot to
+    /// a new validated stream at the limit). Linear in the streams held.
+    #[must_use]
+    pub fn draining(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.stream.as_ref().is_some_and(|s| matches!(s.phase, Phase::Draining { .. })))
+            .count()
     }
 
     /// Takes one stateless reply from the budget `to` draws on.
     fn take_stateless(&mut self, now: Instant, to: SocketAddr) -> bool {
-        self.stateless.take(now, 1.0) || (self.preferred.contains(&to) && self.preferred_budget.take(now, 1.0))
+        self.stateless.take(now, 1.0) || self.preferred.get_mut(&to).is_some_and(|b| b.take(now, 1.0))
     }
 
     fn has_stateless(&mut self, now: Instant, to: SocketAddr) -> bool {
-        self.stateless.has(now, 1.0) || (self.preferred.contains(&to) && self.preferred_budget.has(now, 1.0))
+        self.stateless.has(now, 1.0) || self.preferred.get_mut(&to).is_some_and(|b| b.has(now, 1.0))
     }
 
     /// Queues an 8-byte stateless reply if the budget allows.

@@ -87,8 +87,10 @@ impl Reputation for TrustGraph {
             None => 0.0,
         }
     }
+    /// Signers the ego relates to with a positive total weight (a relation type that
+    /// weighs nothing, or distrust, vouches for nobody).
     fn trusts_directly(&mut self, signer: &PublicKey) -> bool {
-        self.peers.get(signer).is_some_and(|id| !self.graph.relations_between(self.ego, id).is_empty())
+        self.peers.get(signer).is_some_and(|id| self.graph.capacity(self.ego, id) > 0.0)
     }
 }
 

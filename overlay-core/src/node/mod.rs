@@ -341,6 +341,11 @@ pub struct Node<S: Store = MemStore> {
     resuming: alloc::collections::BTreeSet<Mid>,
     /// Relays used and offered.
     relays: relay::Relays,
+    /// The proven address (a verified stream's) of each peer this node relates to directly:
+    /// its handshakes are answered even when strangers have spent the stateless budget.
+    preferred: BTreeMap<Mid, SocketAddr>,
+    /// Counts streams as they open, to close the oldest unverified ones first.
+    opened_seq: u64,
     /// Peers that sent sync messages, and peers a round was started with.
     sync_capable: alloc::collections::BTreeSet<Mid>,
     sync_probed: alloc::collections::BTreeSet<Mid>,
@@ -421,6 +426,8 @@ impl<S: Store> Node<S> {
             introduced_by: VecDeque::new(),
             keys: BTreeMap::new(),
             relays: relay::Relays::default(),
+            preferred: BTreeMap::new(),
+            opened_seq: 0,
             sync_capable: alloc::collections::BTreeSet::new(),
             sync_probed: alloc::collections::BTreeSet::new(),
             sync,
@@ -568,11 +575,6 @@ impl<S: Store> Node<S> {
         wan: SocketAddr,
         request: Option<u16>,
     ) -> bool {
-        // Peers this node relates to directly are served first when strangers flood its
-        // handshakes, wherever they are heard from.
-        if sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key.ed25519()) {
-            self.endpoint.prefer(from);
-        }
         match self.peers.heard(key, from, lan, wan, now, request) {
             Heard::New => {
                 // Introduced by someone? Then that introducer knows it.

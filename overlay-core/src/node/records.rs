@@ -103,14 +103,9 @@ impl<S: Store> Node<S> {
         strength: u32,
     ) -> Result<ContentId, RecordError> {
         let subject = self.key_of(mid).ok_or(RecordError::UnknownPeer)?;
-        // A peer this node vouches for is served first when strangers flood its handshakes.
-        if strength > 0
-            && let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.connected.get(mid).copied())
-        {
-            self.endpoint.prefer(address);
-        }
         let body = Body::Relation { subject, kind, strength, countersigned: false };
         let id = self.sign_own(now, body)?;
+        self.update_preference(mid);
         self.pump(now);
         Ok(id)
     }
@@ -166,6 +161,32 @@ impl<S: Store> Node<S> {
                 self.last_signed_ms = self.last_signed_ms.max(record.record().timestamp_ms);
             }
             self.sync.reputation_mut().apply_record(record.record());
+        }
+    }
+
+    /// A peer this node relates to directly (positive weight) has its address preferred by
+    /// the P2TP endpoint; one it no longer does, not.
+    pub(super) fn update_preference(&mut self, mid: &Mid) {
+        let trusted =
+            self.key_of(mid).is_some_and(|k| sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &k));
+        // Its verified stream's address, or else where its latest fresh signed message came
+        // from (replays move nothing, §3).
+        let proven = self.connected.get(mid).copied().or_else(|| self.peers.get(mid).map(|p| p.address));
+        match (trusted, proven) {
+            (true, Some(address)) => {
+                if let Some(old) = self.preferred.insert(*mid, address)
+                    && old != address
+                {
+                    self.endpoint.unprefer(old);
+                }
+                self.endpoint.prefer(address);
+            }
+            (false, _) => {
+                if let Some(old) = self.preferred.remove(mid) {
+                    self.endpoint.unprefer(old);
+                }
+            }
+            (true, None) => {}
         }
     }
 

@@ -261,10 +261,13 @@ impl<S: Store> Node<S> {
     }
 
     fn on_opened(&mut self, now: Instant, address: SocketAddr) {
+        self.opened_seq += 1;
+        let seq = self.opened_seq;
         let s = self.session_at(address);
         s.opened = true;
         s.connect_at = None;
         s.opened_at = Some(now);
+        s.opened_seq = seq;
         let incoming = s.expect.is_none();
         self.send_hello(now, address);
         if incoming {
@@ -272,54 +275,81 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Whether the peer at `address` (as the peer table knows it) is one this node relates
+    /// to directly, or its address is the proven one of such a peer.
+    fn trusted_address(&mut self, address: SocketAddr) -> bool {
+        if self.preferred.values().any(|a| *a == address) {
+            return true;
+        }
+        let Some(key) = self.peers.iter().find(|p| p.address == address).map(|p| p.key.ed25519()) else {
+            return false;
+        };
+        sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key)
+    }
+
     /// Trust-aware admission (`docs/overlay.md` §4): streams others open to this node take
     /// room the node's own peers may need. Unverified ones (no key proved yet) are held to
-    /// `max_unverified`, the oldest closed first; and when the stream table is nearly full,
-    /// a stream whose peer has no trust here (no relation path, not asked for by the
-    /// application) makes way. A stream to a trusted peer, or one this node opened, is never
-    /// closed for a newcomer.
+    /// `max_unverified`, the oldest closed first, except those from addresses of peers the
+    /// node relates to; and when the live streams nearly fill the table, a verified stream a
+    /// peer opened whose key has no trust here makes way. A stream to a trusted peer, one
+    /// this node opened, or the one being admitted, is never closed for a newcomer.
     fn admit(&mut self, now: Instant, address: SocketAddr) {
-        let unverified: Vec<(Instant, SocketAddr)> = self
+        let mut unverified: Vec<(u64, SocketAddr)> = self
             .sessions
             .iter()
-            .filter(|(_, s)| !s.verified && s.expect.is_none() && s.opened)
-            .filter_map(|(a, s)| s.opened_at.map(|t| (t, *a)))
+            .filter(|(a, s)| **a != address && !s.verified && s.expect.is_none() && s.opened)
+            .map(|(a, s)| (s.opened_seq, *a))
             .collect();
-        if unverified.len() > self.config.max_unverified {
-            let mut oldest = unverified;
-            oldest.sort();
-            let excess = oldest.len() - self.config.max_unverified;
-            for (_, a) in oldest.into_iter().take(excess) {
+        if unverified.len() + 1 > self.config.max_unverified {
+            unverified.sort_unstable();
+            let mut excess = unverified.len() + 1 - self.config.max_unverified;
+            for (_, a) in unverified {
+                if excess == 0 {
+                    break;
+                }
+                if self.trusted_address(a) {
+                    continue;
+                }
                 self.remove_session(&a);
                 self.endpoint.close(now, a);
                 self.stats.admission_closed += 1;
+                excess -= 1;
             }
         }
         let limit = self.endpoint.config().max_streams;
         if self.endpoint.streams() + limit / 16 < limit {
             return;
         }
-        // Nearly full: the least useful verified stream a peer opened, untrusted, goes.
-        let candidates: Vec<(SocketAddr, Option<sync_core::PublicKey>, Option<Instant>)> = self
+        // Draining streams make room by themselves (the endpoint reaps them at the limit).
+        let live = self.endpoint.streams() - self.endpoint.draining();
+        if live + limit / 16 < limit {
+            return;
+        }
+        // Nearly full of live streams: the oldest verified stream a peer opened whose key
+        // has no trust here goes (directly trusted ones are skipped cheaply; MeritRank is
+        // asked about the eight oldest others at most).
+        let mut candidates: Vec<(u64, SocketAddr, sync_core::PublicKey)> = self
             .sessions
             .iter()
             .filter(|(a, s)| **a != address && s.verified && s.expect.is_none() && s.outbox.is_empty())
-            .map(|(a, s)| (*a, s.key.map(|k| k.ed25519()), s.opened_at))
-            .take(32)
+            .filter_map(|(a, s)| s.key.map(|k| (s.opened_seq, *a, k.ed25519())))
             .collect();
-        let mut victim: Option<(Option<Instant>, SocketAddr)> = None;
-        for (a, key, opened_at) in candidates {
-            let Some(key) = key else { continue };
-            let trust = sync_core::Reputation::reputation(self.sync.reputation_mut(), &key);
-            let direct = sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key);
-            if trust <= 0.0 && !direct && victim.is_none_or(|(t, _)| opened_at < t) {
-                victim = Some((opened_at, a));
+        candidates.sort_unstable_by_key(|(seq, a, _)| (*seq, *a));
+        let mut asked = 0;
+        for (_, a, key) in candidates {
+            if sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key) {
+                continue;
             }
-        }
-        if let Some((_, a)) = victim {
-            self.end_session(a, SendFailure::Closed);
-            self.endpoint.close(now, a);
-            self.stats.admission_closed += 1;
+            if asked == 8 {
+                break;
+            }
+            asked += 1;
+            if sync_core::Reputation::reputation(self.sync.reputation_mut(), &key) <= 0.0 {
+                self.end_session(a, SendFailure::Closed);
+                self.endpoint.close(now, a);
+                self.stats.admission_closed += 1;
+                break;
+            }
         }
     }
 
@@ -500,6 +530,7 @@ impl<S: Store> Node<S> {
             self.remove_session(&old);
             self.endpoint.close(now, old);
         }
+        self.update_preference(&mid);
         let resumed = self.resuming.remove(&mid) || relayed;
         let path = if is_private(address.ip()) { PathKind::Lan } else { PathKind::Direct };
         if let Some(e) = super::introduce::verified_event(mid, address, previous, resumed, path) {
