@@ -1,7 +1,8 @@
 //! P2TP against a real Linux TCP (CUBIC) through a real bottleneck: two network namespaces
 //! joined by a veth whose sending side is a `tbf` at 50 Mbit/s (the kernel here has no netem:
 //! the delay is the bottleneck queue's own). One `ipv8 p2tp send` and one `iperf3 -C cubic`
-//! run together for 30 s; P2TP's share of the total must be between 1/3 and 2/3. Needs root,
+//! run together for 30 s, twice; P2TP's share of the total over both must be between 1/3
+//! and 2/3. Needs root,
 //! iproute2 and iperf3: `#[ignore]`d, run by `.ci/run`, which prints the share as the figure
 //! `p2tp_vs_tcp_share`.
 
@@ -44,9 +45,8 @@ impl Drop for Link {
     }
 }
 
-#[test]
-#[ignore = "needs root, iproute2 (tc tbf) and iperf3; run by .ci/run"]
-fn p2tp_and_linux_tcp_cubic_share_a_50_mbit_bottleneck() {
+/// One 30-second contest on a fresh link: (P2TP, TCP) bits per second.
+fn contest() -> (f64, f64) {
     let link = Link::new();
     let ipv8 = env!("CARGO_BIN_EXE_ipv8");
     let mut tcp_server = in_ns(&link.b, "iperf3", &["-s", "-1", "-p", "5201"]).stdout(Stdio::null()).spawn().unwrap();
@@ -74,9 +74,22 @@ fn p2tp_and_linux_tcp_cubic_share_a_50_mbit_bottleneck() {
     let tcp_bps = tcp["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
     let last = String::from_utf8(p2tp.stdout).unwrap().lines().last().unwrap().to_owned();
     let p2tp_bps = serde_json::from_str::<Value>(&last).unwrap()["summary"]["mbps"].as_f64().unwrap() * 1e6;
+    println!("p2tp {:.1} Mbit/s, tcp {:.1} Mbit/s", p2tp_bps / 1e6, tcp_bps / 1e6);
+    (p2tp_bps, tcp_bps)
+}
+
+#[test]
+#[ignore = "needs root, iproute2 (tc tbf) and iperf3; run by .ci/run"]
+fn p2tp_and_linux_tcp_cubic_share_a_50_mbit_bottleneck() {
+    // Two contests, each on a fresh link, and the share over both: one 30-s contest between
+    // two loss-based controllers on a shared machine spreads from 0.42 to 0.68 (eight runs
+    // so far); two halve the variance of what is asserted.
+    let runs = [contest(), contest()];
+    let (p2tp_bps, tcp_bps) = runs.iter().fold((0.0, 0.0), |(p, t), (a, b)| (p + a, t + b));
     let share = p2tp_bps / (p2tp_bps + tcp_bps);
     println!("figure p2tp_vs_tcp_share {share:.3} ratio");
-    println!("p2tp {:.1} Mbit/s, tcp {:.1} Mbit/s", p2tp_bps / 1e6, tcp_bps / 1e6);
-    assert!((1.0 / 3.0..=2.0 / 3.0).contains(&share), "P2TP's share {share:.3}");
-    assert!(p2tp_bps + tcp_bps > 40e6, "together they use the link");
+    assert!((1.0 / 3.0..=2.0 / 3.0).contains(&share), "P2TP's share {share:.3} over {runs:?}");
+    for (p, t) in runs {
+        assert!(p + t > 40e6, "together they use the link: {p} + {t}");
+    }
 }
