@@ -462,6 +462,39 @@ impl Endpoint {
         self.preferred_order.push_back(peer);
     }
 
+    /// Sets the keep-alive interval of every stream, present and future: the overlay sets it
+    /// from the NAT binding lifetime it measured (docs/p2tp.md §10.1). The idle timeout is
+    /// raised to at least four intervals, so a peer that keeps a stream alive at its own
+    /// interval is never taken for gone: a stream's packets then flow at the shorter of the
+    /// two sides' intervals, which is below both idle timeouts. Zero is taken as 1 ms.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use p2tp_core::{Config, Endpoint};
+    /// use sansio_core::{Instant, Seed};
+    ///
+    /// let mut endpoint = Endpoint::new(Config::new("192.0.2.1:6421".parse().unwrap()), Seed::from_u64(1));
+    /// endpoint.set_keepalive(Instant::ZERO, Duration::from_secs(240));
+    /// assert_eq!(endpoint.config().keepalive, Duration::from_secs(240));
+    /// assert_eq!(endpoint.config().idle_timeout, Duration::from_secs(960));
+    /// ```
+    pub fn set_keepalive(&mut self, now: Instant, keepalive: Duration) {
+        let keepalive = keepalive.max(Duration::from_millis(1));
+        self.config.keepalive = keepalive;
+        self.config.idle_timeout = self.config.idle_timeout.max(keepalive.saturating_mul(4));
+        self.now = self.now.max(now);
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            let Some(s) = slot.stream.as_mut() else { continue };
+            s.set_keepalive(keepalive, self.config.idle_timeout);
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(i);
+            }
+        }
+        self.flush_timers();
+    }
+
     /// Stops preferring `peer`.
     pub fn unprefer(&mut self, peer: SocketAddr) {
         if self.preferred.remove(&peer).is_some() {

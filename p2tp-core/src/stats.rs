@@ -45,6 +45,9 @@ pub struct PathStats {
     pub spurious_losses: u64,
     /// Loss events the peer signalled (rate reductions at most once per SRTT).
     pub loss_events: u64,
+    /// Keep-alives sent: packets that left only because the stream had been silent for the
+    /// keep-alive interval (docs/p2tp.md §10.1).
+    pub keepalives_sent: u64,
     /// Datagrams waiting to be sent.
     pub queued: usize,
 }

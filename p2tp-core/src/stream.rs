@@ -648,6 +648,9 @@ impl Stream {
         self.sent_flags = (lss, clr);
         self.last_sent_at = Some(now);
         self.stats.packets_sent += 1;
+        if self.keepalive_due && !data && !self.answer_due && !self.probe_due {
+            self.stats.keepalives_sent += 1;
+        }
         self.answer_due = false;
         self.probe_due = false;
         self.keepalive_due = false;
@@ -838,6 +841,12 @@ impl Stream {
             let refill = Duration::from_secs_f64((1.0 - self.fb_tokens) * interval.as_secs_f64() / 2.0);
             self.timers.set(StreamTimer::Feedback, ahead(now + refill));
         }
+    }
+
+    /// New keep-alive interval and idle timeout; the caller recomputes the timers.
+    pub(crate) fn set_keepalive(&mut self, keepalive: Duration, idle_timeout: Duration) {
+        self.keepalive = keepalive;
+        self.idle_timeout = idle_timeout;
     }
 
     /// The path's figures now.

@@ -21,6 +21,7 @@ use crate::session::Session;
 use crate::wan::{Voter, WanVotes};
 
 mod introduce;
+mod nat;
 mod records;
 mod relay;
 mod streams;
@@ -29,6 +30,7 @@ use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
     Style, request_flags, response_flags,
 };
+pub use nat::NatProbe;
 pub use records::{PathHop, RecordError, SYNC_MESSAGE};
 
 /// A node's settings.
@@ -73,6 +75,11 @@ pub struct Config {
     /// too little to reach the peer's NAT and leave state there that would move the peer's
     /// own mapping (Linux conntrack does; see the punch matrix in `docs/architecture.md`).
     pub opener_ttl: u8,
+    /// Classify the NAT and measure its binding lifetime with STUN, from two sockets of
+    /// their own, at start and whenever the public address changes; streams are then kept
+    /// alive at 80 % of the measured lifetime (`docs/overlay.md` §10). `None`: no check, and
+    /// the transport's own keep-alive interval.
+    pub nat_probe: Option<NatProbe>,
 }
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -99,6 +106,7 @@ impl Config {
             trust_threshold: f64::MIN_POSITIVE,
             unix_ms_at_origin: 0,
             opener_ttl: 3,
+            nat_probe: None,
         }
     }
 }
@@ -163,6 +171,14 @@ pub enum Event {
         signer: PublicKey,
         /// The peer address it came from (`None`: signed here).
         from: Option<SocketAddr>,
+    },
+    /// The NAT check finished: the NAT's type, the public address STUN saw, and the binding
+    /// lifetime, with the keep-alive interval the node's streams now use.
+    NatClassified {
+        /// What the check found.
+        report: stun_core::NatReport,
+        /// The keep-alive interval now in force.
+        keepalive: Duration,
     },
     /// Messages queued by [`Node::send`] for a peer that never connected (directly or by
     /// relay) were dropped.
@@ -329,6 +345,7 @@ pub struct Node<S: Store = MemStore> {
     /// Verified peers' stream addresses.
     connected: BTreeMap<Mid, SocketAddr>,
     stun: Option<Server>,
+    nat: nat::NatState,
     /// Introductions this node asked for: (identifier, target, when).
     pending_intros: VecDeque<(u16, Mid, Instant)>,
     /// Who asked this node for introductions, and how many this second.
@@ -402,6 +419,7 @@ impl<S: Store> Node<S> {
         );
         let sync =
             SyncNode::new(sync_core::Config::new(policy, config.unix_ms_at_origin), rng.child_seed(), store, trust);
+        let config_has_probe = config.nat_probe.is_some();
         let mut node = Self {
             peers: Peers::new(config.max_peers, 64),
             config,
@@ -419,6 +437,7 @@ impl<S: Store> Node<S> {
             held: 0,
             connected: BTreeMap::new(),
             stun,
+            nat: nat::NatState::new(config_has_probe),
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
@@ -658,14 +677,20 @@ impl<S: Store> Node<S> {
                 self.introducers.remove(&a);
             }
         }
+        let before = self.wan.current();
         if is_global(r.destination.ip())
             && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
         {
             self.events.push_back(Event::WanChanged { address });
             // Peers learn the new address from a signed Binding record (sync spreads it).
             let _ = self.sign_own(now, sync_core::Body::Binding { address });
-            // Streams are opened again from the new address; their peers see a path change.
-            self.resume_streams(now);
+            if before.is_some() {
+                // The address moved (the first one learnt is no move: streams opened before
+                // it ran over the same socket and mapping). Streams are opened again from the
+                // new address, their peers see a path change, and the NAT is checked again.
+                self.resume_streams(now);
+                self.recheck_nat();
+            }
         }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {
             self.peers.introduced(r.lan_introduction, r.wan_introduction);
@@ -718,6 +743,9 @@ impl<S: Store> Machine for Node<S> {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        if self.is_probe_socket(local) {
+            return self.nat_datagram(now, local, remote, datagram);
+        }
         let community = self.config.community.0;
         match p2tp_core::classify(datagram, |c| *c == community, |_| false) {
             Protocol::Overlay if datagram[wire::PREFIX_LEN] == SYNC_MESSAGE => {
@@ -747,6 +775,7 @@ impl<S: Store> Machine for Node<S> {
         self.retry_direct(now);
         self.pump(now);
         self.sync_timeout(now);
+        self.nat_timeout(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -759,6 +788,9 @@ impl<S: Store> Machine for Node<S> {
         if let Some(t) = self.poll_sync(now, buf) {
             return Some(t);
         }
+        if let Some(t) = self.nat_transmit(now, buf) {
+            return Some(t);
+        }
         self.endpoint.poll_transmit(now, buf)
     }
 
@@ -768,8 +800,13 @@ impl<S: Store> Machine for Node<S> {
 
     fn poll_timeout(&mut self) -> Option<Instant> {
         let mut t = self.next_walk;
-        let timers =
-            [self.endpoint.poll_timeout(), self.next_hello(), Some(self.next_sync()), self.next_direct_retry()];
+        let timers = [
+            self.endpoint.poll_timeout(),
+            self.next_hello(),
+            Some(self.next_sync()),
+            self.next_direct_retry(),
+            self.nat_deadline(),
+        ];
         for d in timers.into_iter().flatten() {
             t = t.min(d);
         }
@@ -777,7 +814,7 @@ impl<S: Store> Machine for Node<S> {
     }
 
     fn timeout_reason(&self) -> Option<&'static str> {
-        Some("walk step, P2TP timer, hello or sync")
+        Some("walk step, P2TP timer, hello, sync or NAT check")
     }
 }
 
