@@ -94,6 +94,14 @@ pub(crate) fn event_json(e: &Event) -> Option<Value> {
             "signer": key_mid(signer),
             "from": from,
         }),
+        Event::NatClassified { report, keepalive } => json!({
+            "event": "nat_classified",
+            "nat_type": format!("{:?}", report.nat_type),
+            "public": report.public,
+            "lifetime_secs": report.lifetime.map(|l| l.alive.as_secs()),
+            "lifetime_at_least": report.lifetime.is_some_and(|l| l.expired.is_none()),
+            "keepalive_secs": keepalive.as_secs_f64(),
+        }),
         Event::SendFailed { mid, reason, dropped } => json!({
             "event": "send_failed",
             "peer": mid_hex(mid),
@@ -119,6 +127,14 @@ pub(crate) fn event_line(e: &Event) -> Option<String> {
             Some(from) => format!("stored a {} record of {} from {from}", kind_name(*kind), &key_mid(signer)[..8]),
             None => format!("signed a {} record", kind_name(*kind)),
         },
+        Event::NatClassified { report, keepalive } => {
+            let lifetime = match report.lifetime {
+                Some(l) if l.expired.is_none() => format!("idle bindings live at least {} s", l.alive.as_secs()),
+                Some(l) => format!("idle bindings live {} s", l.alive.as_secs()),
+                None => "binding lifetime not measured".into(),
+            };
+            format!("NAT: {:?}; {lifetime}; keep-alive every {:.1} s", report.nat_type, keepalive.as_secs_f64())
+        }
         Event::SendFailed { mid, reason, dropped } => {
             format!("could not reach {} ({reason:?}): {dropped} message(s) dropped", short(mid))
         }

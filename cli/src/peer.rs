@@ -14,7 +14,7 @@ use clap::Args;
 use drivers::sqlite::SqliteStore;
 use ipv8::record_file::{identity_from_text, identity_to_text};
 use overlay_core::wire::Community;
-use overlay_core::{Config, Event, Node};
+use overlay_core::{Config, Event, NatProbe, Node};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sync_core::Identity;
@@ -29,7 +29,7 @@ use crate::{Failure, Stop};
 pub(crate) struct PeerArgs {
     /// A TOML file with any of the options below (`bind = "0.0.0.0:6421"`,
     /// `bootstrap = ["203.0.113.1:6421"]`, `identity`, `store`, `control`, `name`,
-    /// `serve_stun`, `trust_threshold`, `opener_ttl`, `community`); options given on the
+    /// `serve_stun`, `stun`, `stun_max_lifetime`, `trust_threshold`, `opener_ttl`, `community`); options given on the
     /// command line win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -60,6 +60,16 @@ pub(crate) struct PeerArgs {
     /// Do not answer STUN Binding requests (peers answer them by default).
     #[arg(long)]
     no_serve_stun: bool,
+    /// A STUN server, HOST:PORT, to classify this peer's NAT and measure how long it keeps
+    /// an idle binding (any public `ipv8 peer` is one; an RFC 5780 server with two
+    /// addresses also types the NAT). Keep-alives then follow the measured lifetime. Two
+    /// more UDP sockets are bound for it, on the --bind IP at free ports.
+    #[arg(long)]
+    stun: Option<String>,
+    /// The longest binding lifetime --stun looks for, in seconds (default 600). Each probe
+    /// waits out the idle time it tests, so the search takes a few times this long.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    stun_max_lifetime: Option<u64>,
     /// Least trust a signer needs for its records to be stored (0: store every valid one).
     #[arg(long)]
     trust_threshold: Option<f64>,
@@ -91,6 +101,8 @@ struct PeerFile {
     control: Option<PathBuf>,
     name: Option<String>,
     serve_stun: Option<bool>,
+    stun: Option<String>,
+    stun_max_lifetime: Option<u64>,
     trust_threshold: Option<f64>,
     opener_ttl: Option<u8>,
     community: Option<String>,
@@ -167,16 +179,16 @@ pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
 }
 
 /// Resolves `HOST:PORT` strings to addresses of `family_v4`'s family.
-pub(crate) fn resolve(addrs: &[String], v4: bool) -> Result<Vec<SocketAddr>, Failure> {
+pub(crate) fn resolve(what: &str, addrs: &[String], v4: bool) -> Result<Vec<SocketAddr>, Failure> {
     let mut out = Vec::new();
     for a in addrs {
         let found: Vec<SocketAddr> = a
             .to_socket_addrs()
-            .map_err(|e| Failure::from(format!("bootstrap address {a}: {e}")))?
+            .map_err(|e| Failure::from(format!("{what} address {a}: {e}")))?
             .filter(|s| s.is_ipv4() == v4)
             .collect();
         let first = found.first().ok_or_else(|| {
-            Failure::from(format!("bootstrap address {a}: no {} address", if v4 { "IPv4" } else { "IPv6" }))
+            Failure::from(format!("{what} address {a}: no {} address", if v4 { "IPv4" } else { "IPv6" }))
         })?;
         out.push(*first);
     }
@@ -265,6 +277,11 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         return Err(Failure::usage(format!("--name is {} bytes; at most {}", name.len(), sync_core::MAX_METADATA_LEN)));
     }
     let serve_stun = !args.no_serve_stun && file.serve_stun.unwrap_or(true);
+    let stun = args.stun.or(file.stun);
+    let stun_max_lifetime = args.stun_max_lifetime.or(file.stun_max_lifetime);
+    if stun_max_lifetime.is_some_and(|s| !(1..=86_400).contains(&s)) {
+        return Err(Failure::usage("stun_max_lifetime must be 1 to 86400 seconds"));
+    }
     let threshold = args.trust_threshold.or(file.trust_threshold);
     if threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
         return Err(Failure::usage("--trust-threshold must be a finite number of at least 0"));
@@ -283,15 +300,39 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
 
     let (identity, created) = load_or_create_identity(&identity_path)?;
     let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
-    let boot = resolve(&bootstrap, bind.is_ipv4())?;
+    let boot = resolve("bootstrap", &bootstrap, bind.is_ipv4())?;
+    let stun = match &stun {
+        Some(a) => Some(resolve("STUN server", std::slice::from_ref(a), bind.is_ipv4())?[0]),
+        None => None,
+    };
     let socket = UdpSocket::bind(bind).map_err(|e| Failure::from(format!("binding {bind}: {e}")))?;
     let bound = socket.local_addr().map_err(|e| Failure::from(e.to_string()))?;
+    let mut sockets = vec![socket];
+    let mut probe = None;
+    if let Some(server) = stun {
+        let lan = lan_address(bound).ip();
+        let mut at = [bound; 2];
+        for slot in &mut at {
+            let any = SocketAddr::new(bound.ip(), 0);
+            let s =
+                UdpSocket::bind(any).map_err(|e| Failure::from(format!("binding a NAT probe socket on {any}: {e}")))?;
+            let port = s.local_addr().map_err(|e| Failure::from(e.to_string()))?.port();
+            *slot = SocketAddr::new(lan, port);
+            sockets.push(s);
+        }
+        let mut p = NatProbe::new(server, at);
+        if let Some(secs) = stun_max_lifetime {
+            p.max_lifetime = std::time::Duration::from_secs(secs);
+        }
+        probe = Some(p);
+    }
     let listener = bind_control(&control_path)?;
     let _socket_file = SocketFile(control_path.clone());
 
     let mut config = Config::new(Community(community), lan_address(bound), boot);
     config.name = name.into_bytes();
     config.serve_stun = serve_stun;
+    config.nat_probe = probe;
     config.unix_ms_at_origin = unix_ms_now();
     if let Some(t) = threshold {
         config.trust_threshold = t;
@@ -309,7 +350,7 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let (tx, events) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
     let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let dropped_in_sink = Arc::clone(&dropped);
-    let running = Running::start(node, vec![socket], args.runtime, move |e| {
+    let running = Running::start(node, sockets, args.runtime, move |e| {
         if tx.try_send(e).is_err() {
             dropped_in_sink.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }

@@ -235,6 +235,31 @@ fn peer_once(dir: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn a_peer_given_a_stun_server_measures_its_binding_lifetime_and_keeps_alive_by_it() {
+    let _turn = heavy();
+    let (da, db) = (temp("stun-a"), temp("stun-b"));
+    // Any peer answers STUN on its one socket (RESPONSE-PORT included), so it is the server.
+    let a = Peer::start(&da, "std", &[]);
+    let b = Peer::start(&db, "std", &["--bootstrap", &a.bound(), "--stun", &a.bound(), "--stun-max-lifetime", "2"]);
+    // Discovery and the check run side by side: watch for both, in either order.
+    let (discovered, nat) = (std::cell::Cell::new(false), std::cell::RefCell::new(Value::Null));
+    b.wait_for("discovery of a and the NAT check's result", |v| {
+        discovered.set(discovered.get() || (v["event"] == "discovered" && v["peer"] == a.id().as_str()));
+        if v["event"] == "nat_classified" {
+            *nat.borrow_mut() = v.clone();
+        }
+        discovered.get() && !nat.borrow().is_null()
+    });
+    let nat = nat.into_inner();
+    // Loopback has no NAT: the probe binding survives the longest idle wait looked for, and
+    // the keep-alive is 80 % of it. A one-address server cannot type the NAT.
+    assert_eq!(nat["nat_type"], "Unknown", "{nat}");
+    assert!(nat["public"].as_str().unwrap().starts_with("127.0.0.1:"), "{nat}");
+    assert_eq!((nat["lifetime_secs"].as_u64(), nat["lifetime_at_least"].as_bool()), (Some(2), Some(true)), "{nat}");
+    assert_eq!(nat["keepalive_secs"].as_f64(), Some(1.6), "{nat}");
+}
+
+#[test]
 fn bad_files_names_and_ports_each_give_one_error_line() {
     use std::os::unix::fs::PermissionsExt;
     // An identity file others can read.
@@ -263,6 +288,8 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
     // A bootstrap name that does not resolve.
     let dir = temp("errors-boot");
     one_error_line(&peer_once(&dir, &["--bootstrap", "no-such-host.invalid:6421"]), "bootstrap address");
+    let dir = temp("errors-stun");
+    one_error_line(&peer_once(&dir, &["--stun", "no-such-host.invalid:3478"]), "STUN server address");
     // A port in use.
     let dir = temp("errors-port");
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
