@@ -25,6 +25,7 @@ mod nat;
 mod records;
 mod relay;
 mod streams;
+mod traffic;
 
 use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
@@ -80,6 +81,10 @@ pub struct Config {
     /// alive at 80 % of the measured lifetime (`docs/overlay.md` §10). `None`: no check, and
     /// the transport's own keep-alive interval.
     pub nat_probe: Option<NatProbe>,
+    /// Bytes of P2TP traffic exchanged with a peer (the smaller of sent and received) per
+    /// unit of strength of the Traffic-exchange relation the node signs to it, checked once
+    /// a minute (`docs/overlay.md` §5.1). `None`: no automatic relation.
+    pub traffic_unit: Option<u64>,
 }
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -107,6 +112,7 @@ impl Config {
             unix_ms_at_origin: 0,
             opener_ttl: 3,
             nat_probe: None,
+            traffic_unit: Some(1 << 20),
         }
     }
 }
@@ -346,6 +352,7 @@ pub struct Node<S: Store = MemStore> {
     connected: BTreeMap<Mid, SocketAddr>,
     stun: Option<Server>,
     nat: nat::NatState,
+    traffic: traffic::Traffic,
     /// Introductions this node asked for: (identifier, target, when).
     pending_intros: VecDeque<(u16, Mid, Instant)>,
     /// Who asked this node for introductions, and how many this second.
@@ -438,6 +445,7 @@ impl<S: Store> Node<S> {
             connected: BTreeMap::new(),
             stun,
             nat: nat::NatState::new(config_has_probe),
+            traffic: traffic::Traffic::default(),
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
@@ -776,6 +784,7 @@ impl<S: Store> Machine for Node<S> {
         self.pump(now);
         self.sync_timeout(now);
         self.nat_timeout(now);
+        self.traffic_timeout(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -806,6 +815,7 @@ impl<S: Store> Machine for Node<S> {
             Some(self.next_sync()),
             self.next_direct_retry(),
             self.nat_deadline(),
+            self.traffic.next,
         ];
         for d in timers.into_iter().flatten() {
             t = t.min(d);
