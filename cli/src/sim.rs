@@ -31,6 +31,13 @@ pub(crate) struct SimArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Write every packet to and from one node (see --pcap-node) to this pcap file (raw IP
+    /// and UDP, virtual time stamps), for Wireshark or tshark.
+    #[arg(long)]
+    pcap: Option<std::path::PathBuf>,
+    /// The node --pcap records: 0 is the first node after the bootstrap nodes.
+    #[arg(long, default_value_t = 0, requires = "pcap")]
+    pcap_node: u32,
 }
 
 pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
@@ -41,6 +48,18 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
     s.seed = args.seed;
     s.probes = args.probes;
     s.probe_start = (args.seconds * 2 / 5).max(5);
+    // The file is opened before the run, so a bad path fails at once, not after it.
+    let pcap = match &args.pcap {
+        Some(path) => {
+            if args.pcap_node >= args.nodes {
+                return Err(Failure::usage(format!("--pcap-node {} but only {} nodes", args.pcap_node, args.nodes)));
+            }
+            s.capture = Some(args.pcap_node as usize);
+            let file = std::fs::File::create(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            Some((path, file))
+        }
+        None => None,
+    };
     let bar = if args.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
@@ -62,9 +81,20 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
     .map_err(|e| Failure::from(format!("the simulation failed: {e}")))?;
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
+    let written = match (pcap, &report.pcap) {
+        (Some((path, mut file)), Some(bytes)) => {
+            std::io::Write::write_all(&mut file, bytes)
+                .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            Some((path, bytes.len()))
+        }
+        _ => None,
+    };
     if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         v["wall_s"] = json!(wall);
+        if let Some((path, bytes)) = &written {
+            v["pcap"] = json!({ "file": path, "node": args.pcap_node, "bytes": bytes });
+        }
         say(&v);
     } else {
         say(&format!(
@@ -91,6 +121,9 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
             report.bytes_per_node_per_s,
             report.records_held_pct_p50
         ));
+        if let Some((path, bytes)) = &written {
+            say(&format!("node {}'s packets: {} ({bytes} bytes of pcap)", args.pcap_node, path.display()));
+        }
     }
     if interrupted { Err(Failure::interrupted()) } else { Ok(()) }
 }

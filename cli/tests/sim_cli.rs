@@ -44,3 +44,46 @@ fn a_bad_nat_mix_is_bad_usage() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a NAT kind"), "{stderr}");
 }
+
+#[test]
+fn pcap_records_one_nodes_packets_both_ways_in_time_order() {
+    let path = std::env::temp_dir().join(format!("ipv8-sim-{}.pcap", std::process::id()));
+    let out = ipv8()
+        .args(["sim", "--nodes", "20", "--seconds", "20", "--json", "--pcap-node", "3", "--pcap"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(report["pcap"]["bytes"].as_u64(), Some(bytes.len() as u64));
+    // A classic pcap file (µs time stamps, in either byte order), LINKTYPE_RAW (101): IPv4 +
+    // UDP frames.
+    let big = match bytes[..4] {
+        [0xa1, 0xb2, 0xc3, 0xd4] => true,
+        [0xd4, 0xc3, 0xb2, 0xa1] => false,
+        _ => panic!("not a pcap file: {:02x?}", &bytes[..4]),
+    };
+    let u32_at = |o: usize| {
+        let w: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
+        u64::from(if big { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) })
+    };
+    assert_eq!(u32_at(20), 101);
+    let (mut at, mut packets, mut last) = (24, Vec::new(), 0u64);
+    while at + 16 <= bytes.len() {
+        let (time, len) = (u32_at(at) * 1_000_000 + u32_at(at + 4), u32_at(at + 8) as usize);
+        assert!(time >= last, "packets in order of arrival");
+        last = time;
+        let ip = &bytes[at + 16..at + 16 + len];
+        assert_eq!((ip[0] >> 4, ip[9]), (4, 17), "IPv4 carrying UDP");
+        packets.push(([ip[12], ip[13], ip[14], ip[15]], [ip[16], ip[17], ip[18], ip[19]]));
+        at += 16 + len;
+    }
+    assert_eq!(at, bytes.len(), "the file ends on a record boundary");
+    assert!(packets.len() > 100, "20 s of a node's walk, sync and punches: {}", packets.len());
+    // One address is in every packet, as source or destination: the captured node's.
+    let node = packets[0].0;
+    assert!(packets.iter().all(|(s, d)| *s == node || *d == node));
+    assert!(packets.iter().any(|(_, d)| *d == node) && packets.iter().any(|(s, _)| *s == node), "both ways");
+}

@@ -26,17 +26,26 @@ impl Capture {
 
     /// Writes every packet framed as raw IP (LINKTYPE_RAW) + UDP; returns how many.
     pub(crate) fn write<W: std::io::Write>(&self, out: W) -> std::io::Result<usize> {
-        let header = PcapHeader { datalink: DataLink::RAW, ..PcapHeader::default() };
-        let mut w = PcapWriter::with_header(out, header).map_err(std::io::Error::other)?;
-        let mut n = 0;
-        for (at, src, dst, payload) in &self.packets {
-            let Some(frame) = ip_udp_frame(*src, *dst, payload) else { continue };
-            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-            w.write_packet(&PcapPacket::new(at.since_origin(), len, &frame)).map_err(std::io::Error::other)?;
-            n += 1;
-        }
-        Ok(n)
+        write_packets(self.packets(), out)
     }
+}
+
+/// Writes `packets` (arrival time, source, destination, payload) as a pcap file of raw IP
+/// (LINKTYPE_RAW) + UDP frames; returns how many were written.
+pub(crate) fn write_packets<'a, W: std::io::Write>(
+    packets: impl Iterator<Item = (Instant, SocketAddr, SocketAddr, &'a [u8])>,
+    out: W,
+) -> std::io::Result<usize> {
+    let header = PcapHeader { datalink: DataLink::RAW, ..PcapHeader::default() };
+    let mut w = PcapWriter::with_header(out, header).map_err(std::io::Error::other)?;
+    let mut n = 0;
+    for (at, src, dst, payload) in packets {
+        let Some(frame) = ip_udp_frame(src, dst, payload) else { continue };
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        w.write_packet(&PcapPacket::new(at.since_origin(), len, &frame)).map_err(std::io::Error::other)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The one's-complement sum of 16-bit words used by the IP and UDP checksums.

@@ -465,6 +465,22 @@ impl Sim {
         }
     }
 
+    /// Writes the packets captured on several links as one pcap file, in order of arrival
+    /// (ties in the order of `links`): both directions of a host's access link, say.
+    ///
+    /// # Errors
+    ///
+    /// When writing fails.
+    pub fn write_pcap_merged<W: std::io::Write>(&self, links: &[LinkId], out: W) -> std::io::Result<usize> {
+        let mut all: Vec<(Instant, usize, SocketAddr, SocketAddr, &[u8])> = Vec::new();
+        for (k, link) in links.iter().enumerate() {
+            all.extend(self.captured(*link).map(|(t, s, d, p)| (t, k, s, d, p)));
+        }
+        // Stable: each link's own packets stay in their order.
+        all.sort_by_key(|(t, k, ..)| (*t, *k));
+        crate::pcap::write_packets(all.into_iter().map(|(t, _, s, d, p)| (t, s, d, p)), out)
+    }
+
     /// Keeps (`true`, the default) or stops keeping a host's event log. Events are hashed into
     /// [`Sim::trace_hash`] either way; large simulations turn logs off to save memory.
     pub fn set_event_log(&mut self, host: impl Into<AnyHost>, keep: bool) {

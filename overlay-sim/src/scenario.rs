@@ -32,6 +32,9 @@ pub struct Scenario {
     pub bootstraps: usize,
     /// When the messages start (virtual seconds).
     pub probe_start: u64,
+    /// Record every packet to and from this node (0: the first node after the bootstrap
+    /// nodes), on its own access link, for [`Report::pcap`].
+    pub capture: Option<usize>,
 }
 
 impl Scenario {
@@ -47,6 +50,7 @@ impl Scenario {
             probes: 2,
             bootstraps: (nodes / 300).max(3),
             probe_start: 30,
+            capture: None,
         }
     }
 }
@@ -105,6 +109,10 @@ pub struct Report {
     pub matrix: Vec<Cell>,
     /// Events the simulator processed.
     pub sim_events: u64,
+    /// With [`Scenario::capture`]: the captured node's packets, both ways, as a pcap file
+    /// (raw IP + UDP, virtual time stamps) that Wireshark and tshark read.
+    #[serde(skip)]
+    pub pcap: Option<Vec<u8>>,
 }
 
 /// One message's fate: first sent, and first arrived with whether over a direct stream.
@@ -209,6 +217,10 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     let Built { mut sim, hosts, kinds, mids } = build(s);
     let first = s.bootstraps;
     let n = hosts.len();
+    let captured = s.capture.and_then(|k| hosts.get(first + k)).map(|h| [sim.host_uplink(*h), sim.host_downlink(*h)]);
+    for link in captured.iter().flatten() {
+        sim.capture(*link);
+    }
     let by_mid: BTreeMap<Mid, usize> = mids.iter().enumerate().map(|(i, m)| (*m, i)).collect();
     let mut discovered: Vec<Option<u64>> = vec![None; n];
     // The message pairs, fixed by the seed.
@@ -323,6 +335,12 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
         matrix: cells.into_values().collect(),
         sim_events: sim.stats().events,
+        pcap: captured.map(|links| {
+            let mut out = Vec::new();
+            // Writing to memory cannot fail.
+            let _ = sim.write_pcap_merged(&links, &mut out);
+            out
+        }),
     })
 }
 
