@@ -764,7 +764,9 @@ impl Machine for Endpoint {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some(t) = self.replies.pop(buf) {
+        if !self.replies.is_empty()
+            && let Some(t) = self.replies.pop(buf)
+        {
             return Some(t);
         }
         while let Some(i) = self.ready.pop_front() {

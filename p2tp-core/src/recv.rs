@@ -241,6 +241,12 @@ impl Receiver {
         (min_rtt / 4 * self.mult).min(srtt).max(REO_WND_MIN)
     }
 
+    /// Whether any sequence numbers are missing (so loss detection has work).
+    #[inline]
+    pub(crate) fn has_gaps(&self) -> bool {
+        !self.gaps.is_empty()
+    }
+
     /// Declares every gap that has waited long enough with enough packets after it.
     pub(crate) fn detect(&mut self, now: Instant, reo_wnd: Duration) {
         let mut i = 0;

@@ -172,6 +172,30 @@ pub(crate) struct Stream {
     segment: usize,
     keepalive: Duration,
     idle_timeout: Duration,
+    /// Figures derived from the rate, SRTT and segment, kept by `refresh_rate` (the only
+    /// place those change) so the per-packet path does no division: the most bytes in
+    /// flight, the bytes one round trip carries at the rate, the pacing bucket's depth, and
+    /// the no-feedback timer's base.
+    inflight_cap: u64,
+    round_trip_bytes: f64,
+    pace_depth: f64,
+    nofb_base: Duration,
+    /// The feedback interval, and the least time between path updates (SRTT, at least
+    /// 100 ms), in whole microseconds rounded up: a whole number of microseconds `d`
+    /// reaches such a duration exactly when `d >= ceil_us`.
+    fb_gap_us: u64,
+    update_gap_us: u64,
+}
+
+/// Whole microseconds in `d`, rounded up.
+fn ceil_us(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1_000)).unwrap_or(u64::MAX)
+}
+
+/// Whether at least `gap_us` (a [`ceil_us`]) has passed from `since` to `now`.
+#[inline]
+fn passed(now: Instant, since: Instant, gap_us: u64) -> bool {
+    now.as_micros().saturating_sub(since.as_micros()) >= gap_us
 }
 
 /// What a stream needs from its endpoint while it works.
@@ -218,6 +242,12 @@ impl Stream {
             rate: 1,
             fb_interval: Duration::from_micros(250),
             fb_interval_us: 250.0,
+            inflight_cap: 0,
+            round_trip_bytes: 0.0,
+            pace_depth: 0.0,
+            nofb_base: Duration::ZERO,
+            fb_gap_us: 250,
+            update_gap_us: 100_000,
             pace_tokens: segment as f64,
             pace_at: now,
             fb_tokens: f64::from(FB_BURST),
@@ -402,8 +432,10 @@ impl Stream {
             self.stats.bytes_received += payload.len() as u64;
             events.push_back(Event::Datagram { peer: self.peer, data: payload.to_vec() });
         }
-        let reo = self.recv.reo_wnd(self.rtt.min(), self.rtt.srtt());
-        self.recv.detect(now, reo);
+        if self.recv.has_gaps() {
+            let reo = self.recv.reo_wnd(self.rtt.min(), self.rtt.srtt());
+            self.recv.detect(now, reo);
+        }
         Outcome::Accepted { stale_echo }
     }
 
@@ -419,6 +451,7 @@ impl Stream {
             tracing::debug!(peer = %self.peer, seq = h.v1, "P2TP loss event");
             self.stats.loss_events += 1;
             self.loss_since_update = true;
+            self.path_changed = true;
             self.push_loss_interval();
             if self.last_reduction.is_none_or(|t| now.saturating_duration_since(t) >= self.rtt.srtt()) {
                 self.last_reduction = Some(now);
@@ -502,37 +535,47 @@ impl Stream {
     /// Asks the controller again: after anything that changes its state or the RTT.
     fn refresh_rate(&mut self) {
         self.rate = self.cc.rate(&self.rtt, self.segment).max(1);
-        self.fb_interval = fb_interval(self.rtt.srtt());
+        let srtt = self.rtt.srtt();
+        self.fb_interval = fb_interval(srtt);
         self.fb_interval_us = self.fb_interval.as_micros() as f64;
+        let rate = self.rate as f64;
+        let segment = self.segment as f64;
+        let srtt_floor = srtt.max(Duration::from_millis(1)).as_secs_f64();
+        self.inflight_cap = ((2.0 * rate * srtt_floor) as u64).max(2 * self.segment as u64);
+        self.round_trip_bytes = rate * srtt.as_secs_f64();
+        self.pace_depth = (rate / 1000.0).clamp(segment, 64.0 * segment);
+        let two_segments = Duration::from_micros(2 * self.segment as u64 * 1_000_000 / self.rate);
+        // Never shorter than four feedback intervals: on a path faster than the feedback
+        // floor (250 µs), 4·SRTT alone expired between every two echoes and gave up packets
+        // that were about to be acknowledged.
+        self.nofb_base = (srtt * 4).max(two_segments).max(self.fb_interval * 4);
+        self.fb_gap_us = ceil_us(self.fb_interval);
+        self.update_gap_us = ceil_us(srtt.max(Duration::from_millis(100)));
         self.path_changed = true;
     }
 
     /// Refills the pacing and feedback buckets up to `now` (once per instant).
+    #[inline]
     fn refill(&mut self, now: Instant) {
-        let us = now.saturating_duration_since(self.pace_at).as_micros() as f64;
-        if us == 0.0 {
+        if now <= self.pace_at {
             return;
         }
+        let us = (now.as_micros() - self.pace_at.as_micros()) as f64;
         let rate = self.rate as f64;
-        let depth = (rate / 1000.0).clamp(self.segment as f64, 64.0 * self.segment as f64);
-        self.pace_tokens = (self.pace_tokens + rate * us * 1e-6).min(depth);
+        self.pace_tokens = (self.pace_tokens + rate * us * 1e-6).min(self.pace_depth);
         let interval_us = self.fb_interval_us;
         self.fb_tokens = (self.fb_tokens + 2.0 * us / interval_us).min(f64::from(FB_BURST));
         self.pace_at = now;
     }
 
-    fn inflight_cap(&self) -> u64 {
-        let srtt = self.rtt.srtt().max(Duration::from_millis(1)).as_secs_f64();
-        ((2.0 * self.rate() as f64 * srtt) as u64).max(2 * self.segment as u64)
-    }
-
     /// Whether the next queued datagram may leave now, by everything but the node budget.
+    #[inline]
     fn data_ready(&self) -> bool {
         let Some(next) = self.queue.peek_len() else { return false };
         let len = (next + HEADER_LEN) as f64;
         matches!(self.phase, Phase::Established | Phase::Unconfirmed { .. })
             && self.pace_tokens >= len.min(self.segment as f64)
-            && self.inflight + len as u64 <= self.inflight_cap()
+            && self.inflight + len as u64 <= self.inflight_cap
             && (self.echo_seen || self.data_before_echo < INITIAL_WINDOW)
     }
 
@@ -552,14 +595,15 @@ impl Stream {
         if !matches!(self.phase, Phase::Established) {
             return false;
         }
-        let interval = self.fb_interval;
-        let since = |t: Option<Instant>| t.is_none_or(|t| now.saturating_duration_since(t) >= interval);
+        let gap = self.fb_gap_us;
+        let since = |t: Option<Instant>| t.is_none_or(|t| passed(now, t, gap));
         let (lss, clr) = self.flags();
         (self.recv.echo_owed() && since(self.last_echo_sent_at))
             || (lss, clr) != self.sent_flags
             || ((lss || clr) && since(self.last_sent_at))
     }
 
+    #[inline]
     fn next(&self, now: Instant, node_allows: bool) -> Option<Next> {
         match self.phase {
             Phase::Opening { .. } => self.h1_due.then_some(Next::H1),
@@ -577,6 +621,7 @@ impl Stream {
     }
 
     /// Whether the stream has a packet to send now (with `node_allows` for data).
+    #[inline]
     pub(crate) fn has_output(&mut self, now: Instant, node_allows: bool) -> bool {
         self.refill(now);
         self.next(now, node_allows).is_some()
@@ -668,8 +713,7 @@ impl Stream {
                 // one round trip is in flight, so an echo of this packet says nothing about
                 // the path's room (a bulk sender topping its queue up between wake-ups keeps
                 // its flight full and is not app-limited).
-                let round_trip_bytes = self.rate as f64 * self.rtt.srtt().as_secs_f64();
-                self.app_limited = self.queue.is_empty() && (self.inflight as f64) < round_trip_bytes / 2.0;
+                self.app_limited = self.queue.is_empty() && (self.inflight as f64) < self.round_trip_bytes / 2.0;
                 self.history.push_back(Sent {
                     ts,
                     at: now,
@@ -821,16 +865,14 @@ impl Stream {
             if let Some(at) = feedback {
                 self.timers.set(StreamTimer::Feedback, ahead(at));
             }
-            let reo = self.recv.reo_wnd(self.rtt.min(), srtt);
-            if let Some(at) = self.recv.next_detection(reo) {
-                self.timers.set(StreamTimer::Loss, ahead(at));
+            if self.recv.has_gaps() {
+                let reo = self.recv.reo_wnd(self.rtt.min(), srtt);
+                if let Some(at) = self.recv.next_detection(reo) {
+                    self.timers.set(StreamTimer::Loss, ahead(at));
+                }
             }
             if self.inflight > 0 {
-                let two_segments = Duration::from_micros(2 * self.segment as u64 * 1_000_000 / self.rate);
-                // Never shorter than four feedback intervals: on a path faster than the
-                // feedback floor (250 µs), 4·SRTT alone expired between every two echoes and
-                // gave up packets that were about to be acknowledged.
-                let base = (srtt * 4).max(two_segments).max(self.fb_interval * 4);
+                let base = self.nofb_base;
                 let backoff = 1u32 << self.nofb_expiries.saturating_sub(PERSISTENT_EXPIRIES - 1).min(6);
                 self.timers.set(StreamTimer::NoFeedback, ahead(self.progress_at + base * backoff));
             }
@@ -876,22 +918,26 @@ impl Stream {
             return;
         }
         let (srtt, rate) = (self.rtt.srtt(), self.rate());
-        let moved = |a: u128, b: u128| a.abs_diff(b) * 8 >= b.max(1);
-        let due = match self.last_update {
-            None => true,
-            Some((at, last_srtt, last_rate)) => {
-                now.saturating_duration_since(at) >= srtt.max(Duration::from_millis(100))
-                    && (self.loss_since_update
-                        || moved(srtt.as_micros(), last_srtt.as_micros())
-                        || moved(u128::from(rate), u128::from(last_rate)))
+        if let Some((at, last_srtt, last_rate)) = self.last_update {
+            // (`update_gap_us` is SRTT, at least 100 ms: refresh_rate follows every SRTT change.)
+            if !passed(now, at, self.update_gap_us) {
+                return;
             }
-        };
-        if due {
-            self.path_changed = false;
-            self.last_update = Some((now, srtt, rate));
-            self.loss_since_update = false;
-            events.push_back(Event::PathUpdate { peer: self.peer, stats: self.path_stats() });
+            let moved = |a: u128, b: u128| a.abs_diff(b) * 8 >= b.max(1);
+            if !(self.loss_since_update
+                || moved(srtt.as_micros(), last_srtt.as_micros())
+                || moved(u128::from(rate), u128::from(last_rate)))
+            {
+                // Nothing moved enough, and nothing can until the rate, the SRTT or a loss
+                // changes (each sets `path_changed` again): no need to look before then.
+                self.path_changed = false;
+                return;
+            }
         }
+        self.path_changed = false;
+        self.last_update = Some((now, srtt, rate));
+        self.loss_since_update = false;
+        events.push_back(Event::PathUpdate { peer: self.peer, stats: self.path_stats() });
     }
 
     /// Drops the queue (a stream that failed or closed), returning how many datagrams.

@@ -33,15 +33,17 @@ use core::time::Duration;
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(u64);
 
-/// Whole microseconds in `d`, rounded up (`d` may be up to `u64::MAX` seconds, so the result
-/// is computed in `u128`).
-fn micros_ceil_wide(d: Duration) -> u128 {
-    d.as_micros() + u128::from(!d.subsec_nanos().is_multiple_of(1_000))
+/// Whole microseconds in `d`, rounded up, or `None` past `u64::MAX` (in 64-bit arithmetic:
+/// every timer deadline goes through here, and a 128-bit multiply is not free).
+#[inline]
+fn micros_ceil_checked(d: Duration) -> Option<u64> {
+    d.as_secs().checked_mul(1_000_000)?.checked_add(u64::from(d.subsec_nanos().div_ceil(1_000)))
 }
 
 /// Whole microseconds in `d`, rounded up, saturating at `u64::MAX`.
+#[inline]
 fn micros_ceil(d: Duration) -> u64 {
-    u64::try_from(micros_ceil_wide(d)).unwrap_or(u64::MAX)
+    micros_ceil_checked(d).unwrap_or(u64::MAX)
 }
 
 /// Whole microseconds in `d`, rounded down, saturating at `u64::MAX`.
@@ -87,13 +89,15 @@ impl Instant {
 
     /// `self + d`, or `None` if that would pass [`Instant::MAX`]. `MAX + ZERO` is `Some(MAX)`.
     #[must_use]
+    #[inline]
     pub fn checked_add(self, d: Duration) -> Option<Self> {
-        let us = u64::try_from(micros_ceil_wide(d)).ok()?;
+        let us = micros_ceil_checked(d)?;
         self.0.checked_add(us).map(Self)
     }
 
     /// `self + d`, stopping at [`Instant::MAX`].
     #[must_use]
+    #[inline]
     pub fn saturating_add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(micros_ceil(d)))
     }
@@ -101,12 +105,14 @@ impl Instant {
     /// `self - d`, or `None` if that would fall before [`Instant::ZERO`].
     /// Sub-microsecond parts of `d` are ignored (the result is never later than exact).
     #[must_use]
+    #[inline]
     pub fn checked_sub(self, d: Duration) -> Option<Self> {
         self.0.checked_sub(micros_ceil(d)).map(Self)
     }
 
     /// `self - d`, stopping at [`Instant::ZERO`].
     #[must_use]
+    #[inline]
     pub fn saturating_sub(self, d: Duration) -> Self {
         Self(self.0.saturating_sub(micros_ceil(d)))
     }
@@ -138,12 +144,14 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Self;
     /// Saturating: `Instant::MAX + d == Instant::MAX`.
+    #[inline]
     fn add(self, d: Duration) -> Self {
         self.saturating_add(d)
     }
 }
 
 impl AddAssign<Duration> for Instant {
+    #[inline]
     fn add_assign(&mut self, d: Duration) {
         *self = self.saturating_add(d);
     }
@@ -152,6 +160,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Self;
     /// Saturating: never earlier than [`Instant::ZERO`].
+    #[inline]
     fn sub(self, d: Duration) -> Self {
         self.saturating_sub(d)
     }
@@ -196,6 +205,21 @@ mod tests {
         assert_eq!(t + Duration::from_nanos(1_000), Instant::from_micros(11));
         assert_eq!(t + Duration::from_nanos(1_001), Instant::from_micros(12));
         assert_eq!(t.checked_add(Duration::from_nanos(999)), Some(Instant::from_micros(11)));
+    }
+
+    #[test]
+    fn microseconds_round_up_in_64_bits_as_they_would_in_128() {
+        let reference = |d: Duration| {
+            let wide = d.as_micros() + u128::from(!d.subsec_nanos().is_multiple_of(1_000));
+            u64::try_from(wide).ok()
+        };
+        let edge = u64::MAX / 1_000_000;
+        for secs in [0, 1, 59, edge - 1, edge, edge + 1, u64::MAX] {
+            for nanos in [0, 1, 999, 1_000, 1_001, 551_615_999, 551_616_000, 551_616_001, 999_999_999] {
+                let d = Duration::new(secs, nanos);
+                assert_eq!(micros_ceil_checked(d), reference(d), "{d:?}");
+            }
+        }
     }
 
     #[test]

@@ -226,18 +226,21 @@ impl TransmitQueue {
 
     /// Datagrams waiting.
     #[must_use]
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing waits.
     #[must_use]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes waiting.
     #[must_use]
+    #[inline]
     pub fn queued_bytes(&self) -> usize {
         self.bytes.len() - self.head
     }
