@@ -173,7 +173,7 @@ fn datagrams(sim: &mut Sim, host: netsim::HostId<p2tp_core::Endpoint>, from: Soc
     sim.take_events(host)
         .into_iter()
         .filter_map(|(_, e)| match e {
-            p2tp_core::Event::Datagram { peer, data } if peer == from => Some(data),
+            p2tp_core::Event::Datagram { peer, data } if peer == from => Some(data.to_vec()),
             _ => None,
         })
         .collect()
@@ -211,7 +211,7 @@ fn a_relayed_hello_does_not_let_a_middleman_speak_as_another_key() {
     let events = sim.take_events(m);
     let first = |from| {
         events.iter().find_map(|(_, e)| match e {
-            p2tp_core::Event::Datagram { peer, data } if *peer == from && data[0] == 1 => Some(data.clone()),
+            p2tp_core::Event::Datagram { peer, data } if *peer == from && data[0] == 1 => Some(data.to_vec()),
             _ => None,
         })
     };

@@ -11,6 +11,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use sansio_core::{Instant, Machine, Seed, SeededRng, Transmit, TransmitQueue};
 
+use crate::arena::RecvArena;
 use crate::config::Config;
 use crate::cookie::CookieJar;
 use crate::event::{ConnectError, Event, SendError};
@@ -152,6 +153,8 @@ pub struct Endpoint {
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     replies: TransmitQueue,
     events: VecDeque<Event>,
+    /// Where received datagrams are copied for the application.
+    arena: RecvArena,
     stateless: Bucket,
     /// Sources the application trusts, each with a small budget of its own for when the
     /// general one is spent (a flood of strangers, or one spoofing another preferred
@@ -200,6 +203,7 @@ impl Endpoint {
             heap: BinaryHeap::new(),
             replies: TransmitQueue::new(256, 256 * HEADER_LEN),
             events: VecDeque::new(),
+            arena: RecvArena::default(),
             stateless,
             preferred: HashMap::with_hasher(hasher),
             preferred_order: VecDeque::new(),
@@ -632,7 +636,7 @@ impl Endpoint {
                     self.stats.opened += 1;
                     if let Some(s) = self.slots[i].stream.as_mut() {
                         self.events.push_back(Event::Opened { peer });
-                        s.on_packet(now, h, payload, || true, &mut self.events);
+                        s.on_packet(now, h, payload, || true, &mut self.events, &mut self.arena);
                     }
                     self.touch(i, now);
                 }
@@ -658,7 +662,7 @@ impl Endpoint {
                 Some(sample) => {
                     if let Some(s) = self.slots[i].stream.as_mut() {
                         s.establish(now, Some(sample), &mut self.events);
-                        s.on_packet(now, h, payload, || true, &mut self.events);
+                        s.on_packet(now, h, payload, || true, &mut self.events, &mut self.arena);
                     }
                     self.stats.opened += 1;
                     self.touch(i, now);
@@ -670,7 +674,7 @@ impl Endpoint {
                 let own = || h.yts && jar.check(now, local, peer, h.v2).is_some();
                 if let Some(s) = self.slots[i].stream.as_mut() {
                     s.establish(now, None, &mut self.events);
-                    s.on_packet(now, h, payload, own, &mut self.events);
+                    s.on_packet(now, h, payload, own, &mut self.events, &mut self.arena);
                 }
                 if !was_open {
                     self.stats.opened += 1;
@@ -698,7 +702,7 @@ impl Endpoint {
             self.stats.opened += 1;
             self.events.push_back(Event::Opened { peer });
             if let Some(s) = self.slots[i].stream.as_mut() {
-                s.on_packet(now, h, payload, || true, &mut self.events);
+                s.on_packet(now, h, payload, || true, &mut self.events, &mut self.arena);
             }
             self.touch(i, now);
             return;
@@ -706,7 +710,7 @@ impl Endpoint {
         let (jar, local) = (&self.jar, self.config.local);
         let own = || h.yts && jar.check(now, local, peer, h.v2).is_some();
         let Some(s) = self.slots[i].stream.as_mut() else { return };
-        match s.on_packet(now, h, payload, own, &mut self.events) {
+        match s.on_packet(now, h, payload, own, &mut self.events, &mut self.arena) {
             Outcome::Accepted { stale_echo } => {
                 if stale_echo {
                     self.stats.stale_echo += 1;

@@ -1,6 +1,5 @@
 //! What an endpoint tells its application, and what it refuses.
 
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::stats::PathStats;
@@ -25,8 +24,11 @@ pub enum Event {
     Datagram {
         /// The peer.
         peer: SocketAddr,
-        /// Its bytes.
-        data: Vec<u8>,
+        /// Its bytes: a view into the endpoint's receive buffer, which is allocated
+        /// [`RECV_CHUNK`](crate::RECV_CHUNK) bytes at a time instead of once per datagram.
+        /// A datagram kept for long keeps its chunk alive; copy it
+        /// ([`Bytes::to_vec`](bytes::Bytes::to_vec)) to keep only itself.
+        data: bytes::Bytes,
     },
     /// The stream is gone.
     Closed {

@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+mod arena;
 mod bulk;
 mod config;
 pub mod congestion;
@@ -33,6 +34,7 @@ pub mod serial;
 mod stats;
 mod stream;
 
+pub use arena::RECV_CHUNK;
 pub use bulk::BulkSender;
 pub use config::{Config, DEFAULT_PAYLOAD_BUDGET};
 pub use cookie::{COOKIE_TICK, KEY_ROTATION};

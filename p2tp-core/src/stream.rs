@@ -8,6 +8,7 @@ use core::time::Duration;
 
 use sansio_core::{Instant, SeededRng, TimerKind, TimerTable, TransmitQueue};
 
+use crate::arena::RecvArena;
 use crate::config::{Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, INITIAL_WINDOW, PERSISTENT_EXPIRIES};
 use crate::congestion::Controller;
 use crate::cookie::CookieJar;
@@ -394,6 +395,7 @@ impl Stream {
         payload: &[u8],
         own_cookie: impl FnOnce() -> bool,
         events: &mut VecDeque<Event>,
+        arena: &mut RecvArena,
     ) -> Outcome {
         match self.recv.on_packet(now, h.v1, h.clr) {
             Arrival::Duplicate => {
@@ -430,7 +432,7 @@ impl Stream {
         }
         if !payload.is_empty() {
             self.stats.bytes_received += payload.len() as u64;
-            events.push_back(Event::Datagram { peer: self.peer, data: payload.to_vec() });
+            events.push_back(Event::Datagram { peer: self.peer, data: arena.copy(payload) });
         }
         if self.recv.has_gaps() {
             let reo = self.recv.reo_wnd(self.rtt.min(), self.rtt.srtt());

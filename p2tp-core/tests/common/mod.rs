@@ -62,7 +62,7 @@ pub fn opened(sim: &Sim, h: HostId<Endpoint>) -> Vec<(Instant, SocketAddr)> {
 pub fn received(sim: &Sim, h: HostId<Endpoint>) -> Vec<Vec<u8>> {
     sim.events(h)
         .into_iter()
-        .filter_map(|(_, e)| if let Event::Datagram { data, .. } = e { Some(data.clone()) } else { None })
+        .filter_map(|(_, e)| if let Event::Datagram { data, .. } = e { Some(data.to_vec()) } else { None })
         .collect()
 }
 
