@@ -52,7 +52,8 @@ fn after(t: u16, last: u16) -> bool {
 pub(crate) struct Peers {
     by_mid: BTreeMap<Mid, Peer>,
     capacity: usize,
-    candidates: VecDeque<(SocketAddr, SocketAddr)>,
+    /// Introduced (LAN, WAN) addresses and when.
+    candidates: VecDeque<(SocketAddr, SocketAddr, Instant)>,
     max_candidates: usize,
 }
 
@@ -87,7 +88,7 @@ impl Peers {
         }
         self.by_mid.insert(mid, Peer { key, address, lan, wan, last_seen: now, last_request: request });
         // A peer heard from is no candidate any more.
-        self.candidates.retain(|(l, w)| *w != address && *l != address);
+        self.candidates.retain(|(l, w, _)| *w != address && *l != address);
         Heard::New
     }
 
@@ -99,22 +100,41 @@ impl Peers {
     }
 
     /// Queues an introduced peer's (LAN, WAN) addresses to walk to.
-    pub(crate) fn introduced(&mut self, lan: SocketAddr, wan: SocketAddr) {
-        if self.by_mid.values().any(|p| p.address == wan || p.address == lan) || self.candidates.contains(&(lan, wan)) {
+    pub(crate) fn introduced(&mut self, lan: SocketAddr, wan: SocketAddr, now: Instant) {
+        if self.by_mid.values().any(|p| p.address == wan || p.address == lan)
+            || self.candidates.iter().any(|(l, w, _)| (*l, *w) == (lan, wan))
+        {
             return;
         }
         if self.candidates.len() >= self.max_candidates {
             self.candidates.pop_front();
         }
-        self.candidates.push_back((lan, wan));
+        self.candidates.push_back((lan, wan, now));
     }
 
-    pub(crate) fn has_candidates(&self) -> bool {
-        !self.candidates.is_empty()
+    /// Whether a candidate introduced at or before `by` waits.
+    pub(crate) fn has_candidates(&self, by: Instant) -> bool {
+        self.candidates.front().is_some_and(|(_, _, at)| *at <= by)
     }
 
-    pub(crate) fn next_candidate(&mut self) -> Option<(SocketAddr, SocketAddr)> {
-        self.candidates.pop_front()
+    /// The oldest candidate introduced at or before `by`.
+    pub(crate) fn next_candidate(&mut self, by: Instant) -> Option<(SocketAddr, SocketAddr)> {
+        if !self.has_candidates(by) {
+            return None;
+        }
+        self.candidates.pop_front().map(|(l, w, _)| (l, w))
+    }
+
+    /// Takes the candidate with these addresses (its puncture came), if it waits.
+    pub(crate) fn take_candidate(&mut self, lan: SocketAddr, wan: SocketAddr, from: SocketAddr) -> bool {
+        let before = self.candidates.len();
+        // By the addresses it names, by where it came from (its public or, behind our own
+        // NAT, its LAN address), or (a symmetric NAT's puncture comes from a port of its own)
+        // by its LAN address and public IP.
+        self.candidates.retain(|(l, w, _)| {
+            (*l, *w) != (lan, wan) && *w != from && *l != from && !(*l == lan && w.ip() == from.ip())
+        });
+        self.candidates.len() < before
     }
 
     pub(crate) fn get(&self, mid: &Mid) -> Option<&Peer> {
@@ -132,5 +152,37 @@ impl Peers {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Peer> {
         self.by_mid.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|_| unreachable!("test addresses parse"))
+    }
+
+    #[test]
+    fn a_candidate_waits_its_settle_time_and_a_puncture_takes_it_however_it_comes() {
+        let (lan, wan) = (addr("192.168.1.2:6421"), addr("198.51.100.7:6421"));
+        let mut p = Peers::new(8, 8);
+        p.introduced(lan, wan, Instant::from_secs(10));
+        assert!(!p.has_candidates(Instant::from_secs(9)), "not before it settled");
+        assert!(p.has_candidates(Instant::from_secs(10)));
+        // Its puncture names its addresses.
+        assert!(p.take_candidate(lan, wan, wan));
+        assert!(!p.has_candidates(Instant::MAX), "taken once");
+        // A symmetric NAT's puncture comes from another port and names an address of its
+        // own: matched by LAN address and public IP.
+        p.introduced(lan, wan, Instant::ZERO);
+        assert!(p.take_candidate(lan, addr("198.51.100.7:40001"), addr("198.51.100.7:40002")));
+        // Behind our own NAT it comes from its LAN address.
+        p.introduced(lan, wan, Instant::ZERO);
+        assert!(p.take_candidate(addr("10.0.0.9:1"), addr("203.0.113.9:1"), lan));
+        // Someone else's puncture takes nothing.
+        p.introduced(lan, wan, Instant::ZERO);
+        assert!(!p.take_candidate(addr("192.168.1.3:6421"), addr("198.51.100.8:6421"), addr("198.51.100.8:6421")));
+        assert_eq!(p.next_candidate(Instant::ZERO), Some((lan, wan)));
     }
 }

@@ -37,16 +37,45 @@ pub(crate) struct WanVotes {
     votes: BTreeMap<Voter, (SocketAddr, Instant)>,
     capacity: usize,
     current: Option<SocketAddr>,
+    /// The latest responses, by responder (not by network): what each saw this node as.
+    recent: alloc::collections::VecDeque<(SocketAddr, SocketAddr)>,
 }
+
+/// Responses [`WanVotes::looks_symmetric`] looks at.
+const RECENT: usize = 16;
 
 impl WanVotes {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { votes: BTreeMap::new(), capacity: capacity.max(1), current: None }
+        Self { votes: BTreeMap::new(), capacity: capacity.max(1), current: None, recent: Default::default() }
     }
 
     /// The current estimate.
     pub(crate) fn current(&self) -> Option<SocketAddr> {
         self.current
+    }
+
+    /// Notes that `responder` saw this node as `seen_as` (for
+    /// [`looks_symmetric`](Self::looks_symmetric); votes are counted by network, this by peer).
+    pub(crate) fn seen(&mut self, responder: SocketAddr, seen_as: SocketAddr) {
+        self.recent.retain(|(r, _)| *r != responder);
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((responder, seen_as));
+    }
+
+    /// Whether this node's NAT looks symmetric: at least three of the latest responders saw
+    /// it, and no address was seen by half of them (each destination got a mapping of its
+    /// own). A lie can only make a node walk as it would without this test.
+    pub(crate) fn looks_symmetric(&self) -> bool {
+        if self.recent.len() < 3 {
+            return false;
+        }
+        let mut tally: BTreeMap<SocketAddr, usize> = BTreeMap::new();
+        for (_, a) in &self.recent {
+            *tally.entry(*a).or_default() += 1;
+        }
+        tally.values().copied().max().unwrap_or(0) * 2 < self.recent.len()
     }
 
     /// Records `voter`'s view; returns the new estimate if it changed.
@@ -104,6 +133,23 @@ mod tests {
         // Ten minutes on, the old votes are gone: a new report is the only voice.
         let later = Instant::from_secs(600);
         assert_eq!(v.vote(net([10, 3, 0, 1]), fake, later), Some(fake));
+    }
+
+    #[test]
+    fn a_different_port_for_every_peer_looks_symmetric_and_one_moved_port_does_not() {
+        let at = |port: u16| SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::new(198, 51, 100, 1)), port);
+        let peer = |n: u16| SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::new(203, 0, 113, 1)), n);
+        let mut v = WanVotes::new(16);
+        for n in 1..=4u16 {
+            v.seen(peer(n), at(40_000 + n));
+        }
+        assert!(v.looks_symmetric(), "peers of one network count one by one");
+        let mut w = WanVotes::new(16);
+        for n in 1..=4u16 {
+            w.seen(peer(n), at(if n == 4 { 40_004 } else { 6421 }));
+        }
+        assert!(!w.looks_symmetric(), "a Linux router that moved one flow is no symmetric NAT");
+        assert!(!WanVotes::new(16).looks_symmetric());
     }
 
     #[test]

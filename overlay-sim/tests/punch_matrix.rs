@@ -27,7 +27,7 @@ fn three_hundred_nodes_behind_every_kind_of_nat() {
             assert_eq!(c.direct, c.attempts, "{} to {}: direct", c.from, c.to);
         }
     }
-    assert!(report.punch_success_pct >= 95.0, "{}", report.punch_success_pct);
+    assert!(report.punch_success_pct >= 98.0, "{}", report.punch_success_pct);
     // Pairs RFC 4787 keeps apart are never counted as direct.
     for c in report.matrix.iter().filter(|c| !c.direct_possible) {
         assert_eq!(c.direct, 0, "{} to {}", c.from, c.to);

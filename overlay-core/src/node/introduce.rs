@@ -112,6 +112,12 @@ impl<S: Store> Node<S> {
         self.stats.punctures_received += 1;
         let mid = key.mid();
         let Some(pos) = self.pending_intros.iter().position(|(id, m, _)| *id == p.identifier && *m == mid) else {
+            // The puncture of a candidate the walk was introduced to: both NATs are open now
+            // (ours by the opener sent on the introduction, its by this puncture), so the
+            // walk's request goes at once, to where the puncture came from.
+            if self.peers.take_candidate(p.source_lan, p.source_wan, from) {
+                self.request_introduction(now, from);
+            }
             return;
         };
         self.pending_intros.remove(pos);

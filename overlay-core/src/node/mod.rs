@@ -87,6 +87,9 @@ pub struct Config {
     pub traffic_unit: Option<u64>,
 }
 
+/// How long an introduced candidate's puncture may take before the walk goes to it anyway.
+const CANDIDATE_SETTLE: Duration = Duration::from_secs(1);
+
 /// Requests this node has sent and not yet seen answered, at most.
 const OUTSTANDING: usize = 64;
 /// How long a request waits for its response.
@@ -561,8 +564,18 @@ impl<S: Store> Node<S> {
     /// One walk step: an introduction request to an introduced candidate (half the time, when
     /// there is one), a known peer, or a bootstrap address.
     fn walk(&mut self, now: Instant) {
-        let candidate =
-            if self.peers.has_candidates() && self.rng.chance(0.5) { self.peers.next_candidate() } else { None };
+        // A candidate whose puncture came was walked to at once (`on_puncture`). One whose
+        // puncture has not come within CANDIDATE_SETTLE is walked to only over the LAN, or
+        // by a node whose NAT looks symmetric (punctures cannot find it): a request reaching
+        // the candidate's NAT before its own packet left would, at a Linux router, move the
+        // candidate's mapping towards this node elsewhere (docs/overlay.md §3).
+        let by = now.saturating_sub(CANDIDATE_SETTLE);
+        let candidate = if self.peers.has_candidates(by) && self.rng.chance(0.5) {
+            let symmetric = self.wan.looks_symmetric();
+            self.peers.next_candidate(by).filter(|&(lan, wan)| symmetric || self.reach(lan, wan) == lan)
+        } else {
+            None
+        };
         let target = if let Some((lan, wan)) = candidate {
             Some(self.reach(lan, wan))
         } else if self.peers.len() > 0 && (self.config.bootstrap.is_empty() || self.rng.chance(0.8)) {
@@ -575,6 +588,11 @@ impl<S: Store> Node<S> {
             None
         };
         let Some(to) = target else { return };
+        self.request_introduction(now, to);
+    }
+
+    /// A walk step to `to`: a signed introduction request.
+    fn request_introduction(&mut self, now: Instant, to: SocketAddr) {
         let t = self.tick();
         let identifier = (t % 65_536) as u16;
         let payload = Payload::IntroductionRequest(IntroductionRequest {
@@ -686,6 +704,7 @@ impl<S: Store> Node<S> {
             }
         }
         let before = self.wan.current();
+        self.wan.seen(from, r.destination);
         if is_global(r.destination.ip())
             && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
         {
@@ -701,7 +720,7 @@ impl<S: Store> Node<S> {
             }
         }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {
-            self.peers.introduced(r.lan_introduction, r.wan_introduction);
+            self.peers.introduced(r.lan_introduction, r.wan_introduction, now);
             if self.introduced_by.len() >= 64 {
                 self.introduced_by.pop_front();
             }
