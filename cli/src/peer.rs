@@ -68,7 +68,7 @@ pub(crate) struct PeerArgs {
     stun: Option<String>,
     /// The longest binding lifetime --stun looks for, in seconds (default 600). Each probe
     /// waits out the idle time it tests, so the search takes a few times this long.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400), requires = "stun")]
     stun_max_lifetime: Option<u64>,
     /// Least trust a signer needs for its records to be stored (0: store every valid one).
     #[arg(long)]
@@ -311,6 +311,11 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let mut probe = None;
     if let Some(server) = stun {
         let lan = lan_address(bound).ip();
+        if lan.is_unspecified() {
+            return Err(Failure::from(format!(
+                "--stun: no route to tell this host's address from {bound}; bind a concrete address with --bind"
+            )));
+        }
         let mut at = [bound; 2];
         for slot in &mut at {
             let any = SocketAddr::new(bound.ip(), 0);

@@ -125,14 +125,16 @@ impl Peers {
         self.candidates.pop_front().map(|(l, w, _)| (l, w))
     }
 
-    /// Takes the candidate with these addresses (its puncture came), if it waits.
+    /// Takes the candidate whose puncture came from `from`, naming `lan` and `wan`, if it
+    /// waits: the puncture must come from the candidate's own address (public, or LAN behind
+    /// this node's NAT), or from its public IP naming one of its addresses (a symmetric NAT
+    /// gives the puncture a port of its own). The addresses a puncture names alone take
+    /// nothing: anyone could name a candidate and have the walk go elsewhere.
     pub(crate) fn take_candidate(&mut self, lan: SocketAddr, wan: SocketAddr, from: SocketAddr) -> bool {
         let before = self.candidates.len();
-        // By the addresses it names, by where it came from (its public or, behind our own
-        // NAT, its LAN address), or (a symmetric NAT's puncture comes from a port of its own)
-        // by its LAN address and public IP.
         self.candidates.retain(|(l, w, _)| {
-            (*l, *w) != (lan, wan) && *w != from && *l != from && !(*l == lan && w.ip() == from.ip())
+            let ours = *w == from || *l == from || (w.ip() == from.ip() && (*l == lan || *w == wan));
+            !ours
         });
         self.candidates.len() < before
     }
@@ -170,7 +172,7 @@ mod tests {
         p.introduced(lan, wan, Instant::from_secs(10));
         assert!(!p.has_candidates(Instant::from_secs(9)), "not before it settled");
         assert!(p.has_candidates(Instant::from_secs(10)));
-        // Its puncture names its addresses.
+        // Its puncture comes from its address.
         assert!(p.take_candidate(lan, wan, wan));
         assert!(!p.has_candidates(Instant::MAX), "taken once");
         // A symmetric NAT's puncture comes from another port and names an address of its
@@ -180,9 +182,10 @@ mod tests {
         // Behind our own NAT it comes from its LAN address.
         p.introduced(lan, wan, Instant::ZERO);
         assert!(p.take_candidate(addr("10.0.0.9:1"), addr("203.0.113.9:1"), lan));
-        // Someone else's puncture takes nothing.
+        // Someone else's puncture takes nothing, even one naming the candidate's addresses.
         p.introduced(lan, wan, Instant::ZERO);
         assert!(!p.take_candidate(addr("192.168.1.3:6421"), addr("198.51.100.8:6421"), addr("198.51.100.8:6421")));
+        assert!(!p.take_candidate(lan, wan, addr("203.0.113.66:6421")), "named, but from elsewhere");
         assert_eq!(p.next_candidate(Instant::ZERO), Some((lan, wan)));
     }
 }

@@ -1,4 +1,4 @@
-//! Keep-alives at the interval the NAT allows (`docs/overlay.md` §10): a node measures its
+//! Keep-alives at the interval the NAT allows (`docs/overlay.md` §9): a node measures its
 //! NAT's binding lifetime with STUN from two probe sockets, then keeps its streams alive at
 //! 80 % of it. Behind a NAT that forgets idle bindings after 30 s, its keep-alives keep the
 //! mapping (a message from its peer after an hour of silence still arrives over the same
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use netsim::{HostId, LinkConfig, NatConfig, Sim};
 use overlay_core::{Config, Event, NatProbe, Node, PathKind};
-use sansio_core::{Instant, Seed};
+use sansio_core::{Instant, Machine, Seed, Transmit};
 use stun_core::{NatType, Server, ServerConfig};
 
 mod util;
@@ -89,7 +89,7 @@ fn idle_hour(nat: NatConfig, minutely: bool, then: impl FnOnce(&mut NatConfig)) 
     let open = sim.machine(b).nat_report().unwrap();
     assert_eq!(open.public, Some(sockets(b_addr)[1]), "{open:?}");
     assert_eq!(open.lifetime.map(|l| l.expired), Some(None), "{open:?}");
-    assert_eq!(sim.machine(b).keepalive(), Duration::from_secs(480));
+    assert_eq!(sim.machine(b).keepalive(), overlay_core::MAX_KEEPALIVE);
     then(sim.nat_config_mut(nat_id));
 
     let start = sim.now() + Duration::from_secs(10);
@@ -168,4 +168,52 @@ fn a_binding_that_shrinks_after_the_measurement_is_lost_between_keepalives() {
         "{} of 59 got in with no keep-alive to hold the binding",
         shrunk.minutely_delivered
     );
+}
+
+/// A STUN server that ignores RESPONSE-PORT: every answer goes back where the request came
+/// from, so each lifetime probe's answer reaches the probing socket, never the idle one.
+struct IgnoresResponsePort {
+    server: Server,
+    last_from: Option<SocketAddr>,
+}
+
+impl Machine for IgnoresResponsePort {
+    type Event = core::convert::Infallible;
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        self.last_from = Some(remote);
+        self.server.handle_datagram(now, local, remote, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let t = self.server.poll_transmit(now, buf)?;
+        Some(Transmit { destination: self.last_from.unwrap_or(t.destination), ..t })
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+}
+
+#[test]
+fn a_server_that_ignores_response_port_cannot_make_the_node_chatter() {
+    // Every probe looks like an expired binding, so the search ends with nothing alive: that
+    // teaches nothing about the NAT, and the node keeps its transport's keep-alive instead of
+    // keeping every stream alive many times a second.
+    let mut sim = Sim::new(Seed::from_u64(78));
+    let net = sim.internet();
+    let stun: SocketAddr = "203.0.113.100:3478".parse().unwrap();
+    let server = Server::new(ServerConfig::new(stun, None), Seed::from_u64(5)).unwrap();
+    sim.add_host(net, &[stun], IgnoresResponsePort { server, last_from: None });
+    let a_addr = public(0);
+    let a = Node::new(config(a_addr, vec![], stun), identity(0), Seed::from_u64(1)).unwrap();
+    let default = a.keepalive();
+    let a = sim.add_host(net, &sockets(a_addr), a);
+    sim.run_until(Instant::from_secs(600)).unwrap();
+    let report = sim.machine(a).nat_report().expect("the check ended").clone();
+    assert_eq!(report.lifetime.map(|l| l.alive), Some(Duration::ZERO), "{report:?}");
+    assert_eq!(sim.machine(a).keepalive(), default, "nothing measured, nothing changed");
 }

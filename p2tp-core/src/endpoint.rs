@@ -155,6 +155,8 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// Where received datagrams are copied for the application.
     arena: RecvArena,
+    /// The configured idle timeout, before `set_keepalive` raised it.
+    base_idle_timeout: Duration,
     stateless: Bucket,
     /// Sources the application trusts, each with a small budget of its own for when the
     /// general one is spent (a flood of strangers, or one spoofing another preferred
@@ -204,6 +206,7 @@ impl Endpoint {
             replies: TransmitQueue::new(256, 256 * HEADER_LEN),
             events: VecDeque::new(),
             arena: RecvArena::default(),
+            base_idle_timeout: config.idle_timeout,
             stateless,
             preferred: HashMap::with_hasher(hasher),
             preferred_order: VecDeque::new(),
@@ -467,10 +470,11 @@ impl Endpoint {
     }
 
     /// Sets the keep-alive interval of every stream, present and future: the overlay sets it
-    /// from the NAT binding lifetime it measured (docs/p2tp.md §10.1). The idle timeout is
-    /// raised to at least four intervals, so a peer that keeps a stream alive at its own
-    /// interval is never taken for gone: a stream's packets then flow at the shorter of the
-    /// two sides' intervals, which is below both idle timeouts. Zero is taken as 1 ms.
+    /// from the NAT binding lifetime it measured (docs/p2tp.md §10.1). The idle timeout
+    /// becomes the configured one or four intervals, whichever is longer (recomputed on every
+    /// call, so a shorter interval brings it back down): each side's keep-alive draws an
+    /// answer, so a stream's packets flow at the shorter of the two sides' intervals, below
+    /// both idle timeouts. Intervals under a second are taken as one second.
     ///
     /// ```
     /// use core::time::Duration;
@@ -483,9 +487,9 @@ impl Endpoint {
     /// assert_eq!(endpoint.config().idle_timeout, Duration::from_secs(960));
     /// ```
     pub fn set_keepalive(&mut self, now: Instant, keepalive: Duration) {
-        let keepalive = keepalive.max(Duration::from_millis(1));
+        let keepalive = keepalive.max(Duration::from_secs(1));
         self.config.keepalive = keepalive;
-        self.config.idle_timeout = self.config.idle_timeout.max(keepalive.saturating_mul(4));
+        self.config.idle_timeout = self.base_idle_timeout.max(keepalive.saturating_mul(4));
         self.now = self.now.max(now);
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];

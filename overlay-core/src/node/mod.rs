@@ -31,7 +31,7 @@ use crate::wire::{
     self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
     Style, request_flags, response_flags,
 };
-pub use nat::NatProbe;
+pub use nat::{MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe};
 pub use records::{PathHop, RecordError, SYNC_MESSAGE};
 
 /// A node's settings.
@@ -78,7 +78,7 @@ pub struct Config {
     pub opener_ttl: u8,
     /// Classify the NAT and measure its binding lifetime with STUN, from two sockets of
     /// their own, at start and whenever the public address changes; streams are then kept
-    /// alive at 80 % of the measured lifetime (`docs/overlay.md` §10). `None`: no check, and
+    /// alive at 80 % of the measured lifetime (`docs/overlay.md` §9). `None`: no check, and
     /// the transport's own keep-alive interval.
     pub nat_probe: Option<NatProbe>,
     /// Bytes of P2TP traffic exchanged with a peer (the smaller of sent and received) per
@@ -87,7 +87,8 @@ pub struct Config {
     pub traffic_unit: Option<u64>,
 }
 
-/// How long an introduced candidate's puncture may take before the walk goes to it anyway.
+/// How long an introduced candidate's puncture may take; after that the walk goes to it
+/// only over the LAN or when this node's NAT looks symmetric (`docs/overlay.md` §3).
 const CANDIDATE_SETTLE: Duration = Duration::from_secs(1);
 
 /// Requests this node has sent and not yet seen answered, at most.
@@ -716,7 +717,7 @@ impl<S: Store> Node<S> {
                 // it ran over the same socket and mapping). Streams are opened again from the
                 // new address, their peers see a path change, and the NAT is checked again.
                 self.resume_streams(now);
-                self.recheck_nat();
+                self.recheck_nat(address);
             }
         }
         if r.wan_introduction != UNSPECIFIED && r.wan_introduction != self.my_wan() {

@@ -1,4 +1,4 @@
-//! NAT awareness (`docs/overlay.md` §10): the node classifies its NAT with stun-core at start
+//! NAT awareness (`docs/overlay.md` §9): the node classifies its NAT with stun-core at start
 //! and whenever its public address changes, and keeps its streams alive at the interval the
 //! measured binding lifetime allows, instead of one hard-coded interval for everyone.
 //!
@@ -7,7 +7,7 @@
 //! probe socket holds a binding and stays silent, the second asks the STUN server to answer
 //! to the first one's public port after each idle wait (RFC 5780 §4.6).
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use sansio_core::{Instant, Machine, Transmit};
@@ -26,8 +26,8 @@ pub struct NatProbe {
     /// Two local sockets of the node's own host, behind the same NAT as its main socket:
     /// the first holds the binding under test and stays idle, the second sends the probes.
     pub sockets: [SocketAddr; 2],
-    /// The longest binding lifetime looked for; an open host finds this much (a keep-alive
-    /// of 80 % of it).
+    /// The longest binding lifetime looked for; an open host finds this much (and keeps
+    /// alive at 80 % of it, at most [`MAX_KEEPALIVE`]).
     pub max_lifetime: Duration,
 }
 
@@ -40,10 +40,21 @@ impl NatProbe {
     }
 }
 
+/// The shortest keep-alive a measurement may set: a lifetime found shorter than this (a
+/// server that ignores RESPONSE-PORT, or lost probes, make every wait look fatal) would
+/// have every stream chatter; RFC 4787 REQ-5 asks NATs for 2 minutes, and real ones give
+/// 30 s or more.
+pub const MIN_KEEPALIVE: Duration = Duration::from_secs(5);
+/// The longest: the idle timeout is four keep-alives, and it is how long a quiet stream to
+/// a peer that vanished is kept before `Disconnected`.
+pub const MAX_KEEPALIVE: Duration = Duration::from_secs(300);
+
 /// The node's NAT check and what it found.
 #[derive(Debug, Default)]
 pub(crate) struct NatState {
     check: Option<NatCheck>,
+    /// The public IP the running check saw, once it saw one.
+    check_public: Option<IpAddr>,
     /// A check should start at the next timeout (at start, and after the address changed).
     due: bool,
     report: Option<NatReport>,
@@ -75,11 +86,17 @@ impl<S: Store> Node<S> {
         self.config.nat_probe.as_ref().is_some_and(|p| p.sockets.contains(&local))
     }
 
-    /// Asks for a new check at the next timeout (the public address changed).
-    pub(super) fn recheck_nat(&mut self) {
-        if self.config.nat_probe.is_some() {
-            self.nat.due = true;
+    /// Asks for a new check at the next timeout: the public address changed to `wan`. A
+    /// check still running from that same public IP goes on (the lifetime search takes
+    /// many minutes; restarting it at every flip of the vote would never let it end).
+    pub(super) fn recheck_nat(&mut self, wan: SocketAddr) {
+        if self.config.nat_probe.is_none() {
+            return;
         }
+        if self.nat.check.is_some() && self.nat.check_public.is_none_or(|ip| ip == wan.ip()) {
+            return;
+        }
+        self.nat.due = true;
     }
 
     pub(super) fn nat_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
@@ -102,6 +119,7 @@ impl<S: Store> Node<S> {
             let mut check = NatCheck::new(config, self.rng.child_seed());
             check.start(now);
             self.nat.check = Some(check);
+            self.nat.check_public = None;
             self.nat.checks += 1;
         }
         if let Some(check) = self.nat.check.as_mut()
@@ -129,8 +147,14 @@ impl<S: Store> Node<S> {
         let Some(check) = self.nat.check.as_mut() else { return };
         while let Some(e) = check.poll_event() {
             match e {
+                NatEvent::PublicAddress(a) => self.nat.check_public = Some(a.ip()),
+                NatEvent::PublicAddressChanged { new, .. } => self.nat.check_public = Some(new.ip()),
+                // No wait survived at all: the server did not answer the probe socket's
+                // binding (it ignores RESPONSE-PORT), or the probes were lost; nothing was
+                // learnt about the NAT.
+                NatEvent::BindingLifetime(l) if l.alive.is_zero() => {}
                 NatEvent::BindingLifetime(l) => {
-                    self.endpoint.set_keepalive(now, l.keepalive);
+                    self.endpoint.set_keepalive(now, l.keepalive.clamp(MIN_KEEPALIVE, MAX_KEEPALIVE));
                 }
                 NatEvent::Done(report) => {
                     let keepalive = self.endpoint.config().keepalive;

@@ -1,9 +1,9 @@
 //! The traffic-exchange relation (`docs/overlay.md` §5.1): BarterCast's relation, kept from
 //! the node's own P2TP byte counts. Once a minute the node looks at each connected peer's
 //! stream; when the traffic *exchanged* with it (the smaller of the bytes sent to it and the
-//! bytes received from it, over every stream it had) has grown by a whole unit since the
-//! relation was last signed, the node signs a new Traffic-exchange relation of that many
-//! units, which sync spreads and the trust graph weighs.
+//! bytes received from it, over every stream it had) has grown by a quarter (and at least a
+//! whole unit) since the relation was last signed, the node signs a new Traffic-exchange
+//! relation of that many units, which sync spreads and the trust graph weighs.
 //!
 //! Exchanged, not received: a peer that pushes unsolicited bytes at a node does not buy its
 //! trust with them; only traffic the node chose to answer in kind counts.
@@ -73,7 +73,13 @@ impl<S: Store> Node<S> {
                 self.make_room_for_tally();
                 // Traffic before a restart is not counted again, but what was signed stands.
                 let floor = u64::from(signed).saturating_mul(unit);
-                self.traffic.tallies.insert(mid, Tally { sent: floor, received: floor, signed, ..Tally::default() });
+                // With a relation signed before (a restart, or a tally evicted and made again),
+                // the stream's bytes so far may be in it already: only what comes after
+                // counts (an undercount of at most a minute, never an inflated strength).
+                let (stream_sent, stream_received) =
+                    if signed > 0 { (stats.bytes_sent, stats.bytes_received) } else { (0, 0) };
+                let t = Tally { sent: floor, received: floor, signed, stream_sent, stream_received };
+                self.traffic.tallies.insert(mid, t);
             }
             let Some(t) = self.traffic.tallies.get_mut(&mid) else { continue };
             let fresh = stats.bytes_sent < t.stream_sent || stats.bytes_received < t.stream_received;
@@ -83,7 +89,9 @@ impl<S: Store> Node<S> {
             t.stream_sent = stats.bytes_sent;
             t.stream_received = stats.bytes_received;
             let strength = u32::try_from(t.exchanged() / unit).unwrap_or(u32::MAX);
-            if strength > t.signed
+            // A new record when the strength grew by a quarter (at least one unit): a long
+            // transfer signs a few dozen records, not one a minute.
+            if strength >= t.signed.saturating_add((t.signed / 4).max(1))
                 && self.relate(now, &mid, RelationType::TRAFFIC_EXCHANGE, strength).is_ok()
                 && let Some(t) = self.traffic.tallies.get_mut(&mid)
             {
