@@ -71,10 +71,7 @@ impl WanVotes {
         if self.recent.len() < 3 {
             return false;
         }
-        let mut tally: BTreeMap<SocketAddr, usize> = BTreeMap::new();
-        for (_, a) in &self.recent {
-            *tally.entry(*a).or_default() += 1;
-        }
+        let tally = tally(self.recent.iter().map(|(_, a)| *a));
         tally.values().copied().max().unwrap_or(0) * 2 < self.recent.len()
     }
 
@@ -89,10 +86,7 @@ impl WanVotes {
             }
         }
         self.votes.insert(voter, (seen_as, now));
-        let mut tally: BTreeMap<SocketAddr, usize> = BTreeMap::new();
-        for (a, _) in self.votes.values() {
-            *tally.entry(*a).or_default() += 1;
-        }
+        let tally = tally(self.votes.values().map(|(a, _)| *a));
         let best = tally.values().copied().max().unwrap_or(0);
         let leaders: alloc::vec::Vec<SocketAddr> = tally.iter().filter(|(_, n)| **n == best).map(|(a, _)| *a).collect();
         let winner = match leaders[..] {
@@ -107,6 +101,15 @@ impl WanVotes {
             _ => None,
         }
     }
+}
+
+/// How many times each address occurs.
+fn tally(addresses: impl Iterator<Item = SocketAddr>) -> BTreeMap<SocketAddr, usize> {
+    let mut tally = BTreeMap::new();
+    for a in addresses {
+        *tally.entry(a).or_default() += 1;
+    }
+    tally
 }
 
 #[cfg(test)]

@@ -362,6 +362,14 @@ impl Endpoint {
         true
     }
 
+    /// Queues slot `i`'s timers for recomputation at the next `flush_timers` (once).
+    fn mark_dirty(flag: &mut bool, i: usize, dirty: &mut Vec<usize>) {
+        if !*flag {
+            *flag = true;
+            dirty.push(i);
+        }
+    }
+
     /// Recomputes a stream's timers and readiness after anything touched it; frees it if dead.
     fn touch(&mut self, i: usize, now: Instant) {
         let slot = &mut self.slots[i];
@@ -378,10 +386,7 @@ impl Endpoint {
             return;
         }
         s.path_update(now, &mut self.events);
-        if !slot.dirty {
-            slot.dirty = true;
-            self.dirty.push(i);
-        }
+        Self::mark_dirty(&mut slot.dirty, i, &mut self.dirty);
         let node_ok =
             node_allows(&mut self.node, self.node_waiting.is_empty(), self.node_reserved, slot.admitted, s, now);
         if !slot.in_ready && s.has_output(now, node_ok) {
@@ -491,14 +496,10 @@ impl Endpoint {
         self.config.keepalive = keepalive;
         self.config.idle_timeout = self.base_idle_timeout.max(keepalive.saturating_mul(4));
         self.now = self.now.max(now);
-        for i in 0..self.slots.len() {
-            let slot = &mut self.slots[i];
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(s) = slot.stream.as_mut() else { continue };
             s.set_keepalive(keepalive, self.config.idle_timeout);
-            if !slot.dirty {
-                slot.dirty = true;
-                self.dirty.push(i);
-            }
+            Self::mark_dirty(&mut slot.dirty, i, &mut self.dirty);
         }
         self.flush_timers();
     }
@@ -772,9 +773,7 @@ impl Machine for Endpoint {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if !self.replies.is_empty()
-            && let Some(t) = self.replies.pop(buf)
-        {
+        if let Some(t) = self.replies.pop(buf) {
             return Some(t);
         }
         while let Some(i) = self.ready.pop_front() {

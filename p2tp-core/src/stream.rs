@@ -188,9 +188,9 @@ pub(crate) struct Stream {
     update_gap_us: u64,
 }
 
-/// Whole microseconds in `d`, rounded up.
+/// Whole microseconds in `d`, rounded up as `Instant + Duration` rounds (saturating).
 fn ceil_us(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos().div_ceil(1_000)).unwrap_or(u64::MAX)
+    (Instant::ZERO + d).as_micros()
 }
 
 /// Whether at least `gap_us` (a [`ceil_us`]) has passed from `since` to `now`.

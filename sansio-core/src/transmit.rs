@@ -192,7 +192,17 @@ impl TransmitQueue {
     /// Writes the oldest datagram into `buf` and returns where it goes, or `None` if the queue
     /// is empty. A `buf` shorter than the datagram (a driver breaking the
     /// [`Machine`](crate::Machine) contract) drops it, counted, and moves to the next.
+    #[inline]
     pub fn pop(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        // Machines ask an empty queue first on every poll: that answer costs no call.
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.pop_queued(buf)
+    }
+
+    /// [`pop`](Self::pop) once something waits.
+    fn pop_queued(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         loop {
             let e = self.entries.pop_front()?;
             let start = self.head;

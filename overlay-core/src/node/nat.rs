@@ -58,8 +58,6 @@ pub(crate) struct NatState {
     /// A check should start at the next timeout (at start, and after the address changed).
     due: bool,
     report: Option<NatReport>,
-    /// Checks started.
-    pub(crate) checks: u32,
 }
 
 impl NatState {
@@ -120,7 +118,6 @@ impl<S: Store> Node<S> {
             check.start(now);
             self.nat.check = Some(check);
             self.nat.check_public = None;
-            self.nat.checks += 1;
         }
         if let Some(check) = self.nat.check.as_mut()
             && check.poll_timeout().is_some_and(|t| t <= now)

@@ -80,12 +80,16 @@ impl<S: Store> Node<S> {
     /// peer the node never heard from directly said it can be reached.
     pub fn binding_of(&self, mid: &Mid) -> Option<SocketAddr> {
         let key = self.keys.get(mid)?;
-        let (_, id) = self.sync.store().current(&sync_core::Slot::Binding(*key))?;
-        let record = VerifiedRecord::decode(&self.sync.store().get(&id)?).ok()?;
-        match record.record().body {
+        match self.current_body(&sync_core::Slot::Binding(*key))? {
             Body::Binding { address } => Some(address),
             _ => None,
         }
+    }
+
+    /// The body of the record the store holds for `slot` now, if any.
+    pub(super) fn current_body(&self, slot: &sync_core::Slot) -> Option<Body> {
+        let (_, id) = self.sync.store().current(slot)?;
+        Some(VerifiedRecord::decode(&self.sync.store().get(&id)?).ok()?.record().body.clone())
     }
 
     /// Signs a Relation record from this node to the peer `mid` (strength 0 withdraws it),

@@ -12,7 +12,7 @@ use alloc::collections::BTreeMap;
 use core::time::Duration;
 
 use sansio_core::Instant;
-use sync_core::{Body, RelationType, Slot, Store, VerifiedRecord};
+use sync_core::{Body, RelationType, Slot, Store};
 
 use super::Node;
 use crate::identity::Mid;
@@ -104,10 +104,8 @@ impl<S: Store> Node<S> {
     fn stored_traffic_strength(&self, mid: &Mid) -> u32 {
         let Some(subject) = self.key_of(mid) else { return 0 };
         let slot = Slot::Relation { issuer: self.identity.public(), subject, kind: RelationType::TRAFFIC_EXCHANGE };
-        let Some((_, id)) = self.sync.store().current(&slot) else { return 0 };
-        let Some(record) = self.sync.store().get(&id).and_then(|b| VerifiedRecord::decode(&b).ok()) else { return 0 };
-        match record.record().body {
-            Body::Relation { strength, .. } => strength,
+        match self.current_body(&slot) {
+            Some(Body::Relation { strength, .. }) => strength,
             _ => 0,
         }
     }
