@@ -10,7 +10,7 @@
 use core::fmt;
 
 use sha1::{Digest, Sha1};
-use sync_core::PublicKey;
+use sync_core::{PublicKey, Verifier};
 
 /// Length of a key bin.
 pub const KEY_BIN_LEN: usize = 74;
@@ -63,8 +63,7 @@ impl PeerKey {
 
     /// Whether `signature` is this key's plain Ed25519 (RFC 8032) signature of `message`.
     pub fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let pk = ed25519_compact::PublicKey::new(self.ed25519().0);
-        pk.verify(message, &ed25519_compact::Signature::new(*signature)).is_ok()
+        Verifier::default().verify(&self.ed25519(), message, signature)
     }
 }
 

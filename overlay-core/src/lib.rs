@@ -32,3 +32,4 @@ pub use node::{
     SYNC_MESSAGE, SendError, SendFailure,
 };
 pub use peers::Peer;
+pub use sync_core::{SignatureMemo, Verifier};

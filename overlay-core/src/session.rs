@@ -34,7 +34,7 @@ use ed25519_compact::x25519;
 use hmac::{Hmac, Mac};
 use sansio_core::Instant;
 use sha2::{Digest, Sha256};
-use sync_core::Identity;
+use sync_core::{Identity, Verifier};
 
 use crate::identity::{KEY_BIN_LEN, Mid, PeerKey};
 
@@ -92,8 +92,8 @@ impl Hello {
         out
     }
 
-    /// A hello whose layout and signature are valid; `None` otherwise.
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+    /// A hello whose layout and signature (checked by `verifier`) are valid; `None` otherwise.
+    pub(crate) fn decode(bytes: &[u8], verifier: &Verifier) -> Option<Self> {
         if bytes.len() != HELLO_LEN || bytes[0] != HELLO || bytes[1] & !VERIFIED_YOU != 0 {
             return None;
         }
@@ -112,7 +112,7 @@ impl Hello {
         let mut signed = Vec::with_capacity(DOMAIN.len() + SIGNED_LEN);
         signed.extend_from_slice(DOMAIN);
         signed.extend_from_slice(&bytes[..SIGNED_LEN]);
-        key.verifies(&signed, &signature).then_some(Self {
+        verifier.verify(&key.ed25519(), &signed, &signature).then_some(Self {
             key,
             verified_you: bytes[1] & VERIFIED_YOU != 0,
             mine,
@@ -341,20 +341,20 @@ mod tests {
         let (id, key) = identity(3);
         let bytes = hello(key).encode(&id);
         assert_eq!(bytes.len(), HELLO_LEN);
-        assert_eq!(Hello::decode(&bytes), Some(hello(key)));
+        assert_eq!(Hello::decode(&bytes, &Verifier::default()), Some(hello(key)));
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
-            assert_eq!(Hello::decode(&b), None, "byte {i} changed");
+            assert_eq!(Hello::decode(&b, &Verifier::default()), None, "byte {i} changed");
         }
-        assert_eq!(Hello::decode(&bytes[..HELLO_LEN - 1]), None);
+        assert_eq!(Hello::decode(&bytes[..HELLO_LEN - 1], &Verifier::default()), None);
     }
 
     #[test]
     fn a_hello_signed_by_another_key_fails() {
         let (_, key) = identity(3);
         let (other, _) = identity(4);
-        assert_eq!(Hello::decode(&hello(key).encode(&other)), None);
+        assert_eq!(Hello::decode(&hello(key).encode(&other), &Verifier::default()), None);
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! # Ok::<(), netsim::RunError>(())
 //! ```
 
+mod memo;
 mod nat_kind;
 mod scenario;
 
+pub use memo::SharedMemo;
 pub use nat_kind::{NatKind, NatMix};
 pub use scenario::{Cell, Report, Scenario, run};

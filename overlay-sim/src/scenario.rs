@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use netsim::{HostId, LinkConfig, RunError, Sim};
 use overlay_core::wire::Community;
-use overlay_core::{Config, Event, Mid, Node, PathKind};
+use overlay_core::{Config, Event, Mid, Node, PathKind, Verifier};
 use sansio_core::{Instant, Seed, SeededRng};
 use serde::Serialize;
 
+use crate::memo::SharedMemo;
 use crate::nat_kind::{NatKind, NatMix};
 
 /// What to simulate.
@@ -35,6 +37,10 @@ pub struct Scenario {
     /// Record every packet to and from this node (0: the first node after the bootstrap
     /// nodes), on its own access link, for [`Report::pcap`].
     pub capture: Option<usize>,
+    /// Whether the nodes share one signature memo ([`crate::SharedMemo`]): each distinct
+    /// signature is then checked once, not by every node that receives it. The run is the
+    /// same either way (its [`Report::trace_hash`] too); only the time taken differs.
+    pub share_signatures: bool,
 }
 
 impl Scenario {
@@ -51,6 +57,7 @@ impl Scenario {
             bootstraps: (nodes / 300).max(3),
             probe_start: 30,
             capture: None,
+            share_signatures: true,
         }
     }
 }
@@ -109,6 +116,14 @@ pub struct Report {
     pub matrix: Vec<Cell>,
     /// Events the simulator processed.
     pub sim_events: u64,
+    /// A hash of everything observable in the run (`netsim::Sim::trace_hash`): the same
+    /// scenario gives the same hash.
+    pub trace_hash: u64,
+    /// Signature checks the shared memo answered, and those it left to the curve (both 0
+    /// without [`Scenario::share_signatures`]).
+    pub signatures_recalled: u64,
+    /// See `signatures_recalled`.
+    pub signatures_checked: u64,
     /// With [`Scenario::capture`]: the captured node's packets, both ways, as a pcap file
     /// (raw IP + UDP, virtual time stamps) that Wireshark and tshark read.
     #[serde(skip)]
@@ -146,15 +161,23 @@ struct Built {
     hosts: Vec<HostId<Node>>,
     kinds: Vec<NatKind>,
     mids: Vec<Mid>,
+    memo: Option<Arc<SharedMemo>>,
 }
+
+/// Digests the shared memo holds per generation (32 bytes each): about 40 MB, a few seconds
+/// of virtual time's signatures at 10,000 nodes, which is all a message's signature needs.
+const MEMO_CAPACITY: usize = 1 << 20;
 
 fn build(s: &Scenario) -> Built {
     let mut sim = Sim::new(Seed::from_u64(s.seed));
     let net = sim.internet();
     let community = Community(*b"ipv8-rs simulation 1");
     let boot: Vec<SocketAddr> = (0..s.bootstraps).map(|i| SocketAddr::new(public_ip(i), 6421)).collect();
+    let memo = s.share_signatures.then(|| Arc::new(SharedMemo::new(MEMO_CAPACITY)));
+    let verifier = memo.clone().map(|m| Verifier::with_memo(m)).unwrap_or_default();
     let config = |local: SocketAddr, bootstrap: Vec<SocketAddr>| {
         let mut c = Config::new(community, local, bootstrap);
+        c.verifier = verifier.clone();
         // The simulation asks "can every node reach every other?": the trust gate is open,
         // so every node's Peer and Binding records spread.
         c.trust_threshold = 0.0;
@@ -205,7 +228,7 @@ fn build(s: &Scenario) -> Built {
         kinds.push(kind);
     }
     let mids = hosts.iter().map(|h| sim.machine(*h).mid()).collect();
-    Built { sim, hosts, kinds, mids }
+    Built { sim, hosts, kinds, mids, memo }
 }
 
 /// Runs `s`, calling `progress` with each virtual second done.
@@ -214,7 +237,7 @@ fn build(s: &Scenario) -> Built {
 ///
 /// When the simulator finds a machine breaking its contract or a livelock.
 pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunError> {
-    let Built { mut sim, hosts, kinds, mids } = build(s);
+    let Built { mut sim, hosts, kinds, mids, memo } = build(s);
     let first = s.bootstraps;
     let n = hosts.len();
     let captured = s.capture.and_then(|k| hosts.get(first + k)).map(|h| [sim.host_uplink(*h), sim.host_downlink(*h)]);
@@ -318,6 +341,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     let mut held_pct: Vec<f64> = held.iter().map(|h| 100.0 * *h as f64 / most as f64).collect();
     held_pct.sort_by(f64::total_cmp);
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
+    let (signatures_recalled, signatures_checked) = memo.map_or((0, 0), |m| m.hits_and_misses());
     Ok(Report {
         nodes: s.nodes,
         bootstraps: s.bootstraps,
@@ -335,6 +359,9 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
         matrix: cells.into_values().collect(),
         sim_events: sim.stats().events,
+        trace_hash: sim.trace_hash(),
+        signatures_recalled,
+        signatures_checked,
         pcap: captured.map(|links| {
             let mut out = Vec::new();
             // Writing to memory cannot fail.

@@ -28,6 +28,7 @@ mod record;
 mod store;
 #[cfg(feature = "synthetic")]
 pub mod synthetic;
+mod verifier;
 pub mod wire;
 
 pub use accept::{AcceptAll, Accepted, FixedReputation, Policy, Rejection, Reputation, SeenIds, TrustGraph};
@@ -38,6 +39,7 @@ pub use record::{
     SIGNATURE_LEN, SignatureError, Slot, VERSION, VerifiedRecord, VerifyError, ZeroSeed,
 };
 pub use store::{MemStore, Store};
+pub use verifier::{SignatureMemo, Verifier};
 
 /// Hash maps of the crate: foldhash with a fixed seed, so nothing depends on a random state.
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;

@@ -12,6 +12,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use sha2::{Digest, Sha256};
 
 use crate::reader::Reader;
+use crate::verifier::Verifier;
 
 /// The encoding version this crate writes and accepts.
 pub const VERSION: u8 = 1;
@@ -339,12 +340,22 @@ pub struct VerifiedRecord {
 impl VerifiedRecord {
     /// Decodes canonical bytes and verifies every signature.
     pub fn decode(bytes: &[u8]) -> Result<Self, VerifyError> {
+        Self::decode_with(bytes, &Verifier::default())
+    }
+
+    /// [`VerifiedRecord::decode`], with signatures checked by `verifier` (which may recall
+    /// them from a memo shared by the nodes of one process).
+    pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Self, VerifyError> {
         let record = Record::decode(bytes)?;
         let signed_len = bytes.len() - SIGNATURE_LEN * (1 + usize::from(record.countersignature.is_some()));
         let message = &bytes[..signed_len];
-        verify(&record.signer, message, &record.signature).map_err(|()| SignatureError::Signer)?;
-        if let (Some(cs), Body::Relation { subject, .. }) = (&record.countersignature, &record.body) {
-            verify(subject, message, cs).map_err(|()| SignatureError::Countersigner)?;
+        if !verifier.verify(&record.signer, message, &record.signature) {
+            return Err(SignatureError::Signer.into());
+        }
+        if let (Some(cs), Body::Relation { subject, .. }) = (&record.countersignature, &record.body)
+            && !verifier.verify(subject, message, cs)
+        {
+            return Err(SignatureError::Countersigner.into());
         }
         Ok(Self { id: ContentId::of(bytes), bytes: bytes.to_vec(), record })
     }
@@ -375,11 +386,6 @@ pub enum VerifyError {
     Signature(#[from] SignatureError),
 }
 
-fn verify(key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Result<(), ()> {
-    let pk = ed25519_compact::PublicKey::new(key.0);
-    pk.verify(message, &ed25519_compact::Signature::new(*signature)).map_err(|_| ())
-}
-
 /// The all-zero secret seed, refused by [`Identity::from_seed`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[error("the all-zero secret seed is not a key")]
@@ -396,6 +402,8 @@ pub struct ZeroSeed;
 #[derive(Clone)]
 pub struct Identity {
     pair: ed25519_compact::KeyPair,
+    /// Told of every signature made, so nodes sharing its memo need not check them.
+    verifier: Verifier,
 }
 
 impl fmt::Debug for Identity {
@@ -409,7 +417,22 @@ impl Identity {
     /// The all-zero seed is refused: it is what an uninitialised buffer holds, not a key.
     pub fn from_seed(seed: [u8; 32]) -> Result<Self, ZeroSeed> {
         let pair = ed25519_compact::KeyPair::try_from_seed(ed25519_compact::Seed::new(seed)).map_err(|_| ZeroSeed)?;
-        Ok(Self { pair })
+        Ok(Self { pair, verifier: Verifier::default() })
+    }
+
+    /// This identity, telling `verifier`'s memo of every signature it makes (see
+    /// [`SignatureMemo`](crate::SignatureMemo)).
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Signs with the key and tells the verifier's memo.
+    fn signature(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let signature = *self.pair.sk.sign(message, None);
+        self.verifier.remember(&self.public(), message, &signature);
+        signature
     }
 
     /// The secret seed, to store in an identity file.
@@ -427,7 +450,7 @@ impl Identity {
     /// Signs arbitrary bytes with plain Ed25519 (RFC 8032, deterministic): what overlay
     /// messages carry. Records are signed with [`Identity::sign`] instead.
     pub fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        *self.pair.sk.sign(message, None)
+        self.signature(message)
     }
 
     /// Signs `body` at `timestamp_ms` (without a countersignature).
@@ -440,7 +463,7 @@ impl Identity {
             Record { signer: self.public(), timestamp_ms, body, signature: [0; SIGNATURE_LEN], countersignature: None };
         record.check_fields()?;
         let message = record.signed_bytes();
-        record.signature = *self.pair.sk.sign(&message, None);
+        record.signature = self.signature(&message);
         let bytes = record.encode()?;
         Ok(VerifiedRecord { id: ContentId::of(&bytes), bytes, record })
     }
@@ -456,8 +479,8 @@ impl Identity {
             _ => return Err(DecodeError::NonCanonical("countersign: not a countersignable relation to me").into()),
         }
         let message = record.signed_bytes();
-        record.countersignature = Some(*self.pair.sk.sign(&message, None));
-        VerifiedRecord::decode(&record.encode()?)
+        record.countersignature = Some(self.signature(&message));
+        VerifiedRecord::decode_with(&record.encode()?, &self.verifier)
     }
 
     /// The issuer's half of a countersigned relation: the record with `countersigned` set and
@@ -476,7 +499,7 @@ impl Identity {
             signature: [0; SIGNATURE_LEN],
             countersignature: None,
         };
-        record.signature = *self.pair.sk.sign(record.signed_bytes(), None);
+        record.signature = self.signature(&record.signed_bytes());
         record
     }
 }

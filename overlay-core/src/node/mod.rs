@@ -11,7 +11,9 @@ use core::time::Duration;
 use p2tp_core::{Endpoint, Protocol};
 use sansio_core::{Instant, Machine, Seed, SeededRng, Transmit, TransmitQueue};
 use stun_core::{Server, ServerConfig};
-use sync_core::{ContentId, Identity, Kind, MemStore, Policy, PublicKey, Store, SyncNode, TrustGraph, ZeroSeed};
+use sync_core::{
+    ContentId, Identity, Kind, MemStore, Policy, PublicKey, Store, SyncNode, TrustGraph, Verifier, ZeroSeed,
+};
 
 use alloc::collections::BTreeMap;
 
@@ -85,6 +87,11 @@ pub struct Config {
     /// unit of strength of the Traffic-exchange relation the node signs to it, checked once
     /// a minute (`docs/overlay.md` §5.1). `None`: no automatic relation.
     pub traffic_unit: Option<u64>,
+    /// Checks the signatures of arriving messages and records. The default checks each with
+    /// the curve; a simulator gives all its nodes one with a shared
+    /// [`SignatureMemo`](crate::SignatureMemo), so a signature made or checked by one node is
+    /// not checked again by the next (`docs/overlay.md` §7).
+    pub verifier: Verifier,
 }
 
 /// How long an introduced candidate's puncture may take; after that the walk goes to it
@@ -117,6 +124,7 @@ impl Config {
             opener_ttl: 3,
             nat_probe: None,
             traffic_unit: Some(1 << 20),
+            verifier: Verifier::default(),
         }
     }
 }
@@ -408,7 +416,7 @@ impl<S: Store> Node<S> {
         // last one.
         config.walk_interval = config.walk_interval.max(Duration::from_millis(1));
         config.sync_interval = config.sync_interval.max(Duration::from_millis(1));
-        let identity = Identity::from_seed(identity_seed)?;
+        let identity = Identity::from_seed(identity_seed)?.with_verifier(config.verifier.clone());
         let Some(key) = PeerKey::from_ed25519(&identity.public()) else {
             unreachable!("an Ed25519 key made from a seed is a valid point")
         };
@@ -428,8 +436,9 @@ impl<S: Store> Node<S> {
             trust_core::WalkConfig::default(),
             rng.child_seed(),
         );
-        let sync =
-            SyncNode::new(sync_core::Config::new(policy, config.unix_ms_at_origin), rng.child_seed(), store, trust);
+        let mut sync_config = sync_core::Config::new(policy, config.unix_ms_at_origin);
+        sync_config.verifier = config.verifier.clone();
+        let sync = SyncNode::new(sync_config, rng.child_seed(), store, trust);
         let config_has_probe = config.nat_probe.is_some();
         let mut node = Self {
             peers: Peers::new(config.max_peers, 64),
@@ -509,7 +518,7 @@ impl<S: Store> Node<S> {
         self.stun.as_ref().map(Server::stats)
     }
     fn on_overlay(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
-        let Ok(msg) = wire::decode(datagram) else {
+        let Ok(msg) = wire::decode_with(datagram, &self.config.verifier) else {
             self.stats.malformed += 1;
             return;
         };

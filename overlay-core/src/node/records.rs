@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use sansio_core::{Instant, Machine, Transmit};
-use sync_core::{Body, ContentId, Kind, PublicKey, Rejection, RelationType, Store, VerifiedRecord};
+use sync_core::{Body, ContentId, Kind, PublicKey, Record, Rejection, RelationType, Store, VerifiedRecord};
 use trust_core::paths;
 
 use super::{Event, Node};
@@ -86,10 +86,12 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The body of the record the store holds for `slot` now, if any.
+    /// The body of the record the store holds for `slot` now, if any. The store only holds
+    /// records whose signatures were checked on the way in (or when loaded at start), so
+    /// they are decoded here, not checked again.
     pub(super) fn current_body(&self, slot: &sync_core::Slot) -> Option<Body> {
         let (_, id) = self.sync.store().current(slot)?;
-        Some(VerifiedRecord::decode(&self.sync.store().get(&id)?).ok()?.record().body.clone())
+        Some(Record::decode(&self.sync.store().get(&id)?).ok()?.body)
     }
 
     /// Signs a Relation record from this node to the peer `mid` (strength 0 withdraws it),
@@ -148,7 +150,9 @@ impl<S: Store> Node<S> {
         // In id order, so the graph is built the same way whatever order the store keeps.
         ids.sort_unstable();
         for id in ids {
-            let Some(record) = self.sync.store().get(&id).and_then(|b| VerifiedRecord::decode(&b).ok()) else {
+            let Some(record) =
+                self.sync.store().get(&id).and_then(|b| VerifiedRecord::decode_with(&b, &self.config.verifier).ok())
+            else {
                 continue;
             };
             let signer = record.record().signer;
@@ -280,16 +284,17 @@ impl<S: Store> Node<S> {
                 if let Some(key) = crate::identity::PeerKey::from_ed25519(&signer) {
                     self.keys.insert(key.mid(), signer);
                 }
+                // Just checked and stored by sync: decoded, not checked again.
                 if kind == Kind::Relation
                     && let Some(bytes) = self.sync.store().get(&id)
-                    && let Ok(record) = VerifiedRecord::decode(&bytes)
+                    && let Ok(record) = Record::decode(&bytes)
                 {
-                    if let Body::Relation { subject, .. } = record.record().body
+                    if let Body::Relation { subject, .. } = record.body
                         && let Some(key) = crate::identity::PeerKey::from_ed25519(&subject)
                     {
                         self.keys.insert(key.mid(), subject);
                     }
-                    if self.sync.reputation_mut().apply_record(record.record()) {
+                    if self.sync.reputation_mut().apply_record(&record) {
                         // Trust moved: records refused for their signer's standing get another look.
                         self.sync.reputation_changed();
                     }

@@ -394,7 +394,7 @@ impl<S: Store> Node<S> {
         let hello = match known {
             Some((_, h)) => *h,
             None => {
-                let Some(h) = Hello::decode(data) else {
+                let Some(h) = Hello::decode(data, &self.config.verifier) else {
                     self.stats.bad_hellos += 1;
                     return;
                 };

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use sync_core::Identity;
+use sync_core::{Identity, Verifier};
 
 use super::address::{self, Style};
 use super::{PREFIX_LEN, VERSION};
@@ -350,6 +350,12 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
 /// Parses and, for signed kinds, verifies a datagram. Never panics; allocates at most the
 /// datagram's length.
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    decode_with(bytes, &Verifier::default())
+}
+
+/// [`decode`], with the signature checked by `verifier` (which may recall it from a memo
+/// shared by the nodes of one process).
+pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeError> {
     let mut r = Reader(bytes);
     if r.array::<2>()? != [0, VERSION] {
         return Err(DecodeError::NotCommunity);
@@ -374,7 +380,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         let end = bytes.len().checked_sub(64).ok_or(DecodeError::Truncated)?;
         let mut sig = [0u8; 64];
         sig.copy_from_slice(&bytes[end..]);
-        if end < PREFIX_LEN + 1 + 2 + KEY_BIN_LEN || !key.verifies(&bytes[..end], &sig) {
+        if end < PREFIX_LEN + 1 + 2 + KEY_BIN_LEN || !verifier.verify(&key.ed25519(), &bytes[..end], &sig) {
             return Err(DecodeError::Signature);
         }
         (Some(key), end)

@@ -26,7 +26,7 @@ use crate::recon::prefix;
 use crate::record::{ContentId, VerifiedRecord};
 use crate::store::Store;
 use crate::wire::{self, MAX_DATAGRAM, Message};
-use crate::{FastSet, fast_set};
+use crate::{FastSet, Verifier, fast_set};
 
 /// A node's settings.
 #[derive(Clone, Debug)]
@@ -59,6 +59,8 @@ pub struct Config {
     pub queue_datagrams: usize,
     /// See `queue_datagrams`.
     pub queue_bytes: usize,
+    /// Checks the signatures of arriving records (give nodes of one process a shared memo).
+    pub verifier: Verifier,
 }
 
 impl Config {
@@ -78,6 +80,7 @@ impl Config {
             passes_per_sec: 40,
             queue_datagrams: 8192,
             queue_bytes: 8 << 20,
+            verifier: Verifier::default(),
         }
     }
 }
@@ -519,7 +522,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             }
             // Bytes that are no valid record are not remembered: no honest peer holds them,
             // and remembering them would let anyone fill the reconciled set with junk.
-            let why = match VerifiedRecord::decode(bytes) {
+            let why = match VerifiedRecord::decode_with(bytes, &self.config.verifier) {
                 Ok(record) => match self.accept(now, record, Some(peer)) {
                     Ok(_) => {
                         stored += 1;
