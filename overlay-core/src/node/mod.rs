@@ -387,6 +387,8 @@ pub struct Node<S: Store = MemStore> {
     sync_probed: alloc::collections::BTreeSet<Mid>,
     /// The keys of every signer whose records the store holds, by member id.
     keys: BTreeMap<Mid, PublicKey>,
+    /// The keys in `keys`.
+    named: alloc::collections::BTreeSet<PublicKey>,
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
     sync: SyncNode<S, TrustGraph>,
     next_round: Instant,
@@ -465,6 +467,7 @@ impl<S: Store> Node<S> {
             via: BTreeMap::new(),
             introduced_by: VecDeque::new(),
             keys: BTreeMap::new(),
+            named: alloc::collections::BTreeSet::new(),
             relays: relay::Relays::default(),
             preferred: BTreeMap::new(),
             opened_seq: 0,

@@ -156,13 +156,9 @@ impl<S: Store> Node<S> {
                 continue;
             };
             let signer = record.record().signer;
-            if let Some(key) = crate::identity::PeerKey::from_ed25519(&signer) {
-                self.keys.insert(key.mid(), signer);
-            }
-            if let Body::Relation { subject, .. } = record.record().body
-                && let Some(key) = crate::identity::PeerKey::from_ed25519(&subject)
-            {
-                self.keys.insert(key.mid(), subject);
+            self.learn_key(signer);
+            if let Body::Relation { subject, .. } = record.record().body {
+                self.learn_key(subject);
             }
             if signer == self.identity.public() {
                 // Its own records' timestamps only move forward, even if the clock went back.
@@ -276,23 +272,32 @@ impl<S: Store> Node<S> {
         Some(Transmit { len: total, ..t })
     }
 
+    /// Makes `key` nameable by its member id. A key's mid (its py-ipv8 key bin, with the
+    /// Montgomery form, hashed) costs a field inversion: worked out once per key, not once
+    /// per record.
+    fn learn_key(&mut self, key: PublicKey) {
+        if self.named.contains(&key) {
+            return;
+        }
+        if let Some(bin) = crate::identity::PeerKey::from_ed25519(&key) {
+            self.keys.insert(bin.mid(), key);
+            self.named.insert(key);
+        }
+    }
+
     /// Feeds stored relations to the trust graph and reports stored records.
     pub(super) fn pump_records(&mut self) {
         while let Some(e) = self.sync.poll_event() {
             if let sync_core::Event::Stored { id, kind, signer, from } = e {
                 // Every signer with a stored record can be named by its member id.
-                if let Some(key) = crate::identity::PeerKey::from_ed25519(&signer) {
-                    self.keys.insert(key.mid(), signer);
-                }
+                self.learn_key(signer);
                 // Just checked and stored by sync: decoded, not checked again.
                 if kind == Kind::Relation
                     && let Some(bytes) = self.sync.store().get(&id)
                     && let Ok(record) = Record::decode(&bytes)
                 {
-                    if let Body::Relation { subject, .. } = record.body
-                        && let Some(key) = crate::identity::PeerKey::from_ed25519(&subject)
-                    {
-                        self.keys.insert(key.mid(), subject);
+                    if let Body::Relation { subject, .. } = record.body {
+                        self.learn_key(subject);
                     }
                     if self.sync.reputation_mut().apply_record(&record) {
                         // Trust moved: records refused for their signer's standing get another look.
