@@ -121,6 +121,12 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
             report.bytes_per_node_per_s,
             report.records_held_pct_p50
         ));
+        say(&format!(
+            "a relation signed at {} s was held by every node after {} ({:.1} % held it at the end)",
+            s.probe_start,
+            opt(report.relation_spread_s, "s"),
+            report.relation_held_pct
+        ));
         if let Some((path, bytes)) = &written {
             say(&format!("node {}'s packets: {} ({bytes} bytes of pcap)", args.pcap_node, path.display()));
         }

@@ -13,6 +13,7 @@ use overlay_core::wire::Community;
 use overlay_core::{Config, Event, Mid, Node, PathKind, Verifier};
 use sansio_core::{Instant, Seed, SeededRng};
 use serde::Serialize;
+use sync_core::{ContentId, RelationType};
 
 use crate::memo::SharedMemo;
 use crate::nat_kind::{NatKind, NatMix};
@@ -112,6 +113,11 @@ pub struct Report {
     pub bytes_per_node_per_s: f64,
     /// Records a node held at the end against the most any node held: median, per cent.
     pub records_held_pct_p50: f64,
+    /// Virtual seconds from the moment the first node signed a relation (when the messages
+    /// start) until every node stored it; `None` if some node never did.
+    pub relation_spread_s: Option<f64>,
+    /// Nodes (bootstrap nodes included) that held that relation at the end, per cent.
+    pub relation_held_pct: f64,
     /// The punch matrix.
     pub matrix: Vec<Cell>,
     /// Events the simulator processed.
@@ -264,6 +270,9 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
             }
         }
     }
+    // The relation the first node signs, when, and when every node held it.
+    let mut relation: Option<(ContentId, Instant)> = None;
+    let mut relation_everywhere: Option<f64> = None;
     for sec in 1..=s.seconds {
         sim.run_until(Instant::from_secs(sec))?;
         for (i, h) in hosts.iter().enumerate() {
@@ -280,6 +289,21 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
                     *got = Some((t, path != PathKind::Relayed));
                 }
             }
+        }
+        if sec == s.probe_start.max(1) && relation.is_none() {
+            // The first node befriends a peer it knows: a record every node should come to hold.
+            relation = sim
+                .call(hosts[first], |node: &mut Node, now| {
+                    let friend = node.peers().map(|p| p.key.mid()).min()?;
+                    node.relate(now, &friend, RelationType::SOCIAL_FRIEND, 5).ok()
+                })
+                .map(|id| (id, sim.now()));
+        }
+        if let Some((id, made)) = relation
+            && relation_everywhere.is_none()
+            && hosts.iter().all(|h| sync_core::Store::contains(sim.machine(*h).records(), &id))
+        {
+            relation_everywhere = Some(sim.now().saturating_duration_since(made).as_secs_f64());
         }
         if sec >= s.probe_start && (sec - s.probe_start).is_multiple_of(5) {
             for (&(a, b), (sent, got)) in &mut attempts {
@@ -357,6 +381,11 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         time_to_first_message_ms_p99: percentile(&ttfm, 0.99),
         bytes_per_node_per_s: bytes as f64 / s.nodes.max(1) as f64 / s.seconds.max(1) as f64,
         records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
+        relation_spread_s: relation_everywhere,
+        relation_held_pct: relation.map_or(0.0, |(id, _)| {
+            let holding = hosts.iter().filter(|h| sync_core::Store::contains(sim.machine(**h).records(), &id)).count();
+            pct(holding as u64, n as u64)
+        }),
         matrix: cells.into_values().collect(),
         sim_events: sim.stats().events,
         trace_hash: sim.trace_hash(),
