@@ -34,7 +34,8 @@ pub struct SharedMemo {
 }
 
 impl SharedMemo {
-    /// A memo of at most `2 × capacity` digests (32 bytes each, plus the set's overhead).
+    /// A memo of at most `2 × capacity` digests (a hash set of 2^20 digests takes about
+    /// 70 MB).
     #[must_use]
     pub fn new(capacity: usize) -> Self {
         Self { capacity: capacity.max(1), held: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
@@ -65,6 +66,10 @@ impl SignatureMemo for SharedMemo {
     fn remember(&self, key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) {
         let digest = Self::digest(key, message, signature);
         let mut g = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.current.contains(&digest) {
+            return;
+        }
+        g.previous.remove(&digest);
         self.insert(&mut g, digest);
     }
 

@@ -42,6 +42,9 @@ pub struct Scenario {
     /// signature is then checked once, not by every node that receives it. The run is the
     /// same either way (its [`Report::trace_hash`] too); only the time taken differs.
     pub share_signatures: bool,
+    /// Digests per generation of that memo (two generations are kept). A digest forgotten
+    /// costs one check on the curve, nothing else.
+    pub memo_capacity: usize,
 }
 
 impl Scenario {
@@ -59,6 +62,7 @@ impl Scenario {
             probe_start: 30,
             capture: None,
             share_signatures: true,
+            memo_capacity: MEMO_CAPACITY,
         }
     }
 }
@@ -170,7 +174,7 @@ struct Built {
     memo: Option<Arc<SharedMemo>>,
 }
 
-/// Digests the shared memo holds per generation (32 bytes each): about 40 MB, a few seconds
+/// Digests the shared memo holds per generation by default: about 70 MB each, a few seconds
 /// of virtual time's signatures at 10,000 nodes, which is all a message's signature needs.
 const MEMO_CAPACITY: usize = 1 << 20;
 
@@ -179,7 +183,7 @@ fn build(s: &Scenario) -> Built {
     let net = sim.internet();
     let community = Community(*b"ipv8-rs simulation 1");
     let boot: Vec<SocketAddr> = (0..s.bootstraps).map(|i| SocketAddr::new(public_ip(i), 6421)).collect();
-    let memo = s.share_signatures.then(|| Arc::new(SharedMemo::new(MEMO_CAPACITY)));
+    let memo = s.share_signatures.then(|| Arc::new(SharedMemo::new(s.memo_capacity)));
     let verifier = memo.clone().map(|m| Verifier::with_memo(m)).unwrap_or_default();
     let config = |local: SocketAddr, bootstrap: Vec<SocketAddr>| {
         let mut c = Config::new(community, local, bootstrap);

@@ -11,8 +11,14 @@ fn a_run_with_the_shared_memo_is_the_run_without_it() {
     s.seconds = 20;
     s.probe_start = 8;
     let with = run(&s, |_| {}).unwrap();
+    s.memo_capacity = 64;
+    let forgetful = run(&s, |_| {}).unwrap();
     s.share_signatures = false;
     let without = run(&s, |_| {}).unwrap();
+
+    // A memo too small to hold a second's signatures forgets most and changes nothing either.
+    assert_eq!(forgetful.trace_hash, without.trace_hash);
+    assert!(forgetful.signatures_checked > 1000, "{}", forgetful.signatures_checked);
 
     assert_eq!(with.trace_hash, without.trace_hash, "every delivery, drop and event the same");
     assert_eq!(with.matrix, without.matrix);

@@ -14,6 +14,10 @@
 //! A memo must only ever recall a `(key, message, signature)` triple that was given to its
 //! `remember`: one that recalls anything else lets forged messages in.
 //!
+//! The memo is shared through `alloc::sync::Arc`, so this module (and the cores that use
+//! it) needs a target with pointer-sized atomics, which every target of this workspace's
+//! drivers and simulator has; a `thumbv6m`-class target has not.
+//!
 //! ```
 //! use sync_core::{Identity, Verifier};
 //!

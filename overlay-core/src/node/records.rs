@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use sansio_core::{Instant, Machine, Transmit};
-use sync_core::{Body, ContentId, Kind, PublicKey, Record, Rejection, RelationType, Store, VerifiedRecord};
+use sync_core::{Body, ContentId, Kind, PublicKey, Rejection, RelationType, Store, VerifiedRecord};
 use trust_core::paths;
 
 use super::{Event, Node};
@@ -86,12 +86,12 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The body of the record the store holds for `slot` now, if any. The store only holds
-    /// records whose signatures were checked on the way in (or when loaded at start), so
-    /// they are decoded here, not checked again.
+    /// The body of the record the store holds for `slot` now, if any, its signature checked:
+    /// a store on disk may hold rows another process wrote.
     pub(super) fn current_body(&self, slot: &sync_core::Slot) -> Option<Body> {
         let (_, id) = self.sync.store().current(slot)?;
-        Some(Record::decode(&self.sync.store().get(&id)?).ok()?.body)
+        let bytes = self.sync.store().get(&id)?;
+        Some(VerifiedRecord::decode_with(&bytes, &self.config.verifier).ok()?.record().body.clone())
     }
 
     /// Signs a Relation record from this node to the peer `mid` (strength 0 withdraws it),
@@ -291,15 +291,15 @@ impl<S: Store> Node<S> {
             if let sync_core::Event::Stored { id, kind, signer, from } = e {
                 // Every signer with a stored record can be named by its member id.
                 self.learn_key(signer);
-                // Just checked and stored by sync: decoded, not checked again.
                 if kind == Kind::Relation
                     && let Some(bytes) = self.sync.store().get(&id)
-                    && let Ok(record) = Record::decode(&bytes)
+                    && let Ok(record) = VerifiedRecord::decode_with(&bytes, &self.config.verifier)
                 {
+                    let record = record.record();
                     if let Body::Relation { subject, .. } = record.body {
                         self.learn_key(subject);
                     }
-                    if self.sync.reputation_mut().apply_record(&record) {
+                    if self.sync.reputation_mut().apply_record(record) {
                         // Trust moved: records refused for their signer's standing get another look.
                         self.sync.reputation_changed();
                     }
