@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use overlay_sim::{NatMix, Scenario};
+use overlay_sim::{NatMix, Scenario, Sybils};
 use serde_json::json;
 
 use crate::peer::say;
@@ -38,6 +38,18 @@ pub(crate) struct SimArgs {
     /// The node --pcap records: 0 is the first node after the bootstrap nodes.
     #[arg(long, default_value_t = 0, requires = "pcap")]
     pcap_node: u32,
+    /// Add a Sybil region of this many attacker nodes (public hosts that befriend each
+    /// other). Honest nodes then befriend three honest peers each and store only the
+    /// records of signers they trust (see --trust-threshold).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    sybils: Option<u32>,
+    /// Honest nodes fooled into befriending a Sybil (one each).
+    #[arg(long, default_value_t = 5, requires = "sybils")]
+    attack_edges: usize,
+    /// With --sybils: the least trust (MeritRank score; about 0.001 for a typical peer
+    /// among 1,000) an honest node needs in a signer to store its records.
+    #[arg(long, default_value_t = 1e-4, requires = "sybils")]
+    trust_threshold: f64,
 }
 
 pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
@@ -48,6 +60,14 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
     s.seed = args.seed;
     s.probes = args.probes;
     s.probe_start = (args.seconds * 2 / 5).max(5);
+    if let Some(count) = args.sybils {
+        if !(args.trust_threshold.is_finite() && args.trust_threshold >= 0.0) {
+            return Err(Failure::usage(format!("--trust-threshold {} is not a trust", args.trust_threshold)));
+        }
+        let mut y = Sybils::new(count as usize, args.attack_edges);
+        y.threshold = args.trust_threshold;
+        s.sybils = Some(y);
+    }
     // The file is opened before the run, so a bad path fails at once, not after it.
     let pcap = match &args.pcap {
         Some(path) => {
@@ -127,6 +147,23 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
             opt(report.relation_spread_s, "s"),
             report.relation_held_pct
         ));
+        if let Some(y) = &report.sybil {
+            say(&format!(
+                "sybil region: {} Sybils, {} attack edges, threshold {}: {:.1} % of honest nodes hold Sybil records \
+                 ({} records, {} of them excluded by the holder's own gate); the most any other honest node trusts a \
+                 Sybil: {:.2e}; an honest node holds the records of {:.1} % of honest signers (median), trusting them \
+                 {:.2e} (median)",
+                y.sybils,
+                y.attack_edges,
+                y.threshold,
+                y.honest_nodes_holding_sybil_records_pct,
+                y.sybil_records_at_honest_nodes,
+                y.held_though_excluded,
+                y.sybil_trust_max,
+                y.honest_signers_held_pct_p50,
+                y.honest_trust_p50
+            ));
+        }
         if let Some((path, bytes)) = &written {
             say(&format!("node {}'s packets: {} ({bytes} bytes of pcap)", args.pcap_node, path.display()));
         }

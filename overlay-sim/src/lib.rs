@@ -16,7 +16,9 @@
 mod memo;
 mod nat_kind;
 mod scenario;
+mod sybil;
 
 pub use memo::SharedMemo;
 pub use nat_kind::{NatKind, NatMix};
 pub use scenario::{Cell, Report, Scenario, run};
+pub use sybil::{SybilReport, Sybils};

@@ -17,6 +17,7 @@ use sync_core::{ContentId, RelationType};
 
 use crate::memo::SharedMemo;
 use crate::nat_kind::{NatKind, NatMix};
+use crate::sybil::{self, Sides, SybilReport, Sybils};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -45,6 +46,9 @@ pub struct Scenario {
     /// Digests per generation of that memo (two generations are kept). A digest forgotten
     /// costs one check on the curve, nothing else.
     pub memo_capacity: usize,
+    /// A Sybil region besides the honest nodes; with it, honest nodes befriend each other and
+    /// gate records by trust (without it the gate is open: every node's records spread).
+    pub sybils: Option<Sybils>,
 }
 
 impl Scenario {
@@ -63,6 +67,7 @@ impl Scenario {
             capture: None,
             share_signatures: true,
             memo_capacity: MEMO_CAPACITY,
+            sybils: None,
         }
     }
 }
@@ -134,6 +139,8 @@ pub struct Report {
     pub signatures_recalled: u64,
     /// See `signatures_recalled`.
     pub signatures_checked: u64,
+    /// With [`Scenario::sybils`]: what the Sybil region achieved.
+    pub sybil: Option<SybilReport>,
     /// With [`Scenario::capture`]: the captured node's packets, both ways, as a pcap file
     /// (raw IP + UDP, virtual time stamps) that Wireshark and tshark read.
     #[serde(skip)]
@@ -189,10 +196,12 @@ fn build(s: &Scenario) -> Built {
         let mut c = Config::new(community, local, bootstrap);
         c.verifier = verifier.clone();
         // The simulation asks "can every node reach every other?": the trust gate is open,
-        // so every node's Peer and Binding records spread.
+        // so every node's Peer and Binding records spread. (Bootstrap nodes and Sybils
+        // keep it open; honest nodes facing Sybils close it, below.)
         c.trust_threshold = 0.0;
         c
     };
+    let honest_threshold = s.sybils.as_ref().map_or(0.0, |y| y.threshold);
     let mut hosts = Vec::new();
     let mut kinds = Vec::new();
     for (i, addr) in boot.iter().enumerate() {
@@ -227,7 +236,9 @@ fn build(s: &Scenario) -> Built {
         } else {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)), 6421)
         };
-        let node = Node::new(config(local, boot.clone()), identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
+        let mut c = config(local, boot.clone());
+        c.trust_threshold = honest_threshold;
+        let node = Node::new(c, identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
         let Ok(node) = node else { unreachable!("identity seeds are never zero") };
         let h = sim.add_host(realm, &[local], node);
         if realm == net {
@@ -236,6 +247,20 @@ fn build(s: &Scenario) -> Built {
         }
         hosts.push(h);
         kinds.push(kind);
+    }
+    // Sybils: public hosts, one key each, all run by the attacker.
+    for k in 0..s.sybils.as_ref().map_or(0, |y| y.count) {
+        let i = s.bootstraps + s.nodes + k;
+        let local = SocketAddr::new(public_ip(i), 6421);
+        let node = Node::new(config(local, boot.clone()), identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
+        let Ok(node) = node else { unreachable!("identity seeds are never zero") };
+        let h = sim.add_host(net, &[local], node);
+        let delay = Duration::from_millis(5 + (i as u64 * 7919 + s.seed) % 36);
+        let link = LinkConfig { delay, routers: 2, ..LinkConfig::default() };
+        *sim.link_mut(sim.host_uplink(h)) = link.clone();
+        *sim.link_mut(sim.host_downlink(h)) = link;
+        hosts.push(h);
+        kinds.push(NatKind::Open);
     }
     let mids = hosts.iter().map(|h| sim.machine(*h).mid()).collect();
     Built { sim, hosts, kinds, mids, memo }
@@ -249,7 +274,11 @@ fn build(s: &Scenario) -> Built {
 pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunError> {
     let Built { mut sim, hosts, kinds, mids, memo } = build(s);
     let first = s.bootstraps;
-    let n = hosts.len();
+    // Bootstrap and honest nodes; Sybils come after them.
+    let n = first + s.nodes;
+    let sides = Sides { honest: first..n, sybil: n..hosts.len() };
+    let mut attack = BTreeMap::new();
+    let mut sybil_rng = SeededRng::from_seed(Seed::from_u64(s.seed ^ 0x5b11));
     let captured = s.capture.and_then(|k| hosts.get(first + k)).map(|h| [sim.host_uplink(*h), sim.host_downlink(*h)]);
     for link in captured.iter().flatten() {
         sim.capture(*link);
@@ -280,7 +309,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     for sec in 1..=s.seconds {
         sim.run_until(Instant::from_secs(sec))?;
         for (i, h) in hosts.iter().enumerate() {
-            if discovered[i].is_none() && sim.machine(*h).peers().count() >= 20 {
+            if i < n && discovered[i].is_none() && sim.machine(*h).peers().count() >= 20 {
                 discovered[i] = Some(sec);
             }
             for (t, e) in sim.take_events(*h) {
@@ -294,18 +323,25 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
                 }
             }
         }
+        if let Some(y) = &s.sybils
+            && sec == y.relate_at
+        {
+            attack = sybil::relate(&mut sim, &hosts, &by_mid, &sides, y, &mut sybil_rng);
+        }
         if sec == s.probe_start.max(1) && relation.is_none() {
-            // The first node befriends a peer it knows: a record every node should come to hold.
+            // The first node befriends an honest peer it knows: a record every honest node
+            // should come to hold.
+            let honest: Vec<Mid> = mids[..n].to_vec();
             relation = sim
                 .call(hosts[first], |node: &mut Node, now| {
-                    let friend = node.peers().map(|p| p.key.mid()).min()?;
+                    let friend = node.peers().map(|p| p.key.mid()).filter(|m| honest.contains(m)).min()?;
                     node.relate(now, &friend, RelationType::SOCIAL_FRIEND, 5).ok()
                 })
                 .map(|id| (id, sim.now()));
         }
         if let Some((id, made)) = relation
             && relation_everywhere.is_none()
-            && hosts.iter().all(|h| sync_core::Store::contains(sim.machine(*h).records(), &id))
+            && hosts[..n].iter().all(|h| sync_core::Store::contains(sim.machine(*h).records(), &id))
         {
             relation_everywhere = Some(sim.now().saturating_duration_since(made).as_secs_f64());
         }
@@ -326,7 +362,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         progress(sec);
     }
 
-    let mut disc: Vec<f64> = discovered[first..].iter().flatten().map(|s| *s as f64).collect();
+    let mut disc: Vec<f64> = discovered[first..n].iter().flatten().map(|s| *s as f64).collect();
     disc.sort_by(f64::total_cmp);
     let mut cells: BTreeMap<(NatKind, NatKind), Cell> = BTreeMap::new();
     let mut ttfm = Vec::new();
@@ -363,13 +399,15 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         }
     }
     ttfm.sort_by(f64::total_cmp);
-    let bytes: u64 = hosts[first..].iter().map(|h| sim.link_stats(sim.host_uplink(*h)).delivered_bytes).sum();
-    let held: Vec<usize> = hosts[first..].iter().map(|h| sync_core::Store::len(sim.machine(*h).records())).collect();
+    let bytes: u64 = hosts[first..n].iter().map(|h| sim.link_stats(sim.host_uplink(*h)).delivered_bytes).sum();
+    let held: Vec<usize> = hosts[first..n].iter().map(|h| sync_core::Store::len(sim.machine(*h).records())).collect();
     let most = held.iter().copied().max().unwrap_or(0).max(1);
     let mut held_pct: Vec<f64> = held.iter().map(|h| 100.0 * *h as f64 / most as f64).collect();
     held_pct.sort_by(f64::total_cmp);
     let pct = |x: u64, of: u64| if of == 0 { 100.0 } else { 100.0 * x as f64 / of as f64 };
     let (signatures_recalled, signatures_checked) = memo.map_or((0, 0), |m| m.hits_and_misses());
+    let trace_hash = sim.trace_hash();
+    let sybil = s.sybils.as_ref().map(|y| sybil::measure(&mut sim, &hosts, &mids, &sides, y, &attack));
     Ok(Report {
         nodes: s.nodes,
         bootstraps: s.bootstraps,
@@ -387,14 +425,16 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
         relation_spread_s: relation_everywhere,
         relation_held_pct: relation.map_or(0.0, |(id, _)| {
-            let holding = hosts.iter().filter(|h| sync_core::Store::contains(sim.machine(**h).records(), &id)).count();
+            let holding =
+                hosts[..n].iter().filter(|h| sync_core::Store::contains(sim.machine(**h).records(), &id)).count();
             pct(holding as u64, n as u64)
         }),
         matrix: cells.into_values().collect(),
         sim_events: sim.stats().events,
-        trace_hash: sim.trace_hash(),
+        trace_hash,
         signatures_recalled,
         signatures_checked,
+        sybil,
         pcap: captured.map(|links| {
             let mut out = Vec::new();
             // Writing to memory cannot fail.
