@@ -41,7 +41,8 @@ pub(crate) struct SimArgs {
     /// Add a Sybil region of this many attacker nodes (public hosts that befriend each
     /// other). Honest nodes then befriend three honest peers each and store only the
     /// records of signers they trust (see --trust-threshold).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    /// (The report asks every honest node its trust in every Sybil: honest × Sybils queries.)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     sybils: Option<u32>,
     /// Honest nodes fooled into befriending a Sybil (one each).
     #[arg(long, default_value_t = 5, requires = "sybils")]
@@ -150,15 +151,20 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
         if let Some(y) = &report.sybil {
             say(&format!(
                 "sybil region: {} Sybils, {} attack edges, threshold {}: {:.1} % of honest nodes hold Sybil records \
-                 ({} records, {} of them excluded by the holder's own gate); the most any other honest node trusts a \
-                 Sybil: {:.2e}; an honest node holds the records of {:.1} % of honest signers (median), trusting them \
-                 {:.2e} (median)",
+                 ({} records, {} of them excluded by the holder's own gate now); an honest node without an attack \
+                 edge stores the records of {:.0} Sybils (median; at most {:.0}) and gives the region {:.2e} of its \
+                 trust (median; at most {:.2e}; one Sybil at most {:.2e}); it stores the records of {:.1} % of the \
+                 other honest signers (median), trusting them {:.2e} (median)",
                 y.sybils,
                 y.attack_edges,
                 y.threshold,
                 y.honest_nodes_holding_sybil_records_pct,
                 y.sybil_records_at_honest_nodes,
                 y.held_though_excluded,
+                y.sybil_signers_held_p50,
+                y.sybil_signers_held_max,
+                y.sybil_trust_total_p50,
+                y.sybil_trust_total_max,
                 y.sybil_trust_max,
                 y.honest_signers_held_pct_p50,
                 y.honest_trust_p50

@@ -140,6 +140,7 @@ pub struct Report {
     /// See `signatures_recalled`.
     pub signatures_checked: u64,
     /// With [`Scenario::sybils`]: what the Sybil region achieved.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sybil: Option<SybilReport>,
     /// With [`Scenario::capture`]: the captured node's packets, both ways, as a pcap file
     /// (raw IP + UDP, virtual time stamps) that Wireshark and tshark read.
@@ -208,7 +209,8 @@ fn build(s: &Scenario) -> Built {
         let others = boot.iter().copied().filter(|a| a != addr).collect();
         let mut c = config(*addr, others);
         // A bootstrap node introduces and relays for everyone: it keeps a table for all.
-        c.max_peers = c.max_peers.max(2 * (s.nodes + s.bootstraps));
+        let sybils = s.sybils.as_ref().map_or(0, |y| y.count);
+        c.max_peers = c.max_peers.max(2 * (s.nodes + s.bootstraps + sybils));
         let node = Node::new(c, identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
         let Ok(node) = node else { unreachable!("identity seeds are never zero") };
         hosts.push(sim.add_host(net, &[*addr], node));
@@ -279,7 +281,11 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     let sides = Sides { honest: first..n, sybil: n..hosts.len() };
     let mut attack = BTreeMap::new();
     let mut sybil_rng = SeededRng::from_seed(Seed::from_u64(s.seed ^ 0x5b11));
-    let captured = s.capture.and_then(|k| hosts.get(first + k)).map(|h| [sim.host_uplink(*h), sim.host_downlink(*h)]);
+    let captured = s
+        .capture
+        .filter(|k| *k < s.nodes)
+        .map(|k| hosts[first + k])
+        .map(|h| [sim.host_uplink(h), sim.host_downlink(h)]);
     for link in captured.iter().flatten() {
         sim.capture(*link);
     }

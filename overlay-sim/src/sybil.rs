@@ -1,4 +1,4 @@
-//! A Sybil region in a simulated overlay (`docs/overlay.md` §7): attacker nodes that befriend
+//! A Sybil region in a simulated overlay (`docs/overlay.md` §5): attacker nodes that befriend
 //! one another, and a few honest nodes fooled into befriending one of them (the attack
 //! edges). Honest nodes befriend honest nodes and store a signer's records only if their
 //! trust in it (MeritRank over the relations they hold) reaches a threshold. The report
@@ -56,8 +56,8 @@ pub struct SybilReport {
     /// Of those, records an honest node holds although, at the end, its own gate excludes
     /// their signer (trust below the threshold, and no relation of its own to it).
     pub held_though_excluded: u64,
-    /// Honest signers whose records an honest node holds, per cent of the honest nodes:
-    /// the median over honest nodes (the gate must let honest records through).
+    /// Other honest signers whose records an honest node holds, per cent of the other honest
+    /// nodes: the median over honest nodes (the gate must let honest records through).
     pub honest_signers_held_pct_p50: f64,
     /// An honest node's trust in the honest signers whose records it holds: the median over
     /// all such pairs.
@@ -70,7 +70,8 @@ pub struct SybilReport {
     pub sybil_trust_total_p50: f64,
     /// See `sybil_trust_total_p50`.
     pub sybil_trust_total_max: f64,
-    /// Distinct Sybils whose records an honest node holds: median and largest.
+    /// Distinct Sybils whose records an honest node without an attack edge holds: median and
+    /// largest.
     pub sybil_signers_held_p50: f64,
     /// See `sybil_signers_held_p50`.
     pub sybil_signers_held_max: f64,
@@ -83,8 +84,8 @@ pub(crate) struct Sides {
 }
 
 /// Each node befriends up to `friends` known peers of its own side, chosen by `rng`; the first
-/// `attack_edges` honest nodes each befriend the first Sybil they know. Returns the attack
-/// edges signed, honest index to Sybil index.
+/// `attack_edges` honest nodes each befriend the first Sybil they know (by host index, so
+/// often the same one). Returns the attack edges signed, honest index to Sybil index.
 pub(crate) fn relate(
     sim: &mut Sim,
     hosts: &[HostId<Node>],
@@ -160,9 +161,11 @@ pub(crate) fn measure(
         });
         let sybil_signers: BTreeSet<usize> = signers.keys().copied().filter(|j| sides.sybil.contains(j)).collect();
         holding += u64::from(!sybil_signers.is_empty());
-        sybil_signers_held.push(sybil_signers.len() as f64);
-        let honest_signers = signers.keys().filter(|j| sides.honest.contains(j)).count();
-        honest_held.push(100.0 * honest_signers as f64 / sides.honest.len().max(1) as f64);
+        if !attack.contains_key(&i) {
+            sybil_signers_held.push(sybil_signers.len() as f64);
+        }
+        let honest_signers = signers.keys().filter(|j| sides.honest.contains(j) && **j != i).count();
+        honest_held.push(100.0 * honest_signers as f64 / sides.honest.len().saturating_sub(1).max(1) as f64);
         // Node i's trust in every signer it holds records of, and (unless it befriended one)
         // in every Sybil, asked in one call.
         let befriended = attack.contains_key(&i);

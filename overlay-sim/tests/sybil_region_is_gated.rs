@@ -18,7 +18,7 @@ fn scenario(threshold: f64) -> Scenario {
 #[test]
 fn honest_nodes_keep_most_sybil_records_out_and_let_honest_ones_in() {
     let gated = run(&scenario(1e-3), |_| {}).unwrap();
-    // The control: the same network, relations and Sybils, with the honest nodes' gate open.
+    // The control: the same seed and sizes, with the honest nodes' gate open.
     let open = run(&scenario(0.0), |_| {}).unwrap();
     let (g, o) = (gated.sybil.unwrap(), open.sybil.unwrap());
     eprintln!("gated: {g:?}\nopen: {o:?}");
@@ -28,9 +28,11 @@ fn honest_nodes_keep_most_sybil_records_out_and_let_honest_ones_in() {
     // Gated, a typical honest node stores those of a few Sybils at most: the ones MeritRank
     // lets the attacker push over the threshold with the trust its attack edges bring in.
     assert!(g.sybil_signers_held_p50 <= 10.0, "{}", g.sybil_signers_held_p50);
-    assert!(g.sybil_records_at_honest_nodes * 4 < o.sybil_records_at_honest_nodes);
+    assert!(g.sybil_records_at_honest_nodes * 8 < o.sybil_records_at_honest_nodes);
     // All that trust together stays a small share of what a node gives out.
-    assert!(g.sybil_trust_total_p50 < 0.05, "{}", g.sybil_trust_total_p50);
+    assert!(g.sybil_trust_total_p50 < 0.02, "{}", g.sybil_trust_total_p50);
+    // Most Sybil records held were let in by a trust their signer still has.
+    assert!(g.held_though_excluded * 2 < g.sybil_records_at_honest_nodes, "{g:?}");
     // And honest records still flow: a typical honest node stores most honest signers'.
     assert!(g.honest_signers_held_pct_p50 >= 50.0, "{}", g.honest_signers_held_pct_p50);
 }
