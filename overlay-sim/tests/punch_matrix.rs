@@ -31,7 +31,7 @@ fn three_hundred_nodes_behind_every_kind_of_nat() {
     assert!(report.punch_success_pct >= 98.0, "{}", report.punch_success_pct);
     // Sync at this scale: the relation the first node signs at 25 s is held everywhere.
     assert_eq!(report.relation_held_pct, 100.0, "the relation reached every node");
-    assert!(report.relation_spread_s.is_some_and(|s| s <= 30.0), "{:?}", report.relation_spread_s);
+    assert!(report.relation_spread_s.is_some_and(|s| s <= 33.0), "{:?}", report.relation_spread_s);
     // Pairs RFC 4787 keeps apart are never counted as direct.
     for c in report.matrix.iter().filter(|c| !c.direct_possible) {
         assert_eq!(c.direct, 0, "{} to {}", c.from, c.to);

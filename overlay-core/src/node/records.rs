@@ -232,12 +232,22 @@ impl<S: Store> Node<S> {
             self.next_round = now + self.config.sync_interval;
             // Rounds go to peers known to speak sync, or not tried yet: a py-ipv8 peer gets one
             // round (it logs our message type as unknown) and then no more.
-            let candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
+            let mut candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
                 .peers
                 .iter()
                 .map(|p| (p.key.mid(), p.address))
                 .filter(|(m, _)| self.sync_capable.contains(m) || !self.sync_probed.contains(m))
                 .collect();
+            // With the trust gate on, every other round (by lot) goes to a peer this node
+            // trusts, if it knows one: such a peer holds records this node will accept (it
+            // trusts much the same signers), where a stranger mostly offers refusals.
+            if self.config.trust_threshold > 0.0 && self.rng.below(2) == 0 {
+                let trusted: alloc::vec::Vec<(Mid, SocketAddr)> =
+                    candidates.iter().copied().filter(|(m, _)| self.passes_gate(m)).collect();
+                if !trusted.is_empty() {
+                    candidates = trusted;
+                }
+            }
             if !candidates.is_empty() {
                 let (mid, address) = candidates[self.rng.below(candidates.len() as u64) as usize];
                 self.sync_probed.insert(mid);
@@ -252,6 +262,15 @@ impl<S: Store> Node<S> {
             }
         }
         self.pump_records();
+    }
+
+    /// Whether the trust gate lets `mid`'s records in: a peer this node relates to, or one
+    /// scoring at least the threshold.
+    fn passes_gate(&mut self, mid: &Mid) -> bool {
+        let Some(key) = self.key_of(mid) else { return false };
+        let graph = self.sync.reputation_mut();
+        sync_core::Reputation::trusts_directly(graph, &key)
+            || sync_core::Reputation::reputation(graph, &key) >= self.config.trust_threshold
     }
 
     pub(super) fn next_sync(&mut self) -> Instant {
