@@ -10,8 +10,6 @@
 //! is 7 % where 16 levels of 64 four-bit buckets (the same bytes) gave 9–10 %. Twelve levels
 //! reach differences of about 2^18, the largest table a decoder accepts.
 
-use alloc::vec::Vec;
-
 use super::hash::mix;
 
 /// Levels in an estimator.
@@ -58,6 +56,15 @@ impl Estimator {
 
     /// The estimated size of the symmetric difference with `other` (0 when they agree).
     pub fn difference(&self, other: &Estimator) -> u64 {
+        let mismatched = self.mismatched(other);
+        if mismatched.iter().all(|&k| k == 0) {
+            return 0;
+        }
+        most_likely_difference(&mismatched)
+    }
+
+    /// Buckets whose fingerprints differ from `other`'s, per level.
+    fn mismatched(&self, other: &Estimator) -> [u32; LEVELS] {
         let mut mismatched = [0u32; LEVELS];
         let bit = |i: usize| (self.bytes[i / 8] ^ other.bytes[i / 8]) >> (i % 8) & 1;
         for bucket in 0..LEVELS * BUCKETS {
@@ -66,23 +73,15 @@ impl Estimator {
                 mismatched[bucket / BUCKETS] += 1;
             }
         }
-        if mismatched.iter().all(|&k| k == 0) {
-            return 0;
-        }
-        most_likely_difference(&mismatched)
+        mismatched
     }
 }
 
-/// A geometric grid from 1 to 2^26 in steps of 1 % (1,812 points), built by the same
-/// repeated multiplication every time, so every caller sees the same values.
-fn grid() -> Vec<f64> {
-    let mut out = Vec::with_capacity(1_812);
-    let mut d = 1.0;
-    while d < 67_108_864.0 {
-        out.push(d);
-        d *= 1.01;
-    }
-    out
+/// A geometric grid from 1 to 2^26 in steps of 1 % (1,812 points), made by the same
+/// repeated multiplication every time, so every pass sees the same values; nothing is
+/// allocated.
+fn grid() -> impl Iterator<Item = f64> {
+    core::iter::successors(Some(1.0f64), |d| Some(d * 1.01)).take_while(|d| *d < 67_108_864.0)
 }
 
 /// The log-likelihood of `mismatched` buckets per level given a difference of `d` ids.
@@ -110,25 +109,27 @@ const COARSE: usize = 8;
 /// there the two searches may pick different points, both as likely and far past the
 /// 2^18 differences a decoder accepts.
 fn most_likely_difference(mismatched: &[u32; LEVELS]) -> u64 {
-    let grid = grid();
-    let best_of = |indices: &mut dyn Iterator<Item = usize>| {
-        let (mut best, mut best_ll) = (0, f64::NEG_INFINITY);
-        for i in indices {
-            let ll = log_likelihood(mismatched, grid[i]);
+    // The first point of greatest likelihood among `points`.
+    let best_of = |points: &mut dyn Iterator<Item = (usize, f64)>| {
+        let (mut best, mut best_ll) = ((0, 1.0), f64::NEG_INFINITY);
+        for (i, d) in points {
+            let ll = log_likelihood(mismatched, d);
             if ll > best_ll {
-                (best, best_ll) = (i, ll);
+                (best, best_ll) = ((i, d), ll);
             }
         }
         best
     };
-    let coarse = best_of(&mut (0..grid.len()).step_by(COARSE));
-    let fine = best_of(&mut (coarse.saturating_sub(COARSE - 1)..(coarse + COARSE).min(grid.len())));
-    libm::round(grid[fine]) as u64
+    let (coarse, _) = best_of(&mut grid().enumerate().step_by(COARSE));
+    let from = coarse.saturating_sub(COARSE - 1);
+    let (_, d) = best_of(&mut grid().enumerate().skip(from).take(coarse + COARSE - from));
+    libm::round(d) as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
     use sansio_core::{Seed, SeededRng};
 
     fn estimate(d: usize, shared: usize, seed: u64) -> u64 {
@@ -170,13 +171,7 @@ mod tests {
                 for _ in 0..d {
                     a.add(rng.next_u64());
                 }
-                let mut mismatched = [0u32; LEVELS];
-                for bucket in 0..LEVELS * BUCKETS {
-                    let first = bucket * FINGERPRINT_BITS;
-                    let differs = (first..first + FINGERPRINT_BITS)
-                        .any(|i| (a.bytes[i / 8] ^ b.bytes[i / 8]) >> (i % 8) & 1 == 1);
-                    mismatched[bucket / BUCKETS] += u32::from(differs);
-                }
+                let mismatched = a.mismatched(&b);
                 assert_eq!(most_likely_difference(&mismatched), full_grid(&mismatched), "d = {d}, seed {seed}");
                 cases += 1;
             }
