@@ -160,6 +160,12 @@ fn identity(seed: u64, i: usize) -> [u8; 32] {
     out
 }
 
+/// Host `k`'s access link: 5–40 ms to the core, through two routers.
+fn access_link(k: usize, seed: u64) -> LinkConfig {
+    let delay = Duration::from_millis(5 + (k as u64 * 7919 + seed) % 36);
+    LinkConfig { delay, routers: 2, ..LinkConfig::default() }
+}
+
 /// The `i`th public address (20.0.0.1 on).
 fn public_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x1400_0001u32 + i as u32))
@@ -203,13 +209,13 @@ fn build(s: &Scenario) -> Built {
         c
     };
     let honest_threshold = s.sybils.as_ref().map_or(0.0, |y| y.threshold);
+    let sybils = s.sybils.as_ref().map_or(0, |y| y.count);
     let mut hosts = Vec::new();
     let mut kinds = Vec::new();
     for (i, addr) in boot.iter().enumerate() {
         let others = boot.iter().copied().filter(|a| a != addr).collect();
         let mut c = config(*addr, others);
         // A bootstrap node introduces and relays for everyone: it keeps a table for all.
-        let sybils = s.sybils.as_ref().map_or(0, |y| y.count);
         c.max_peers = c.max_peers.max(2 * (s.nodes + s.bootstraps + sybils));
         let node = Node::new(c, identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
         let Ok(node) = node else { unreachable!("identity seeds are never zero") };
@@ -219,8 +225,7 @@ fn build(s: &Scenario) -> Built {
     for k in 0..s.nodes {
         let i = s.bootstraps + k;
         let kind = s.mix.kind_of(k);
-        let delay = Duration::from_millis(5 + (k as u64 * 7919 + s.seed) % 36);
-        let link = LinkConfig { delay, routers: 2, ..LinkConfig::default() };
+        let link = access_link(k, s.seed);
         let mut realm = net;
         let mut outer = true;
         for nat in kind.boxes() {
@@ -251,14 +256,13 @@ fn build(s: &Scenario) -> Built {
         kinds.push(kind);
     }
     // Sybils: public hosts, one key each, all run by the attacker.
-    for k in 0..s.sybils.as_ref().map_or(0, |y| y.count) {
+    for k in 0..sybils {
         let i = s.bootstraps + s.nodes + k;
         let local = SocketAddr::new(public_ip(i), 6421);
         let node = Node::new(config(local, boot.clone()), identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
         let Ok(node) = node else { unreachable!("identity seeds are never zero") };
         let h = sim.add_host(net, &[local], node);
-        let delay = Duration::from_millis(5 + (i as u64 * 7919 + s.seed) % 36);
-        let link = LinkConfig { delay, routers: 2, ..LinkConfig::default() };
+        let link = access_link(i, s.seed);
         *sim.link_mut(sim.host_uplink(h)) = link.clone();
         *sim.link_mut(sim.host_downlink(h)) = link;
         hosts.push(h);
@@ -337,10 +341,10 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         if sec == s.probe_start.max(1) && relation.is_none() {
             // The first node befriends an honest peer it knows: a record every honest node
             // should come to hold.
-            let honest: Vec<Mid> = mids[..n].to_vec();
             relation = sim
                 .call(hosts[first], |node: &mut Node, now| {
-                    let friend = node.peers().map(|p| p.key.mid()).filter(|m| honest.contains(m)).min()?;
+                    let honest = |m: &Mid| by_mid.get(m).is_some_and(|j| *j < n);
+                    let friend = node.peers().map(|p| p.key.mid()).filter(honest).min()?;
                     node.relate(now, &friend, RelationType::SOCIAL_FRIEND, 5).ok()
                 })
                 .map(|id| (id, sim.now()));
