@@ -103,7 +103,7 @@ impl BulkSender {
             Sending::Until(_) | Sending::Stopped => return,
         }
         for &peer in &self.peers {
-            while self.endpoint.path_stats(peer).is_some_and(|p| p.queued < self.backlog) {
+            while self.endpoint.queued(peer).is_some_and(|q| q < self.backlog) {
                 if self.endpoint.send(now, peer, &self.payload).is_err() {
                     break;
                 }

@@ -244,6 +244,14 @@ impl Endpoint {
         self.stream(peer).map(Stream::path_stats)
     }
 
+    /// Datagrams waiting to be sent to `peer` (what [`PathStats::queued`] says, without building
+    /// the rest), or `None` without a stream: the question a sender asks before each
+    /// [`send`](Self::send) to keep a backlog.
+    #[must_use]
+    pub fn queued(&self, peer: SocketAddr) -> Option<usize> {
+        self.stream(peer).map(Stream::queued)
+    }
+
     /// Whether the stream to `peer` is established (both sides hold state).
     #[must_use]
     pub fn is_established(&self, peer: SocketAddr) -> bool {

@@ -939,7 +939,7 @@ impl Stream {
         self.path_changed = false;
         self.last_update = Some((now, srtt, rate));
         self.loss_since_update = false;
-        events.push_back(Event::PathUpdate { peer: self.peer, stats: self.path_stats() });
+        events.push_back(Event::PathUpdate { peer: self.peer, stats: alloc::boxed::Box::new(self.path_stats()) });
     }
 
     /// Drops the queue (a stream that failed or closed), returning how many datagrams.

@@ -43,6 +43,8 @@ pub struct TransmitQueueStats {
 struct Entry {
     source: Option<SocketAddr>,
     destination: SocketAddr,
+    /// Where the datagram's bytes start in the ring.
+    at: usize,
     len: usize,
     ttl: Option<u8>,
 }
@@ -52,9 +54,10 @@ struct Entry {
 /// Every core queues its output here instead of keeping its own list: one order (first in,
 /// first out), one bound (datagrams and bytes), and one policy for a datagram that can never
 /// be sent (longer than [`MIN_TRANSMIT_BUFFER`]): refused at [`push`](Self::push) with a typed
-/// [`PushError`] and counted, never truncated or silently lost later. Bytes live in one
-/// contiguous buffer, not a `Vec` per datagram; [`push_with`](Self::push_with) lets a writer
-/// encode straight into it.
+/// [`PushError`] and counted, never truncated or silently lost later. Bytes live in one ring
+/// buffer, not a `Vec` per datagram, and are copied exactly twice: in at `push` and out at
+/// [`pop`](Self::pop), however long the queue stays full; [`push_with`](Self::push_with) lets
+/// a writer encode straight into it.
 ///
 /// ```
 /// use sansio_core::{TransmitQueue, PushError, MIN_TRANSMIT_BUFFER};
@@ -76,9 +79,12 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct TransmitQueue {
     entries: VecDeque<Entry>,
-    /// Bytes of the queued datagrams in order, from `head`.
-    bytes: Vec<u8>,
-    head: usize,
+    /// The ring: each datagram's bytes are contiguous at its entry's `at`. Live bytes run from
+    /// the oldest entry's `at` to the newest's end, wrapping to 0 at most once (a datagram that
+    /// does not fit before the end starts at 0 instead).
+    ring: Vec<u8>,
+    /// Bytes of the queued datagrams.
+    queued: usize,
     max_datagrams: usize,
     max_bytes: usize,
     stats: TransmitQueueStats,
@@ -98,8 +104,8 @@ impl TransmitQueue {
     pub fn new(max_datagrams: usize, max_bytes: usize) -> Self {
         Self {
             entries: VecDeque::new(),
-            bytes: Vec::new(),
-            head: 0,
+            ring: Vec::new(),
+            queued: 0,
             max_datagrams: max_datagrams.max(1),
             max_bytes: max_bytes.max(MIN_TRANSMIT_BUFFER),
             stats: TransmitQueueStats::default(),
@@ -135,36 +141,71 @@ impl TransmitQueue {
         ttl: Option<u8>,
         datagram: &[u8],
     ) -> Result<(), PushError> {
-        self.admit(datagram.len())?;
-        // Appended in one copy (`push_with` must zero its room first).
-        self.bytes.extend_from_slice(datagram);
-        if !datagram.is_empty() {
-            self.entries.push_back(Entry { source, destination, len: datagram.len(), ttl });
-            self.stats.queued += 1;
+        let len = datagram.len();
+        let at = self.room(len)?;
+        if len > 0 {
+            self.ring[at..at + len].copy_from_slice(datagram);
+            self.commit(Entry { source, destination, at, len, ttl });
         }
         Ok(())
     }
 
-    /// Checks the bounds for a datagram of up to `max_len` bytes and reclaims sent space.
-    fn admit(&mut self, max_len: usize) -> Result<(), PushError> {
+    /// Checks the bounds for a datagram of up to `max_len` bytes and returns where in the ring
+    /// it goes, growing the ring if no free stretch is long enough.
+    fn room(&mut self, max_len: usize) -> Result<usize, PushError> {
         if max_len > MIN_TRANSMIT_BUFFER {
             self.stats.refused_oversize += 1;
             return Err(PushError::Oversize { len: max_len, max: MIN_TRANSMIT_BUFFER });
         }
-        if self.entries.len() >= self.max_datagrams || self.queued_bytes() + max_len > self.max_bytes {
+        if self.entries.len() >= self.max_datagrams || self.queued + max_len > self.max_bytes {
             self.stats.refused_full += 1;
             return Err(PushError::Full);
         }
-        if self.head > 0 && self.head >= self.bytes.len() / 2 {
-            // Reclaim the sent prefix once it is at least half the buffer: amortised O(1).
-            self.bytes.drain(..self.head);
-            self.head = 0;
+        let (Some(oldest), Some(newest)) = (self.entries.front(), self.entries.back()) else {
+            // Empty: start again at the front.
+            if self.ring.len() < max_len {
+                self.ring.resize(max_len, 0);
+            }
+            return Ok(0);
+        };
+        let (head, tail) = (oldest.at, newest.at + newest.len);
+        if newest.at >= oldest.at {
+            // Live bytes are head..tail: after the tail, else before the head.
+            if tail + max_len <= self.ring.len() {
+                return Ok(tail);
+            }
+            if max_len <= head {
+                return Ok(0);
+            }
+            // Neither stretch is long enough: grow past the tail (the live bytes stay put).
+            self.ring.resize((2 * self.ring.len()).max(tail + max_len), 0);
+            return Ok(tail);
         }
-        Ok(())
+        // Wrapped: live bytes are head..end and 0..tail; the free stretch is tail..head.
+        if tail + max_len <= head {
+            return Ok(tail);
+        }
+        // Grow by laying the live bytes out again from 0, in order (rare: the ring doubles).
+        let mut ring = alloc::vec![0u8; (2 * self.ring.len()).max(self.queued + max_len)];
+        let mut end = 0;
+        for e in &mut self.entries {
+            ring[end..end + e.len].copy_from_slice(&self.ring[e.at..e.at + e.len]);
+            e.at = end;
+            end += e.len;
+        }
+        self.ring = ring;
+        Ok(end)
+    }
+
+    fn commit(&mut self, entry: Entry) {
+        self.queued += entry.len;
+        self.entries.push_back(entry);
+        self.stats.queued += 1;
     }
 
     /// Queues a datagram that `write` encodes into a buffer of `max_len` bytes, returning how
-    /// many it wrote (clamped to `max_len`; `0` queues nothing and is not an error).
+    /// many it wrote (clamped to `max_len`; `0` queues nothing and is not an error). The buffer
+    /// starts zeroed, so padding a writer skips never carries an earlier datagram's bytes.
     ///
     /// # Errors
     ///
@@ -176,16 +217,13 @@ impl TransmitQueue {
         max_len: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), PushError> {
-        self.admit(max_len)?;
-        let start = self.bytes.len();
-        self.bytes.resize(start + max_len, 0);
-        let len = write(&mut self.bytes[start..]).min(max_len);
-        self.bytes.truncate(start + len);
-        if len == 0 {
-            return Ok(());
+        let at = self.room(max_len)?;
+        let room = &mut self.ring[at..at + max_len];
+        room.fill(0);
+        let len = write(room).min(max_len);
+        if len > 0 {
+            self.commit(Entry { source, destination, at, len, ttl: None });
         }
-        self.entries.push_back(Entry { source, destination, len, ttl: None });
-        self.stats.queued += 1;
         Ok(())
     }
 
@@ -205,13 +243,8 @@ impl TransmitQueue {
     fn pop_queued(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         loop {
             let e = self.entries.pop_front()?;
-            let start = self.head;
-            self.head += e.len;
-            let sent = buf.get_mut(..e.len).map(|out| out.copy_from_slice(&self.bytes[start..start + e.len]));
-            if self.entries.is_empty() {
-                self.bytes.clear();
-                self.head = 0;
-            }
+            self.queued -= e.len;
+            let sent = buf.get_mut(..e.len).map(|out| out.copy_from_slice(&self.ring[e.at..e.at + e.len]));
             if sent.is_some() {
                 return Some(Transmit { destination: e.destination, source: e.source, len: e.len, ttl: e.ttl });
             }
@@ -229,8 +262,7 @@ impl TransmitQueue {
     pub fn clear(&mut self) -> usize {
         let n = self.entries.len();
         self.entries.clear();
-        self.bytes.clear();
-        self.head = 0;
+        self.queued = 0;
         n
     }
 
@@ -252,7 +284,7 @@ impl TransmitQueue {
     #[must_use]
     #[inline]
     pub fn queued_bytes(&self) -> usize {
-        self.bytes.len() - self.head
+        self.queued
     }
 
     /// The counters.
@@ -322,7 +354,7 @@ mod tests {
                     next_out = next_out.wrapping_add(1);
                 }
             }
-            assert!(q.bytes.len() <= 2 * 4 * 700 + MIN_TRANSMIT_BUFFER, "buffer grew to {}", q.bytes.len());
+            assert!(q.ring.len() <= 2 * 4 * 700 + MIN_TRANSMIT_BUFFER, "buffer grew to {}", q.ring.len());
         }
     }
 
@@ -332,5 +364,77 @@ mod tests {
         q.push_with(None, addr("192.0.2.1:1"), 100, |_| 0).unwrap();
         assert!(q.is_empty());
         assert_eq!(q.queued_bytes(), 0);
+    }
+
+    /// Random pushes (plain and written), pops and clears against a plain list of datagrams:
+    /// the ring must give back exactly what went in, in order, and stay within twice the byte
+    /// bound however the datagrams wrap.
+    mod against_a_list {
+        use super::*;
+        use alloc::collections::VecDeque;
+        use alloc::vec::Vec;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Push(u16, u8),
+            PushWith(u16, u16, u8),
+            Pop,
+            Clear,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u16..1600, any::<u8>()).prop_map(|(n, b)| Op::Push(n, b)),
+                2 => (0u16..1600, 0u16..1600, any::<u8>()).prop_map(|(n, w, b)| Op::PushWith(n, w, b)),
+                5 => Just(Op::Pop),
+                1 => Just(Op::Clear),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn the_ring_returns_what_went_in(ops in proptest::collection::vec(op(), 1..300), max_bytes in 0usize..8000) {
+                let to = addr("192.0.2.1:1");
+                let mut q = TransmitQueue::new(16, max_bytes);
+                let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+                let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+                for op in ops {
+                    match op {
+                        Op::Push(n, b) => {
+                            let d = alloc::vec![b; usize::from(n)];
+                            if q.push(None, to, &d).is_ok() && n > 0 {
+                                model.push_back(d);
+                            }
+                        }
+                        Op::PushWith(n, w, b) => {
+                            let w = w.min(n);
+                            let mut zeroed = true;
+                            let pushed = q.push_with(None, to, usize::from(n), |room| {
+                                zeroed = room.iter().all(|&x| x == 0);
+                                room[..usize::from(w)].fill(b);
+                                usize::from(w)
+                            });
+                            prop_assert!(zeroed, "push_with's room starts zeroed");
+                            if pushed.is_ok() && w > 0 {
+                                model.push_back(alloc::vec![b; usize::from(w)]);
+                            }
+                        }
+                        Op::Pop => {
+                            let got = q.pop(&mut buf).map(|t| buf[..t.len].to_vec());
+                            prop_assert_eq!(got, model.pop_front());
+                        }
+                        Op::Clear => {
+                            prop_assert_eq!(q.clear(), model.len());
+                            model.clear();
+                        }
+                    }
+                    prop_assert_eq!(q.len(), model.len());
+                    prop_assert_eq!(q.queued_bytes(), model.iter().map(Vec::len).sum::<usize>());
+                    prop_assert!(q.queued_bytes() <= q.max_bytes);
+                    prop_assert!(q.ring.len() <= 2 * (q.max_bytes + MIN_TRANSMIT_BUFFER), "ring of {}", q.ring.len());
+                }
+            }
+        }
     }
 }
