@@ -254,6 +254,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn remove(&mut self, id: &ContentId) -> Result<bool, SqliteError> {
+        self.refresh();
+        let Some(kind) = self.ids.get_mut().get(id).copied() else { return Ok(false) };
+        let n = self.conn.execute(&format!("DELETE FROM {} WHERE id = ?1", table(kind)), params![&id.0[..]])?;
+        self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
+        self.ids.get_mut().remove(id);
+        Ok(n > 0)
+    }
+
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
         self.refresh();
         let t = table(*self.ids.borrow().get(id)?);

@@ -63,6 +63,39 @@ fn replacing_a_slot_removes_the_old_record_in_the_same_transaction() {
 }
 
 #[test]
+fn a_removed_record_is_gone_with_its_slot_and_stays_gone_after_a_reopen() {
+    let path = temp("remove");
+    let (alice, bob) = (Identity::from_seed([1; 32]).unwrap(), Identity::from_seed([2; 32]).unwrap());
+    let relation = alice
+        .sign(
+            3,
+            Body::Relation {
+                subject: bob.public(),
+                kind: RelationType::SOCIAL_FRIEND,
+                strength: 2,
+                countersigned: false,
+            },
+        )
+        .unwrap();
+    let (kept, dropped) = (binding(&bob, 1, 1), binding(&alice, 2, 2));
+    let mut store = SqliteStore::open(&path).unwrap();
+    for r in [&kept, &dropped, &relation] {
+        store.insert(r, None).unwrap();
+    }
+    assert!(store.remove(&dropped.id()).unwrap());
+    assert!(store.remove(&relation.id()).unwrap());
+    assert!(!store.remove(&dropped.id()).unwrap(), "a second removal finds nothing");
+    assert_eq!(store.current(&Slot::Binding(alice.public())), None);
+    // The freed slot takes a new record without naming one it replaces.
+    let again = binding(&alice, 5, 5);
+    store.insert(&again, None).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.len(), 2);
+    assert!(store.contains(&kept.id()) && store.contains(&again.id()));
+    assert!(!store.contains(&relation.id()) && store.get(&relation.id()).is_none());
+}
+
+#[test]
 fn a_batch_is_all_or_nothing() {
     let path = temp("batch");
     let alice = Identity::from_seed([1; 32]).unwrap();

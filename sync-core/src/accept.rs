@@ -75,6 +75,15 @@ impl TrustGraph {
         let update = EdgeUpdate { from, to, kind: *kind, strength: *strength as f32, timestamp: record.timestamp_ms };
         !matches!(self.graph.apply(update), Applied::Ignored)
     }
+
+    /// Takes a Relation record's edge out of the graph again (the record was dropped from the
+    /// store), unless a later record of the same relation replaced it. Returns whether the
+    /// graph changed.
+    pub fn forget_record(&mut self, record: &Record) -> bool {
+        let Body::Relation { subject, kind, .. } = &record.body else { return false };
+        let (Some(from), Some(to)) = (self.peers.get(&record.signer), self.peers.get(subject)) else { return false };
+        self.graph.remove(from, to, *kind, record.timestamp_ms)
+    }
 }
 
 impl Reputation for TrustGraph {

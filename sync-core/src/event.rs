@@ -3,7 +3,7 @@
 use core::net::SocketAddr;
 
 use crate::accept::Rejection;
-use crate::record::{ContentId, Kind, PublicKey};
+use crate::record::{ContentId, Kind, PublicKey, Record};
 
 /// An event.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +36,14 @@ pub enum Event {
     },
     /// A round this node started is over.
     RoundEnded(RoundReport),
+    /// A stored record was dropped because its signer lost the trust it was admitted with
+    /// ([`SyncNode::regate`](crate::SyncNode::regate)).
+    Evicted {
+        /// Its content id.
+        id: ContentId,
+        /// The record as it was stored (a Relation's edge may need taking out of a graph).
+        record: Record,
+    },
 }
 
 /// How a round ended.

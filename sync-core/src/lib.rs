@@ -33,7 +33,7 @@ pub mod wire;
 
 pub use accept::{AcceptAll, Accepted, FixedReputation, Policy, Rejection, Reputation, SeenIds, TrustGraph};
 pub use event::{Event, RoundEnd, RoundReport};
-pub use node::{Config, NodeStats, StartError, SyncNode};
+pub use node::{Config, KEEP_FRACTION, NodeStats, StartError, SyncNode};
 pub use record::{
     Body, ContentId, DecodeError, Identity, Kind, MAX_METADATA_LEN, MAX_RECORD_LEN, PublicKey, Record, RelationType,
     SIGNATURE_LEN, SignatureError, Slot, VERSION, VerifiedRecord, VerifyError, ZeroSeed,

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::convert::Infallible;
 
 use crate::FastMap;
-use crate::record::{ContentId, Slot, VerifiedRecord};
+use crate::record::{ContentId, Record, Slot, VerifiedRecord};
 
 /// The record store a [`SyncNode`](crate::SyncNode) reads and writes.
 ///
@@ -21,6 +21,10 @@ pub trait Store {
     fn current(&self, slot: &Slot) -> Option<(u64, ContentId)>;
     /// Stores `record`, removing `replaces` in the same transaction.
     fn insert(&mut self, record: &VerifiedRecord, replaces: Option<ContentId>) -> Result<(), Self::Error>;
+    /// Removes a stored record; returns whether it was there. Its slot then holds nothing, as
+    /// if it had never been stored: what [`SyncNode::regate`](crate::SyncNode::regate) does
+    /// to a record whose signer lost the trust it was admitted with.
+    fn remove(&mut self, id: &ContentId) -> Result<bool, Self::Error>;
     /// A stored record's canonical bytes.
     fn get(&self, id: &ContentId) -> Option<Vec<u8>>;
     /// Calls `f` with every stored id, in any order.
@@ -63,6 +67,17 @@ impl Store for MemStore {
         self.records.insert(record.id(), record.bytes().to_vec());
         self.slots.insert(record.record().slot(), (record.record().timestamp_ms, record.id()));
         Ok(())
+    }
+    fn remove(&mut self, id: &ContentId) -> Result<bool, Infallible> {
+        let Some(bytes) = self.records.remove(id) else { return Ok(false) };
+        // Only verified records get in, so they decode; the slot goes if it is this record's.
+        if let Ok(record) = Record::decode(&bytes) {
+            let slot = record.slot();
+            if self.slots.get(&slot).is_some_and(|(_, current)| current == id) {
+                self.slots.remove(&slot);
+            }
+        }
+        Ok(true)
     }
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
         self.records.get(id).cloned()

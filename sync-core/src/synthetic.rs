@@ -79,6 +79,14 @@ impl Store for IdStore {
         self.add_record(record);
         Ok(())
     }
+    /// Linear in the ids: benchmarks fill this store and never evict from it.
+    fn remove(&mut self, id: &ContentId) -> Result<bool, Infallible> {
+        if self.index.remove(id).is_none() {
+            return Ok(false);
+        }
+        self.ids.retain(|x| x != id);
+        Ok(true)
+    }
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
         match self.index.get(id)? {
             Entry::Synthetic(n) => Some(Self::bytes_of(*n)),

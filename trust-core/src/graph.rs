@@ -344,6 +344,40 @@ impl Graph {
         result
     }
 
+    /// Takes out the relation `from` → `to` of type `kind` if the graph holds it with exactly
+    /// `timestamp` (the record it came from), as if it had never been applied: the owner of
+    /// the records dropped that record. Returns whether anything changed; a relation a later
+    /// record replaced stays.
+    pub fn remove(&mut self, from: PeerId, to: PeerId, kind: RelationType, timestamp: u64) -> bool {
+        let Some(node) = self.nodes.get_mut(from.index()) else { return false };
+        let Ok(i) = node.out.binary_search_by_key(&(to, kind), |e| (e.to, e.kind)) else { return false };
+        if node.out[i].timestamp() != timestamp {
+            return false;
+        }
+        let trusted_before = self.capacity(from, to) > 0.0;
+        self.nodes[from.index()].out.remove(i);
+        self.edges -= 1;
+        // Taking out a distrust relation can make the rest trust; taking out a trust, not.
+        let trusted_after = self.capacity(from, to) > 0.0;
+        if trusted_before != trusted_after {
+            let incoming = &mut self.nodes[to.index()].incoming;
+            if trusted_after {
+                incoming.push(from);
+            } else if let Some(p) = incoming.iter().position(|p| *p == from) {
+                incoming.remove(p);
+            }
+        }
+        self.recompute_total(from);
+        self.version += 1;
+        if self.changes.len() == CHANGE_LOG
+            && let Some((oldest, _)) = self.changes.pop_front()
+        {
+            self.changes_from = oldest;
+        }
+        self.changes.push_back((self.version, from));
+        true
+    }
+
     /// Recomputes a node's weight sum from scratch, so incremental and batch builds agree to
     /// the bit.
     fn recompute_total(&mut self, id: PeerId) {

@@ -26,7 +26,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn incremental_walks_equal_recomputed_walks(updates in prop::collection::vec(update(), 1..80), ego in 0u32..40) {
+    fn incremental_walks_equal_recomputed_walks(
+        updates in prop::collection::vec((update(), any::<bool>()), 1..80),
+        ego in 0u32..40,
+    ) {
         let config = WalkConfig { walks: 300, ..WalkConfig::default() };
         let mut g = Graph::new(Default::default());
         for u in synthetic::small_world(40, 3, 0.2, sansio_core::Seed::new([5; 32])) {
@@ -36,8 +39,12 @@ proptest! {
         let mut live = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(42));
         live.ensure_ego(&g, ego);
         let mut redone = 0;
-        for u in updates {
+        for (u, then_remove) in updates {
             if g.apply(u) != Applied::Ignored {
+                redone += live.refresh(&g);
+            }
+            // Some relations are taken out again, as a store drops a record it evicts.
+            if then_remove && g.remove(u.from, u.to, u.kind, u.timestamp) {
                 redone += live.refresh(&g);
             }
         }
@@ -89,6 +96,54 @@ fn latest_timestamp_wins_and_zero_strength_is_a_tombstone() {
     assert_eq!(g.apply(rel(f32::NAN, 30)), Applied::Ignored);
     assert_eq!(g.apply(rel(2.0, 30)), Applied::Changed);
     assert_eq!(g.walk_weight(PeerId(0), PeerId(1)), 2.0);
+}
+
+#[test]
+fn removing_a_relation_is_as_if_it_was_never_applied() {
+    let t = RelationType::SOCIAL_FRIEND;
+    let rel = |from, to, kind, strength, timestamp| EdgeUpdate {
+        from: PeerId(from),
+        to: PeerId(to),
+        kind,
+        strength,
+        timestamp,
+    };
+    let kept = [
+        rel(0, 1, t, 1.0, 1),
+        rel(1, 2, t, 2.0, 1),
+        rel(2, 0, t, 1.0, 1),
+        rel(1, 3, RelationType::MODERATOR_VOTE, -1.0, 1),
+    ];
+    let mut without = Graph::new(Default::default());
+    let mut with = Graph::new(Default::default());
+    for u in kept {
+        without.apply(u);
+        with.apply(u);
+    }
+    // Peer 4 exists in both (removal keeps peers); 3 was distrusted and becomes trusted.
+    without.ensure_peer(PeerId(4));
+    let extra = [rel(1, 3, t, 3.0, 5), rel(3, 4, t, 1.0, 2)];
+    for u in extra {
+        with.apply(u);
+    }
+    without.apply(rel(3, 4, t, 1.0, 2));
+    assert!(with.capacity(PeerId(1), PeerId(3)) > 0.0, "3.0 friendship outweighs the distrust");
+    assert!(!with.remove(PeerId(1), PeerId(3), t, 4), "only the record it came from takes it out");
+    assert!(with.remove(PeerId(1), PeerId(3), t, 5));
+    assert!(!with.remove(PeerId(1), PeerId(3), t, 5), "gone");
+    assert_eq!(with.relations(), without.relations());
+    for a in 0..5 {
+        for b in 0..5 {
+            assert_eq!(with.walk_weight(PeerId(a), PeerId(b)), without.walk_weight(PeerId(a), PeerId(b)));
+        }
+        assert!(with.trusted_neighbours(PeerId(a)).eq(without.trusted_neighbours(PeerId(a))));
+    }
+    let config = WalkConfig { walks: 2_000, ..WalkConfig::default() };
+    for p in 0..5 {
+        let x = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(9)).score(&with, PeerId(0), PeerId(p));
+        let y = MeritRank::new(config.clone(), sansio_core::Seed::from_u64(9)).score(&without, PeerId(0), PeerId(p));
+        assert_eq!(x.to_bits(), y.to_bits(), "peer {p}");
+    }
 }
 
 #[test]

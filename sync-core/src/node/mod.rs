@@ -23,10 +23,14 @@ use crate::recon::estimate::Estimator;
 use crate::recon::hash::{Salt, ShortIds};
 use crate::recon::iblt::{Cell, Iblt, Peeled};
 use crate::recon::prefix;
-use crate::record::{ContentId, VerifiedRecord};
+use crate::record::{ContentId, PublicKey, Record, VerifiedRecord};
 use crate::store::Store;
 use crate::wire::{self, MAX_DATAGRAM, Message};
 use crate::{FastSet, Verifier, fast_set};
+
+/// The share of the admission threshold a stored record's signer must keep for the record to
+/// stay ([`SyncNode::regate`]): records get in at the threshold and go below half of it.
+pub const KEEP_FRACTION: f64 = 0.5;
 
 /// A node's settings.
 #[derive(Clone, Debug)]
@@ -123,6 +127,9 @@ pub struct NodeStats {
     pub assemblies_evicted: u64,
     /// Datagrams the transmit queue refused.
     pub queue_full: u64,
+    /// Stored records dropped by [`SyncNode::regate`]: their signer's reputation fell below
+    /// the keep level.
+    pub records_evicted: u64,
 }
 
 /// A token bucket over virtual time, one second deep.
@@ -264,6 +271,63 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     pub fn reputation_changed(&mut self) {
         let untrusted = core::mem::replace(&mut self.untrusted, SeenIds::new(self.config.seen_capacity));
         self.seen.remove_all(&untrusted);
+    }
+
+    /// Drops every stored record whose signer the trust gate now excludes: not this node,
+    /// not trusted directly, and scoring below [`KEEP_FRACTION`] of the threshold. Call it when
+    /// reputations moved (a relation added, changed or dropped); with a threshold of 0 it does
+    /// nothing.
+    ///
+    /// The admission threshold decides what gets in; this keeps the store to what the gate
+    /// would still admit, give or take the margin, as trust shifts later: a Sybil region whose
+    /// signers briefly scored enough does not stay stored by nodes whose trust it lost. The
+    /// margin is there because MeritRank's scores are estimates from random walks that move a
+    /// little with every new relation: a signer hovering at the threshold must not have its
+    /// records dropped and fetched again round after round.
+    ///
+    /// Each dropped record is reported ([`Event::Evicted`], with the record, so a caller that
+    /// fed a Relation to a trust graph can take it out again) and remembered as refused for
+    /// its signer's standing: no peer sends it again until [`reputation_changed`]
+    /// (Self::reputation_changed), when it is judged anew like any refused record. Records
+    /// are examined in id order and each signer's score is asked once. Returns how many were
+    /// dropped; one the store fails to remove stays (logged).
+    pub fn regate(&mut self) -> usize {
+        let policy = &self.config.policy;
+        if policy.threshold <= 0.0 {
+            return 0;
+        }
+        let keep = policy.threshold * KEEP_FRACTION;
+        let mut ids = Vec::with_capacity(self.store.len());
+        self.store.for_each_id(&mut |id| ids.push(*id));
+        ids.sort_unstable();
+        let mut verdict: BTreeMap<PublicKey, bool> = BTreeMap::new();
+        let mut evicted = 0;
+        for id in ids {
+            let Some(record) = self.store.get(&id).and_then(|b| Record::decode(&b).ok()) else { continue };
+            let signer = record.signer;
+            let own = signer == policy.own;
+            let reputation = &mut self.reputation;
+            let excluded = *verdict.entry(signer).or_insert_with(|| {
+                !own && !reputation.trusts_directly(&signer) && reputation.reputation(&signer) < keep
+            });
+            if !excluded {
+                continue;
+            }
+            match self.store.remove(&id) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store could not drop an evicted record");
+                    continue;
+                }
+            }
+            self.seen.insert(id);
+            self.untrusted.insert(id);
+            self.stats.records_evicted += 1;
+            self.events.push_back(Event::Evicted { id, record });
+            evicted += 1;
+        }
+        evicted
     }
 
     /// The reputation function.
