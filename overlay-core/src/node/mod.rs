@@ -190,6 +190,16 @@ pub enum Event {
         /// The peer address it came from (`None`: signed here).
         from: Option<SocketAddr>,
     },
+    /// A stored record was dropped: its signer's trust fell below half the threshold since
+    /// it was admitted (`docs/overlay.md` §5). A Relation's edge left the trust graph with it.
+    RecordEvicted {
+        /// Its content id.
+        id: ContentId,
+        /// Peer, Binding or Relation.
+        kind: Kind,
+        /// Its signer.
+        signer: PublicKey,
+    },
     /// The NAT check finished: the NAT's type, the public address STUN saw, and the binding
     /// lifetime, with the keep-alive interval the node's streams now use.
     NatClassified {
@@ -392,6 +402,9 @@ pub struct Node<S: Store = MemStore> {
     /// Records and trust: sync-core on the same socket, gated by the node's trust graph.
     sync: SyncNode<S, TrustGraph>,
     next_round: Instant,
+    /// The trust graph's version when the store was last swept of records whose signer lost
+    /// its trust (`None`: never).
+    regated: Option<u64>,
     /// Whether the node's Peer record is signed.
     announced: bool,
     last_signed_ms: u64,
@@ -475,6 +488,7 @@ impl<S: Store> Node<S> {
             sync_probed: alloc::collections::BTreeSet::new(),
             sync,
             next_round: Instant::ZERO,
+            regated: None,
             announced: false,
             last_signed_ms: 0,
             scratch: alloc::vec![0; sansio_core::MIN_TRANSMIT_BUFFER],

@@ -230,6 +230,7 @@ impl<S: Store> Node<S> {
         self.sync.handle_timeout(now);
         if now >= self.next_round {
             self.next_round = now + self.config.sync_interval;
+            self.regate();
             // Rounds go to peers known to speak sync, or not tried yet: a py-ipv8 peer gets one
             // round (it logs our message type as unknown) and then no more.
             let mut candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
@@ -262,6 +263,24 @@ impl<S: Store> Node<S> {
             }
         }
         self.pump_records();
+    }
+
+    /// Once per sync round, if trust moved since the last sweep: drops stored records whose
+    /// signer now scores below half the threshold (`SyncNode::regate`). The version is the
+    /// one the sweep judged by, so edges it takes out (evicted relations) bring another sweep
+    /// next round, until one drops nothing.
+    fn regate(&mut self) {
+        if self.config.trust_threshold <= 0.0 {
+            return;
+        }
+        let version = self.sync.reputation().graph.version();
+        if self.regated == Some(version) {
+            return;
+        }
+        self.regated = Some(version);
+        if self.sync.regate() > 0 {
+            self.pump_records();
+        }
     }
 
     /// Whether the trust gate lets `mid`'s records in: a peer this node relates to, or one
@@ -324,6 +343,12 @@ impl<S: Store> Node<S> {
                     }
                 }
                 self.events.push_back(Event::RecordStored { id, kind, signer, from });
+            } else if let sync_core::Event::Evicted { id, record } = e {
+                // The graph stays what the store's relations make it (a restart rebuilds it
+                // from them). Trust elsewhere may rise a little; refused records are looked at
+                // again at the next relation stored, not now.
+                self.sync.reputation_mut().forget_record(&record);
+                self.events.push_back(Event::RecordEvicted { id, kind: record.kind(), signer: record.signer });
             }
         }
     }
