@@ -565,9 +565,13 @@ impl<S: Store> Node<S> {
         self.sessions
             .values()
             .flat_map(|s| {
+                // The hand-over only when there is a relay to hand over to: `pump` leaves the
+                // messages where they are otherwise, and a deadline it cannot act on would be
+                // handed back stale after every timeout.
                 let relay = s
                     .since
-                    .filter(|_| !s.verified && !s.outbox.is_empty() && s.expect.is_some())
+                    .filter(|_| !s.verified && !s.outbox.is_empty())
+                    .filter(|_| s.expect.is_some_and(|mid| !self.relays_for(&mid).is_empty()))
                     .map(|t| t + RELAY_AFTER);
                 [s.next_hello, s.connect_at, relay]
             })
