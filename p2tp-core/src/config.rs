@@ -52,6 +52,11 @@ pub struct Config {
     pub keepalive: Duration,
     /// A stream that receives nothing for this long is closed (`Closed { Idle }`).
     pub idle_timeout: Duration,
+    /// A stream whose peer leaves a packet that asks for an answer (data, a keep-alive, a
+    /// probe) unanswered this long, probed again meanwhile, is closed (`Closed {
+    /// Unreachable }`): a vanished peer is noticed this long after the first packet it
+    /// missed, not after the idle timeout.
+    pub unreachable_after: Duration,
     /// Streams at most (validated state only: unvalidated sources get none).
     pub max_streams: usize,
     /// Datagrams queued per stream before `send` refuses.
@@ -71,7 +76,7 @@ pub struct Config {
 
 impl Config {
     /// The defaults for an endpoint on `local`: 1200-byte datagrams, keep-alive 15 s, idle
-    /// timeout 60 s, 4096 streams, 1024 datagrams queued per stream and 16384 in all, 1000
+    /// timeout 60 s, a peer unreachable after 15 s without an answer, 4096 streams, 1024 datagrams queued per stream and 16384 in all, 1000
     /// stateless replies a second (burst 100), no uplink limit, CUBIC.
     #[must_use]
     pub fn new(local: SocketAddr) -> Self {
@@ -80,6 +85,7 @@ impl Config {
             payload_budget: DEFAULT_PAYLOAD_BUDGET,
             keepalive: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(60),
+            unreachable_after: Duration::from_secs(15),
             max_streams: 4096,
             max_queued_per_stream: 1024,
             max_queued: 16_384,

@@ -578,7 +578,7 @@ impl Endpoint {
         match (h.lss, h.yts) {
             (true, false) => self.stats.invalid_flags += 1,
             (true, true) => {
-                // A close: it must prove knowledge of the stream (docs/p2tp.md §10.3).
+                // A close: it must prove knowledge of the stream (docs/p2tp.md §10.4).
                 let own_cookie = || self.jar.check(now, self.config.local, peer, h.v2).is_some();
                 let valid = index.and_then(|i| self.slots[i].stream.as_ref()).is_some_and(|s| match s.phase {
                     // Its sequence number in our window, and an echo of a timestamp we sent

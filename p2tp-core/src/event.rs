@@ -62,6 +62,10 @@ pub enum OpenFailure {
 pub enum CloseReason {
     /// Nothing arrived for the idle timeout.
     Idle,
+    /// The peer left a packet that asked for an answer, and the probes after it, unanswered
+    /// for [`Config::unreachable_after`](crate::Config::unreachable_after): it vanished, or
+    /// the path to it broke.
+    Unreachable,
     /// The peer closed it, or restarted with a new stream.
     ByPeer,
     /// The application closed it.

@@ -43,6 +43,7 @@ pub(crate) enum StreamTimer {
     KeepAlive,
     Idle,
     Drain,
+    Unreachable,
 }
 
 impl TimerKind for StreamTimer {
@@ -55,6 +56,7 @@ impl TimerKind for StreamTimer {
         Self::KeepAlive,
         Self::Idle,
         Self::Drain,
+        Self::Unreachable,
     ];
     fn index(self) -> usize {
         self as usize
@@ -69,6 +71,7 @@ impl TimerKind for StreamTimer {
             Self::KeepAlive => "P2TP keep-alive",
             Self::Idle => "P2TP idle timeout",
             Self::Drain => "P2TP drain",
+            Self::Unreachable => "P2TP liveness probe or unreachable peer",
         }
     }
 }
@@ -157,7 +160,7 @@ pub(crate) struct Stream {
     peer_lss: bool,
     peer_newest: Option<u32>,
     recv: Receiver,
-    pub(crate) timers: TimerTable<StreamTimer, 8>,
+    pub(crate) timers: TimerTable<StreamTimer, 9>,
     last_recv_at: Instant,
     loss_intervals: [u64; 8],
     loss_intervals_filled: usize,
@@ -173,6 +176,11 @@ pub(crate) struct Stream {
     segment: usize,
     keepalive: Duration,
     idle_timeout: Duration,
+    unreachable_after: Duration,
+    /// When the first packet that asked for an answer (a forward timestamp) left since the
+    /// last packet arrived, and the liveness probes sent since: what `Unreachable` times.
+    unanswered_since: Option<Instant>,
+    liveness_probes: u32,
     /// Figures derived from the rate, SRTT and segment, kept by `refresh_rate` (the only
     /// place those change) so the per-packet path does no division: the most bytes in
     /// flight, the bytes one round trip carries at the rate, the pacing bucket's depth, and
@@ -281,6 +289,9 @@ impl Stream {
             segment,
             keepalive: config.keepalive,
             idle_timeout: config.idle_timeout,
+            unreachable_after: config.unreachable_after,
+            unanswered_since: None,
+            liveness_probes: 0,
         };
         s.refresh_rate();
         s
@@ -413,6 +424,7 @@ impl Stream {
             }
         }
         self.last_recv_at = now;
+        self.unanswered_since = None;
         self.stats.packets_received += 1;
         let mut stale_echo = false;
         if h.yts {
@@ -682,6 +694,10 @@ impl Stream {
                 ts = h.v2;
             }
             self.last_fwd_at = Some(now);
+            if self.unanswered_since.is_none() && matches!(self.phase, Phase::Established) {
+                self.unanswered_since = Some(now);
+                self.liveness_probes = 0;
+            }
             // The arc of echoes that are new (§6.3) runs from the first forward timestamp
             // sent to the last one: only forward timestamps move it.
             if self.last_echo.is_none() {
@@ -735,7 +751,7 @@ impl Stream {
     /// `close()`: the stream drains at once (nothing more reaches the application), and a
     /// close goes out if the stream has something the peer can check it by: the peer's cookie
     /// while Open-unconfirmed, its latest forward timestamp once Established (docs/p2tp.md
-    /// §10.3).
+    /// §10.4).
     pub(crate) fn close(&mut self, now: Instant, events: &mut VecDeque<Event>) {
         events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::Local });
         match self.phase {
@@ -768,6 +784,15 @@ impl Stream {
         events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::ByPeer });
     }
 
+    /// When a stream whose packets went unanswered since `since` next probes the peer (after
+    /// max(1 s, 2·SRTT), then doubling: 1, 3, 7 s after `since` on a short path), or gives it
+    /// up (`since + unreachable_after`), whichever comes first.
+    fn liveness_check(&self, since: Instant) -> Instant {
+        let gap = (self.rtt.srtt() * 2).max(Duration::from_secs(1));
+        let probe = since + gap * ((1u32 << (self.liveness_probes + 1).min(16)) - 1);
+        probe.min(since + self.unreachable_after)
+    }
+
     /// Fires what is due at `now`.
     pub(crate) fn on_timeout(&mut self, now: Instant, events: &mut VecDeque<Event>) {
         while let Some(timer) = self.timers.take_expired(now) {
@@ -793,6 +818,17 @@ impl Stream {
                     events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::Idle });
                 }
                 StreamTimer::Drain => self.dead = true,
+                StreamTimer::Unreachable => {
+                    let Some(since) = self.unanswered_since else { continue };
+                    if now >= since + self.unreachable_after {
+                        tracing::debug!(peer = %self.peer, probes = self.liveness_probes, "P2TP peer unreachable");
+                        self.dead = true;
+                        events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::Unreachable });
+                    } else {
+                        self.liveness_probes += 1;
+                        self.probe_due = true;
+                    }
+                }
                 StreamTimer::Pace | StreamTimer::Feedback => {}
             }
         }
@@ -877,6 +913,9 @@ impl Stream {
                 let base = self.nofb_base;
                 let backoff = 1u32 << self.nofb_expiries.saturating_sub(PERSISTENT_EXPIRIES - 1).min(6);
                 self.timers.set(StreamTimer::NoFeedback, ahead(self.progress_at + base * backoff));
+            }
+            if let Some(since) = self.unanswered_since {
+                self.timers.set(StreamTimer::Unreachable, ahead(self.liveness_check(since)));
             }
             let last = self.last_sent_at.unwrap_or(now);
             self.timers.set(StreamTimer::KeepAlive, ahead(last + self.keepalive));
