@@ -64,6 +64,11 @@ impl WanVotes {
         self.recent.push_back((responder, seen_as));
     }
 
+    /// Whether the latest response saw this node where the vote says it is (none: no).
+    pub(crate) fn agrees(&self) -> bool {
+        self.current.is_some() && self.recent.back().map(|(_, seen)| *seen) == self.current
+    }
+
     /// Whether this node's NAT looks symmetric: at least three of the latest responders saw
     /// it, and no address was seen by half of them (each destination got a mapping of its
     /// own). A lie can only make a node walk as it would without this test.

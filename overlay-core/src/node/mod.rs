@@ -47,6 +47,16 @@ pub struct Config {
     pub bootstrap: Vec<SocketAddr>,
     /// Time between walk steps (py-ipv8: 0.5 s).
     pub walk_interval: Duration,
+    /// A node that knows at least this many peers, and whose latest introduction response
+    /// saw it where its address vote says it is, is settled: it walks every
+    /// `settled_walk_interval` instead (never faster than `walk_interval`). It steps up
+    /// again as soon as either fails (peers expired, or a response sees it elsewhere: it
+    /// moved). 0 (the default) never slows down: the walk is also what keeps the NAT
+    /// mappings towards introducers open, and slowing it costs direct connections
+    /// (`docs/overlay.md` §10 has the figures). For a node that pays for every packet.
+    pub settled_peers: usize,
+    /// See [`settled_peers`](Self::settled_peers).
+    pub settled_walk_interval: Duration,
     /// A peer silent this long is forgotten.
     pub peer_timeout: Duration,
     /// Peers kept at most.
@@ -111,6 +121,8 @@ impl Config {
             local,
             bootstrap,
             walk_interval: Duration::from_millis(500),
+            settled_peers: 0,
+            settled_walk_interval: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(60),
             max_peers: 256,
             punctures_per_sec: 50,
@@ -590,6 +602,19 @@ impl<S: Store> Node<S> {
 
     /// One walk step: an introduction request to an introduced candidate (half the time, when
     /// there is one), a known peer, or a bootstrap address.
+    /// The time to the next walk step: `walk_interval`, or `settled_walk_interval` once the
+    /// node is settled (`Config::settled_peers`).
+    fn walk_interval(&self) -> Duration {
+        let settled = self.config.settled_peers > 0
+            && self.peers.len() >= self.config.settled_peers
+            && (self.wan.agrees() || self.wan.looks_symmetric());
+        if settled {
+            self.config.settled_walk_interval.max(self.config.walk_interval)
+        } else {
+            self.config.walk_interval
+        }
+    }
+
     fn walk(&mut self, now: Instant) {
         // A candidate whose puncture came was walked to at once (`on_puncture`). One whose
         // puncture has not come within CANDIDATE_SETTLE is walked to only over the LAN, or
@@ -823,7 +848,7 @@ impl<S: Store> Machine for Node<S> {
             let cutoff = now.saturating_sub(self.config.peer_timeout);
             self.peers.expire(cutoff);
             self.walk(now);
-            self.next_walk = now + self.config.walk_interval;
+            self.next_walk = now + self.walk_interval();
         }
         self.endpoint.handle_timeout(now);
         self.retry_direct(now);
