@@ -1,6 +1,6 @@
 //! A Sybil region behind a few attack edges: honest nodes that gate records by trust keep
-//! most of its records out, hold none whose signer their gate now excludes, and still store
-//! each other's.
+//! most of its records out, hold none whose signer has fallen below half their threshold
+//! (where they drop what they stored), and still store each other's.
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
@@ -35,6 +35,8 @@ fn honest_nodes_keep_most_sybil_records_out_and_let_honest_ones_in() {
     // None is held by a node whose gate now excludes its signer: records let in while a
     // Sybil briefly scored enough were dropped when its trust fell (the sweep did drop some).
     assert_eq!(g.held_though_excluded, 0, "{g:?}");
+    // The margin between T/2 and T holds a few (131 of 1,297 measured), not most.
+    assert!(g.held_within_margin * 4 < g.sybil_records_at_honest_nodes, "{g:?}");
     assert!(g.evicted > 0, "{g:?}");
     assert_eq!(o.evicted, 0, "an open gate drops nothing");
     // And honest records still flow: a typical honest node stores most honest signers'.

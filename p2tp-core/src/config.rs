@@ -55,7 +55,8 @@ pub struct Config {
     /// A stream whose peer leaves a packet that asks for an answer (data, a keep-alive, a
     /// probe) unanswered this long, probed again meanwhile, is closed (`Closed {
     /// Unreachable }`): a vanished peer is noticed this long after the first packet it
-    /// missed, not after the idle timeout.
+    /// missed, not after the idle timeout. At least 1 s, and at least eight first-probe
+    /// gaps (max(1 s, 2·SRTT)) so a slow path gets three probes answered first.
     pub unreachable_after: Duration,
     /// Streams at most (validated state only: unvalidated sources get none).
     pub max_streams: usize,

@@ -27,7 +27,7 @@ pub enum Event {
         /// Its bytes: a view into the endpoint's receive buffer, which is allocated
         /// [`RECV_CHUNK`](crate::RECV_CHUNK) bytes at a time instead of once per datagram.
         /// A datagram kept for long keeps its chunk alive; copy it
-        /// ([`Bytes::to_vec`](bytes::Bytes::to_vec)) to keep only itself.
+        /// (`data.to_vec()`) to keep only itself.
         data: bytes::Bytes,
     },
     /// The stream is gone.

@@ -289,7 +289,8 @@ impl Stream {
             segment,
             keepalive: config.keepalive,
             idle_timeout: config.idle_timeout,
-            unreachable_after: config.unreachable_after,
+            // Zero would give every stream up a microsecond after each forward timestamp.
+            unreachable_after: config.unreachable_after.max(Duration::from_secs(1)),
             unanswered_since: None,
             liveness_probes: 0,
         };
@@ -786,16 +787,32 @@ impl Stream {
 
     /// When a stream whose packets went unanswered since `since` next probes the peer (after
     /// max(1 s, 2·SRTT), then doubling: 1, 3, 7 s after `since` on a short path), or gives it
-    /// up (`since + unreachable_after`), whichever comes first.
+    /// up ([`unreachable_at`](Self::unreachable_at)), whichever comes first.
     fn liveness_check(&self, since: Instant) -> Instant {
-        let gap = (self.rtt.srtt() * 2).max(Duration::from_secs(1));
-        let probe = since + gap * ((1u32 << (self.liveness_probes + 1).min(16)) - 1);
-        probe.min(since + self.unreachable_after)
+        let probe = since + self.probe_gap() * ((1u32 << (self.liveness_probes + 1).min(16)) - 1);
+        probe.min(self.unreachable_at(since))
+    }
+
+    /// The first liveness probe's wait: max(1 s, 2·SRTT).
+    fn probe_gap(&self) -> Duration {
+        (self.rtt.srtt() * 2).max(Duration::from_secs(1))
+    }
+
+    /// When a peer silent since `since` is given up: `unreachable_after` later, but never
+    /// before three probes had a round trip to be answered in (a path with an SRTT of
+    /// seconds is slow, not gone).
+    fn unreachable_at(&self, since: Instant) -> Instant {
+        since + self.unreachable_after.max(self.probe_gap() * 8)
     }
 
     /// Fires what is due at `now`.
     pub(crate) fn on_timeout(&mut self, now: Instant, events: &mut VecDeque<Event>) {
         while let Some(timer) = self.timers.take_expired(now) {
+            // A stream closed by an earlier timer of this same call (an idle timeout and an
+            // unreachable peer both overdue after a long sleep) reports nothing more.
+            if self.dead {
+                break;
+            }
             match timer {
                 StreamTimer::Handshake => self.on_handshake_timer(events),
                 StreamTimer::Loss => {
@@ -820,7 +837,7 @@ impl Stream {
                 StreamTimer::Drain => self.dead = true,
                 StreamTimer::Unreachable => {
                     let Some(since) = self.unanswered_since else { continue };
-                    if now >= since + self.unreachable_after {
+                    if now >= self.unreachable_at(since) {
                         tracing::debug!(peer = %self.peer, probes = self.liveness_probes, "P2TP peer unreachable");
                         self.dead = true;
                         events.push_back(Event::Closed { peer: self.peer, reason: CloseReason::Unreachable });

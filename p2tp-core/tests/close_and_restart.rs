@@ -1,7 +1,7 @@
 //! The end of a stream and a peer that loses its state: a close is accepted only when it
 //! proves knowledge of the stream, a draining side answers strays with a close, a reconnect
 //! after a close works, a restarted peer replaces the stream, and a peer that lost its state
-//! is won back through its stateless reply (docs/p2tp.md §5.6, §10.3).
+//! is won back through its stateless reply (docs/p2tp.md §5.6, §10.4).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{A, B, Pair, delay};
 use netsim::addr;
-use p2tp_core::{CloseReason, Endpoint, Event};
-use sansio_core::Instant;
+use p2tp_core::{CloseReason, Config, Endpoint, Event};
+use sansio_core::{Instant, Machine, Seed};
 
 fn established(keepalive: Option<Duration>) -> Pair {
     let mut p = Pair::new(3, delay(20));
@@ -111,4 +111,44 @@ fn a_quiet_stream_whose_keepalive_answers_are_lost_probes_and_stays() {
     p.run_for(Duration::from_secs(60));
     assert_eq!(closed_at(&p), None);
     assert!(p.sim.machine(p.a).is_established(addr(B)));
+}
+
+#[test]
+fn a_driver_that_slept_past_both_deadlines_hears_of_one_close() {
+    // Two endpoints shuttled by hand, so A's driver can sleep through every timer at once.
+    let (a, b) = (addr(A), addr(B));
+    let mut ea = Endpoint::new(Config::new(a), Seed::from_u64(1));
+    let mut eb = Endpoint::new(Config::new(b), Seed::from_u64(2));
+    let mut buf = vec![0u8; 2048];
+    let mut now = Instant::ZERO;
+    ea.connect(now, b).unwrap();
+    for _ in 0..10 {
+        now += Duration::from_millis(1);
+        while let Some(t) = ea.poll_transmit(now, &mut buf) {
+            eb.handle_datagram(now, b, a, &buf[..t.len]);
+        }
+        while let Some(t) = eb.poll_transmit(now, &mut buf) {
+            ea.handle_datagram(now, a, b, &buf[..t.len]);
+        }
+    }
+    assert!(ea.is_established(b));
+    while ea.poll_event().is_some() {}
+    // B vanishes: what A sends is lost. Then A's driver sleeps for two hours, past the
+    // unreachable deadline and the idle timeout alike.
+    ea.send(now, b, b"lost").unwrap();
+    while ea.poll_transmit(now, &mut buf).is_some() {}
+    // What a driver asks before it sleeps.
+    assert!(ea.poll_timeout().is_some());
+    let later = now + Duration::from_secs(2 * 3600);
+    ea.handle_timeout(later);
+    while ea.poll_transmit(later, &mut buf).is_some() {}
+    let closes: Vec<CloseReason> = std::iter::from_fn(|| ea.poll_event())
+        .filter_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closes.len(), 1, "{closes:?}");
+    assert!(!ea.is_established(b));
+    assert!(ea.poll_timeout().is_none_or(|t| t > later));
 }

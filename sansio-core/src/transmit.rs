@@ -55,8 +55,9 @@ struct Entry {
 /// first out), one bound (datagrams and bytes), and one policy for a datagram that can never
 /// be sent (longer than [`MIN_TRANSMIT_BUFFER`]): refused at [`push`](Self::push) with a typed
 /// [`PushError`] and counted, never truncated or silently lost later. Bytes live in one ring
-/// buffer, not a `Vec` per datagram, and are copied exactly twice: in at `push` and out at
-/// [`pop`](Self::pop), however long the queue stays full; [`push_with`](Self::push_with) lets
+/// buffer, not a `Vec` per datagram, and are copied twice, in at `push` and out at
+/// [`pop`](Self::pop), however long the queue stays full (once more only when the ring
+/// doubles while wrapped); [`push_with`](Self::push_with) lets
 /// a writer encode straight into it.
 ///
 /// ```

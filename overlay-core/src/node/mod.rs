@@ -48,10 +48,10 @@ pub struct Config {
     /// Time between walk steps (py-ipv8: 0.5 s).
     pub walk_interval: Duration,
     /// A node that knows at least this many peers, and whose latest introduction response
-    /// saw it where its address vote says it is, is settled: it walks every
-    /// `settled_walk_interval` instead (never faster than `walk_interval`). It steps up
-    /// again as soon as either fails (peers expired, or a response sees it elsewhere: it
-    /// moved). 0 (the default) never slows down: the walk is also what keeps the NAT
+    /// saw it where its address vote says it is (or whose NAT looks symmetric, where no two
+    /// responses agree), is settled: it walks every `settled_walk_interval` instead (never
+    /// faster than `walk_interval`). From the next step on it walks fast again once either
+    /// fails (peers expired, or a response sees it elsewhere: it moved). 0 (the default) never slows down: the walk is also what keeps the NAT
     /// mappings towards introducers open, and slowing it costs direct connections
     /// (`docs/overlay.md` §10 has the figures). For a node that pays for every packet.
     pub settled_peers: usize,

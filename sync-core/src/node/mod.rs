@@ -218,6 +218,10 @@ pub struct SyncNode<S, R> {
     /// Of the remembered ids, those refused for their signer's reputation: fetched again
     /// after [`reputation_changed`](Self::reputation_changed).
     untrusted: SeenIds,
+    /// Records stored from peers during this run: the only ones [`regate`](Self::regate)
+    /// may drop (never the node's own, nor what was in the store before it started, nor
+    /// what an application inserted itself).
+    received: FastSet<ContentId>,
     rng: SeededRng,
     cookie_key: (u64, u64),
     rounds: BTreeMap<SocketAddr, Round>,
@@ -240,6 +244,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         Self {
             seen: SeenIds::new(config.seen_capacity),
             untrusted: SeenIds::new(config.seen_capacity),
+            received: fast_set(),
             out: TransmitQueue::new(config.queue_datagrams, config.queue_bytes),
             unvalidated: Bucket::new(config.unvalidated_bytes_per_sec),
             passes: Bucket::new(config.passes_per_sec),
@@ -273,10 +278,12 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         self.seen.remove_all(&untrusted);
     }
 
-    /// Drops every stored record whose signer the trust gate now excludes: not this node,
-    /// not trusted directly, and scoring below [`KEEP_FRACTION`] of the threshold. Call it when
-    /// reputations moved (a relation added, changed or dropped); with a threshold of 0 it does
-    /// nothing.
+    /// Drops every record this node stored from a peer during this run whose signer the trust
+    /// gate now excludes: not this node, not trusted directly, and scoring below
+    /// [`KEEP_FRACTION`] of the threshold. Call it when reputations moved (a relation added,
+    /// changed or dropped); with a threshold of 0 it does nothing. The gate only undoes what
+    /// it let in: records the application inserted ([`insert_local`](Self::insert_local)),
+    /// imported into the store, or found there at start are never touched.
     ///
     /// The admission threshold decides what gets in; this keeps the store to what the gate
     /// would still admit, give or take the margin, as trust shifts later: a Sybil region whose
@@ -287,18 +294,19 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     ///
     /// Each dropped record is reported ([`Event::Evicted`], with the record, so a caller that
     /// fed a Relation to a trust graph can take it out again) and remembered as refused for
-    /// its signer's standing: no peer sends it again until [`reputation_changed`]
-    /// (Self::reputation_changed), when it is judged anew like any refused record. Records
-    /// are examined in id order and each signer's score is asked once. Returns how many were
-    /// dropped; one the store fails to remove stays (logged).
+    /// its signer's standing: no peer sends it again until
+    /// [`reputation_changed`](Self::reputation_changed), when it is judged anew like any
+    /// refused record. Records
+    /// are examined in id order and each signer's score is asked once; the cost is one store
+    /// read per record received this run. Returns how many were dropped; one the store fails
+    /// to remove stays (logged).
     pub fn regate(&mut self) -> usize {
         let policy = &self.config.policy;
         if policy.threshold <= 0.0 {
             return 0;
         }
         let keep = policy.threshold * KEEP_FRACTION;
-        let mut ids = Vec::with_capacity(self.store.len());
-        self.store.for_each_id(&mut |id| ids.push(*id));
+        let mut ids: Vec<ContentId> = self.received.iter().copied().collect();
         ids.sort_unstable();
         let mut verdict: BTreeMap<PublicKey, bool> = BTreeMap::new();
         let mut evicted = 0;
@@ -315,12 +323,17 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             }
             match self.store.remove(&id) {
                 Ok(true) => {}
-                Ok(false) => continue,
+                Ok(false) => {
+                    // Gone already (another process shares the store).
+                    self.received.remove(&id);
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "store could not drop an evicted record");
                     continue;
                 }
             }
+            self.received.remove(&id);
             self.seen.insert(id);
             self.untrusted.insert(id);
             self.stats.records_evicted += 1;
@@ -382,6 +395,10 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                 }
                 if let Some(old) = replaces {
                     self.seen.insert(old);
+                    self.received.remove(&old);
+                }
+                if from.is_some() {
+                    self.received.insert(id);
                 }
                 let (kind, signer) = (record.record().kind(), record.record().signer);
                 self.events.push_back(Event::Stored { id, kind, signer, from });
