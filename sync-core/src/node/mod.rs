@@ -296,10 +296,9 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     /// fed a Relation to a trust graph can take it out again) and remembered as refused for
     /// its signer's standing: no peer sends it again until
     /// [`reputation_changed`](Self::reputation_changed), when it is judged anew like any
-    /// refused record. Records
-    /// are examined in id order and each signer's score is asked once; the cost is one store
-    /// read per record received this run. Returns how many were dropped; one the store fails
-    /// to remove stays (logged).
+    /// refused record. Records are examined in id order and each signer's score is asked
+    /// once; the cost is one store read per record received this run. Returns how many were
+    /// dropped; one the store fails to remove stays (logged).
     pub fn regate(&mut self) -> usize {
         let policy = &self.config.policy;
         if policy.threshold <= 0.0 {
