@@ -85,20 +85,7 @@ fn core_per_packet(packets: u32) -> f64 {
     let mut tx = Endpoint::new(config(a), Seed::from_u64(1));
     let mut rx = Endpoint::new(config(b), Seed::from_u64(2));
     let mut buf = vec![0u8; 2048];
-    let mut now = Instant::ZERO;
-    tx.connect(now, b).unwrap();
-    // Handshake.
-    for _ in 0..10 {
-        now += Duration::from_millis(1);
-        while let Some(t) = tx.poll_transmit(now, &mut buf) {
-            rx.handle_datagram(now, b, a, &buf[..t.len]);
-        }
-        while let Some(t) = rx.poll_transmit(now, &mut buf) {
-            tx.handle_datagram(now, a, b, &buf[..t.len]);
-        }
-        while tx.poll_event().is_some() || rx.poll_event().is_some() {}
-    }
-    assert!(tx.is_established(b) && rx.is_established(a));
+    let mut now = common::open_by_hand(&mut tx, a, &mut rx, b);
     let payload = vec![0x5a; 1192];
     let mut delivered = 0u64;
     let best = (0..5)

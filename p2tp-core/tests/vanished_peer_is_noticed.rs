@@ -119,20 +119,8 @@ fn a_driver_that_slept_past_both_deadlines_hears_of_one_close() {
     let (a, b) = (addr(A), addr(B));
     let mut ea = Endpoint::new(Config::new(a), Seed::from_u64(1));
     let mut eb = Endpoint::new(Config::new(b), Seed::from_u64(2));
+    let now = common::open_by_hand(&mut ea, a, &mut eb, b);
     let mut buf = vec![0u8; 2048];
-    let mut now = Instant::ZERO;
-    ea.connect(now, b).unwrap();
-    for _ in 0..10 {
-        now += Duration::from_millis(1);
-        while let Some(t) = ea.poll_transmit(now, &mut buf) {
-            eb.handle_datagram(now, b, a, &buf[..t.len]);
-        }
-        while let Some(t) = eb.poll_transmit(now, &mut buf) {
-            ea.handle_datagram(now, a, b, &buf[..t.len]);
-        }
-    }
-    assert!(ea.is_established(b));
-    while ea.poll_event().is_some() {}
     // B vanishes: what A sends is lost. Then A's driver sleeps for two hours, past the
     // unreachable deadline and the idle timeout alike.
     ea.send(now, b, b"lost").unwrap();
