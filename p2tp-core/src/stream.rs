@@ -194,6 +194,12 @@ pub(crate) struct Stream {
     /// reaches such a duration exactly when `d >= ceil_us`.
     fb_gap_us: u64,
     update_gap_us: u64,
+    /// The first liveness probe's wait, max(1 s, 2·SRTT), and how long after the first
+    /// unanswered packet the peer is given up: `unreachable_after`, but never before three
+    /// probes had a round trip to be answered in (a path with an SRTT of seconds is slow, not
+    /// gone).
+    probe_gap: Duration,
+    give_up_after: Duration,
 }
 
 /// Whole microseconds in `d`, rounded up as `Instant + Duration` rounds (saturating).
@@ -257,6 +263,8 @@ impl Stream {
             nofb_base: Duration::ZERO,
             fb_gap_us: 250,
             update_gap_us: 100_000,
+            probe_gap: Duration::ZERO,
+            give_up_after: Duration::ZERO,
             pace_tokens: segment as f64,
             pace_at: now,
             fb_tokens: f64::from(FB_BURST),
@@ -566,6 +574,8 @@ impl Stream {
         self.nofb_base = (srtt * 4).max(two_segments).max(self.fb_interval * 4);
         self.fb_gap_us = ceil_us(self.fb_interval);
         self.update_gap_us = ceil_us(srtt.max(Duration::from_millis(100)));
+        self.probe_gap = (srtt * 2).max(Duration::from_secs(1));
+        self.give_up_after = self.unreachable_after.max(self.probe_gap * 8);
         self.path_changed = true;
     }
 
@@ -789,20 +799,13 @@ impl Stream {
     /// max(1 s, 2·SRTT), then doubling: 1, 3, 7 s after `since` on a short path), or gives it
     /// up ([`unreachable_at`](Self::unreachable_at)), whichever comes first.
     fn liveness_check(&self, since: Instant) -> Instant {
-        let probe = since + self.probe_gap() * ((1u32 << (self.liveness_probes + 1).min(16)) - 1);
+        let probe = since + self.probe_gap * ((1u32 << (self.liveness_probes + 1).min(16)) - 1);
         probe.min(self.unreachable_at(since))
     }
 
-    /// The first liveness probe's wait: max(1 s, 2·SRTT).
-    fn probe_gap(&self) -> Duration {
-        (self.rtt.srtt() * 2).max(Duration::from_secs(1))
-    }
-
-    /// When a peer silent since `since` is given up: `unreachable_after` later, but never
-    /// before three probes had a round trip to be answered in (a path with an SRTT of
-    /// seconds is slow, not gone).
+    /// When a peer silent since `since` is given up (`give_up_after` later).
     fn unreachable_at(&self, since: Instant) -> Instant {
-        since + self.unreachable_after.max(self.probe_gap() * 8)
+        since + self.give_up_after
     }
 
     /// Fires what is due at `now`.
