@@ -197,10 +197,13 @@ pub(crate) fn measure(
                 }
                 let n = signers.get(&j).copied().unwrap_or(0);
                 at_honest += n;
-                if attack.get(&i) != Some(&j) && t < config.threshold * sync_core::KEEP_FRACTION {
-                    excluded += n;
-                } else if attack.get(&i) != Some(&j) && t < config.threshold {
-                    margin += n;
+                // Its own attack edge's Sybil is trusted directly, whatever it scores.
+                if attack.get(&i) != Some(&j) {
+                    if t < config.threshold * sync_core::KEEP_FRACTION {
+                        excluded += n;
+                    } else if t < config.threshold {
+                        margin += n;
+                    }
                 }
             } else if sides.honest.contains(&j) {
                 honest_trust.push(t);

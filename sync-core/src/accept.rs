@@ -211,6 +211,17 @@ impl SeenIds {
     }
 }
 
+/// Whether the gate shuts `signer` out at `level`: not the node itself, not trusted directly,
+/// and scoring below `level` (the threshold to get in, a share of it to stay).
+pub(crate) fn excluded<R: Reputation + ?Sized>(
+    policy: &Policy,
+    reputation: &mut R,
+    signer: &PublicKey,
+    level: f64,
+) -> bool {
+    *signer != policy.own && !reputation.trusts_directly(signer) && reputation.reputation(signer) < level
+}
+
 /// Decides whether `record` enters `store`, and how (the rules of `docs/sync.md` §3.1).
 pub fn decide<S: crate::Store + ?Sized, R: Reputation + ?Sized>(
     policy: &Policy,
@@ -229,11 +240,7 @@ pub fn decide<S: crate::Store + ?Sized, R: Reputation + ?Sized>(
     }
     // Reputations are never negative: with a threshold of 0 nobody is asked (a MeritRank
     // refresh per record would be wasted).
-    if policy.threshold > 0.0
-        && r.signer != policy.own
-        && !reputation.trusts_directly(&r.signer)
-        && reputation.reputation(&r.signer) < policy.threshold
-    {
+    if policy.threshold > 0.0 && excluded(policy, reputation, &r.signer, policy.threshold) {
         return Err(Rejection::LowReputation);
     }
     match store.current(&r.slot()) {

@@ -17,7 +17,7 @@ use siphasher::sip::SipHasher13;
 
 use self::initiator::Round;
 use self::responder::Assembly;
-use crate::accept::{Accepted, Policy, Rejection, Reputation, SeenIds, decide};
+use crate::accept::{Accepted, Policy, Rejection, Reputation, SeenIds, decide, excluded};
 use crate::event::Event;
 use crate::recon::estimate::Estimator;
 use crate::recon::hash::{Salt, ShortIds};
@@ -311,13 +311,10 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         let mut evicted = 0;
         for id in ids {
             let Some(record) = self.store.get(&id).and_then(|b| Record::decode(&b).ok()) else { continue };
-            let signer = record.signer;
-            let own = signer == policy.own;
             let reputation = &mut self.reputation;
-            let excluded = *verdict.entry(signer).or_insert_with(|| {
-                !own && !reputation.trusts_directly(&signer) && reputation.reputation(&signer) < keep
-            });
-            if !excluded {
+            let shut_out =
+                *verdict.entry(record.signer).or_insert_with(|| excluded(policy, reputation, &record.signer, keep));
+            if !shut_out {
                 continue;
             }
             match self.store.remove(&id) {
