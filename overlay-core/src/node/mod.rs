@@ -51,9 +51,10 @@ pub struct Config {
     /// saw it where its address vote says it is (or whose NAT looks symmetric, where no two
     /// responses agree), is settled: it walks every `settled_walk_interval` instead (never
     /// faster than `walk_interval`). From the next step on it walks fast again once either
-    /// fails (peers expired, or a response sees it elsewhere: it moved). 0 (the default) never slows down: the walk is also what keeps the NAT
-    /// mappings towards introducers open, and slowing it costs direct connections
-    /// (`docs/overlay.md` §10 has the figures). For a node that pays for every packet.
+    /// fails (peers expired, or a response sees it elsewhere: it moved). 0 (the default)
+    /// never slows down: the walk is also what keeps the NAT mappings towards introducers
+    /// open, and slowing it costs direct connections (`docs/overlay.md` §10 has the figures).
+    /// For a node that pays for every packet.
     pub settled_peers: usize,
     /// See [`settled_peers`](Self::settled_peers).
     pub settled_walk_interval: Duration,
