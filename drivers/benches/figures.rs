@@ -13,6 +13,10 @@
 //!   `sync_sqlite_insert_single_per_sec`: the same one transaction per record, as a sync node
 //!   stores what it receives.
 //!
+//! - `driver_wake_late_us_p50` / `_p99` (std thread) and `driver_wake_late_us_p50_tokio` /
+//!   `_p99_tokio`: how late a machine that asks to be woken every 200 µs is woken, in
+//!   microseconds (a loop that counted its waits in milliseconds woke 800+ µs late).
+//!
 //! Each kind of loopback run goes three times, interleaved, 1 s each (0.2 s under `cargo test
 //! --benches`), and the best of each counts; both loops run on std threads.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -118,6 +122,71 @@ fn socket() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").unwrap()
 }
 
+/// A machine that asks to be woken every `gap` and notes how late each wake-up came.
+struct Ticker {
+    gap: Duration,
+    next: Option<Instant>,
+    left: u32,
+    late_us: Vec<u64>,
+}
+
+impl Machine for Ticker {
+    type Event = ();
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, _: &[u8]) {}
+    fn handle_timeout(&mut self, now: Instant) {
+        let Some(due) = self.next.filter(|d| now >= *d) else { return };
+        self.late_us.push((now - due).as_micros() as u64);
+        self.left -= 1;
+        self.next = (self.left > 0).then(|| now + self.gap);
+    }
+    fn poll_transmit(&mut self, _: Instant, _: &mut [u8]) -> Option<Transmit> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.next
+    }
+}
+
+/// Median and 99th percentile of how late `ticks` wake-ups 200 µs apart came, on the std
+/// loop or (`tokio`) the tokio one.
+fn wake_lateness(ticks: u32, tokio: bool) -> (u64, u64) {
+    let gap = Duration::from_micros(200);
+    let ticker = Ticker { gap, next: None, left: ticks, late_us: Vec::new() };
+    let start = move |t: &mut Ticker, now: Instant| t.next = Some(now + t.gap);
+    let wait = gap * ticks + Duration::from_millis(50) + Duration::from_micros(1000) * ticks;
+    let mut late = if tokio {
+        let rt = ::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let h = drivers::tokio::spawn(ticker, vec![socket()], DriverConfig::default(), |()| {}).unwrap();
+            h.call(start).await.unwrap();
+            wait_for(|| async { h.call(|t: &mut Ticker, _| t.left == 0).await.unwrap() }, wait).await;
+            h.shutdown().await.unwrap().machine.late_us
+        })
+    } else {
+        let h = std_thread::spawn(ticker, vec![socket()], DriverConfig::default(), |()| {}).unwrap();
+        h.call(start).unwrap();
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until && !h.call(|t: &mut Ticker, _| t.left == 0).unwrap() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        h.shutdown().unwrap().machine.late_us
+    };
+    assert!(!late.is_empty(), "the ticker was woken");
+    late.sort_unstable();
+    (late[late.len() / 2], late[late.len() * 99 / 100])
+}
+
+/// Polls `done` every 10 ms until it holds or `limit` passed.
+async fn wait_for<F: std::future::Future<Output = bool>>(done: impl Fn() -> F, limit: Duration) {
+    let until = ::tokio::time::Instant::now() + limit;
+    while ::tokio::time::Instant::now() < until && !done().await {
+        ::tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Megabits per second of UDP payload the receiver saw over `seconds`.
 fn raw(seconds: f64) -> f64 {
     let (tx, rx) = (socket(), socket());
@@ -215,6 +284,13 @@ fn main() {
         }
         return;
     }
+    let ticks = if full { 2_000 } else { 100 };
+    let (p50, p99) = wake_lateness(ticks, false);
+    println!("figure driver_wake_late_us_p50 {p50} us");
+    println!("figure driver_wake_late_us_p99 {p99} us");
+    let (p50, p99) = wake_lateness(ticks, true);
+    println!("figure driver_wake_late_us_p50_tokio {p50} us");
+    println!("figure driver_wake_late_us_p99_tokio {p99} us");
     let n = if full { 50_000 } else { 2_000 };
     println!("figure sync_sqlite_insert_records_per_sec {:.0} records/s", sqlite_inserts(n, 1_000));
     println!("figure sync_sqlite_insert_single_per_sec {:.0} records/s", sqlite_inserts(n / 5, 1));

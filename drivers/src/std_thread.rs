@@ -4,7 +4,8 @@
 //! application commands at once, through `mio` (epoll, kqueue or IOCP). That is the portable
 //! form of "a blocking read with the timeout set from `poll_timeout`": a plain blocking read
 //! can watch only one socket and cannot be woken by a command, and `quinn-udp`'s batched
-//! receive needs a non-blocking socket.
+//! receive needs a non-blocking socket. On Linux the deadline is a timerfd in the same set, so
+//! the wait ends at the deadline to the microsecond rather than at epoll's next millisecond.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,9 +19,11 @@ use sansio_core::{Instant, Machine};
 
 use crate::engine::{Command, Engine, RecvBatch};
 use crate::route::SocketTable;
+use crate::wake::WakeTimer;
 use crate::{CallError, DriverConfig, Stopped};
 
 const WAKER: Token = Token(usize::MAX);
+const TIMER: Token = Token(usize::MAX - 1);
 /// How long a send waits for room in a full kernel buffer before the datagram is dropped.
 const SEND_RETRY: Duration = Duration::from_micros(100);
 const SEND_ATTEMPTS: u32 = 100;
@@ -67,10 +70,12 @@ where
         poll.registry().register(&mut socket, Token(i), Interest::READABLE)?;
         registered.push(socket);
     }
+    let timer = precise_timer(&poll);
     let (commands, rx) = mpsc::channel();
     let engine = Engine::new(machine, sink, SocketTable::new(locals.clone()), states, config);
-    let thread =
-        std::thread::Builder::new().name("ipv8-driver".into()).spawn(move || run(engine, poll, registered, rx))?;
+    let thread = std::thread::Builder::new()
+        .name("ipv8-driver".into())
+        .spawn(move || run(engine, poll, registered, rx, timer))?;
     Ok(Handle { commands, waker, thread: Some(thread), locals })
 }
 
@@ -122,11 +127,30 @@ impl<M: Machine> Drop for Handle<M> {
     }
 }
 
+/// A timerfd registered with `poll`, or `None` (not Linux, or refused): the loop then waits
+/// with epoll's millisecond timeout.
+fn precise_timer(poll: &Poll) -> Option<WakeTimer> {
+    let timer = WakeTimer::new().ok()?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = timer.as_raw_fd();
+        if let Err(e) = poll.registry().register(&mut mio::unix::SourceFd(&fd), TIMER, Interest::READABLE) {
+            tracing::debug!(error = %e, "no timerfd wake-ups; deadlines round up to milliseconds");
+            return None;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = poll;
+    Some(timer)
+}
+
 fn run<M, E>(
     mut engine: Engine<M, E>,
     mut poll: Poll,
     sockets: Vec<mio::net::UdpSocket>,
     commands: mpsc::Receiver<Command<M>>,
+    mut timer: Option<WakeTimer>,
 ) -> Stopped<M>
 where
     M: Machine,
@@ -180,7 +204,15 @@ where
         let timeout = if readable.iter().any(|r| *r) || engine.has_output() {
             Some(Duration::ZERO)
         } else {
-            engine.deadline().map(|d| d.saturating_duration_since(engine.clock.now()))
+            match engine.deadline().and_then(|d| engine.clock.to_std(d)) {
+                None => None,
+                // Due already: look at the sockets and go on (a timer would add its slack).
+                Some(at) if at <= std::time::Instant::now() => Some(Duration::ZERO),
+                // The timerfd ends the wait; epoll itself waits for anything.
+                Some(at) if timer.as_mut().is_some_and(|t| t.arm(at).is_ok()) => None,
+                // No timerfd: epoll's timeout, rounded up to a millisecond.
+                Some(at) => Some(at.saturating_duration_since(std::time::Instant::now())),
+            }
         };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != io::ErrorKind::Interrupted
@@ -189,7 +221,11 @@ where
             break;
         }
         for event in &events {
-            if let Some(r) = readable.get_mut(event.token().0) {
+            if event.token() == TIMER {
+                if let Some(t) = timer.as_mut() {
+                    t.fired();
+                }
+            } else if let Some(r) = readable.get_mut(event.token().0) {
                 *r = true;
             }
         }

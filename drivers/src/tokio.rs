@@ -1,8 +1,10 @@
 //! The tokio run loop: one task per machine.
 //!
-//! The task `select!`s over the command channel, `sleep_until` the machine's deadline and the
-//! readiness of any of its sockets; after every wake-up it fires the timer if due, reads one
-//! bounded batch from each ready socket and flushes what the machine sent.
+//! The task `select!`s over the command channel, the machine's deadline and the readiness of
+//! any of its sockets; after every wake-up it fires the timer if due, reads one bounded batch
+//! from each ready socket and flushes what the machine sent. On Linux the deadline is a
+//! timerfd the runtime's reactor watches, so it is kept to the microsecond rather than to the
+//! timer wheel's millisecond.
 
 use std::future::poll_fn;
 use std::io;
@@ -17,6 +19,7 @@ use sansio_core::{Instant, Machine};
 
 use crate::engine::{Command, Engine, RecvBatch};
 use crate::route::SocketTable;
+use crate::wake::WakeTimer;
 use crate::{CallError, DriverConfig, Stopped};
 
 /// The application's side of a machine running as a tokio task.
@@ -144,17 +147,18 @@ where
 {
     let mut batches: Vec<RecvBatch> = sockets.iter().map(|_| RecvBatch::new(engine.config.recv_batch)).collect();
     let mut first = 0;
+    let mut timer = precise_timer();
     engine.start();
     flush(&mut engine, &sockets).await;
     'run: loop {
-        let deadline = engine.deadline().and_then(|d| engine.clock.to_std(d)).map(::tokio::time::Instant::from_std);
+        let deadline = engine.deadline().and_then(|d| engine.clock.to_std(d));
         ::tokio::select! {
             biased;
             command = commands.recv() => match command {
                 Some(Command::Call(f)) => engine.call(f),
                 Some(Command::Stop) | None => break 'run,
             },
-            () = sleep_until_opt(deadline) => {}
+            () = wait_until(&mut timer, deadline) => {}
             () = any_readable(&sockets, first) => {}
         }
         engine.stats.wakeups += 1;
@@ -190,11 +194,59 @@ where
     Stopped { machine, stats }
 }
 
-async fn sleep_until_opt(deadline: Option<::tokio::time::Instant>) {
-    match deadline {
-        Some(d) => ::tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// A timerfd the runtime's reactor watches, or `None` (not Linux, or refused): the task then
+/// waits with tokio's millisecond timer.
+#[cfg(target_os = "linux")]
+type Timer = ::tokio::io::unix::AsyncFd<WakeTimer>;
+#[cfg(not(target_os = "linux"))]
+type Timer = WakeTimer;
+
+fn precise_timer() -> Option<Timer> {
+    let timer = WakeTimer::new().ok()?;
+    #[cfg(target_os = "linux")]
+    let timer = register(timer)
+        .inspect_err(|e| tracing::debug!(error = %e, "no timerfd wake-ups; deadlines round up to milliseconds"))
+        .ok()?;
+    Some(timer)
+}
+
+/// Hands the timer's file descriptor to the runtime's reactor.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn register(timer: WakeTimer) -> io::Result<Timer> {
+    // SAFETY: tokio needs the descriptor `as_raw_fd` returns to stay open and the same for as
+    // long as the `AsyncFd` lives. `WakeTimer` owns it (an `OwnedFd` created with the timer,
+    // never replaced, closed only when the timer is dropped, which the `AsyncFd` does last),
+    // and `as_raw_fd` always returns it.
+    unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(timer, Interest::READABLE) }.map_err(io::Error::from)
+}
+
+/// Resolves at `deadline` (never, without one): by the timerfd when there is one, else by
+/// tokio's timer.
+async fn wait_until(timer: &mut Option<Timer>, deadline: Option<std::time::Instant>) {
+    let Some(at) = deadline else { return std::future::pending().await };
+    if at <= std::time::Instant::now() {
+        return;
     }
+    #[cfg(target_os = "linux")]
+    if let Some(fd) = timer.as_mut()
+        && fd.get_mut().arm(at).is_ok()
+    {
+        while let Ok(mut ready) = fd.readable_mut().await {
+            ready.clear_ready();
+            let expired = ready.get_inner_mut().fired();
+            if expired || std::time::Instant::now() >= at {
+                return;
+            }
+            // A readiness left from an earlier arming: wait for this one.
+            if ready.get_inner_mut().arm(at).is_err() {
+                break;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = timer;
+    ::tokio::time::sleep_until(::tokio::time::Instant::from_std(at)).await;
 }
 
 /// Resolves when any socket may be readable, checking them from `first` on for fairness.

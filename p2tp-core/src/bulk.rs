@@ -103,7 +103,9 @@ impl BulkSender {
             Sending::Until(_) | Sending::Stopped => return,
         }
         for &peer in &self.peers {
-            while self.endpoint.queued(peer).is_some_and(|q| q < self.backlog) {
+            // Each successful send queues exactly one more: the room is looked up once.
+            let queued = self.endpoint.queued(peer).unwrap_or(self.backlog);
+            for _ in queued..self.backlog {
                 if self.endpoint.send(now, peer, &self.payload).is_err() {
                     break;
                 }
