@@ -216,8 +216,9 @@ fn precise_timer() -> Option<Timer> {
 fn register(timer: WakeTimer) -> io::Result<Timer> {
     // SAFETY: tokio needs the descriptor `as_raw_fd` returns to stay open and the same for as
     // long as the `AsyncFd` lives. `WakeTimer` owns it (an `OwnedFd` created with the timer,
-    // never replaced, closed only when the timer is dropped, which the `AsyncFd` does last),
-    // and `as_raw_fd` always returns it.
+    // never replaced, closed only when the timer is dropped, which the `AsyncFd` does after
+    // deregistering it), `as_raw_fd` always returns it, and `wait_until` uses `get_mut` and
+    // `get_inner_mut` only to arm and read the timer, never to replace it.
     unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(timer, Interest::READABLE) }.map_err(io::Error::from)
 }
 

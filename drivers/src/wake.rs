@@ -62,7 +62,7 @@ mod imp {
 
 /// A timer a run loop waits on together with its sockets: armed for the machine's deadline
 /// before each wait, it makes that wait end at the deadline rather than at the next whole
-/// millisecond.
+/// millisecond. Its descriptor is the same for its whole life (tokio's reactor relies on it).
 #[derive(Debug)]
 pub(crate) struct WakeTimer {
     #[cfg(target_os = "linux")]
