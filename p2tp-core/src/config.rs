@@ -28,6 +28,9 @@ pub(crate) const H2R_SPAN: u32 = 1 << 18;
 pub(crate) const FB_BURST: u32 = 4;
 /// No-feedback expiries in a row that count as persistent congestion.
 pub(crate) const PERSISTENT_EXPIRIES: u32 = 3;
+/// INFLIGHT_CAP in windows: at most `INFLIGHT_WINDOWS·R·max(SRTT, 1 ms)` bytes in flight
+/// (docs/p2tp.md §8.4).
+pub(crate) const INFLIGHT_WINDOWS: f64 = 1.25;
 /// Data packets a stream may send before its first echo (RFC 6928's initial window).
 pub(crate) const INITIAL_WINDOW: u32 = 10;
 /// The least RTO, which only times the drain after a close.

@@ -9,7 +9,9 @@ use core::time::Duration;
 use sansio_core::{Instant, SeededRng, TimerKind, TimerTable, TransmitQueue};
 
 use crate::arena::RecvArena;
-use crate::config::{Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, INITIAL_WINDOW, PERSISTENT_EXPIRIES};
+use crate::config::{
+    Config, FB_BURST, H2R_SPAN, HS_RTO_INITIAL, HS_TRIES, INFLIGHT_WINDOWS, INITIAL_WINDOW, PERSISTENT_EXPIRIES,
+};
 use crate::congestion::Controller;
 use crate::cookie::CookieJar;
 use crate::event::{CloseReason, Event, OpenFailure};
@@ -564,7 +566,7 @@ impl Stream {
         let rate = self.rate as f64;
         let segment = self.segment as f64;
         let srtt_floor = srtt.max(Duration::from_millis(1)).as_secs_f64();
-        self.inflight_cap = ((2.0 * rate * srtt_floor) as u64).max(2 * self.segment as u64);
+        self.inflight_cap = ((INFLIGHT_WINDOWS * rate * srtt_floor) as u64).max(2 * self.segment as u64);
         self.round_trip_bytes = rate * srtt.as_secs_f64();
         self.pace_depth = (rate / 1000.0).clamp(segment, 64.0 * segment);
         let two_segments = Duration::from_micros(2 * self.segment as u64 * 1_000_000 / self.rate);
