@@ -23,6 +23,9 @@
 //! 1-s count from the first packet measured CUBIC's slow start as much as its throughput.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+#[path = "../tests/common/ticker.rs"]
+mod ticker;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +35,7 @@ use drivers::{DriverConfig, std_thread};
 use p2tp_core::congestion::FixedRateConfig;
 use p2tp_core::{BulkSender, Config, Endpoint, Event};
 use sansio_core::{Instant, Machine, Seed, Transmit};
+use ticker::Ticker;
 
 const SIZE: usize = 1200;
 
@@ -124,72 +128,40 @@ fn socket() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").unwrap()
 }
 
-/// A machine that asks to be woken every `gap` and notes how late each wake-up came.
-struct Ticker {
-    gap: Duration,
-    next: Option<Instant>,
-    left: u32,
-    late_us: Vec<u64>,
-}
-
-impl Machine for Ticker {
-    type Event = ();
-    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, _: &[u8]) {}
-    fn handle_timeout(&mut self, now: Instant) {
-        let Some(due) = self.next.filter(|d| now >= *d) else { return };
-        self.late_us.push((now - due).as_micros() as u64);
-        self.left -= 1;
-        self.next = (self.left > 0).then(|| now + self.gap);
-    }
-    fn poll_transmit(&mut self, _: Instant, _: &mut [u8]) -> Option<Transmit> {
-        None
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        None
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.next
-    }
-}
-
-/// Median and 99th percentile of how late `ticks` wake-ups 200 µs apart came, on the std
-/// loop or (`tokio`) the tokio one.
+/// Median and 99th percentile, in µs, of how late `ticks` wake-ups 200 µs apart came, on the
+/// std loop or (`tokio`) the tokio one.
 fn wake_lateness(ticks: u32, tokio: bool) -> (u64, u64) {
-    let gap = Duration::from_micros(200);
-    let ticker = Ticker { gap, next: None, left: ticks, late_us: Vec::new() };
-    let start = move |t: &mut Ticker, now: Instant| t.next = Some(now + t.gap);
-    let wait = gap * ticks + Duration::from_millis(50) + Duration::from_micros(1000) * ticks;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = move |late: Duration| {
+        let _ = tx.send(late);
+    };
+    let ticker = Ticker::new(Duration::from_micros(200), ticks);
+    // Every wake-up reported, or a second without one (a stalled loop ends the count).
+    let collect = || -> Vec<u64> {
+        (0..ticks).map_while(|_| rx.recv_timeout(Duration::from_secs(1)).ok()).map(|d| d.as_micros() as u64).collect()
+    };
     let mut late = if tokio {
         let rt = ::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let h = drivers::tokio::spawn(ticker, vec![socket()], DriverConfig::default(), |()| {}).unwrap();
-            h.call(start).await.unwrap();
-            wait_for(|| async { h.call(|t: &mut Ticker, _| t.left == 0).await.unwrap() }, wait).await;
-            h.shutdown().await.unwrap().machine.late_us
-        })
+        let h = {
+            let _entered = rt.enter();
+            drivers::tokio::spawn(ticker, vec![socket()], DriverConfig::default(), sink).unwrap()
+        };
+        h.blocking_call(|t: &mut Ticker, now| t.start(now)).unwrap();
+        let late = collect();
+        rt.block_on(h.shutdown()).unwrap();
+        late
     } else {
-        let h = std_thread::spawn(ticker, vec![socket()], DriverConfig::default(), |()| {}).unwrap();
-        h.call(start).unwrap();
-        let until = std::time::Instant::now() + wait;
-        while std::time::Instant::now() < until && !h.call(|t: &mut Ticker, _| t.left == 0).unwrap() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        h.shutdown().unwrap().machine.late_us
+        let h = std_thread::spawn(ticker, vec![socket()], DriverConfig::default(), sink).unwrap();
+        h.call(|t: &mut Ticker, now| t.start(now)).unwrap();
+        let late = collect();
+        h.shutdown().unwrap();
+        late
     };
     assert!(!late.is_empty(), "the ticker was woken");
     late.sort_unstable();
     (late[late.len() / 2], late[late.len() * 99 / 100])
 }
 
-/// Polls `done` every 10 ms until it holds or `limit` passed.
-async fn wait_for<F: std::future::Future<Output = bool>>(done: impl Fn() -> F, limit: Duration) {
-    let until = ::tokio::time::Instant::now() + limit;
-    while ::tokio::time::Instant::now() < until && !done().await {
-        ::tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Megabits per second of UDP payload the receiver saw over `seconds`.
 /// Megabits per second in `bytes` over the `seconds` after `omit`: the sender runs for
 /// `omit + seconds + 0.1 s`, and what arrived during the first `omit` is not counted (iperf3's
 /// `--omit`: a long-lived stream's throughput, not its start-up).
@@ -200,6 +172,7 @@ fn measure(bytes: &AtomicU64, omit: Duration, seconds: f64) -> f64 {
     (bytes.load(Ordering::Relaxed) - start) as f64 * 8.0 / seconds / 1e6
 }
 
+/// Megabits per second of UDP payload a raw receiver saw (see [`measure`]).
 fn raw(omit: Duration, seconds: f64) -> f64 {
     let (tx, rx) = (socket(), socket());
     let to = rx.local_addr().unwrap();
