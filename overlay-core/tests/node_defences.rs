@@ -196,7 +196,7 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, a("198.51.100.11:6421"));
     assert!(out[0].1.len() < request_bytes.len());
-    let Payload::PunctureRequest(p) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
+    let Payload::AskedPunctureRequest(p) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
     assert_eq!((p.lan_walker, p.wan_walker, p.identifier), (a("10.0.0.2:6421"), a("198.51.100.10:6421"), 77));
     // An unknown target, and then the budget of 3 a second, refuse the rest.
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &ask(10, overlay_core::Mid([5; 20])));

@@ -25,6 +25,8 @@ const OPEN_WAIT: Duration = Duration::from_secs(1);
 /// ...and how many times, before it opens anyway (a full-TTL handshake that arrives before
 /// the peer's puncture leaves state at a Linux router that moves the peer's own mapping).
 const OPEN_TRIES: u32 = 3;
+/// ...or, towards an address whose punches failed before, how many times before it gives up.
+const PATIENT_TRIES: u32 = 10;
 /// Introducers asked per stream opened.
 const ASKED: usize = 3;
 /// Introductions awaiting their puncture, at most, and for how long.
@@ -102,7 +104,7 @@ impl<S: Store> Node<S> {
             return;
         };
         let request = PunctureRequest { lan_walker: p.source_lan, wan_walker: from, identifier: p.identifier };
-        self.send_unsigned(to, Payload::PunctureRequest(request));
+        self.send_unsigned(to, Payload::AskedPunctureRequest(request));
         self.stats.introductions_made += 1;
     }
 
@@ -163,6 +165,10 @@ impl<S: Store> Node<S> {
     /// the peer puncture towards it, and opens the stream when the puncture arrives, or after
     /// a second at the latest.
     pub(super) fn open_stream(&mut self, now: Instant, mid: Mid, address: SocketAddr) {
+        if self.quiet_towards(now, &address) {
+            // Punches there failed lately: the relay carries the messages until it is over.
+            return;
+        }
         let recent = self
             .peers
             .get(&mid)
@@ -175,29 +181,71 @@ impl<S: Store> Node<S> {
             self.connect_now(now, address);
         } else {
             session.connect_at = Some(now + OPEN_WAIT);
-            self.send_opener(address);
+            self.send_opener(now, address);
         }
         self.ask_introducers(now, mid);
     }
 
     /// A one-byte datagram with a low TTL: it makes this node's NATs map (and open) towards
     /// `address` and dies before the far NAT. Should a short path let it arrive, the far
-    /// node counts it as not ours.
-    pub(super) fn send_opener(&mut self, address: SocketAddr) {
+    /// node counts it as not ours. None goes to an address in its dry spell after failed
+    /// punches (`quiet.rs`): it would keep this node's mapping there alive, which may be the
+    /// moved one.
+    pub(super) fn send_opener(&mut self, now: Instant, address: SocketAddr) {
+        if self.quiet.dry(now, &address) {
+            return;
+        }
         if self.out.push_ttl(Some(self.config.local), address, Some(self.config.opener_ttl), &[0]).is_err() {
             self.stats.queue_full += 1;
         }
     }
 
+    /// Asked to puncture towards a walker at `to`: the puncture goes after
+    /// `Config::puncture_delay`, so the walker's opener leaves its NATs first. At most
+    /// [`PENDING`] wait; a request beyond that is refused.
+    pub(super) fn puncture_later(&mut self, now: Instant, to: SocketAddr, identifier: u16, asked: bool) {
+        if self.punctures.len() >= PENDING {
+            self.stats.punctures_refused += 1;
+            return;
+        }
+        self.punctures.push_back((now + self.config.puncture_delay, to, identifier, asked));
+    }
+
+    /// Sends the punctures that are due (not to an address being left alone).
+    pub(super) fn puncture_timeout(&mut self, now: Instant) {
+        while let Some(&(at, to, identifier, asked)) = self.punctures.front() {
+            if at > now {
+                break;
+            }
+            self.punctures.pop_front();
+            let punch = if asked { super::quiet::Punch::Asked } else { super::quiet::Punch::Puncture };
+            if !self.may_punch(now, to, punch) {
+                continue;
+            }
+            let t = self.tick();
+            let payload =
+                Payload::Puncture(Puncture { source_lan: self.config.local, source_wan: self.my_wan(), identifier });
+            self.send_signed(to, payload, t);
+        }
+    }
+
     /// A stream waiting for its peer's puncture: try again (a new opener, introducers asked
-    /// again) up to [`OPEN_TRIES`] times, then open it anyway.
+    /// again) up to [`OPEN_TRIES`] times, then open it anyway. Not towards an address whose
+    /// punches failed before (`quiet.rs`): there a blind handshake would poison the peer's
+    /// router again, so the node asks up to [`PATIENT_TRIES`] times and then gives the
+    /// attempt up (its messages went by relay meanwhile; the next direct retry starts anew).
     pub(super) fn open_due(&mut self, now: Instant, address: SocketAddr) {
+        let failed = self.quiet.failed_before(&address) && !self.endpoint.is_established(address);
         let Some(s) = self.sessions.get_mut(&address) else { return };
-        if s.opens + 1 < OPEN_TRIES {
+        if failed && s.opens + 1 >= PATIENT_TRIES {
+            self.end_session(address, super::SendFailure::NoRoute);
+            return;
+        }
+        if s.opens + 1 < OPEN_TRIES || failed {
             s.opens += 1;
             s.connect_at = Some(now + OPEN_WAIT);
             let mid = s.expect;
-            self.send_opener(address);
+            self.send_opener(now, address);
             if let Some(mid) = mid {
                 self.ask_introducers(now, mid);
             }
@@ -212,6 +260,11 @@ impl<S: Store> Node<S> {
         if s.connect_at.take().is_none() {
             return;
         }
+        if !self.endpoint.is_established(address) && !self.may_punch(now, address, super::quiet::Punch::Handshake) {
+            self.end_session(address, super::SendFailure::NoRoute);
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(&address) else { return };
         // The peer opened a stream here meanwhile: no Opened will come for it, so this
         // side says hello now.
         if self.endpoint.is_established(address) {

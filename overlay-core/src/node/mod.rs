@@ -24,14 +24,15 @@ use crate::wan::{Voter, WanVotes};
 
 mod introduce;
 mod nat;
+mod quiet;
 mod records;
 mod relay;
 mod streams;
 mod traffic;
 
 use crate::wire::{
-    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, Puncture, PunctureRequest, Signer,
-    Style, request_flags, response_flags,
+    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer, Style,
+    request_flags, response_flags,
 };
 pub use nat::{MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe};
 pub use records::{PathHop, RecordError, SYNC_MESSAGE};
@@ -89,6 +90,12 @@ pub struct Config {
     /// too little to reach the peer's NAT and leave state there that would move the peer's
     /// own mapping (Linux conntrack does; see the punch matrix in `docs/architecture.md`).
     pub opener_ttl: u8,
+    /// How long a node asked to puncture towards a walker waits before it does: the
+    /// introducer told the walker at the same moment, and the walker's opener must leave the
+    /// walker's NATs before the puncture reaches them (at a Linux router, a puncture that
+    /// comes first moves the walker's mapping; `docs/overlay.md` §7.1). It covers paths that
+    /// break the triangle inequality and a slow walker.
+    pub puncture_delay: Duration,
     /// Classify the NAT and measure its binding lifetime with STUN, from two sockets of
     /// their own, at start and whenever the public address changes; streams are then kept
     /// alive at 80 % of the measured lifetime (`docs/overlay.md` §9). `None`: no check, and
@@ -135,6 +142,7 @@ impl Config {
             trust_threshold: f64::MIN_POSITIVE,
             unix_ms_at_origin: 0,
             opener_ttl: 3,
+            puncture_delay: Duration::from_millis(50),
             nat_probe: None,
             traffic_unit: Some(1 << 20),
             verifier: Verifier::default(),
@@ -347,6 +355,11 @@ pub struct NodeStats {
     /// Relayed messages for this node refused: from a new sender while the table of senders
     /// is full.
     pub relay_senders_full: u64,
+    /// Addresses whose punches went unanswered for 8 s, left alone for 40 s so their
+    /// routers forget (`docs/overlay.md` §7.1).
+    pub punches_failed: u64,
+    /// Punctures, handshakes and walk steps not sent to an address being left alone.
+    pub punches_held_back: u64,
 }
 
 /// One overlay node.
@@ -388,6 +401,10 @@ pub struct Node<S: Store = MemStore> {
     stun: Option<Server>,
     nat: nat::NatState,
     traffic: traffic::Traffic,
+    /// Punctures due: (when, to, identifier, asked for by key).
+    punctures: VecDeque<(Instant, SocketAddr, u16, bool)>,
+    /// Addresses punched at and not heard from since, and those left alone.
+    quiet: quiet::Quiet,
     /// Introductions this node asked for: (identifier, target, when).
     pending_intros: VecDeque<(u16, Mid, Instant)>,
     /// Who asked this node for introductions, and how many this second.
@@ -487,6 +504,8 @@ impl<S: Store> Node<S> {
             stun,
             nat: nat::NatState::new(config_has_probe),
             traffic: traffic::Traffic::default(),
+            punctures: VecDeque::new(),
+            quiet: quiet::Quiet::default(),
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
@@ -559,7 +578,8 @@ impl<S: Store> Node<S> {
         match (msg.payload, msg.sender) {
             (Payload::IntroductionRequest(r), Some(key)) => self.on_request(now, remote, key, r),
             (Payload::IntroductionResponse(r), Some(key)) => self.on_response(now, remote, key, r),
-            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p),
+            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p, false),
+            (Payload::AskedPunctureRequest(p), _) => self.on_puncture_request(now, remote, p, true),
             (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
             (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
             (Payload::Relay(r), Some(key)) => self.on_relay(now, remote, key, r, datagram),
@@ -641,6 +661,9 @@ impl<S: Store> Node<S> {
             None
         };
         let Some(to) = target else { return };
+        if candidate.is_some() && !self.may_punch(now, to, quiet::Punch::Puncture) {
+            return;
+        }
         self.request_introduction(now, to);
     }
 
@@ -781,7 +804,7 @@ impl<S: Store> Node<S> {
             // The introducer asked the candidate to puncture towards us: open our NATs towards
             // it first, with a packet that dies before its NAT, so the puncture gets in and
             // leaves no state at a Linux router of ours.
-            self.send_opener(r.wan_introduction);
+            self.send_opener(now, r.wan_introduction);
         }
     }
 
@@ -790,7 +813,9 @@ impl<S: Store> Node<S> {
     /// and at most `punctures_per_sec` a second per such introducer: the puncture goes to a
     /// third party and is bigger than the request. (A source address can be spoofed, so this
     /// bounds the reflection, it does not exclude it.)
-    fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest) {
+    /// `asked`: for a walker that asked for this node by key (IntroduceMe), whose silence
+    /// after the puncture therefore means it did not get through (`quiet.rs`).
+    fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest, asked: bool) {
         let (timeout, budget) = (self.config.peer_timeout, self.config.punctures_per_sec);
         let Some((answered, window, count)) = self.introducers.get_mut(&from) else {
             self.stats.punctures_refused += 1;
@@ -809,13 +834,7 @@ impl<S: Store> Node<S> {
         }
         *count += 1;
         let to = self.reach(p.lan_walker, p.wan_walker);
-        let t = self.tick();
-        let payload = Payload::Puncture(Puncture {
-            source_lan: self.config.local,
-            source_wan: self.my_wan(),
-            identifier: p.identifier,
-        });
-        self.send_signed(to, payload, t);
+        self.puncture_later(now, to, p.identifier, asked);
     }
 }
 
@@ -826,6 +845,7 @@ impl<S: Store> Machine for Node<S> {
         if self.is_probe_socket(local) {
             return self.nat_datagram(now, local, remote, datagram);
         }
+        self.heard_at(&remote);
         let community = self.config.community.0;
         match p2tp_core::classify(datagram, |c| *c == community, |_| false) {
             Protocol::Overlay if datagram[wire::PREFIX_LEN] == SYNC_MESSAGE => {
@@ -852,6 +872,8 @@ impl<S: Store> Machine for Node<S> {
             self.next_walk = now + self.walk_interval();
         }
         self.endpoint.handle_timeout(now);
+        self.puncture_timeout(now);
+        self.quiet_timeout(now);
         self.retry_direct(now);
         self.pump(now);
         self.sync_timeout(now);
@@ -886,6 +908,8 @@ impl<S: Store> Machine for Node<S> {
             self.next_hello(),
             Some(self.next_sync()),
             self.next_direct_retry(),
+            self.punctures.front().map(|(t, ..)| *t),
+            self.quiet.next(),
             self.nat_deadline(),
             self.traffic.next,
         ];
@@ -896,7 +920,7 @@ impl<S: Store> Machine for Node<S> {
     }
 
     fn timeout_reason(&self) -> Option<&'static str> {
-        Some("walk step, P2TP timer, hello, sync or NAT check")
+        Some("walk step, P2TP timer, hello, puncture, punch give-up, sync or NAT check")
     }
 }
 

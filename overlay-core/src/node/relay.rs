@@ -172,7 +172,7 @@ impl<S: Store> Node<S> {
             // A stream still opening: its peer is asked again to puncture (the introductions
             // or punctures may have been lost, or its NAT state has since expired).
             if let Some(address) = self.sessions.iter().find(|(_, s)| s.expect == Some(mid)).map(|(a, _)| *a) {
-                self.send_opener(address);
+                self.send_opener(now, address);
                 self.ask_introducers(now, mid);
                 continue;
             }

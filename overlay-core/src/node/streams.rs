@@ -78,7 +78,16 @@ impl<S: Store> Node<S> {
         // by relay (a direct stream is tried meanwhile; it takes over once it verifies).
         let stalled =
             opening.is_some_and(|(_, since)| since.is_some_and(|t| now.saturating_duration_since(t) >= RELAY_AFTER));
-        if stalled || self.relaying(now, mid) {
+        // A peer whose address is being left alone after failed punches (`quiet.rs`): by
+        // relay too.
+        let quiet = opening.is_none()
+            && self
+                .peers
+                .get(mid)
+                .map(|p| p.address)
+                .or_else(|| self.binding_of(mid))
+                .is_some_and(|a| self.quiet_towards(now, &a));
+        if stalled || quiet || self.relaying(now, mid) {
             let sent = self.relay_send(now, *mid, data);
             if opening.is_none()
                 && let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid))

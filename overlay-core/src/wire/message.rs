@@ -145,6 +145,11 @@ pub enum Payload {
     IntroduceMe(IntroduceMe),
     /// 18 (ours; new style only), signed.
     Relay(Relay),
+    /// 19 (ours; new style only), unsigned: a puncture request an introducer sends for an
+    /// [`IntroduceMe`]. The walker asked for this peer by key and opens a stream the moment
+    /// the puncture arrives, so a puncture it never answers did not get through
+    /// (`docs/overlay.md` §7.1).
+    AskedPunctureRequest(PunctureRequest),
 }
 
 impl Payload {
@@ -160,11 +165,12 @@ impl Payload {
             (Payload::Puncture(_), Style::New) => 231,
             (Payload::IntroduceMe(_), _) => INTRODUCE_ME,
             (Payload::Relay(_), _) => RELAY,
+            (Payload::AskedPunctureRequest(_), _) => ASKED_PUNCTURE_REQUEST,
         }
     }
 
     fn signed(&self) -> bool {
-        !matches!(self, Payload::PunctureRequest(_))
+        !matches!(self, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_))
     }
 }
 
@@ -236,6 +242,8 @@ pub struct Signer<'a> {
 pub const INTRODUCE_ME: u8 = 17;
 /// The message id of [`Relay`].
 pub const RELAY: u8 = 18;
+/// The message id of [`Payload::AskedPunctureRequest`].
+pub const ASKED_PUNCTURE_REQUEST: u8 = 19;
 
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -319,7 +327,7 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             write_flags_and_identifier(style, r.flags, r.identifier, &mut out);
             out.extend_from_slice(&r.extra);
         }
-        Payload::PunctureRequest(p) => {
+        Payload::PunctureRequest(p) | Payload::AskedPunctureRequest(p) => {
             addr(&p.lan_walker, &mut out)?;
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
@@ -364,10 +372,10 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
     let id = r.u8()?;
     let style = match id {
         245 | 246 | 249 | 250 => Style::Old,
-        231..=234 | INTRODUCE_ME | RELAY => Style::New,
+        231..=234 | INTRODUCE_ME | RELAY | ASKED_PUNCTURE_REQUEST => Style::New,
         other => return Err(DecodeError::UnknownId(other)),
     };
-    let signed = !matches!(id, 250 | 232);
+    let signed = !matches!(id, 250 | 232 | ASKED_PUNCTURE_REQUEST);
     let (sender, body_end) = if signed {
         if bytes.len() < PREFIX_LEN + 1 + 64 {
             return Err(DecodeError::Truncated);
@@ -425,6 +433,10 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
         250 | 232 => {
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
             Payload::PunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
+        }
+        ASKED_PUNCTURE_REQUEST => {
+            let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
+            Payload::AskedPunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
         }
         INTRODUCE_ME => {
             let source_lan = addr(&mut r)?;
