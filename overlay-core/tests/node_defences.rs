@@ -209,3 +209,73 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     assert_eq!(n.stats().introductions_made, 2);
     assert_eq!(n.stats().introductions_refused, 1 + 1 + 4);
 }
+
+/// Runs `n`'s timers up to `until`, collecting what it sends.
+fn run(n: &mut Node, from: Instant, until: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut buf = vec![0u8; MIN_TRANSMIT_BUFFER];
+    let mut out = Vec::new();
+    let mut now = from;
+    loop {
+        while let Some(t) = n.poll_transmit(now, &mut buf) {
+            out.push((t.destination, buf[..t.len].to_vec()));
+        }
+        match n.poll_timeout() {
+            Some(t) if t <= until => {
+                now = t.max(now);
+                n.handle_timeout(now);
+            }
+            _ => return out,
+        }
+    }
+}
+
+#[test]
+fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_own_stream() {
+    // The request is unsigned: anyone who spoofs an introducer's address can name a victim
+    // address the node then punctures and, unanswered, leaves alone (docs/overlay.md §7.1).
+    let (me, boot, victim) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.50:6421");
+    let mut n = node(me, &[boot], 256);
+    n.handle_timeout(Instant::ZERO);
+    let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
+    n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));
+    // A peer the node will want to message lives at the victim address.
+    n.handle_datagram(Instant::ZERO, a(me), a(victim), &signed(20, request(me, victim, 1), 1));
+    let peer = n.peers().find(|p| p.address == a(victim)).unwrap().key.mid();
+    sent(&mut n); // the answer to the peer
+    let forged = |identifier| {
+        let req = PunctureRequest { lan_walker: a(victim), wan_walker: a(victim), identifier };
+        let msg = Message {
+            community: C,
+            style: Style::New,
+            global_time: 3,
+            sender: None,
+            payload: Payload::AskedPunctureRequest(req),
+        };
+        wire::encode(&msg, None).unwrap()
+    };
+    let t1 = Instant::from_secs(1);
+    n.handle_datagram(t1, a(me), a(boot), &forged(7));
+    let out = run(&mut n, t1, Instant::from_millis(1_100));
+    let puncture = |(d, b): &(SocketAddr, Vec<u8>)| {
+        *d == a(victim) && matches!(wire::decode(b).map(|m| m.payload), Ok(Payload::Puncture(_)))
+    };
+    assert_eq!(out.iter().filter(|x| puncture(x)).count(), 1, "the puncture, 50 ms later");
+    // The victim never answers: after 20 s the node gives up on its address.
+    run(&mut n, Instant::from_millis(1_100), Instant::from_secs(23));
+    assert_eq!(n.stats().punches_failed, 1);
+    let t2 = Instant::from_secs(23);
+    n.handle_datagram(t2, a(me), a(boot), &forged(8));
+    let out = run(&mut n, t2, Instant::from_millis(23_100));
+    assert_eq!(out.iter().filter(|x| puncture(x)).count(), 0, "no puncture while left alone");
+    assert!(n.stats().punches_held_back >= 1);
+    // The node's own stream to the peer there still opens: a P2TP handshake goes out.
+    n.send(t2, &peer, b"hello").unwrap();
+    let out = run(&mut n, t2, Instant::from_secs(30));
+    let handshakes = out
+        .iter()
+        .filter(|(d, b)| {
+            *d == a(victim) && p2tp_core::classify(b, |c| *c == C.0, |_| false) == p2tp_core::Protocol::P2tp
+        })
+        .count();
+    assert!(handshakes >= 1, "the node's own handshake was held back ({} datagrams sent)", out.len());
+}

@@ -233,9 +233,10 @@ impl<S: Store> Node<S> {
     /// again) up to [`OPEN_TRIES`] times, then open it anyway. Not towards an address whose
     /// punches failed before (`quiet.rs`): there a blind handshake would poison the peer's
     /// router again, so the node asks up to [`PATIENT_TRIES`] times and then gives the
-    /// attempt up (its messages went by relay meanwhile; the next direct retry starts anew).
+    /// attempt up (its messages went by relay meanwhile if a relay was known, and are
+    /// reported failed otherwise; the next direct retry starts anew).
     pub(super) fn open_due(&mut self, now: Instant, address: SocketAddr) {
-        let failed = self.quiet.failed_before(&address) && !self.endpoint.is_established(address);
+        let failed = self.quiet.failed_before(now, &address) && !self.endpoint.is_established(address);
         let Some(s) = self.sessions.get_mut(&address) else { return };
         if failed && s.opens + 1 >= PATIENT_TRIES {
             self.end_session(address, super::SendFailure::NoRoute);

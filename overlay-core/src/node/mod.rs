@@ -355,8 +355,9 @@ pub struct NodeStats {
     /// Relayed messages for this node refused: from a new sender while the table of senders
     /// is full.
     pub relay_senders_full: u64,
-    /// Addresses whose punches went unanswered for 8 s, left alone for 40 s so their
-    /// routers forget (`docs/overlay.md` §7.1).
+    /// Addresses whose handshakes or asked-for punctures went unanswered for 20 s: left
+    /// alone for 35 s and not punched for 50 s, so their routers forget
+    /// (`docs/overlay.md` §7.1).
     pub punches_failed: u64,
     /// Punctures, handshakes and walk steps not sent to an address being left alone.
     pub punches_held_back: u64,
@@ -661,7 +662,9 @@ impl<S: Store> Node<S> {
             None
         };
         let Some(to) = target else { return };
-        if candidate.is_some() && !self.may_punch(now, to, quiet::Punch::Puncture) {
+        // Nothing full-TTL goes to an address being left alone (a peer still in the table
+        // may sit there), and a step to a candidate is a punch.
+        if self.quiet.holds(now, &to) || (candidate.is_some() && !self.may_punch(now, to, quiet::Punch::Puncture)) {
             return;
         }
         self.request_introduction(now, to);

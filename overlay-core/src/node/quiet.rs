@@ -12,8 +12,9 @@
 //! node by key (either means a stream is wanted there; a walk's puncture is no evidence, a
 //! walker need not answer it):
 //!
-//! - for [`DRY`] it sends nothing there at all, not even an opener: its own mapping there
-//!   may be the moved one, and the peer's router must forget this node's flow;
+//! - for [`DRY`] it sends nothing there at all (no opener, puncture or walk step; its own
+//!   handshake only if the give-up rested on an unsigned request alone): its own mapping
+//!   there may be the moved one, and the peer's router must forget this node's flow;
 //! - until [`QUIET`] it sends openers again (a fresh, unmoved mapping for the peer's next
 //!   puncture to come through) but still no punch;
 //! - after that it punches again, but opens a stream there only when the peer's puncture
@@ -62,7 +63,9 @@ pub(super) enum Punch {
     /// A P2TP handshake: this node wants a stream there, so one unanswered is a failure.
     Handshake,
     /// A puncture for a walker that asked for this node by key: it opens a stream the
-    /// moment the puncture arrives, so one unanswered is a failure.
+    /// moment the puncture arrives, so one unanswered is a failure. (The request is
+    /// unsigned: a failure on this evidence alone holds back punctures and openers only,
+    /// never this node's own streams.)
     Asked,
     /// A puncture for a walk's introduction, or a walk step to a candidate: a walker need
     /// not answer (it may have moved on), so these are no evidence; they are only held back
@@ -70,28 +73,58 @@ pub(super) enum Punch {
     Puncture,
 }
 
+/// The strongest evidence among an attempt's punches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    None,
+    Asked,
+    Own,
+}
+
+impl Punch {
+    fn evidence(self) -> Evidence {
+        match self {
+            Punch::Handshake => Evidence::Own,
+            Punch::Asked => Evidence::Asked,
+            Punch::Puncture => Evidence::None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Attempt {
-    /// When the first unanswered punch went there.
+    /// When the first unanswered punch (with the evidence below) went there.
     since: Instant,
-    /// Whether a handshake or an asked-for puncture went there unanswered.
-    evidence: bool,
-    /// When this node gave up on it, if it did.
-    gave_up: Option<Instant>,
-    /// When punches here failed before (and it was not heard from since), if they did.
+    evidence: Evidence,
+    /// When this node gave up on it, and on what evidence.
+    gave_up: Option<(Instant, Evidence)>,
+    /// When this node's own handshakes there failed before (not heard from since).
     failed: Option<Instant>,
 }
 
 impl Attempt {
     fn within(&self, now: Instant, d: Duration) -> bool {
-        self.gave_up.is_some_and(|g| now < g + d)
+        self.gave_up.is_some_and(|(g, _)| now < g + d)
+    }
+
+    /// Whether this node's own handshakes there failed within [`REMEMBER`].
+    fn remembers(&self, now: Instant) -> bool {
+        let own = self.gave_up.and_then(|(g, e)| (e == Evidence::Own).then_some(g));
+        own.or(self.failed).is_some_and(|g| now < g + REMEMBER)
     }
 }
 
 impl Quiet {
-    /// Whether no punch may go to `to` at `now`.
+    /// Whether no puncture, walk step or opener-led stream may go to `to` at `now`.
     pub(super) fn holds(&self, now: Instant, to: &SocketAddr) -> bool {
         self.attempts.get(to).is_some_and(|a| a.within(now, QUIET))
+    }
+
+    /// Whether this node's own streams to `to` wait (its handshakes there failed lately).
+    pub(super) fn holds_streams(&self, now: Instant, to: &SocketAddr) -> bool {
+        self.attempts
+            .get(to)
+            .is_some_and(|a| a.within(now, QUIET) && a.gave_up.is_some_and(|(_, e)| e == Evidence::Own))
     }
 
     /// Whether nothing at all, not even an opener, may go to `to` at `now`.
@@ -99,9 +132,10 @@ impl Quiet {
         self.attempts.get(to).is_some_and(|a| a.within(now, DRY))
     }
 
-    /// Whether punches towards `to` failed since it was last heard from.
-    pub(super) fn failed_before(&self, to: &SocketAddr) -> bool {
-        self.attempts.get(to).is_some_and(|a| a.failed.is_some() || a.gave_up.is_some())
+    /// Whether this node's handshakes towards `to` failed within [`REMEMBER`], and it was
+    /// not heard from since.
+    pub(super) fn failed_before(&self, now: Instant, to: &SocketAddr) -> bool {
+        self.attempts.get(to).is_some_and(|a| a.remembers(now))
     }
 
     /// The next give-up due.
@@ -114,44 +148,67 @@ impl<S: Store> Node<S> {
     /// A punch is about to go to `to`: false if `to` is being left alone, so it must not.
     /// Otherwise the give-up clock starts, unless it runs.
     pub(super) fn may_punch(&mut self, now: Instant, to: SocketAddr, punch: Punch) -> bool {
+        let evidence = punch.evidence();
         let mut failed = None;
         if let Some(a) = self.quiet.attempts.get_mut(&to) {
             if a.within(now, QUIET) {
+                // A quiet spell on an unsigned request's evidence alone does not stop this
+                // node's own streams.
+                if punch == Punch::Handshake && a.gave_up.is_some_and(|(_, e)| e != Evidence::Own) {
+                    return true;
+                }
                 self.stats.punches_held_back += 1;
                 return false;
             }
             if a.gave_up.is_none() {
-                if !a.evidence && punch != Punch::Puncture {
-                    // The first evidence: the clock starts from it, not from the walk's
-                    // punctures before it.
-                    let before = a.since + GIVE_UP;
-                    (a.since, a.evidence) = (now, true);
-                    self.quiet.due.remove(&(before, to));
-                    self.quiet.due.insert((now + GIVE_UP, to));
+                if evidence > a.evidence {
+                    if a.evidence == Evidence::None {
+                        // The first evidence: the clock starts from it, not from the walk's
+                        // punctures before it.
+                        self.quiet.due.remove(&(a.since + GIVE_UP, to));
+                        a.since = now;
+                        self.quiet.due.insert((now + GIVE_UP, to));
+                    }
+                    a.evidence = evidence;
                 }
                 return true;
             }
-            // Quiet is over: a fresh attempt, remembering the failure.
-            failed = a.gave_up;
+            // Quiet is over: a fresh attempt, remembering an own failure.
+            let own = a.gave_up.and_then(|(g, e)| (e == Evidence::Own).then_some(g)).or(a.failed);
+            failed = own.filter(|g| now < *g + REMEMBER);
+        } else if self.quiet.attempts.len() >= self.config.max_peers && !self.make_room(now) {
+            // Full of live attempts and quiet spells: this punch goes unrecorded.
+            return true;
         }
-        if failed.is_none() && self.quiet.attempts.len() >= self.config.max_peers {
-            // Full: the attempt that started first makes room (its address may be punched
-            // at sooner than it should, never later).
-            let oldest = self.quiet.attempts.iter().min_by_key(|(a, t)| (t.since, **a)).map(|(a, t)| (*a, *t));
-            if let Some((a, t)) = oldest {
-                self.quiet.attempts.remove(&a);
-                self.quiet.due.remove(&(t.since + GIVE_UP, a));
-            }
-        }
-        let evidence = punch != Punch::Puncture;
         self.quiet.attempts.insert(to, Attempt { since: now, evidence, gave_up: None, failed });
         self.quiet.due.insert((now + GIVE_UP, to));
         true
     }
 
-    /// Whether `to` is being left alone now (no punch, no stream opened there).
+    /// Room for one more attempt: failures past remembering go first, then the oldest
+    /// running attempt without evidence. Never a quiet spell or a remembered failure (an
+    /// outsider's throw-away attempts must not push those out).
+    fn make_room(&mut self, now: Instant) -> bool {
+        self.quiet.attempts.retain(|_, a| a.gave_up.is_none() || a.within(now, QUIET) || a.remembers(now));
+        if self.quiet.attempts.len() < self.config.max_peers {
+            return true;
+        }
+        let oldest = self
+            .quiet
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.gave_up.is_none() && a.evidence == Evidence::None)
+            .min_by_key(|(addr, a)| (a.since, **addr))
+            .map(|(addr, a)| (*addr, a.since));
+        let Some((addr, since)) = oldest else { return false };
+        self.quiet.attempts.remove(&addr);
+        self.quiet.due.remove(&(since + GIVE_UP, addr));
+        true
+    }
+
+    /// Whether this node's own streams to `to` wait now (its handshakes there failed).
     pub(super) fn quiet_towards(&self, now: Instant, to: &SocketAddr) -> bool {
-        self.quiet.holds(now, to)
+        self.quiet.holds_streams(now, to)
     }
 
     /// A datagram came from `from`: punches there work.
@@ -167,8 +224,8 @@ impl<S: Store> Node<S> {
     }
 
     /// Punches unanswered for [`GIVE_UP`]: their addresses are left alone, and a stream
-    /// still opening there is closed (its handshake retransmissions would keep the far
-    /// router's state alive; its messages went by relay).
+    /// of this node's still opening there is closed (its handshake retransmissions would
+    /// keep the far router's state alive; its messages went by relay if one was known).
     pub(super) fn quiet_timeout(&mut self, now: Instant) {
         while let Some(&(at, address)) = self.quiet.due.first() {
             if at > now {
@@ -176,27 +233,23 @@ impl<S: Store> Node<S> {
             }
             self.quiet.due.pop_first();
             let Some(a) = self.quiet.attempts.get_mut(&address) else { continue };
-            if !a.evidence {
+            if a.evidence == Evidence::None {
                 // Only walk punctures: no telling a failure from a walker that moved on.
-                // Forgotten, but an earlier failure stays on record.
+                // Forgotten, but an own failure stays on record.
                 match a.failed {
-                    Some(g) => a.gave_up = Some(g),
+                    Some(g) => a.gave_up = Some((g, Evidence::Own)),
                     None => {
                         self.quiet.attempts.remove(&address);
                     }
                 }
                 continue;
             }
-            a.gave_up = Some(now);
+            a.gave_up = Some((now, a.evidence));
             self.stats.punches_failed += 1;
-            if self.sessions.get(&address).is_some_and(|s| !s.verified) {
+            if a.evidence == Evidence::Own && self.sessions.get(&address).is_some_and(|s| !s.verified) {
                 self.end_session(address, super::SendFailure::NoRoute);
                 self.endpoint.close(now, address);
             }
-        }
-        // Failures long past are forgotten.
-        if self.quiet.attempts.len() > self.config.max_peers / 2 {
-            self.quiet.attempts.retain(|_, a| a.gave_up.is_none_or(|g| now < g + REMEMBER));
         }
     }
 }
