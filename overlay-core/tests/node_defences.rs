@@ -234,7 +234,9 @@ fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_
     // The request is unsigned: anyone who spoofs an introducer's address can name a victim
     // address the node then punctures and, unanswered, leaves alone (docs/overlay.md §7.1).
     let (me, boot, victim) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.50:6421");
-    let mut n = node(me, &[boot], 256);
+    let mut c = Config::new(C, a(me), vec![a(boot)]);
+    (c.punch_silence, c.puncture_delay) = (true, std::time::Duration::from_millis(50));
+    let mut n = Node::new(c, [1; 32], Seed::from_u64(1)).unwrap();
     n.handle_timeout(Instant::ZERO);
     let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
     n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));

@@ -23,7 +23,11 @@ fn delivered(events: &[(Instant, Event)], from: Mid) -> usize {
 #[test]
 fn a_blind_handshake_that_poisoned_a_linux_router_is_outwaited_and_the_pair_meets_directly() {
     let nats = [NatConfig::linux_masquerade(), NatConfig::linux_masquerade()];
-    let mut net = network_with(71, 1, &nats, |c| c.trust_threshold = 0.0);
+    let mut net = network_with(71, 1, &nats, |c| {
+        c.trust_threshold = 0.0;
+        c.punch_silence = true;
+        c.puncture_delay = Duration::from_millis(50);
+    });
     let (a, b) = (1, 2);
     // They meet, and each learns the other's Binding record.
     net.sim.run_until(Instant::from_secs(20)).unwrap();

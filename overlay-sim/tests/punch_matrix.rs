@@ -20,10 +20,8 @@ fn three_hundred_nodes_behind_every_kind_of_nat() {
     assert_eq!(report.discovered_20_pct, 100.0, "every node knew 20 peers within 60 s");
     assert_eq!(report.reachability_pct, 100.0, "every message arrived, relayed where needed");
     // Pairs without a Linux router's conntrack on a port-filtering side always meet
-    // directly where RFC 4787 allows it. With one, an unsolicited packet can leave state
-    // that moves the router's mapping, and the pair waits out a silence of about a minute
-    // (docs/overlay.md §7.1): with this seed every pair meets within the run, other seeds
-    // leave one or two relayed at its end.
+    // directly where RFC 4787 allows it. With one, earlier unsolicited packets can leave
+    // state that moves the router's mapping (docs/overlay.md §8): most still do.
     let linux = |k: NatKind| matches!(k, NatKind::Linux | NatKind::Nested);
     for c in report.matrix.iter().filter(|c| c.direct_possible) {
         if !(linux(c.from) || linux(c.to)) {

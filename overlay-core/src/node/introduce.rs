@@ -209,6 +209,9 @@ impl<S: Store> Node<S> {
             return;
         }
         self.punctures.push_back((now + self.config.puncture_delay, to, identifier, asked));
+        if self.config.puncture_delay.is_zero() {
+            self.puncture_timeout(now);
+        }
     }
 
     /// Sends the punctures that are due (not to an address being left alone).

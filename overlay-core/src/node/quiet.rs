@@ -148,6 +148,9 @@ impl<S: Store> Node<S> {
     /// A punch is about to go to `to`: false if `to` is being left alone, so it must not.
     /// Otherwise the give-up clock starts, unless it runs.
     pub(super) fn may_punch(&mut self, now: Instant, to: SocketAddr, punch: Punch) -> bool {
+        if !self.config.punch_silence {
+            return true;
+        }
         let evidence = punch.evidence();
         let mut failed = None;
         if let Some(a) = self.quiet.attempts.get_mut(&to) {
