@@ -165,7 +165,7 @@ impl<S: Store> Node<S> {
     /// the peer puncture towards it, and opens the stream when the puncture arrives, or after
     /// a second at the latest.
     pub(super) fn open_stream(&mut self, now: Instant, mid: Mid, address: SocketAddr) {
-        if self.quiet_towards(now, &address) {
+        if self.quiet.holds_streams(now, &address) {
             // Punches there failed lately: the relay carries the messages until it is over.
             return;
         }

@@ -209,11 +209,6 @@ impl<S: Store> Node<S> {
         true
     }
 
-    /// Whether this node's own streams to `to` wait now (its handshakes there failed).
-    pub(super) fn quiet_towards(&self, now: Instant, to: &SocketAddr) -> bool {
-        self.quiet.holds_streams(now, to)
-    }
-
     /// A datagram came from `from`: punches there work.
     pub(super) fn heard_at(&mut self, from: &SocketAddr) {
         if self.quiet.attempts.is_empty() {

@@ -78,19 +78,19 @@ impl<S: Store> Node<S> {
         // by relay (a direct stream is tried meanwhile; it takes over once it verifies).
         let stalled =
             opening.is_some_and(|(_, since)| since.is_some_and(|t| now.saturating_duration_since(t) >= RELAY_AFTER));
+        // With no stream opening: where the peer was last heard from, or else where its
+        // latest Binding record says (looked up once: the record may be a store read).
+        let known_at = if opening.is_none() {
+            self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid))
+        } else {
+            None
+        };
         // A peer whose address is being left alone after failed punches (`quiet.rs`): by
         // relay too.
-        let quiet = opening.is_none()
-            && self
-                .peers
-                .get(mid)
-                .map(|p| p.address)
-                .or_else(|| self.binding_of(mid))
-                .is_some_and(|a| self.quiet_towards(now, &a));
+        let quiet = known_at.is_some_and(|a| self.quiet.holds_streams(now, &a));
         if stalled || quiet || self.relaying(now, mid) {
             let sent = self.relay_send(now, *mid, data);
-            if opening.is_none()
-                && let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid))
+            if let Some(address) = known_at
                 && !self.sessions.contains_key(&address)
                 && self.endpoint.streams() < self.endpoint.config().max_streams
             {
@@ -98,9 +98,7 @@ impl<S: Store> Node<S> {
             }
             return sent;
         }
-        if let Some(address) =
-            self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, _)| *a)
-        {
+        if let Some((address, _)) = opening {
             // Still opening: ask the introducers again now and then (their punctures, or the
             // peer's NAT, may have been lost or closed since).
             let again = |s: &Session| s.asked_at.is_none_or(|t| now.saturating_duration_since(t) >= ASK_AGAIN);
@@ -112,8 +110,7 @@ impl<S: Store> Node<S> {
             }
             return self.hold(address, data);
         }
-        // Where the peer was last heard from, or else where its latest Binding record says.
-        let Some(address) = self.peers.get(mid).map(|p| p.address).or_else(|| self.binding_of(mid)) else {
+        let Some(address) = known_at else {
             // No address, but a key from its records: a relay can still reach it, and the
             // peer's puncture, asked of the introducers, will say where it is.
             if self.keys.contains_key(mid) {

@@ -430,13 +430,10 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
                 extra,
             })
         }
-        250 | 232 => {
+        250 | 232 | ASKED_PUNCTURE_REQUEST => {
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
-            Payload::PunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
-        }
-        ASKED_PUNCTURE_REQUEST => {
-            let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
-            Payload::AskedPunctureRequest(PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? })
+            let p = PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? };
+            if id == ASKED_PUNCTURE_REQUEST { Payload::AskedPunctureRequest(p) } else { Payload::PunctureRequest(p) }
         }
         INTRODUCE_ME => {
             let source_lan = addr(&mut r)?;
