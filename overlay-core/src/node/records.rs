@@ -230,7 +230,6 @@ impl<S: Store> Node<S> {
         self.sync.handle_timeout(now);
         if now >= self.next_round {
             self.next_round = now + self.config.sync_interval;
-            self.regate();
             // Rounds go to peers known to speak sync, or not tried yet: a py-ipv8 peer gets one
             // round (it logs our message type as unknown) and then no more.
             let mut candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
@@ -265,22 +264,20 @@ impl<S: Store> Node<S> {
         self.pump_records();
     }
 
-    /// Once per sync round, if trust moved since the last sweep: drops stored records whose
-    /// signer now scores below half the threshold (`SyncNode::regate`). The version is the
-    /// one the sweep judged by, so edges it takes out (evicted relations) bring another sweep
-    /// next round, until one drops nothing.
-    fn regate(&mut self) {
+    /// If trust moved since the last sweep: drops stored records whose signer now scores
+    /// below half the threshold (`SyncNode::regate`), and says whether it dropped any. The
+    /// version is the one the sweep judged by, so the relations it takes out of the graph
+    /// bring another sweep (see `pump_records`).
+    fn regate(&mut self) -> bool {
         if self.config.trust_threshold <= 0.0 {
-            return;
+            return false;
         }
         let version = self.sync.reputation().graph.version();
         if self.regated == Some(version) {
-            return;
+            return false;
         }
         self.regated = Some(version);
-        if self.sync.regate() > 0 {
-            self.pump_records();
-        }
+        self.sync.regate() > 0
     }
 
     /// Whether the trust gate lets `mid`'s records in: a peer this node relates to, or one
@@ -323,8 +320,21 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Feeds stored relations to the trust graph and reports stored records.
+    /// Feeds stored relations to the trust graph and reports stored records; then, if trust
+    /// moved, sweeps out what the gate now excludes, and again for the relations that sweep
+    /// took out, until one drops nothing. So after every input the store holds no record
+    /// from a peer whose signer scores below half the threshold (`docs/overlay.md` §5). Each
+    /// further sweep follows one that dropped a record this run received, so it ends.
     pub(super) fn pump_records(&mut self) {
+        loop {
+            self.drain_sync_events();
+            if !self.regate() {
+                break;
+            }
+        }
+    }
+
+    fn drain_sync_events(&mut self) {
         while let Some(e) = self.sync.poll_event() {
             if let sync_core::Event::Stored { id, kind, signer, from } = e {
                 // Every signer with a stored record can be named by its member id.

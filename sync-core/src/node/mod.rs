@@ -218,10 +218,11 @@ pub struct SyncNode<S, R> {
     /// Of the remembered ids, those refused for their signer's reputation: fetched again
     /// after [`reputation_changed`](Self::reputation_changed).
     untrusted: SeenIds,
-    /// Records stored from peers during this run: the only ones [`regate`](Self::regate)
-    /// may drop (never the node's own, nor what was in the store before it started, nor
-    /// what an application inserted itself).
-    received: FastSet<ContentId>,
+    /// Records stored from peers during this run, by signer: the only ones
+    /// [`regate`](Self::regate) may drop (never the node's own, nor what was in the store
+    /// before it started, nor what an application inserted itself). Keyed by signer so a
+    /// sweep asks one score per signer and reads only the records it drops.
+    received: BTreeMap<PublicKey, Vec<ContentId>>,
     rng: SeededRng,
     cookie_key: (u64, u64),
     rounds: BTreeMap<SocketAddr, Round>,
@@ -244,7 +245,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
         Self {
             seen: SeenIds::new(config.seen_capacity),
             untrusted: SeenIds::new(config.seen_capacity),
-            received: fast_set(),
+            received: BTreeMap::new(),
             out: TransmitQueue::new(config.queue_datagrams, config.queue_bytes),
             unvalidated: Bucket::new(config.unvalidated_bytes_per_sec),
             passes: Bucket::new(config.passes_per_sec),
@@ -296,45 +297,47 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
     /// fed a Relation to a trust graph can take it out again) and remembered as refused for
     /// its signer's standing: no peer sends it again until
     /// [`reputation_changed`](Self::reputation_changed), when it is judged anew like any
-    /// refused record. Records are examined in id order and each signer's score is asked
-    /// once; the cost is one store read per record received this run. Returns how many were
-    /// dropped; one the store fails to remove stays (logged).
+    /// refused record. Signers are examined in key order and their records in id order; each
+    /// signer's score is asked once and only the records dropped are read from the store, so
+    /// a sweep that drops nothing costs one score per signer. Returns how many were dropped;
+    /// one the store fails to remove stays (logged).
     pub fn regate(&mut self) -> usize {
         let policy = &self.config.policy;
         if policy.threshold <= 0.0 {
             return 0;
         }
         let keep = policy.threshold * KEEP_FRACTION;
-        let mut ids: Vec<ContentId> = self.received.iter().copied().collect();
-        ids.sort_unstable();
-        let mut verdict: BTreeMap<PublicKey, bool> = BTreeMap::new();
+        let reputation = &mut self.reputation;
+        let shut_out: Vec<PublicKey> =
+            self.received.keys().copied().filter(|signer| excluded(policy, reputation, signer, keep)).collect();
         let mut evicted = 0;
-        for id in ids {
-            let Some(record) = self.store.get(&id).and_then(|b| Record::decode(&b).ok()) else { continue };
-            let reputation = &mut self.reputation;
-            let shut_out =
-                *verdict.entry(record.signer).or_insert_with(|| excluded(policy, reputation, &record.signer, keep));
-            if !shut_out {
-                continue;
-            }
-            match self.store.remove(&id) {
-                Ok(true) => {}
-                Ok(false) => {
+        for signer in shut_out {
+            let Some(mut ids) = self.received.remove(&signer) else { continue };
+            ids.sort_unstable();
+            let mut kept = Vec::new();
+            for id in ids {
+                let Some(record) = self.store.get(&id).and_then(|b| Record::decode(&b).ok()) else {
                     // Gone already (another process shares the store).
-                    self.received.remove(&id);
                     continue;
+                };
+                match self.store.remove(&id) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store could not drop an evicted record");
+                        kept.push(id);
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "store could not drop an evicted record");
-                    continue;
-                }
+                self.seen.insert(id);
+                self.untrusted.insert(id);
+                self.stats.records_evicted += 1;
+                self.events.push_back(Event::Evicted { id, record });
+                evicted += 1;
             }
-            self.received.remove(&id);
-            self.seen.insert(id);
-            self.untrusted.insert(id);
-            self.stats.records_evicted += 1;
-            self.events.push_back(Event::Evicted { id, record });
-            evicted += 1;
+            if !kept.is_empty() {
+                self.received.insert(signer, kept);
+            }
         }
         evicted
     }
@@ -389,14 +392,20 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                     self.events.push_back(Event::StoreFailed { id });
                     return Err(Rejection::Store);
                 }
+                let (kind, signer) = (record.record().kind(), record.record().signer);
                 if let Some(old) = replaces {
                     self.seen.insert(old);
-                    self.received.remove(&old);
+                    // A slot is one signer's: the record replaced was signed by the same key.
+                    if let Some(ids) = self.received.get_mut(&signer) {
+                        ids.retain(|i| *i != old);
+                        if ids.is_empty() {
+                            self.received.remove(&signer);
+                        }
+                    }
                 }
                 if from.is_some() {
-                    self.received.insert(id);
+                    self.received.entry(signer).or_default().push(id);
                 }
-                let (kind, signer) = (record.record().kind(), record.record().signer);
                 self.events.push_back(Event::Stored { id, kind, signer, from });
                 Ok(how)
             }
