@@ -11,7 +11,7 @@ use netsim::{HostId, Sim};
 use overlay_core::{Mid, Node};
 use sansio_core::SeededRng;
 use serde::Serialize;
-use sync_core::{PublicKey, Record, RelationType, Store};
+use sync_core::{Body, PublicKey, Record, RelationType, Store};
 
 /// The Sybil region of a [`crate::Scenario`].
 #[derive(Clone, Debug)]
@@ -78,6 +78,13 @@ pub struct SybilReport {
     pub sybil_trust_total_p50: f64,
     /// See `sybil_trust_total_p50`.
     pub sybil_trust_total_max: f64,
+    /// MeritRank's bound on that total for each such node: the share of its walks that cross
+    /// an attack edge, worked out exactly from its own trust in the attack edges' honest ends
+    /// and the relations of theirs it holds. The median over those nodes.
+    pub sybil_trust_bound_p50: f64,
+    /// The largest ratio of a node's Sybil total to its bound (at most 1, give or take the
+    /// random walks' sampling error, if the bound holds).
+    pub sybil_trust_over_bound_max: f64,
     /// Distinct Sybils whose records an honest node without an attack edge holds: median and
     /// largest.
     pub sybil_signers_held_p50: f64,
@@ -155,10 +162,14 @@ pub(crate) fn measure(
     let mut sybil_trust_max = 0.0f64;
     let mut sybil_totals = Vec::new();
     let mut sybil_signers_held = Vec::new();
+    let (mut bounds, mut over_bound) = (Vec::new(), 0.0f64);
     for i in sides.honest.clone() {
         evicted += sim.machine(hosts[i]).sync_stats().records_evicted;
         // Signers of the records node i holds, and how many records each.
         let mut signers: BTreeMap<usize, u64> = BTreeMap::new();
+        // For each attack edge's honest end, the strength of the relations of its that node i
+        // holds: in all, and those to Sybils (every relation here is a friendship).
+        let mut holder_out: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
         let store = sim.machine(hosts[i]).records();
         store.for_each_id(&mut |id| {
             if let Some(bytes) = store.get(id)
@@ -166,6 +177,15 @@ pub(crate) fn measure(
                 && let Some(&j) = index_of.get(&record.signer)
             {
                 *signers.entry(j).or_default() += 1;
+                if let Body::Relation { subject, strength, .. } = record.body
+                    && attack.contains_key(&j)
+                {
+                    let out = holder_out.entry(j).or_default();
+                    out.0 += u64::from(strength);
+                    if index_of.get(&subject).is_some_and(|s| sides.sybil.contains(s)) {
+                        out.1 += u64::from(strength);
+                    }
+                }
             }
         });
         let sybil_signers: BTreeSet<usize> = signers.keys().copied().filter(|j| sides.sybil.contains(j)).collect();
@@ -178,18 +198,33 @@ pub(crate) fn measure(
         // Node i's trust in every signer it holds records of, and (unless it befriended one)
         // in every Sybil, asked in one call.
         let befriended = attack.contains_key(&i);
+        let holders: Vec<usize> = holder_out.keys().copied().filter(|h| *h != i).collect();
         let asked: Vec<usize> = signers
             .keys()
             .copied()
             .filter(|j| *j != i)
             .chain(sides.sybil.clone().filter(|j| !befriended && !signers.contains_key(j)))
+            .chain(holders.iter().copied())
             .collect();
         let asked_mids: Vec<Mid> = asked.iter().map(|j| mids[*j]).collect();
         let trust: Vec<f64> = sim.call(hosts[i], move |node: &mut Node, _| {
             asked_mids.iter().map(|m| node.trust(m).unwrap_or(0.0)).collect()
         });
         let mut total = 0.0;
-        for (&j, &t) in asked.iter().zip(&trust) {
+        let (counted, holder_trust) = trust.split_at(trust.len() - holders.len());
+        // A walk that reaches holder h goes on with chance alpha, across the attack edge with
+        // chance (its strength over h's total); it reaches h (1 - alpha)^-1 times per unit of
+        // h's score. Summed over the holders: the walks that cross, per walk.
+        let alpha = trust_core::WalkConfig::default().alpha;
+        let bound: f64 = holders
+            .iter()
+            .zip(holder_trust)
+            .map(|(h, t)| {
+                let (all, to_sybils) = holder_out[h];
+                t / (1.0 - alpha) * alpha * to_sybils as f64 / all.max(1) as f64
+            })
+            .sum();
+        for (&j, &t) in asked.iter().zip(counted) {
             if sides.sybil.contains(&j) {
                 if !befriended {
                     sybil_trust_max = sybil_trust_max.max(t);
@@ -211,9 +246,14 @@ pub(crate) fn measure(
         }
         if !befriended {
             sybil_totals.push(total);
+            bounds.push(bound);
+            if total > 0.0 {
+                over_bound = over_bound.max(if bound > 0.0 { total / bound } else { f64::INFINITY });
+            }
         }
     }
     sybil_totals.sort_by(f64::total_cmp);
+    bounds.sort_by(f64::total_cmp);
     sybil_signers_held.sort_by(f64::total_cmp);
     honest_held.sort_by(f64::total_cmp);
     honest_trust.sort_by(f64::total_cmp);
@@ -232,6 +272,8 @@ pub(crate) fn measure(
         sybil_trust_max,
         sybil_trust_total_p50: median(&sybil_totals),
         sybil_trust_total_max: sybil_totals.last().copied().unwrap_or(0.0),
+        sybil_trust_bound_p50: median(&bounds),
+        sybil_trust_over_bound_max: over_bound,
         sybil_signers_held_p50: median(&sybil_signers_held),
         sybil_signers_held_max: sybil_signers_held.last().copied().unwrap_or(0.0),
     }
