@@ -335,10 +335,6 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let _socket_file = SocketFile(control_path.clone());
 
     let mut config = Config::new(Community(community), lan_address(bound), boot);
-    // A real network: punctures wait for the walker's opener, and a punch a Linux router
-    // has poisoned is outwaited (docs/overlay.md §7.1).
-    config.puncture_delay = std::time::Duration::from_millis(50);
-    config.punch_silence = true;
     config.name = name.into_bytes();
     config.serve_stun = serve_stun;
     config.nat_probe = probe;

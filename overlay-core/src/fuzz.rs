@@ -6,7 +6,7 @@ use crate::wire::{Payload, decode, encode};
 /// back to the same bytes (signed ones need the sender's secret to be written again).
 pub fn discovery_decode(data: &[u8]) {
     if let Ok(m) = decode(data)
-        && matches!(m.payload, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_))
+        && matches!(m.payload, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_) | Payload::Introduced(_))
     {
         assert_eq!(encode(&m, None).as_deref(), Ok(data));
     }

@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 
 use overlay_core::wire::{
-    self, Community, IntroduceMe, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer,
-    Style,
+    self, Community, IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message, Payload,
+    PunctureRequest, Signer, Style,
 };
 use overlay_core::{Config, Event, Node, PeerKey};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
@@ -188,24 +188,28 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     // A stranger's request is refused, even for a known target.
     n.handle_datagram(Instant::ZERO, a(me), a("192.0.2.66:1"), &ask(99, target));
     assert!(sent(&mut n).is_empty());
-    // A known peer's request for a known target: one puncture request, to the target,
-    // naming where the request came from, and smaller than the request.
+    // A known peer's request for a known target: a puncture request to the target, naming
+    // where the request came from, and the answer to the walker, naming where the target
+    // is; each smaller than the request.
     let request_bytes = ask(10, target);
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &request_bytes);
     let out = sent(&mut n);
-    assert_eq!(out.len(), 1);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|(_, bytes)| bytes.len() < request_bytes.len()));
     assert_eq!(out[0].0, a("198.51.100.11:6421"));
-    assert!(out[0].1.len() < request_bytes.len());
     let Payload::AskedPunctureRequest(p) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
     assert_eq!((p.lan_walker, p.wan_walker, p.identifier), (a("10.0.0.2:6421"), a("198.51.100.10:6421"), 77));
+    assert_eq!(out[1].0, a("198.51.100.10:6421"));
+    let Payload::Introduced(i) = wire::decode(&out[1].1).unwrap().payload else { panic!() };
+    assert_eq!((i.target_wan, i.identifier), (a("198.51.100.11:6421"), 77));
     // An unknown target, and then the budget of 3 a second, refuse the rest.
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &ask(10, overlay_core::Mid([5; 20])));
     for _ in 0..5 {
         n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &request_bytes);
     }
     // 3 a second from that address: one was used above and one by the unknown target (asking
-    // costs the budget whether or not the target is known), so one more goes out.
-    assert_eq!(sent(&mut n).len(), 1);
+    // costs the budget whether or not the target is known), so one more pair goes out.
+    assert_eq!(sent(&mut n).len(), 2);
     assert_eq!(n.stats().introductions_made, 2);
     assert_eq!(n.stats().introductions_refused, 1 + 1 + 4);
 }
@@ -280,4 +284,46 @@ fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_
         })
         .count();
     assert!(handshakes >= 1, "the node's own handshake was held back ({} datagrams sent)", out.len());
+}
+
+#[test]
+fn a_walker_opens_towards_the_target_where_an_introducer_it_asked_says_it_is() {
+    // Asked by key, the target punctures towards this node; this node's own opener must
+    // leave its NATs first, so it goes where the introducer's answer says the target is.
+    let (me, boot, target_at) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.60:6421");
+    let mut n = node(me, &[boot], 256);
+    n.handle_timeout(Instant::ZERO);
+    let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
+    n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));
+    n.handle_datagram(Instant::ZERO, a(me), a(target_at), &signed(20, request(me, target_at, 1), 1));
+    let peer = n.peers().find(|p| p.address == a(target_at)).unwrap().key.mid();
+    sent(&mut n);
+    // Not heard from lately: the node sends its opener and asks the bootstrap peer.
+    let t = Instant::from_secs(30);
+    n.send(t, &peer, b"hello").unwrap();
+    let asked = run(&mut n, t, t)
+        .into_iter()
+        .find_map(|(d, b)| match wire::decode(&b).map(|m| m.payload) {
+            Ok(Payload::IntroduceMe(p)) if d == a(boot) && p.target == peer => Some(p.identifier),
+            _ => None,
+        })
+        .expect("the bootstrap peer was asked");
+    // The target has moved: the introducer knows it elsewhere.
+    let moved = a("192.0.2.61:7000");
+    let answer = |identifier| {
+        let p = Introduced { target_lan: moved, target_wan: moved, identifier };
+        let msg =
+            Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
+        wire::encode(&msg, None).unwrap()
+    };
+    let openers =
+        |out: &[(SocketAddr, Vec<u8>)]| out.iter().filter(|(d, b)| *d == moved && b.as_slice() == [0]).count();
+    // From anyone not asked, or with another identifier: nothing goes there.
+    n.handle_datagram(t, a(me), a("192.0.2.66:1"), &answer(asked));
+    n.handle_datagram(t, a(me), a(boot), &answer(asked.wrapping_add(1)));
+    assert_eq!(openers(&sent(&mut n)), 0);
+    assert_eq!(n.stats().stray_responses, 2);
+    // From the introducer asked: the opener goes to where the target is now.
+    n.handle_datagram(t, a(me), a(boot), &answer(asked));
+    assert_eq!(openers(&sent(&mut n)), 1);
 }

@@ -16,7 +16,7 @@ use sync_core::Store;
 
 use super::{Event, Node};
 use crate::identity::{Mid, PeerKey};
-use crate::wire::{IntroduceMe, Payload, Puncture, PunctureRequest};
+use crate::wire::{IntroduceMe, Introduced, Payload, Puncture, PunctureRequest};
 
 /// A peer heard from this recently has its NAT open towards this node.
 const HEARD_LATELY: Duration = Duration::from_secs(20);
@@ -27,11 +27,23 @@ const OPEN_WAIT: Duration = Duration::from_secs(1);
 const OPEN_TRIES: u32 = 3;
 /// ...or, towards an address whose punches failed before, how many times before it gives up.
 const PATIENT_TRIES: u32 = 10;
-/// Introducers asked per stream opened.
+/// Introducers asked per stream opened, besides the bootstrap peers...
 const ASKED: usize = 3;
+/// ...of which at most this many are asked too.
+const BOOTSTRAPS_ASKED: usize = 3;
 /// Introductions awaiting their puncture, at most, and for how long.
 pub(super) const PENDING: usize = 64;
 const PENDING_LIFETIME: Duration = Duration::from_secs(10);
+
+/// An introduction this node asked for ([`IntroduceMe`]), until the target's puncture comes.
+#[derive(Debug)]
+pub(super) struct PendingIntro {
+    identifier: u16,
+    target: Mid,
+    at: Instant,
+    /// The introducers asked: only their [`Introduced`] answers count.
+    asked: Vec<SocketAddr>,
+}
 
 impl<S: Store> Node<S> {
     /// Asks up to three introducers to have `target` puncture towards this node.
@@ -45,16 +57,18 @@ impl<S: Store> Node<S> {
             .collect();
         recent.sort_by(|a, b| b.cmp(a));
         let target_at = self.peers.get(&target).map(|p| p.address);
-        let mut via: Vec<SocketAddr> = Vec::with_capacity(ASKED);
-        // The introducer that introduced the target first (it knows it), then the most recent
-        // introducers, then the bootstrap peers.
+        // The introducer that introduced the target (it knows it), the bootstrap peers (every
+        // node walks to them, so their paths through the target's NAT are the likeliest to be
+        // open), then the most recent introducers.
+        let boots = self.config.bootstrap.len().min(BOOTSTRAPS_ASKED);
+        let mut via: Vec<SocketAddr> = Vec::with_capacity(ASKED + boots);
         let introducer = self.via.get(&target).copied();
         for a in introducer
             .into_iter()
+            .chain(self.config.bootstrap.iter().copied().take(boots))
             .chain(recent.into_iter().map(|(_, a)| a))
-            .chain(self.config.bootstrap.iter().copied())
         {
-            if via.len() < ASKED && !via.contains(&a) && Some(a) != target_at {
+            if via.len() < ASKED + boots && !via.contains(&a) && Some(a) != target_at {
                 via.push(a);
             }
         }
@@ -63,16 +77,16 @@ impl<S: Store> Node<S> {
         }
         let t = self.tick();
         let identifier = (t % 65_536) as u16;
-        for to in via {
+        for to in &via {
             let payload = Payload::IntroduceMe(IntroduceMe { target, source_lan: self.config.local, identifier });
-            self.send_signed(to, payload, t);
+            self.send_signed(*to, payload, t);
         }
         let cutoff = now.saturating_sub(PENDING_LIFETIME);
-        self.pending_intros.retain(|(_, _, at)| *at >= cutoff);
+        self.pending_intros.retain(|p| p.at >= cutoff);
         if self.pending_intros.len() >= PENDING {
             self.pending_intros.pop_front();
         }
-        self.pending_intros.push_back((identifier, target, now));
+        self.pending_intros.push_back(PendingIntro { identifier, target, at: now, asked: via });
     }
 
     /// As an introducer: a known peer asks that `target` puncture towards it. At most
@@ -103,9 +117,27 @@ impl<S: Store> Node<S> {
             self.stats.introductions_refused += 1;
             return;
         };
+        let target_lan = self.peers.get(&p.target).map_or(to, |t| t.lan);
         let request = PunctureRequest { lan_walker: p.source_lan, wan_walker: from, identifier: p.identifier };
         self.send_unsigned(to, Payload::AskedPunctureRequest(request));
+        // And the walker learns where the target is, so its opener goes out before the
+        // target's puncture (delayed by `puncture_delay`) arrives.
+        let answer = Introduced { target_lan, target_wan: to, identifier: p.identifier };
+        self.send_unsigned(from, Payload::Introduced(answer));
         self.stats.introductions_made += 1;
+    }
+
+    /// An introducer this node asked says where the target is: this node's opener goes there
+    /// now, before the target's puncture comes (which then opens the stream, `on_puncture`).
+    /// Only an answer from an introducer asked, with the identifier it was asked with, counts.
+    pub(super) fn on_introduced(&mut self, now: Instant, from: SocketAddr, p: &Introduced) {
+        let asked = self.pending_intros.iter().any(|i| i.identifier == p.identifier && i.asked.contains(&from));
+        if !asked {
+            self.stats.stray_responses += 1;
+            return;
+        }
+        let to = self.reach(p.target_lan, p.target_wan);
+        self.send_opener(now, to);
     }
 
     /// A signed puncture: if it answers an introduction this node asked for, its sender is at
@@ -113,7 +145,7 @@ impl<S: Store> Node<S> {
     pub(super) fn on_puncture(&mut self, now: Instant, from: SocketAddr, key: PeerKey, p: &Puncture) {
         self.stats.punctures_received += 1;
         let mid = key.mid();
-        let Some(pos) = self.pending_intros.iter().position(|(id, m, _)| *id == p.identifier && *m == mid) else {
+        let Some(pos) = self.pending_intros.iter().position(|i| i.identifier == p.identifier && i.target == mid) else {
             // The puncture of a candidate the walk was introduced to: both NATs are open now
             // (ours by the opener sent on the introduction, its by this puncture), so the
             // walk's request goes at once, to where the puncture came from.

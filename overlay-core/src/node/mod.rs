@@ -94,12 +94,10 @@ pub struct Config {
     /// introducer told the walker at the same moment, and the walker's opener must leave the
     /// walker's NATs before the puncture reaches them (at a Linux router, a puncture that
     /// comes first moves the walker's mapping; `docs/overlay.md` §7.1). It covers paths that
-    /// break the triangle inequality and a slow walker. 0 (the default until the
-    /// simulations' checks span many seeds) answers at once; `ipv8 peer` uses 50 ms.
+    /// break the triangle inequality and a slow walker. Default 50 ms; 0 answers at once.
     pub puncture_delay: Duration,
     /// Leave an address alone after punches there failed, so a Linux router that an early
-    /// packet poisoned forgets (`docs/overlay.md` §7.1). Off by default for the same
-    /// reason; `ipv8 peer` turns it on.
+    /// packet poisoned forgets (`docs/overlay.md` §7.1). On by default.
     pub punch_silence: bool,
     /// Classify the NAT and measure its binding lifetime with STUN, from two sockets of
     /// their own, at start and whenever the public address changes; streams are then kept
@@ -147,8 +145,8 @@ impl Config {
             trust_threshold: f64::MIN_POSITIVE,
             unix_ms_at_origin: 0,
             opener_ttl: 3,
-            puncture_delay: Duration::ZERO,
-            punch_silence: false,
+            puncture_delay: Duration::from_millis(50),
+            punch_silence: true,
             nat_probe: None,
             traffic_unit: Some(1 << 20),
             verifier: Verifier::default(),
@@ -315,7 +313,9 @@ pub struct NodeStats {
     pub from_self: u64,
     /// Puncture requests from addresses this node did not walk to lately, or over the budget.
     pub punctures_refused: u64,
-    /// Responses matching no request of this node (replayed, spoofed or late).
+    /// Responses matching no request of this node (replayed, spoofed or late): introduction
+    /// responses, and [`Introduced`](crate::wire::Introduced) answers from an introducer not
+    /// asked with that identifier.
     pub stray_responses: u64,
     /// Requests not newer than the peer's latest (replays).
     pub stale_requests: u64,
@@ -412,8 +412,8 @@ pub struct Node<S: Store = MemStore> {
     punctures: VecDeque<(Instant, SocketAddr, u16, bool)>,
     /// Addresses punched at and not heard from since, and those left alone.
     quiet: quiet::Quiet,
-    /// Introductions this node asked for: (identifier, target, when).
-    pending_intros: VecDeque<(u16, Mid, Instant)>,
+    /// Introductions this node asked for.
+    pending_intros: VecDeque<introduce::PendingIntro>,
     /// Who asked this node for introductions, and how many this second.
     asked: BTreeMap<SocketAddr, (Instant, u32)>,
     /// The introducer that introduced each peer (it knows the peer).
@@ -589,6 +589,7 @@ impl<S: Store> Node<S> {
             (Payload::AskedPunctureRequest(p), _) => self.on_puncture_request(now, remote, p, true),
             (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
             (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
+            (Payload::Introduced(p), _) => self.on_introduced(now, remote, &p),
             (Payload::Relay(r), Some(key)) => self.on_relay(now, remote, key, r, datagram),
             _ => self.stats.malformed += 1,
         }
@@ -628,8 +629,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// One walk step: an introduction request to an introduced candidate (half the time, when
-    /// there is one), a known peer, or a bootstrap address.
     /// The time to the next walk step: `walk_interval`, or `settled_walk_interval` once the
     /// node is settled (`Config::settled_peers`).
     fn walk_interval(&self) -> Duration {
@@ -643,6 +642,8 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// One walk step: an introduction request to an introduced candidate (half the time, when
+    /// there is one), a known peer, or a bootstrap address.
     fn walk(&mut self, now: Instant) {
         // A candidate whose puncture came was walked to at once (`on_puncture`). One whose
         // puncture has not come within CANDIDATE_SETTLE is walked to only over the LAN, or

@@ -115,6 +115,21 @@ pub struct IntroduceMe {
     pub identifier: u16,
 }
 
+/// Ours (message id 20, new style, unsigned): an introducer's answer to an [`IntroduceMe`],
+/// sent with the puncture request: where the target is, so the walker's opener leaves its
+/// own NATs towards it before the target's puncture arrives. A walker that asked by key
+/// may not have known the target's address; a puncture that reached its Linux router first
+/// would move its mapping (`docs/overlay.md` §7.1). Smaller than the request it answers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Introduced {
+    /// The target's LAN address, as the introducer knows it.
+    pub target_lan: SocketAddr,
+    /// The address the introducer sent the puncture request to.
+    pub target_wan: SocketAddr,
+    /// The [`IntroduceMe`]'s identifier.
+    pub identifier: u16,
+}
+
 /// Ours (message id 18, new style, signed): application bytes for `target`, carried by a relay
 /// when no direct path joins the two. The relay forwards the signed datagram unchanged, so the
 /// target verifies the sender's signature itself; `counter` (rising, per sender) lets it drop
@@ -150,6 +165,8 @@ pub enum Payload {
     /// the puncture arrives, so a puncture it never answers did not get through
     /// (`docs/overlay.md` §7.1).
     AskedPunctureRequest(PunctureRequest),
+    /// 20 (ours; new style only), unsigned: see [`Introduced`].
+    Introduced(Introduced),
 }
 
 impl Payload {
@@ -166,11 +183,12 @@ impl Payload {
             (Payload::IntroduceMe(_), _) => INTRODUCE_ME,
             (Payload::Relay(_), _) => RELAY,
             (Payload::AskedPunctureRequest(_), _) => ASKED_PUNCTURE_REQUEST,
+            (Payload::Introduced(_), _) => INTRODUCED,
         }
     }
 
     fn signed(&self) -> bool {
-        !matches!(self, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_))
+        !matches!(self, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_) | Payload::Introduced(_))
     }
 }
 
@@ -244,6 +262,8 @@ pub const INTRODUCE_ME: u8 = 17;
 pub const RELAY: u8 = 18;
 /// The message id of [`Payload::AskedPunctureRequest`].
 pub const ASKED_PUNCTURE_REQUEST: u8 = 19;
+/// The message id of [`Introduced`].
+pub const INTRODUCED: u8 = 20;
 
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -332,6 +352,11 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
         }
+        Payload::Introduced(p) => {
+            addr(&p.target_lan, &mut out)?;
+            addr(&p.target_wan, &mut out)?;
+            out.extend_from_slice(&p.identifier.to_be_bytes());
+        }
         Payload::Puncture(p) => {
             addr(&p.source_lan, &mut out)?;
             addr(&p.source_wan, &mut out)?;
@@ -372,10 +397,10 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
     let id = r.u8()?;
     let style = match id {
         245 | 246 | 249 | 250 => Style::Old,
-        231..=234 | INTRODUCE_ME | RELAY | ASKED_PUNCTURE_REQUEST => Style::New,
+        231..=234 | INTRODUCE_ME | RELAY | ASKED_PUNCTURE_REQUEST | INTRODUCED => Style::New,
         other => return Err(DecodeError::UnknownId(other)),
     };
-    let signed = !matches!(id, 250 | 232 | ASKED_PUNCTURE_REQUEST);
+    let signed = !matches!(id, 250 | 232 | ASKED_PUNCTURE_REQUEST | INTRODUCED);
     let (sender, body_end) = if signed {
         if bytes.len() < PREFIX_LEN + 1 + 64 {
             return Err(DecodeError::Truncated);
@@ -434,6 +459,10 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
             let p = PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? };
             if id == ASKED_PUNCTURE_REQUEST { Payload::AskedPunctureRequest(p) } else { Payload::PunctureRequest(p) }
+        }
+        INTRODUCED => {
+            let (target_lan, target_wan) = (addr(&mut r)?, addr(&mut r)?);
+            Payload::Introduced(Introduced { target_lan, target_wan, identifier: r.u16()? })
         }
         INTRODUCE_ME => {
             let source_lan = addr(&mut r)?;
