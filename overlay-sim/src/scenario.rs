@@ -105,6 +105,8 @@ pub struct Report {
     pub discovery_s_p50: Option<f64>,
     /// See `discovery_s_p50`.
     pub discovery_s_p99: Option<f64>,
+    /// The last node to get there, virtual seconds.
+    pub discovery_s_max: Option<f64>,
     /// Nodes that knew 20 peers by the end, per cent.
     pub discovered_20_pct: f64,
     /// Pairs whose NATs allow a direct path that got one (their message arrived over a
@@ -425,6 +427,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         seed: s.seed,
         discovery_s_p50: percentile(&disc, 0.5),
         discovery_s_p99: percentile(&disc, 0.99),
+        discovery_s_max: disc.last().copied(),
         discovered_20_pct: pct(disc.len() as u64, s.nodes as u64),
         punch_success_pct: pct(possible_ok, possible),
         reachability_pct: pct(all_ok, attempts.len() as u64),
