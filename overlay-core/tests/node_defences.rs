@@ -201,7 +201,7 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     assert_eq!((p.lan_walker, p.wan_walker, p.identifier), (a("10.0.0.2:6421"), a("198.51.100.10:6421"), 77));
     assert_eq!(out[1].0, a("198.51.100.10:6421"));
     let Payload::Introduced(i) = wire::decode(&out[1].1).unwrap().payload else { panic!() };
-    assert_eq!((i.target_wan, i.identifier), (a("198.51.100.11:6421"), 77));
+    assert_eq!((i.target, i.target_wan, i.identifier), (target, a("198.51.100.11:6421"), 77));
     // An unknown target, and then the budget of 3 a second, refuse the rest.
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &ask(10, overlay_core::Mid([5; 20])));
     for _ in 0..5 {
@@ -310,20 +310,53 @@ fn a_walker_opens_towards_the_target_where_an_introducer_it_asked_says_it_is() {
         .expect("the bootstrap peer was asked");
     // The target has moved: the introducer knows it elsewhere.
     let moved = a("192.0.2.61:7000");
-    let answer = |identifier| {
-        let p = Introduced { target_lan: moved, target_wan: moved, identifier };
+    let answer = |target, identifier| {
+        let p = Introduced { target, target_lan: moved, target_wan: moved, identifier };
         let msg =
             Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
         wire::encode(&msg, None).unwrap()
     };
     let openers =
         |out: &[(SocketAddr, Vec<u8>)]| out.iter().filter(|(d, b)| *d == moved && b.as_slice() == [0]).count();
-    // From anyone not asked, or with another identifier: nothing goes there.
-    n.handle_datagram(t, a(me), a("192.0.2.66:1"), &answer(asked));
-    n.handle_datagram(t, a(me), a(boot), &answer(asked.wrapping_add(1)));
+    // From anyone not asked, with another identifier, or for another target: nothing goes there.
+    n.handle_datagram(t, a(me), a("192.0.2.66:1"), &answer(peer, asked));
+    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked.wrapping_add(1)));
+    n.handle_datagram(t, a(me), a(boot), &answer(overlay_core::Mid([7; 20]), asked));
     assert_eq!(openers(&sent(&mut n)), 0);
-    assert_eq!(n.stats().stray_responses, 2);
-    // From the introducer asked: the opener goes to where the target is now.
-    n.handle_datagram(t, a(me), a(boot), &answer(asked));
+    assert_eq!(n.stats().stray_responses, 3);
+    // From the introducer asked: the opener goes to where the target is now; once.
+    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked));
     assert_eq!(openers(&sent(&mut n)), 1);
+    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked));
+    assert_eq!(openers(&sent(&mut n)), 0, "one answer per introducer");
+    assert_eq!(n.stats().stray_responses, 4);
+}
+
+#[test]
+fn an_answer_to_an_introduction_asked_for_too_long_ago_sends_nothing() {
+    let (me, boot, target_at) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.60:6421");
+    let mut n = node(me, &[boot], 256);
+    n.handle_timeout(Instant::ZERO);
+    let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
+    n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));
+    n.handle_datagram(Instant::ZERO, a(me), a(target_at), &signed(20, request(me, target_at, 1), 1));
+    let peer = n.peers().find(|p| p.address == a(target_at)).unwrap().key.mid();
+    sent(&mut n);
+    let t = Instant::from_secs(30);
+    n.send(t, &peer, b"hello").unwrap();
+    let asked = run(&mut n, t, t)
+        .into_iter()
+        .find_map(|(d, b)| match wire::decode(&b).map(|m| m.payload) {
+            Ok(Payload::IntroduceMe(p)) if d == a(boot) => Some(p.identifier),
+            _ => None,
+        })
+        .unwrap();
+    let moved = a("192.0.2.61:7000");
+    let p = Introduced { target: peer, target_lan: moved, target_wan: moved, identifier: asked };
+    let msg =
+        Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
+    let late = Instant::from_secs(41);
+    n.handle_datagram(late, a(me), a(boot), &wire::encode(&msg, None).unwrap());
+    assert!(!sent(&mut n).iter().any(|(d, _)| *d == moved));
+    assert_eq!(n.stats().stray_responses, 1);
 }

@@ -78,9 +78,11 @@ pub struct SybilReport {
     pub sybil_trust_total_p50: f64,
     /// See `sybil_trust_total_p50`.
     pub sybil_trust_total_max: f64,
-    /// MeritRank's bound on that total for each such node: the share of its walks that cross
-    /// an attack edge, worked out exactly from its own trust in the attack edges' honest ends
-    /// and the relations of theirs it holds. The median over those nodes.
+    /// MeritRank's bound on that total for each such node: the expected share of its walks
+    /// that cross an attack edge, worked out from its own trust in the attack edges' honest
+    /// ends (itself a random-walk estimate) and the relations of theirs it holds (all of one
+    /// type here, so their strengths weigh as the graph's weights do). The median over those
+    /// nodes.
     pub sybil_trust_bound_p50: f64,
     /// The largest ratio of a node's Sybil total to its bound (at most 1, give or take the
     /// random walks' sampling error, if the bound holds).
@@ -215,6 +217,7 @@ pub(crate) fn measure(
         // A walk that reaches holder h goes on with chance alpha, across the attack edge with
         // chance (its strength over h's total); it reaches h (1 - alpha)^-1 times per unit of
         // h's score. Summed over the holders: the walks that cross, per walk.
+        // The walks every overlay node runs (`overlay_core::Node` uses the default configuration).
         let alpha = trust_core::WalkConfig::default().alpha;
         let bound: f64 = holders
             .iter()
@@ -248,7 +251,9 @@ pub(crate) fn measure(
             sybil_totals.push(total);
             bounds.push(bound);
             if total > 0.0 {
-                over_bound = over_bound.max(if bound > 0.0 { total / bound } else { f64::INFINITY });
+                // Trust in the region with no attack edge in view: as far over as a float goes
+                // (finite, so the JSON report keeps a number).
+                over_bound = over_bound.max(total / bound.max(f64::MIN_POSITIVE));
             }
         }
     }

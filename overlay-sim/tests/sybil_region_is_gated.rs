@@ -4,7 +4,7 @@
 //! bound lets in, and still store each other's records. Checked on three seeds: which honest
 //! nodes the attacker fools, and which relations each node has learned by the end, move the
 //! figures a lot from seed to seed (the median node's trust in the whole region ranged from
-//! 0.006 to 0.043 over six seeds), so every check is one that must hold on any of them.
+//! 0.006 to 0.044 over six seeds), so every check is one that must hold on any of them.
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
@@ -39,13 +39,23 @@ fn the_gate_holds(seed: u64) {
     assert!(o.sybil_signers_held_p50 >= 50.0, "{}", o.sybil_signers_held_p50);
     assert_eq!(o.evicted, 0, "an open gate drops nothing");
     // Gated, a typical honest node stores those of a minority of the Sybils: the ones the
-    // trust the attack edges bring in pushes over the threshold (3 to 13 of 60 measured).
+    // trust the attack edges bring in pushes over the threshold (2 to 13 of 60 measured).
     assert!(g.sybil_signers_held_p50 <= SYBILS as f64 / 4.0, "{}", g.sybil_signers_held_p50);
     assert!(g.sybil_records_at_honest_nodes * 4 < o.sybil_records_at_honest_nodes, "{g:?}\n{o:?}");
     // MeritRank's guarantee, node by node: all Sybils together score no more than the share
-    // of the node's walks that cross an attack edge (measured: at most 0.80 of it). A little
+    // of the node's walks that cross an attack edge (measured: at most 0.71 of it). A little
     // over 1 would be sampling error; well over it, trust leaking into the region.
     assert!(g.sybil_trust_over_bound_max <= 1.05, "{}", g.sybil_trust_over_bound_max);
+    // And that bound is small: each attack edge lets in about alpha/(1-alpha) x its share of
+    // the fooled node's walk weight x that node's score, so three of them bring the whole
+    // region of 60 about as much trust as four typical honest peers get (0.65 to 4.6 of the
+    // median honest signer's score, measured), however large it is.
+    assert!(
+        g.sybil_trust_total_p50 < 6.0 * g.honest_trust_p50,
+        "{} vs {}",
+        g.sybil_trust_total_p50,
+        g.honest_trust_p50
+    );
     // None is held by a node whose gate now excludes its signer: records let in while a
     // Sybil briefly scored enough were dropped as soon as its trust fell (some were).
     assert_eq!(g.held_though_excluded, 0, "{g:?}");

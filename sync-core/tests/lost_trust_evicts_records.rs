@@ -185,3 +185,34 @@ fn an_evicted_relation_leaves_the_trust_graph_but_a_newer_one_stays() {
     assert!(!graph.forget_record(old.record()), "the newer record's edge is not the evicted one's");
     assert_eq!(graph.graph.relations(), 1);
 }
+
+#[test]
+fn a_replaced_record_is_never_reported_evicted_and_one_the_application_stored_over_it_stays() {
+    let (me, fading) = (id(1), id(2));
+    let at = |ms: u64, port| {
+        fading.sign(NOW_MS - ms, Body::Binding { address: std::net::SocketAddr::from(([192, 0, 2, 1], port)) }).unwrap()
+    };
+    let (old, newer) = (at(900, 4000), at(800, 4001));
+
+    // Both received: the newer replaces the old, and only the newer is dropped and reported.
+    let mut n = node(&me, 0.1);
+    set(&mut n, &fading, 0.5);
+    run_round(&mut peer_with(&[&old]), &mut n);
+    run_round(&mut peer_with(&[&newer]), &mut n);
+    assert!(n.store().contains(&newer.id()) && !n.store().contains(&old.id()), "the newer replaced the old");
+    evicted(&mut n);
+    set(&mut n, &fading, 0.0);
+    assert_eq!(n.regate(), 1);
+    assert_eq!(evicted(&mut n), vec![newer.id()]);
+    assert_eq!(n.store().len(), 0);
+
+    // The old one received, the newer stored by the application over it: nothing the gate
+    // let in is left, so nothing is dropped.
+    let mut n = node(&me, 0.1);
+    set(&mut n, &fading, 0.5);
+    run_round(&mut peer_with(&[&old]), &mut n);
+    n.insert_local(Instant::ZERO, newer.clone()).unwrap();
+    set(&mut n, &fading, 0.0);
+    assert_eq!(n.regate(), 0);
+    assert!(n.store().contains(&newer.id()));
+}

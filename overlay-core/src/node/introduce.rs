@@ -27,10 +27,10 @@ const OPEN_WAIT: Duration = Duration::from_secs(1);
 const OPEN_TRIES: u32 = 3;
 /// ...or, towards an address whose punches failed before, how many times before it gives up.
 const PATIENT_TRIES: u32 = 10;
-/// Introducers asked per stream opened, besides the bootstrap peers...
-const ASKED: usize = 3;
-/// ...of which at most this many are asked too.
-const BOOTSTRAPS_ASKED: usize = 3;
+/// Recent introducers asked per stream opened...
+const RECENT_ASKED: usize = 3;
+/// ...and bootstrap peers, drawn at random when there are more.
+const MAX_BOOTSTRAPS_ASKED: usize = 3;
 /// Introductions awaiting their puncture, at most, and for how long.
 pub(super) const PENDING: usize = 64;
 const PENDING_LIFETIME: Duration = Duration::from_secs(10);
@@ -38,15 +38,22 @@ const PENDING_LIFETIME: Duration = Duration::from_secs(10);
 /// An introduction this node asked for ([`IntroduceMe`]), until the target's puncture comes.
 #[derive(Debug)]
 pub(super) struct PendingIntro {
+    /// Drawn at random: an off-path sender cannot learn it from the node's global time.
     identifier: u16,
     target: Mid,
     at: Instant,
-    /// The introducers asked: only their [`Introduced`] answers count.
-    asked: Vec<SocketAddr>,
+    /// The introducers asked and not yet heard from: one [`Introduced`] answer each counts.
+    unanswered: Vec<SocketAddr>,
+    /// Where this node sent openers on their answers (one each).
+    opened: Vec<SocketAddr>,
 }
 
 impl<S: Store> Node<S> {
-    /// Asks up to three introducers to have `target` puncture towards this node.
+    /// Asks introducers to have `target` puncture towards this node: the one that introduced
+    /// the target (it knows it), up to [`MAX_BOOTSTRAPS_ASKED`] bootstrap peers (every node
+    /// walks to them, so their paths through the target's NAT are the likeliest to be open)
+    /// and the [`RECENT_ASKED`] most recent introducers; none that a sync round showed to be
+    /// a py-ipv8 peer (it would log our message as unknown).
     pub(super) fn ask_introducers(&mut self, now: Instant, target: Mid) {
         let fresh = self.config.peer_timeout;
         let mut recent: Vec<(Instant, SocketAddr)> = self
@@ -56,27 +63,35 @@ impl<S: Store> Node<S> {
             .map(|(a, (t, _, _))| (*t, *a))
             .collect();
         recent.sort_by(|a, b| b.cmp(a));
+        let mut boots = self.config.bootstrap.clone();
+        for k in 0..boots.len().min(MAX_BOOTSTRAPS_ASKED) {
+            let pick = k + self.rng.below((boots.len() - k) as u64) as usize;
+            boots.swap(k, pick);
+        }
+        boots.truncate(MAX_BOOTSTRAPS_ASKED);
         let target_at = self.peers.get(&target).map(|p| p.address);
-        // The introducer that introduced the target (it knows it), the bootstrap peers (every
-        // node walks to them, so their paths through the target's NAT are the likeliest to be
-        // open), then the most recent introducers.
-        let boots = self.config.bootstrap.len().min(BOOTSTRAPS_ASKED);
-        let mut via: Vec<SocketAddr> = Vec::with_capacity(ASKED + boots);
-        let introducer = self.via.get(&target).copied();
-        for a in introducer
-            .into_iter()
-            .chain(self.config.bootstrap.iter().copied().take(boots))
-            .chain(recent.into_iter().map(|(_, a)| a))
-        {
-            if via.len() < ASKED + boots && !via.contains(&a) && Some(a) != target_at {
+        let wanted = |a: &SocketAddr, via: &[SocketAddr]| !via.contains(a) && Some(*a) != target_at;
+        let mut via: Vec<SocketAddr> = Vec::with_capacity(1 + MAX_BOOTSTRAPS_ASKED + RECENT_ASKED);
+        for a in self.via.get(&target).copied().into_iter().chain(boots) {
+            if wanted(&a, &via) && !self.speaks_only_pyipv8(&a) {
                 via.push(a);
+            }
+        }
+        let mut more = RECENT_ASKED;
+        for (_, a) in recent {
+            if more == 0 {
+                break;
+            }
+            if wanted(&a, &via) && !self.speaks_only_pyipv8(&a) {
+                via.push(a);
+                more -= 1;
             }
         }
         if via.is_empty() {
             return;
         }
         let t = self.tick();
-        let identifier = (t % 65_536) as u16;
+        let identifier = self.rng.below(1 << 16) as u16;
         for to in &via {
             let payload = Payload::IntroduceMe(IntroduceMe { target, source_lan: self.config.local, identifier });
             self.send_signed(*to, payload, t);
@@ -86,7 +101,22 @@ impl<S: Store> Node<S> {
         if self.pending_intros.len() >= PENDING {
             self.pending_intros.pop_front();
         }
-        self.pending_intros.push_back(PendingIntro { identifier, target, at: now, asked: via });
+        self.pending_intros.push_back(PendingIntro {
+            identifier,
+            target,
+            at: now,
+            unanswered: via,
+            opened: Vec::new(),
+        });
+    }
+
+    /// Whether the peer at `address` was sent a sync round and never spoke sync back: a
+    /// py-ipv8 peer, which knows none of our own messages.
+    fn speaks_only_pyipv8(&self, address: &SocketAddr) -> bool {
+        self.peers
+            .iter()
+            .find(|p| p.address == *address)
+            .is_some_and(|p| self.sync_probed.contains(&p.key.mid()) && !self.sync_capable.contains(&p.key.mid()))
     }
 
     /// As an introducer: a known peer asks that `target` puncture towards it. At most
@@ -113,30 +143,40 @@ impl<S: Store> Node<S> {
             return;
         }
         *count += 1;
-        let Some(to) = self.peers.get(&p.target).map(|t| t.address) else {
+        let Some((to, target_lan)) = self.peers.get(&p.target).map(|t| (t.address, t.lan)) else {
             self.stats.introductions_refused += 1;
             return;
         };
-        let target_lan = self.peers.get(&p.target).map_or(to, |t| t.lan);
         let request = PunctureRequest { lan_walker: p.source_lan, wan_walker: from, identifier: p.identifier };
         self.send_unsigned(to, Payload::AskedPunctureRequest(request));
         // And the walker learns where the target is, so its opener goes out before the
         // target's puncture (delayed by `puncture_delay`) arrives.
-        let answer = Introduced { target_lan, target_wan: to, identifier: p.identifier };
+        let answer = Introduced { target: p.target, target_lan, target_wan: to, identifier: p.identifier };
         self.send_unsigned(from, Payload::Introduced(answer));
         self.stats.introductions_made += 1;
     }
 
     /// An introducer this node asked says where the target is: this node's opener goes there
     /// now, before the target's puncture comes (which then opens the stream, `on_puncture`).
-    /// Only an answer from an introducer asked, with the identifier it was asked with, counts.
+    /// It counts only from an introducer asked and not yet heard from, for the target and with
+    /// the identifier it was asked with, within [`PENDING_LIFETIME`]; one opener per address.
+    /// The message is unsigned: a forger must guess a random 16-bit identifier and the
+    /// target, and gains a 1-byte low-TTL packet.
     pub(super) fn on_introduced(&mut self, now: Instant, from: SocketAddr, p: &Introduced) {
-        let asked = self.pending_intros.iter().any(|i| i.identifier == p.identifier && i.asked.contains(&from));
-        if !asked {
+        let to = self.reach(p.target_lan, p.target_wan);
+        let cutoff = now.saturating_sub(PENDING_LIFETIME);
+        let pending = self.pending_intros.iter_mut().find(|i| {
+            i.identifier == p.identifier && i.target == p.target && i.at >= cutoff && i.unanswered.contains(&from)
+        });
+        let Some(pending) = pending else {
             self.stats.stray_responses += 1;
             return;
+        };
+        pending.unanswered.retain(|a| *a != from);
+        if pending.opened.contains(&to) {
+            return;
         }
-        let to = self.reach(p.target_lan, p.target_wan);
+        pending.opened.push(to);
         self.send_opener(now, to);
     }
 
@@ -236,6 +276,10 @@ impl<S: Store> Node<S> {
     /// `Config::puncture_delay`, so the walker's opener leaves its NATs first. At most
     /// [`PENDING`] wait; a request beyond that is refused.
     pub(super) fn puncture_later(&mut self, now: Instant, to: SocketAddr, identifier: u16, asked: bool) {
+        if self.punctures.iter().any(|(_, t, i, _)| *t == to && *i == identifier) {
+            // The same walker's request through another introducer: one puncture is enough.
+            return;
+        }
         if self.punctures.len() >= PENDING {
             self.stats.punctures_refused += 1;
             return;

@@ -324,7 +324,9 @@ impl<S: Store> Node<S> {
     /// moved, sweeps out what the gate now excludes, and again for the relations that sweep
     /// took out, until one drops nothing. So after every input the store holds no record
     /// from a peer whose signer scores below half the threshold (`docs/overlay.md` §5). Each
-    /// further sweep follows one that dropped a record this run received, so it ends.
+    /// further sweep follows one that dropped a record this run received, so it ends. A
+    /// sweep costs a score lookup per signer of received records (the walks are already up
+    /// to date), and runs only after an input that changed the trust graph.
     pub(super) fn pump_records(&mut self) {
         loop {
             self.drain_sync_events();

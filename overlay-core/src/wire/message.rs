@@ -122,6 +122,8 @@ pub struct IntroduceMe {
 /// would move its mapping (`docs/overlay.md` §7.1). Smaller than the request it answers.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Introduced {
+    /// The peer asked for.
+    pub target: Mid,
     /// The target's LAN address, as the introducer knows it.
     pub target_lan: SocketAddr,
     /// The address the introducer sent the puncture request to.
@@ -353,6 +355,7 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             out.extend_from_slice(&p.identifier.to_be_bytes());
         }
         Payload::Introduced(p) => {
+            out.extend_from_slice(&p.target.0);
             addr(&p.target_lan, &mut out)?;
             addr(&p.target_wan, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
@@ -461,8 +464,9 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
             if id == ASKED_PUNCTURE_REQUEST { Payload::AskedPunctureRequest(p) } else { Payload::PunctureRequest(p) }
         }
         INTRODUCED => {
+            let target = Mid(r.array()?);
             let (target_lan, target_wan) = (addr(&mut r)?, addr(&mut r)?);
-            Payload::Introduced(Introduced { target_lan, target_wan, identifier: r.u16()? })
+            Payload::Introduced(Introduced { target, target_lan, target_wan, identifier: r.u16()? })
         }
         INTRODUCE_ME => {
             let source_lan = addr(&mut r)?;

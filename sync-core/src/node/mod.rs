@@ -7,7 +7,7 @@
 mod initiator;
 mod responder;
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -222,7 +222,7 @@ pub struct SyncNode<S, R> {
     /// [`regate`](Self::regate) may drop (never the node's own, nor what was in the store
     /// before it started, nor what an application inserted itself). Keyed by signer so a
     /// sweep asks one score per signer and reads only the records it drops.
-    received: BTreeMap<PublicKey, Vec<ContentId>>,
+    received: BTreeMap<PublicKey, BTreeSet<ContentId>>,
     rng: SeededRng,
     cookie_key: (u64, u64),
     rounds: BTreeMap<SocketAddr, Round>,
@@ -312,12 +312,12 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
             self.received.keys().copied().filter(|signer| excluded(policy, reputation, signer, keep)).collect();
         let mut evicted = 0;
         for signer in shut_out {
-            let Some(mut ids) = self.received.remove(&signer) else { continue };
-            ids.sort_unstable();
-            let mut kept = Vec::new();
+            let Some(ids) = self.received.remove(&signer) else { continue };
+            let mut still_stored = BTreeSet::new();
             for id in ids {
                 let Some(record) = self.store.get(&id).and_then(|b| Record::decode(&b).ok()) else {
-                    // Gone already (another process shares the store).
+                    // Gone (another process shares the store), or a row that no longer
+                    // decodes: there is no record to drop or report.
                     continue;
                 };
                 match self.store.remove(&id) {
@@ -325,7 +325,7 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                     Ok(false) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "store could not drop an evicted record");
-                        kept.push(id);
+                        still_stored.insert(id);
                         continue;
                     }
                 }
@@ -335,8 +335,8 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                 self.events.push_back(Event::Evicted { id, record });
                 evicted += 1;
             }
-            if !kept.is_empty() {
-                self.received.insert(signer, kept);
+            if !still_stored.is_empty() {
+                self.received.insert(signer, still_stored);
             }
         }
         evicted
@@ -397,14 +397,14 @@ impl<S: Store, R: Reputation> SyncNode<S, R> {
                     self.seen.insert(old);
                     // A slot is one signer's: the record replaced was signed by the same key.
                     if let Some(ids) = self.received.get_mut(&signer) {
-                        ids.retain(|i| *i != old);
+                        ids.remove(&old);
                         if ids.is_empty() {
                             self.received.remove(&signer);
                         }
                     }
                 }
                 if from.is_some() {
-                    self.received.entry(signer).or_default().push(id);
+                    self.received.entry(signer).or_default().insert(id);
                 }
                 self.events.push_back(Event::Stored { id, kind, signer, from });
                 Ok(how)
