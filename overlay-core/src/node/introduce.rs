@@ -70,10 +70,12 @@ impl<S: Store> Node<S> {
         }
         boots.truncate(MAX_BOOTSTRAPS_ASKED);
         let target_at = self.peers.get(&target).map(|p| p.address);
-        let wanted = |a: &SocketAddr, via: &[SocketAddr]| !via.contains(a) && Some(*a) != target_at;
+        let pyipv8 = self.pyipv8_addresses();
+        let wanted =
+            |a: &SocketAddr, via: &[SocketAddr]| !via.contains(a) && Some(*a) != target_at && !pyipv8.contains(a);
         let mut via: Vec<SocketAddr> = Vec::with_capacity(1 + MAX_BOOTSTRAPS_ASKED + RECENT_ASKED);
         for a in self.via.get(&target).copied().into_iter().chain(boots) {
-            if wanted(&a, &via) && !self.speaks_only_pyipv8(&a) {
+            if wanted(&a, &via) {
                 via.push(a);
             }
         }
@@ -82,7 +84,7 @@ impl<S: Store> Node<S> {
             if more == 0 {
                 break;
             }
-            if wanted(&a, &via) && !self.speaks_only_pyipv8(&a) {
+            if wanted(&a, &via) {
                 via.push(a);
                 more -= 1;
             }
@@ -110,13 +112,14 @@ impl<S: Store> Node<S> {
         });
     }
 
-    /// Whether the peer at `address` was sent a sync round and never spoke sync back: a
-    /// py-ipv8 peer, which knows none of our own messages.
-    fn speaks_only_pyipv8(&self, address: &SocketAddr) -> bool {
+    /// The addresses of peers that were sent a sync round and never spoke sync back: py-ipv8
+    /// peers, which know none of our own messages.
+    fn pyipv8_addresses(&self) -> Vec<SocketAddr> {
         self.peers
             .iter()
-            .find(|p| p.address == *address)
-            .is_some_and(|p| self.sync_probed.contains(&p.key.mid()) && !self.sync_capable.contains(&p.key.mid()))
+            .filter(|p| self.sync_probed.contains(&p.key.mid()) && !self.sync_capable.contains(&p.key.mid()))
+            .map(|p| p.address)
+            .collect()
     }
 
     /// As an introducer: a known peer asks that `target` puncture towards it. At most

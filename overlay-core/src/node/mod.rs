@@ -314,8 +314,8 @@ pub struct NodeStats {
     /// Puncture requests from addresses this node did not walk to lately, or over the budget.
     pub punctures_refused: u64,
     /// Responses matching no request of this node (replayed, spoofed or late): introduction
-    /// responses, and [`Introduced`](crate::wire::Introduced) answers from an introducer not
-    /// asked with that identifier.
+    /// responses, and [`Introduced`](crate::wire::Introduced) answers that are not the first
+    /// from an introducer asked, for that target and identifier, within 10 s.
     pub stray_responses: u64,
     /// Requests not newer than the peer's latest (replays).
     pub stale_requests: u64,
