@@ -286,77 +286,73 @@ fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_
     assert!(handshakes >= 1, "the node's own handshake was held back ({} datagrams sent)", out.len());
 }
 
-#[test]
-fn a_walker_opens_towards_the_target_where_an_introducer_it_asked_says_it_is() {
-    // Asked by key, the target punctures towards this node; this node's own opener must
-    // leave its NATs first, so it goes where the introducer's answer says the target is.
-    let (me, boot, target_at) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.60:6421");
-    let mut n = node(me, &[boot], 256);
+const WALKER: &str = "198.51.100.5:6421";
+const BOOT: &str = "203.0.113.1:6421";
+/// Where the target of [`asking_by_key`] moved to, as the introducer's answer says.
+const MOVED: &str = "192.0.2.61:7000";
+
+/// A node that walked to its bootstrap peer and heard from a peer at 192.0.2.60, and at 30 s
+/// (not heard from lately) sends that peer a message: it sends an opener and asks the
+/// bootstrap peer by key. Returns the node, the peer and the identifier asked with.
+fn asking_by_key() -> (Node, overlay_core::Mid, u16) {
+    let target_at = "192.0.2.60:6421";
+    let mut n = node(WALKER, &[BOOT], 256);
     n.handle_timeout(Instant::ZERO);
     let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
-    n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));
-    n.handle_datagram(Instant::ZERO, a(me), a(target_at), &signed(20, request(me, target_at, 1), 1));
+    n.handle_datagram(Instant::ZERO, a(WALKER), a(BOOT), &signed(10, response(WALKER, BOOT, r.identifier), 2));
+    n.handle_datagram(Instant::ZERO, a(WALKER), a(target_at), &signed(20, request(WALKER, target_at, 1), 1));
     let peer = n.peers().find(|p| p.address == a(target_at)).unwrap().key.mid();
     sent(&mut n);
-    // Not heard from lately: the node sends its opener and asks the bootstrap peer.
     let t = Instant::from_secs(30);
     n.send(t, &peer, b"hello").unwrap();
     let asked = run(&mut n, t, t)
         .into_iter()
         .find_map(|(d, b)| match wire::decode(&b).map(|m| m.payload) {
-            Ok(Payload::IntroduceMe(p)) if d == a(boot) && p.target == peer => Some(p.identifier),
+            Ok(Payload::IntroduceMe(p)) if d == a(BOOT) && p.target == peer => Some(p.identifier),
             _ => None,
         })
         .expect("the bootstrap peer was asked");
-    // The target has moved: the introducer knows it elsewhere.
-    let moved = a("192.0.2.61:7000");
-    let answer = |target, identifier| {
-        let p = Introduced { target, target_lan: moved, target_wan: moved, identifier };
-        let msg =
-            Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
-        wire::encode(&msg, None).unwrap()
-    };
-    let openers =
-        |out: &[(SocketAddr, Vec<u8>)]| out.iter().filter(|(d, b)| *d == moved && b.as_slice() == [0]).count();
+    (n, peer, asked)
+}
+
+/// The introducer's answer: `target` is at [`MOVED`].
+fn introduced(target: overlay_core::Mid, identifier: u16) -> Vec<u8> {
+    let p = Introduced { target, target_lan: a(MOVED), target_wan: a(MOVED), identifier };
+    let msg =
+        Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
+    wire::encode(&msg, None).unwrap()
+}
+
+/// Openers among `out` that went to [`MOVED`].
+fn openers(out: &[(SocketAddr, Vec<u8>)]) -> usize {
+    out.iter().filter(|(d, b)| *d == a(MOVED) && b.as_slice() == [0]).count()
+}
+
+#[test]
+fn a_walker_opens_towards_the_target_where_an_introducer_it_asked_says_it_is() {
+    // Asked by key, the target punctures towards this node; this node's own opener must
+    // leave its NATs first, so it goes where the introducer's answer says the target is
+    // (it has moved there).
+    let (mut n, peer, asked) = asking_by_key();
+    let t = Instant::from_secs(30);
     // From anyone not asked, with another identifier, or for another target: nothing goes there.
-    n.handle_datagram(t, a(me), a("192.0.2.66:1"), &answer(peer, asked));
-    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked.wrapping_add(1)));
-    n.handle_datagram(t, a(me), a(boot), &answer(overlay_core::Mid([7; 20]), asked));
+    n.handle_datagram(t, a(WALKER), a("192.0.2.66:1"), &introduced(peer, asked));
+    n.handle_datagram(t, a(WALKER), a(BOOT), &introduced(peer, asked.wrapping_add(1)));
+    n.handle_datagram(t, a(WALKER), a(BOOT), &introduced(overlay_core::Mid([7; 20]), asked));
     assert_eq!(openers(&sent(&mut n)), 0);
     assert_eq!(n.stats().stray_responses, 3);
     // From the introducer asked: the opener goes to where the target is now; once.
-    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked));
+    n.handle_datagram(t, a(WALKER), a(BOOT), &introduced(peer, asked));
     assert_eq!(openers(&sent(&mut n)), 1);
-    n.handle_datagram(t, a(me), a(boot), &answer(peer, asked));
+    n.handle_datagram(t, a(WALKER), a(BOOT), &introduced(peer, asked));
     assert_eq!(openers(&sent(&mut n)), 0, "one answer per introducer");
     assert_eq!(n.stats().stray_responses, 4);
 }
 
 #[test]
 fn an_answer_to_an_introduction_asked_for_too_long_ago_sends_nothing() {
-    let (me, boot, target_at) = ("198.51.100.5:6421", "203.0.113.1:6421", "192.0.2.60:6421");
-    let mut n = node(me, &[boot], 256);
-    n.handle_timeout(Instant::ZERO);
-    let Payload::IntroductionRequest(r) = wire::decode(&sent(&mut n)[0].1).unwrap().payload else { panic!() };
-    n.handle_datagram(Instant::ZERO, a(me), a(boot), &signed(10, response(me, boot, r.identifier), 2));
-    n.handle_datagram(Instant::ZERO, a(me), a(target_at), &signed(20, request(me, target_at, 1), 1));
-    let peer = n.peers().find(|p| p.address == a(target_at)).unwrap().key.mid();
-    sent(&mut n);
-    let t = Instant::from_secs(30);
-    n.send(t, &peer, b"hello").unwrap();
-    let asked = run(&mut n, t, t)
-        .into_iter()
-        .find_map(|(d, b)| match wire::decode(&b).map(|m| m.payload) {
-            Ok(Payload::IntroduceMe(p)) if d == a(boot) => Some(p.identifier),
-            _ => None,
-        })
-        .unwrap();
-    let moved = a("192.0.2.61:7000");
-    let p = Introduced { target: peer, target_lan: moved, target_wan: moved, identifier: asked };
-    let msg =
-        Message { community: C, style: Style::New, global_time: 5, sender: None, payload: Payload::Introduced(p) };
-    let late = Instant::from_secs(41);
-    n.handle_datagram(late, a(me), a(boot), &wire::encode(&msg, None).unwrap());
-    assert!(!sent(&mut n).iter().any(|(d, _)| *d == moved));
+    let (mut n, peer, asked) = asking_by_key();
+    n.handle_datagram(Instant::from_secs(41), a(WALKER), a(BOOT), &introduced(peer, asked));
+    assert_eq!(openers(&sent(&mut n)), 0);
     assert_eq!(n.stats().stray_responses, 1);
 }
