@@ -124,10 +124,7 @@ pub(crate) fn relate(
             v
         };
         let mut mine: Vec<Mid> = known.iter().filter(|(j, _)| own_side.contains(j)).map(|(_, m)| *m).collect();
-        for k in 0..config.friends.min(mine.len()) {
-            let pick = k + rng.below((mine.len() - k) as u64) as usize;
-            mine.swap(k, pick);
-        }
+        rng.pick_front(&mut mine, config.friends);
         mine.truncate(config.friends);
         let mut to: Vec<Mid> = mine;
         if sides.honest.contains(&i)

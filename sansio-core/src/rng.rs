@@ -135,6 +135,25 @@ impl SeededRng {
         rand_core::Rng::fill_bytes(&mut self.0, dst);
     }
 
+    /// Moves `k` of `items`, chosen uniformly at random, to the front, in random order (the
+    /// first `k` steps of a Fisher-Yates shuffle; all of them when `k >= items.len()`).
+    ///
+    /// ```
+    /// use sansio_core::{Seed, SeededRng};
+    ///
+    /// let mut v = [1, 2, 3, 4, 5];
+    /// SeededRng::from_seed(Seed::from_u64(7)).pick_front(&mut v, 2);
+    /// let mut all = v;
+    /// all.sort_unstable();
+    /// assert_eq!(all, [1, 2, 3, 4, 5]);
+    /// ```
+    pub fn pick_front<T>(&mut self, items: &mut [T], k: usize) {
+        for i in 0..k.min(items.len()) {
+            let pick = i + self.below((items.len() - i) as u64) as usize;
+            items.swap(i, pick);
+        }
+    }
+
     /// A uniformly random integer in `0..n` (no modulo bias); `0` when `n == 0`.
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {

@@ -64,10 +64,7 @@ impl<S: Store> Node<S> {
             .collect();
         recent.sort_by(|a, b| b.cmp(a));
         let mut boots = self.config.bootstrap.clone();
-        for k in 0..boots.len().min(MAX_BOOTSTRAPS_ASKED) {
-            let pick = k + self.rng.below((boots.len() - k) as u64) as usize;
-            boots.swap(k, pick);
-        }
+        self.rng.pick_front(&mut boots, MAX_BOOTSTRAPS_ASKED);
         boots.truncate(MAX_BOOTSTRAPS_ASKED);
         let target_at = self.peers.get(&target).map(|p| p.address);
         let pyipv8 = self.pyipv8_addresses();
@@ -115,11 +112,7 @@ impl<S: Store> Node<S> {
     /// The addresses of peers that were sent a sync round and never spoke sync back: py-ipv8
     /// peers, which know none of our own messages.
     fn pyipv8_addresses(&self) -> Vec<SocketAddr> {
-        self.peers
-            .iter()
-            .filter(|p| self.sync_probed.contains(&p.key.mid()) && !self.sync_capable.contains(&p.key.mid()))
-            .map(|p| p.address)
-            .collect()
+        self.peers.iter().filter(|p| self.known_pyipv8(&p.key.mid())).map(|p| p.address).collect()
     }
 
     /// As an introducer: a known peer asks that `target` puncture towards it. At most

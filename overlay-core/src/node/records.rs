@@ -232,12 +232,8 @@ impl<S: Store> Node<S> {
             self.next_round = now + self.config.sync_interval;
             // Rounds go to peers known to speak sync, or not tried yet: a py-ipv8 peer gets one
             // round (it logs our message type as unknown) and then no more.
-            let mut candidates: alloc::vec::Vec<(Mid, SocketAddr)> = self
-                .peers
-                .iter()
-                .map(|p| (p.key.mid(), p.address))
-                .filter(|(m, _)| self.sync_capable.contains(m) || !self.sync_probed.contains(m))
-                .collect();
+            let mut candidates: alloc::vec::Vec<(Mid, SocketAddr)> =
+                self.peers.iter().map(|p| (p.key.mid(), p.address)).filter(|(m, _)| !self.known_pyipv8(m)).collect();
             // With the trust gate on, every other round (by lot) goes to a peer this node
             // trusts, if it knows one: such a peer holds records this node will accept (it
             // trusts much the same signers), where a stranger mostly offers refusals.
@@ -262,6 +258,12 @@ impl<S: Store> Node<S> {
             }
         }
         self.pump_records();
+    }
+
+    /// Whether `mid` was sent a sync round and never spoke sync back: a py-ipv8 peer, which
+    /// knows none of our own messages (sync, IntroduceMe).
+    pub(super) fn known_pyipv8(&self, mid: &Mid) -> bool {
+        self.sync_probed.contains(mid) && !self.sync_capable.contains(mid)
     }
 
     /// If trust moved since the last sweep: drops stored records whose signer now scores

@@ -190,7 +190,7 @@ impl Payload {
     }
 
     fn signed(&self) -> bool {
-        !matches!(self, Payload::PunctureRequest(_) | Payload::AskedPunctureRequest(_) | Payload::Introduced(_))
+        signed_id(self.id(Style::New))
     }
 }
 
@@ -256,6 +256,12 @@ pub struct Signer<'a> {
     pub identity: &'a Identity,
     /// Its key bin, as it goes on the wire.
     pub key: &'a PeerKey,
+}
+
+/// Whether messages with this id carry a key and signature: all but the puncture requests
+/// (py-ipv8's, old and new style, and ours) and [`Introduced`].
+fn signed_id(id: u8) -> bool {
+    !matches!(id, 250 | 232 | ASKED_PUNCTURE_REQUEST | INTRODUCED)
 }
 
 /// The message id of [`IntroduceMe`].
@@ -403,7 +409,7 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
         231..=234 | INTRODUCE_ME | RELAY | ASKED_PUNCTURE_REQUEST | INTRODUCED => Style::New,
         other => return Err(DecodeError::UnknownId(other)),
     };
-    let signed = !matches!(id, 250 | 232 | ASKED_PUNCTURE_REQUEST | INTRODUCED);
+    let signed = signed_id(id);
     let (sender, body_end) = if signed {
         if bytes.len() < PREFIX_LEN + 1 + 64 {
             return Err(DecodeError::Truncated);
