@@ -16,7 +16,8 @@ pub(crate) struct SimArgs {
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(2..=200_000))]
     nodes: u32,
     /// Which networks the nodes sit behind, with weights: open, full-cone, restricted,
-    /// port-restricted, symmetric, linux, nested (e.g. `full-cone=2,symmetric=1`).
+    /// port-restricted, symmetric, sequential (symmetric with ports given out in sequence),
+    /// linux, nested (e.g. `full-cone=2,symmetric=1`).
     #[arg(long, default_value = "open,full-cone,restricted,port-restricted,symmetric,linux,nested")]
     nat_mix: String,
     /// Virtual seconds to run.

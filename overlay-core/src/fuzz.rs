@@ -138,8 +138,14 @@ pub fn node_ops(data: &[u8]) {
                 node.handle_datagram(now, local, from, &signed(crate::wire::Payload::IntroductionResponse(resp), n));
             }
             3 => {
-                let p =
-                    IntroduceMe { target: mids[usize::from(arg % 4)], source_lan: from, identifier: u16::from(arg) };
+                let ports = (arg & 1 == 1)
+                    .then(|| crate::wire::PortWindow { first: u16::from(arg).wrapping_mul(257), count: arg % 9 + 1 });
+                let p = IntroduceMe {
+                    target: mids[usize::from(arg % 4)],
+                    source_lan: from,
+                    identifier: u16::from(arg),
+                    ports,
+                };
                 node.handle_datagram(now, local, from, &signed(crate::wire::Payload::IntroduceMe(p), 1));
             }
             4 => {

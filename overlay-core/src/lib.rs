@@ -22,6 +22,7 @@ pub mod fuzz;
 mod identity;
 mod node;
 mod peers;
+mod ports;
 mod session;
 mod wan;
 pub mod wire;

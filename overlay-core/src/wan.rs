@@ -98,7 +98,11 @@ impl WanVotes {
             [only] if best >= 2 || self.votes.len() == 1 => Some(only),
             _ => None,
         };
+        // Behind a NAT that maps per destination every peer sees another port: there only a
+        // new IP is a move (a lone voter's latest port would otherwise move it every time).
+        let port_only = |c: Option<SocketAddr>, w: SocketAddr| c.is_some_and(|c| c.ip() == w.ip());
         match winner {
+            Some(w) if port_only(self.current, w) && self.looks_symmetric() => None,
             Some(w) if self.current != Some(w) => {
                 self.current = Some(w);
                 Some(w)
@@ -158,6 +162,29 @@ mod tests {
         }
         assert!(!w.looks_symmetric(), "a Linux router that moved one flow is no symmetric NAT");
         assert!(!WanVotes::new(16).looks_symmetric());
+    }
+
+    #[test]
+    fn behind_a_symmetric_nat_a_lone_voters_new_port_is_no_move_and_a_new_ip_is() {
+        let at = |ip: [u8; 4], port: u16| SocketAddr::from((ip, port));
+        let mut v = WanVotes::new(16);
+        let boot = |n: u8| at([203, 0, 113, n], 6421);
+        // Three bootstrap peers in one /24: one voter, each seeing another port.
+        for n in 1..=3u8 {
+            v.seen(boot(n), at([198, 51, 100, 1], 1024 + u16::from(n)));
+            v.vote(Voter::of(boot(n).ip()), at([198, 51, 100, 1], 1024 + u16::from(n)), Instant::ZERO);
+        }
+        assert!(v.looks_symmetric());
+        // The first two moved it (nothing looked symmetric yet); the third, once it did, not.
+        assert_eq!(v.current(), Some(at([198, 51, 100, 1], 1026)));
+        for port in [1030, 1031] {
+            v.seen(boot(2), at([198, 51, 100, 1], port));
+            assert_eq!(v.vote(Voter::of(boot(2).ip()), at([198, 51, 100, 1], port), Instant::ZERO), None);
+        }
+        assert_eq!(v.current(), Some(at([198, 51, 100, 1], 1026)), "a new port is no move");
+        v.seen(boot(1), at([192, 0, 2, 7], 1030));
+        let moved = v.vote(Voter::of(boot(1).ip()), at([192, 0, 2, 7], 1030), Instant::from_secs(1));
+        assert_eq!(moved, Some(at([192, 0, 2, 7], 1030)), "a new IP is a move");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 
 use overlay_core::wire::{
-    self, Community, IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message, Payload,
-    PunctureRequest, Signer, Style,
+    self, AskedPunctureRequest, Community, IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message,
+    Payload, PunctureRequest, Signer, Style,
 };
 use overlay_core::{Config, Event, Node, PeerKey};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
@@ -182,7 +182,8 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     sent(&mut n);
     let target = PeerKey::from_ed25519(&Identity::from_seed([11; 32]).unwrap().public()).unwrap().mid();
     let ask = |seed: u8, target| {
-        let payload = Payload::IntroduceMe(IntroduceMe { target, source_lan: a("10.0.0.2:6421"), identifier: 77 });
+        let payload =
+            Payload::IntroduceMe(IntroduceMe { target, source_lan: a("10.0.0.2:6421"), identifier: 77, ports: None });
         signed(seed, payload, 2)
     };
     // A stranger's request is refused, even for a known target.
@@ -197,7 +198,11 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|(_, bytes)| bytes.len() < request_bytes.len()));
     assert_eq!(out[0].0, a("198.51.100.11:6421"));
-    let Payload::AskedPunctureRequest(p) = wire::decode(&out[0].1).unwrap().payload else { panic!() };
+    let Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, ports: 1 }) =
+        wire::decode(&out[0].1).unwrap().payload
+    else {
+        panic!()
+    };
     assert_eq!((p.lan_walker, p.wan_walker, p.identifier), (a("10.0.0.2:6421"), a("198.51.100.10:6421"), 77));
     assert_eq!(out[1].0, a("198.51.100.10:6421"));
     let Payload::Introduced(i) = wire::decode(&out[1].1).unwrap().payload else { panic!() };
@@ -255,7 +260,7 @@ fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_
             style: Style::New,
             global_time: 3,
             sender: None,
-            payload: Payload::AskedPunctureRequest(req),
+            payload: Payload::AskedPunctureRequest(AskedPunctureRequest { request: req, ports: 1 }),
         };
         wire::encode(&msg, None).unwrap()
     };

@@ -1,6 +1,7 @@
 //! Whole IPv8 overlays in netsim, the way `ipv8 sim` runs them: public bootstrap nodes and
 //! nodes behind a mix of NATs ([`NatKind`]: open, full cone, restricted, port-restricted,
-//! symmetric, Linux masquerade, and a home router behind a carrier-grade NAT) discover each
+//! symmetric with random or sequential ports, Linux masquerade, and a home router behind a
+//! carrier-grade NAT) discover each
 //! other, then message peers picked at random by member id. A [`Report`] gives the punch
 //! matrix per NAT pair, reachability, discovery and message times, traffic per node and how
 //! far records spread.

@@ -16,7 +16,7 @@ use sync_core::Store;
 
 use super::{Event, Node};
 use crate::identity::{Mid, PeerKey};
-use crate::wire::{IntroduceMe, Introduced, Payload, Puncture, PunctureRequest};
+use crate::wire::{AskedPunctureRequest, IntroduceMe, Introduced, Payload, PortWindow, Puncture, PunctureRequest};
 
 /// A peer heard from this recently has its NAT open towards this node.
 const HEARD_LATELY: Duration = Duration::from_secs(20);
@@ -31,6 +31,9 @@ const PATIENT_TRIES: u32 = 10;
 const RECENT_ASKED: usize = 3;
 /// ...and bootstrap peers, drawn at random when there are more.
 const MAX_BOOTSTRAPS_ASKED: usize = 3;
+/// Ports a node behind a sequentially allocating NAT asks its target to open towards, from
+/// the predicted one up, and the most a target opens for one request (§7.2).
+pub(super) const PORT_WINDOW: u8 = 8;
 /// Introductions awaiting their puncture, at most, and for how long.
 pub(super) const PENDING: usize = 64;
 const PENDING_LIFETIME: Duration = Duration::from_secs(10);
@@ -89,10 +92,20 @@ impl<S: Store> Node<S> {
         if via.is_empty() {
             return;
         }
+        // Behind a NAT that maps per destination, the introducers see other ports than the
+        // target will: if the NAT gives them out in sequence, the target is told the port
+        // this node's flow towards it is predicted to have (§7.2).
+        let ports = if self.wan.looks_symmetric() {
+            let at = self.sessions.iter().find(|(_, s)| s.expect == Some(target)).map(|(a, _)| *a).or(target_at);
+            self.ports.predict(self.config.local, at).map(|first| PortWindow { first, count: PORT_WINDOW })
+        } else {
+            None
+        };
         let t = self.tick();
         let identifier = self.rng.below(1 << 16) as u16;
         for to in &via {
-            let payload = Payload::IntroduceMe(IntroduceMe { target, source_lan: self.config.local, identifier });
+            let payload =
+                Payload::IntroduceMe(IntroduceMe { target, source_lan: self.config.local, identifier, ports });
             self.send_signed(*to, payload, t);
         }
         let cutoff = now.saturating_sub(PENDING_LIFETIME);
@@ -143,8 +156,14 @@ impl<S: Store> Node<S> {
             self.stats.introductions_refused += 1;
             return;
         };
-        let request = PunctureRequest { lan_walker: p.source_lan, wan_walker: from, identifier: p.identifier };
-        self.send_unsigned(to, Payload::AskedPunctureRequest(request));
+        // A walker that predicted its port towards the target (§7.2) is punched at there, and
+        // at the ports just above; only at its own IP.
+        let (wan_walker, ports) = match p.ports {
+            Some(w) => (SocketAddr::new(from.ip(), w.first), w.count.clamp(1, PORT_WINDOW)),
+            None => (from, 1),
+        };
+        let request = PunctureRequest { lan_walker: p.source_lan, wan_walker, identifier: p.identifier };
+        self.send_unsigned(to, Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports }));
         // And the walker learns where the target is, so its opener goes out before the
         // target's puncture (delayed by `puncture_delay`) arrives.
         let answer = Introduced { target: p.target, target_lan, target_wan: to, identifier: p.identifier };
@@ -271,8 +290,11 @@ impl<S: Store> Node<S> {
     /// Asked to puncture towards a walker at `to`: the puncture goes after
     /// `Config::puncture_delay`, so the walker's opener leaves its NATs first. At most
     /// [`PENDING`] wait; a request beyond that is refused.
-    pub(super) fn puncture_later(&mut self, now: Instant, to: SocketAddr, identifier: u16, asked: bool) {
-        if self.punctures.iter().any(|(_, t, i, _)| *t == to && *i == identifier) {
+    /// `ports` above 1: the walker's NAT gives out ports in sequence, and its flow towards
+    /// this node is predicted at `to`'s port; the ports above get low-TTL openers first, so
+    /// this node's NATs let in whichever of them the walker's flow turns out to have (§7.2).
+    pub(super) fn puncture_later(&mut self, now: Instant, to: SocketAddr, identifier: u16, asked: bool, ports: u8) {
+        if self.punctures.iter().any(|(_, t, i, ..)| *t == to && *i == identifier) {
             // The same walker's request through another introducer: one puncture is enough.
             return;
         }
@@ -280,15 +302,26 @@ impl<S: Store> Node<S> {
             self.stats.punctures_refused += 1;
             return;
         }
-        self.punctures.push_back((now + self.config.puncture_delay, to, identifier, asked));
+        self.punctures.push_back((
+            now + self.config.puncture_delay,
+            to,
+            identifier,
+            asked,
+            ports.clamp(1, PORT_WINDOW),
+        ));
         if self.config.puncture_delay.is_zero() {
             self.puncture_timeout(now);
         }
     }
 
+    /// Whether this node's NAT maps per destination and gives out ports in sequence (§7.2).
+    pub(super) fn predicts_ports(&self) -> bool {
+        self.wan.looks_symmetric() && self.ports.predict(self.config.local, None).is_some()
+    }
+
     /// Sends the punctures that are due (not to an address being left alone).
     pub(super) fn puncture_timeout(&mut self, now: Instant) {
-        while let Some(&(at, to, identifier, asked)) = self.punctures.front() {
+        while let Some(&(at, to, identifier, asked, ports)) = self.punctures.front() {
             if at > now {
                 break;
             }
@@ -297,10 +330,25 @@ impl<S: Store> Node<S> {
             if !self.may_punch(now, to, punch) {
                 continue;
             }
+            for port in (1..u16::from(ports)).filter_map(|k| to.port().checked_add(k)) {
+                self.send_opener(now, SocketAddr::new(to.ip(), port));
+            }
+            // A node behind a sequentially allocating symmetric NAT punctures with a packet
+            // that dies before the walker's NAT: the flow it opens is the one its stream
+            // towards the walker would take, and a full-TTL packet there would leave state at
+            // a Linux router that moves the walker's own mapping towards that port (§7.1),
+            // spoiling the predicted punch (§7.2). A walker that asked for it by key is asked
+            // in turn to puncture towards the predicted port, through the introducers.
+            let predicts = self.predicts_ports();
+            let ttl = predicts.then_some(self.config.opener_ttl);
             let t = self.tick();
             let payload =
                 Payload::Puncture(Puncture { source_lan: self.config.local, source_wan: self.my_wan(), identifier });
-            self.send_signed(to, payload, t);
+            self.send_signed_ttl(to, payload, t, ttl);
+            let walker = (predicts && asked).then(|| self.peers.iter().find(|p| p.address == to).map(|p| p.key.mid()));
+            if let Some(walker) = walker.flatten() {
+                self.ask_introducers(now, walker);
+            }
         }
     }
 

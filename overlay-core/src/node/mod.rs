@@ -408,8 +408,11 @@ pub struct Node<S: Store = MemStore> {
     stun: Option<Server>,
     nat: nat::NatState,
     traffic: traffic::Traffic,
-    /// Punctures due: (when, to, identifier, asked for by key).
-    punctures: VecDeque<(Instant, SocketAddr, u16, bool)>,
+    /// Punctures due: (when, to, identifier, asked for by key, ports from `to`'s up to open
+    /// towards).
+    punctures: VecDeque<(Instant, SocketAddr, u16, bool, u8)>,
+    /// The flows this node opened and the ports its NAT gave them (`ports.rs`).
+    ports: crate::ports::Ports,
     /// Addresses punched at and not heard from since, and those left alone.
     quiet: quiet::Quiet,
     /// Introductions this node asked for.
@@ -492,6 +495,7 @@ impl<S: Store> Node<S> {
         sync_config.verifier = config.verifier.clone();
         let sync = SyncNode::new(sync_config, rng.child_seed(), store, trust);
         let config_has_probe = config.nat_probe.is_some();
+        let max_peers = config.max_peers;
         let mut node = Self {
             peers: Peers::new(config.max_peers, 64),
             config,
@@ -512,6 +516,7 @@ impl<S: Store> Node<S> {
             nat: nat::NatState::new(config_has_probe),
             traffic: traffic::Traffic::default(),
             punctures: VecDeque::new(),
+            ports: crate::ports::Ports::new(max_peers),
             quiet: quiet::Quiet::default(),
             pending_intros: VecDeque::new(),
             asked: BTreeMap::new(),
@@ -585,8 +590,8 @@ impl<S: Store> Node<S> {
         match (msg.payload, msg.sender) {
             (Payload::IntroductionRequest(r), Some(key)) => self.on_request(now, remote, key, r),
             (Payload::IntroductionResponse(r), Some(key)) => self.on_response(now, remote, key, r),
-            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p, false),
-            (Payload::AskedPunctureRequest(p), _) => self.on_puncture_request(now, remote, p, true),
+            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p, false, 1),
+            (Payload::AskedPunctureRequest(p), _) => self.on_puncture_request(now, remote, p.request, true, p.ports),
             (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
             (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
             (Payload::Introduced(p), _) => self.on_introduced(now, remote, &p),
@@ -604,7 +609,7 @@ impl<S: Store> Node<S> {
         self.send_signed_ttl(to, payload, global_time, None);
     }
 
-    fn send_signed_ttl(&mut self, to: SocketAddr, payload: Payload, global_time: u64, ttl: Option<u8>) {
+    pub(super) fn send_signed_ttl(&mut self, to: SocketAddr, payload: Payload, global_time: u64, ttl: Option<u8>) {
         let msg = Message { community: self.config.community, style: Style::New, global_time, sender: None, payload };
         let signer = Signer { identity: &self.identity, key: &self.key };
         // Encoding fails only for an IPv6 address in an old-style message; a node writes the
@@ -791,6 +796,9 @@ impl<S: Store> Node<S> {
         }
         let before = self.wan.current();
         self.wan.seen(from, r.destination);
+        if is_global(r.destination.ip()) {
+            self.ports.observed(self.config.local, from, r.destination.port());
+        }
         if is_global(r.destination.ip())
             && let Some(address) = self.wan.vote(Voter::of(from.ip()), r.destination, now)
         {
@@ -825,7 +833,8 @@ impl<S: Store> Node<S> {
     /// bounds the reflection, it does not exclude it.)
     /// `asked`: for a walker that asked for this node by key (IntroduceMe), whose silence
     /// after the puncture therefore means it did not get through (`quiet.rs`).
-    fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest, asked: bool) {
+    /// `ports`: how many ports from the walker's up to open towards (§7.2).
+    fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest, asked: bool, ports: u8) {
         let (timeout, budget) = (self.config.peer_timeout, self.config.punctures_per_sec);
         let Some((answered, window, count)) = self.introducers.get_mut(&from) else {
             self.stats.punctures_refused += 1;
@@ -844,7 +853,28 @@ impl<S: Store> Node<S> {
         }
         *count += 1;
         let to = self.reach(p.lan_walker, p.wan_walker);
-        self.puncture_later(now, to, p.identifier, asked);
+        let ports = if to == p.wan_walker { ports } else { 1 };
+        self.puncture_later(now, to, p.identifier, asked, ports);
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// The next datagram of any of the node's parts: its own messages, STUN answers, sync,
+    /// NAT checks, then P2TP.
+    fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(t) = self.out.pop(buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.stun.as_mut().and_then(|s| s.poll_transmit(now, buf)) {
+            return Some(t);
+        }
+        if let Some(t) = self.poll_sync(now, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.nat_transmit(now, buf) {
+            return Some(t);
+        }
+        self.endpoint.poll_transmit(now, buf)
     }
 }
 
@@ -852,6 +882,7 @@ impl<S: Store> Machine for Node<S> {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
+        self.ports.heard(local, remote);
         if self.is_probe_socket(local) {
             return self.nat_datagram(now, local, remote, datagram);
         }
@@ -892,19 +923,9 @@ impl<S: Store> Machine for Node<S> {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some(t) = self.out.pop(buf) {
-            return Some(t);
-        }
-        if let Some(t) = self.stun.as_mut().and_then(|s| s.poll_transmit(now, buf)) {
-            return Some(t);
-        }
-        if let Some(t) = self.poll_sync(now, buf) {
-            return Some(t);
-        }
-        if let Some(t) = self.nat_transmit(now, buf) {
-            return Some(t);
-        }
-        self.endpoint.poll_transmit(now, buf)
+        let t = self.next_transmit(now, buf)?;
+        self.ports.sent(now, t.source.unwrap_or(self.config.local), t.destination);
+        Some(t)
     }
 
     fn poll_event(&mut self) -> Option<Event> {

@@ -113,6 +113,35 @@ pub struct IntroduceMe {
     pub source_lan: SocketAddr,
     /// Echoed in the puncture request and the target's puncture.
     pub identifier: u16,
+    /// Only from a sender behind a NAT that maps per destination and gives out ports in
+    /// sequence: the external port its flow towards the target is predicted to have, and
+    /// how many ports up from it the target should open towards (`docs/overlay.md` §7.2).
+    /// On the wire: 3 trailing bytes, `port (2) ‖ count (1)`, absent otherwise.
+    pub ports: Option<PortWindow>,
+}
+
+/// Consecutive external ports of a walker's NAT, from `first`: where its mapping towards a
+/// target is predicted to be (`docs/overlay.md` §7.2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PortWindow {
+    /// The predicted port.
+    pub first: u16,
+    /// Ports from `first` up, at least 1.
+    pub count: u8,
+}
+
+/// Ours (message id 19, new style, unsigned): a puncture request an introducer sends for an
+/// [`IntroduceMe`]. The walker asked for this peer by key and opens a stream the moment the
+/// puncture arrives, so a puncture it never answers did not get through (`docs/overlay.md`
+/// §7.1).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AskedPunctureRequest {
+    /// The body of py-ipv8's puncture request; `wan_walker`'s port is the predicted one when
+    /// the walker sent a [`PortWindow`].
+    pub request: PunctureRequest,
+    /// How many ports from `wan_walker`'s up to open towards (1: that one only). On the wire
+    /// a trailing count byte when above 1.
+    pub ports: u8,
 }
 
 /// Ours (message id 20, new style, unsigned): an introducer's answer to an [`IntroduceMe`],
@@ -162,11 +191,8 @@ pub enum Payload {
     IntroduceMe(IntroduceMe),
     /// 18 (ours; new style only), signed.
     Relay(Relay),
-    /// 19 (ours; new style only), unsigned: a puncture request an introducer sends for an
-    /// [`IntroduceMe`]. The walker asked for this peer by key and opens a stream the moment
-    /// the puncture arrives, so a puncture it never answers did not get through
-    /// (`docs/overlay.md` §7.1).
-    AskedPunctureRequest(PunctureRequest),
+    /// 19 (ours; new style only), unsigned: see [`AskedPunctureRequest`].
+    AskedPunctureRequest(AskedPunctureRequest),
     /// 20 (ours; new style only), unsigned: see [`Introduced`].
     Introduced(Introduced),
 }
@@ -235,6 +261,10 @@ pub enum DecodeError {
     /// Bytes after the last field of a payload that does not end in extra bytes.
     #[error("trailing bytes")]
     Trailing,
+    /// A port window (ours, `docs/overlay.md` §7.2) of no ports, or an asked-for puncture
+    /// request's count byte of 1 (which only the byte's absence may say).
+    #[error("a port window of no ports")]
+    BadPortWindow,
 }
 
 /// Why a message cannot be written.
@@ -355,10 +385,18 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             write_flags_and_identifier(style, r.flags, r.identifier, &mut out);
             out.extend_from_slice(&r.extra);
         }
-        Payload::PunctureRequest(p) | Payload::AskedPunctureRequest(p) => {
+        Payload::PunctureRequest(p) => {
             addr(&p.lan_walker, &mut out)?;
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
+        }
+        Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, ports }) => {
+            addr(&p.lan_walker, &mut out)?;
+            addr(&p.wan_walker, &mut out)?;
+            out.extend_from_slice(&p.identifier.to_be_bytes());
+            if *ports > 1 {
+                out.push(*ports);
+            }
         }
         Payload::Introduced(p) => {
             out.extend_from_slice(&p.target.0);
@@ -375,6 +413,10 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             address::write(Style::New, &p.source_lan, &mut out)?;
             out.extend_from_slice(&p.target.0);
             out.extend_from_slice(&p.identifier.to_be_bytes());
+            if let Some(w) = p.ports {
+                out.extend_from_slice(&w.first.to_be_bytes());
+                out.push(w.count);
+            }
         }
         Payload::Relay(p) => {
             out.extend_from_slice(&p.target.0);
@@ -466,8 +508,20 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
         }
         250 | 232 | ASKED_PUNCTURE_REQUEST => {
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
-            let p = PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? };
-            if id == ASKED_PUNCTURE_REQUEST { Payload::AskedPunctureRequest(p) } else { Payload::PunctureRequest(p) }
+            let request = PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? };
+            if id == ASKED_PUNCTURE_REQUEST {
+                // A count byte is there only above 1, so each request has one encoding.
+                let ports = match r.0 {
+                    [] => 1,
+                    _ => match r.u8()? {
+                        0 | 1 => return Err(DecodeError::BadPortWindow),
+                        n => n,
+                    },
+                };
+                Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports })
+            } else {
+                Payload::PunctureRequest(request)
+            }
         }
         INTRODUCED => {
             let target = Mid(r.array()?);
@@ -477,7 +531,18 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
         INTRODUCE_ME => {
             let source_lan = addr(&mut r)?;
             let target = Mid(r.array()?);
-            Payload::IntroduceMe(IntroduceMe { target, source_lan, identifier: r.u16()? })
+            let identifier = r.u16()?;
+            let ports = if r.0.is_empty() {
+                None
+            } else {
+                let first = r.u16()?;
+                let count = r.u8()?;
+                if count == 0 {
+                    return Err(DecodeError::BadPortWindow);
+                }
+                Some(PortWindow { first, count })
+            };
+            Payload::IntroduceMe(IntroduceMe { target, source_lan, identifier, ports })
         }
         RELAY => {
             let target = Mid(r.array()?);

@@ -1,0 +1,199 @@
+//! Port prediction for a node behind a NAT that maps per destination but gives out its
+//! external ports in sequence (`docs/overlay.md` §7.2).
+//!
+//! Such a NAT gives every new flow (a destination this node's sockets have not sent to, or
+//! whose mapping has expired) the next port up. The node numbers its flows as it opens them,
+//! and its introduction responses say which external port each flow got. From a few of
+//! those, all rising by small steps, it learns the step, and so predicts the external port of
+//! a flow no peer has reported: the one towards a peer it wants to punch to. A NAT that picks
+//! ports at random gives no rising run, and nothing is predicted.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use sansio_core::Instant;
+
+/// A flow with no answer yet is taken as gone at the NAT after this long idle (Linux
+/// conntrack's unreplied UDP timeout, the shortest common one)...
+const UNREPLIED_LIFETIME: Duration = Duration::from_secs(30);
+/// ...and an answered one after this long (conntrack's "stream" timeout; RFC 4787 REQ-5's
+/// two minutes).
+const ANSWERED_LIFETIME: Duration = Duration::from_secs(120);
+/// Observations kept (the newest).
+const OBSERVATIONS: usize = 8;
+/// Observations that must rise in step before a prediction is made.
+const RUN: usize = 3;
+/// The largest port step per flow taken as sequential: other hosts behind the same NAT
+/// take ports between ours, a random allocator leaps.
+const MAX_STEP: u32 = 4;
+
+/// One flow: its number in opening order, its last send, and whether anything came back.
+#[derive(Clone, Copy, Debug)]
+struct Flow {
+    index: u64,
+    last_sent: Instant,
+    answered: bool,
+}
+
+/// The flows this node opened and the external ports its peers saw them from.
+#[derive(Debug)]
+pub(crate) struct Ports {
+    flows: BTreeMap<(SocketAddr, SocketAddr), Flow>,
+    next: u64,
+    /// (flow index, external port), newest last.
+    seen: VecDeque<(u64, u16)>,
+    capacity: usize,
+}
+
+impl Ports {
+    /// Remembers at most `capacity` flows (the least recently used go first).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { flows: BTreeMap::new(), next: 0, seen: VecDeque::new(), capacity: capacity.max(1) }
+    }
+
+    /// A datagram left `local` for `remote`: a new flow unless one is alive there.
+    pub(crate) fn sent(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        let next = &mut self.next;
+        if let Some(f) = self.flows.get_mut(&(local, remote)) {
+            let lifetime = if f.answered { ANSWERED_LIFETIME } else { UNREPLIED_LIFETIME };
+            if now.saturating_duration_since(f.last_sent) > lifetime {
+                *f = Flow { index: *next, last_sent: now, answered: false };
+                *next += 1;
+            } else {
+                f.last_sent = now;
+            }
+            return;
+        }
+        if self.flows.len() >= self.capacity {
+            let stalest = self.flows.iter().min_by_key(|(k, f)| (f.last_sent, **k)).map(|(k, _)| *k);
+            if let Some(k) = stalest {
+                self.flows.remove(&k);
+            }
+        }
+        self.flows.insert((local, remote), Flow { index: self.next, last_sent: now, answered: false });
+        self.next += 1;
+    }
+
+    /// A datagram came from `remote` to `local`: a flow there is answered (it lives longer).
+    pub(crate) fn heard(&mut self, local: SocketAddr, remote: SocketAddr) {
+        if let Some(f) = self.flows.get_mut(&(local, remote)) {
+            f.answered = true;
+        }
+    }
+
+    /// `remote` saw the flow from `local` come from external port `port`.
+    pub(crate) fn observed(&mut self, local: SocketAddr, remote: SocketAddr, port: u16) {
+        let Some(f) = self.flows.get(&(local, remote)) else { return };
+        let index = f.index;
+        self.seen.retain(|(i, _)| *i != index);
+        if self.seen.len() >= OBSERVATIONS {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((index, port));
+    }
+
+    /// The external port of the flow from `local` to `remote` (or, with no such flow yet, of
+    /// the next flow to open): `None` unless the newest observations rise in step.
+    pub(crate) fn predict(&self, local: SocketAddr, remote: Option<SocketAddr>) -> Option<u16> {
+        let target = remote.and_then(|r| self.flows.get(&(local, r))).map_or(self.next, |f| f.index);
+        let mut run: alloc::vec::Vec<(u64, u16)> = self.seen.iter().copied().collect();
+        run.sort_unstable();
+        let run = &run[run.len().saturating_sub(RUN + 1)..];
+        if run.len() < RUN {
+            return None;
+        }
+        let mut step = MAX_STEP;
+        for w in run.windows(2) {
+            let ((i1, p1), (i2, p2)) = (w[0], w[1]);
+            let (flows, ports) = (i2 - i1, u32::from(p2).checked_sub(u32::from(p1))?);
+            if ports < 1 || u64::from(ports) > u64::from(MAX_STEP) * flows {
+                return None;
+            }
+            step = step.min(u32::try_from(u64::from(ports) / flows).unwrap_or(MAX_STEP).max(1));
+        }
+        if let Some(&(_, port)) = run.iter().find(|(i, _)| *i == target) {
+            return Some(port);
+        }
+        let &(base_index, base_port) = run.iter().rev().find(|(i, _)| *i <= target)?;
+        let ahead = u32::try_from(target - base_index).ok()?;
+        u16::try_from(u32::from(base_port) + step.checked_mul(ahead)?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A sequential NAT: flow n leaves from port 20,000 + n.
+    fn sequential(ports: &mut Ports, flows: u16, observe: &[u16]) {
+        let local = a("10.0.0.2:6421");
+        for n in 0..flows {
+            let remote = SocketAddr::new(a("203.0.113.1:1").ip(), 1000 + n);
+            ports.sent(Instant::ZERO, local, remote);
+            if observe.contains(&n) {
+                ports.heard(local, remote);
+                ports.observed(local, remote, 20_000 + n);
+            }
+        }
+    }
+
+    #[test]
+    fn the_port_of_an_unreported_flow_follows_a_rising_run() {
+        let mut p = Ports::new(64);
+        sequential(&mut p, 10, &[1, 3, 4, 6]);
+        let local = a("10.0.0.2:6421");
+        let remote = |n: u16| Some(SocketAddr::new(a("203.0.113.1:1").ip(), 1000 + n));
+        assert_eq!(p.predict(local, remote(8)), Some(20_008), "two flows past the newest report");
+        assert_eq!(p.predict(local, remote(5)), Some(20_005), "between two reports");
+        assert_eq!(p.predict(local, remote(3)), Some(20_003), "a reported flow is known");
+        assert_eq!(p.predict(local, None), Some(20_010), "the next flow to open");
+    }
+
+    #[test]
+    fn random_ports_or_too_few_reports_predict_nothing() {
+        let mut p = Ports::new(64);
+        sequential(&mut p, 4, &[1, 3]);
+        assert_eq!(p.predict(a("10.0.0.2:6421"), None), None, "two reports are no run");
+        let mut r = Ports::new(64);
+        let local = a("10.0.0.2:6421");
+        for (n, port) in [(0u16, 41_000u16), (1, 7_203), (2, 55_310), (3, 12_001)] {
+            let remote = SocketAddr::new(a("203.0.113.1:1").ip(), 1000 + n);
+            r.sent(Instant::ZERO, local, remote);
+            r.observed(local, remote, port);
+        }
+        assert_eq!(r.predict(local, None), None);
+    }
+
+    #[test]
+    fn a_flow_idle_past_its_lifetime_is_a_new_one_and_a_live_one_is_not() {
+        let mut p = Ports::new(64);
+        let local = a("10.0.0.2:6421");
+        let (x, y) = (a("203.0.113.1:1"), a("203.0.113.2:1"));
+        p.sent(Instant::ZERO, local, x);
+        p.sent(Instant::from_secs(10), local, x);
+        assert_eq!(p.next, 1, "refreshed within 30 s: the same flow");
+        p.sent(Instant::from_secs(50), local, x);
+        assert_eq!(p.next, 2, "unanswered and idle 40 s: the NAT gave it a new port");
+        p.heard(local, x);
+        p.sent(Instant::from_secs(150), local, x);
+        assert_eq!(p.next, 2, "answered: it lives 120 s");
+        p.sent(Instant::from_secs(150), local, y);
+        assert_eq!(p.next, 3);
+    }
+
+    #[test]
+    fn flows_are_bounded_and_the_stalest_goes() {
+        let mut p = Ports::new(4);
+        let local = a("10.0.0.2:6421");
+        for n in 0..10u16 {
+            p.sent(Instant::from_millis(u64::from(n)), local, SocketAddr::new(a("203.0.113.1:1").ip(), n));
+        }
+        assert_eq!(p.flows.len(), 4);
+        assert!(p.flows.contains_key(&(local, SocketAddr::new(a("203.0.113.1:1").ip(), 9))));
+    }
+}

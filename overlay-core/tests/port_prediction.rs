@@ -1,0 +1,213 @@
+//! A node behind a symmetric NAT that gives out ports in sequence meets a node behind a
+//! port-filtering NAT directly (`docs/overlay.md` §7.2): it predicts the port of its flow
+//! towards the peer, its introducers pass the prediction on, and the peer opens its own NAT
+//! towards that port and the few above it. The same pair with a NAT that picks ports at
+//! random stays relayed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netsim::{NatConfig, PortAllocation};
+use overlay_core::wire::{
+    self, AskedPunctureRequest, Community, DecodeError, IntroduceMe, IntroductionRequest, Message, Payload, PortWindow,
+    PunctureRequest, Signer, Style,
+};
+use overlay_core::{Config, Event, Mid, Node, PathKind, PeerKey};
+use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
+use sync_core::Identity;
+
+mod util;
+use util::network_with;
+
+fn sequential() -> NatConfig {
+    NatConfig::symmetric().with_ports(PortAllocation::Sequential)
+}
+
+/// How the first message each way arrived, once both have sent five.
+fn paths(nats: &[NatConfig], seed: u64) -> (Vec<PathKind>, Vec<PathKind>) {
+    // Neither may have met the other before: each learns the other's key and address from
+    // the other's records, with the trust gate open.
+    let mut net = network_with(seed, 3, nats, |c| c.trust_threshold = 0.0);
+    let (a, b) = (3, 4);
+    net.sim.run_until(Instant::from_secs(20)).unwrap();
+    let (ma, mb) = (net.node(a).mid(), net.node(b).mid());
+    for h in &net.nodes {
+        net.sim.take_events(*h);
+    }
+    for k in 0..5u64 {
+        net.sim.call(net.nodes[a], move |n, now| n.send(now, &mb, format!("a{k}").as_bytes())).unwrap();
+        net.sim.call(net.nodes[b], move |n, now| n.send(now, &ma, format!("b{k}").as_bytes())).unwrap();
+        net.sim.run_for(Duration::from_secs(3)).unwrap();
+    }
+    net.sim.run_for(Duration::from_secs(10)).unwrap();
+    let got = |events: Vec<(Instant, Event)>, from: Mid| -> Vec<PathKind> {
+        events
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message { mid, path, .. } if mid == from => Some(path),
+                _ => None,
+            })
+            .collect()
+    };
+    let (ea, eb) = (net.sim.take_events(net.nodes[a]), net.sim.take_events(net.nodes[b]));
+    (got(eb, ma), got(ea, mb))
+}
+
+#[test]
+fn a_sequential_symmetric_nat_meets_a_port_restricted_one_directly() {
+    let other = NatConfig::port_restricted_cone();
+    for nats in [[sequential(), other.clone()], [other.clone(), sequential()]] {
+        let (to_b, to_a) = paths(&nats, 61);
+        assert_eq!((to_b.len(), to_a.len()), (5, 5), "every message arrives: {to_b:?} {to_a:?} {nats:?}");
+        // The first may go by relay while the punch is under way; the rest go direct.
+        for got in [&to_b, &to_a] {
+            assert!(got[1..].iter().all(|p| *p == PathKind::Direct), "{got:?} between {nats:?}");
+        }
+    }
+}
+
+/// Behind a Linux router the sequential node's blind discovery walk can poison the flow the
+/// stream takes (`docs/overlay.md` §7.2, §10): in this five-node network it does, and the
+/// pair is relayed for the run; every message still arrives.
+#[test]
+fn with_a_linux_router_every_message_arrives() {
+    let other = NatConfig::linux_masquerade();
+    for nats in [[sequential(), other.clone()], [other.clone(), sequential()]] {
+        let (to_b, to_a) = paths(&nats, 62);
+        assert_eq!((to_b.len(), to_a.len()), (5, 5), "every message arrives: {nats:?}");
+    }
+}
+
+#[test]
+fn with_random_ports_the_same_pair_stays_relayed() {
+    let (to_b, to_a) = paths(&[NatConfig::symmetric(), NatConfig::linux_masquerade()], 61);
+    assert_eq!((to_b.len(), to_a.len()), (5, 5));
+    assert!(to_b.iter().chain(&to_a).all(|p| *p == PathKind::Relayed), "{to_b:?} {to_a:?}");
+}
+
+const C: Community = Community([3; 20]);
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn signed(seed: u8, payload: Payload) -> Vec<u8> {
+    let id = Identity::from_seed([seed; 32]).unwrap();
+    let key = PeerKey::from_ed25519(&id.public()).unwrap();
+    let msg = Message { community: C, style: Style::New, global_time: 1, sender: None, payload };
+    wire::encode(&msg, Some(Signer { identity: &id, key: &key })).unwrap()
+}
+
+fn drain(n: &mut Node, now: Instant) -> Vec<(SocketAddr, Option<u8>, Vec<u8>)> {
+    let mut buf = [0u8; MIN_TRANSMIT_BUFFER];
+    let mut out = Vec::new();
+    while let Some(t) = n.poll_transmit(now, &mut buf) {
+        out.push((t.destination, t.ttl, buf[..t.len].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn an_introducer_passes_the_prediction_on_at_the_walkers_own_ip_and_at_most_eight_ports() {
+    let me = "203.0.113.1:6421";
+    let mut n = Node::new(Config::new(C, a(me), vec![]), [1; 32], Seed::from_u64(1)).unwrap();
+    for seed in [10u8, 11] {
+        let from = format!("198.51.100.{seed}:6421");
+        let req = IntroductionRequest {
+            destination: a(me),
+            source_lan: a(&from),
+            source_wan: a(&from),
+            flags: 0,
+            identifier: 1,
+            extra: vec![],
+        };
+        n.handle_datagram(Instant::ZERO, a(me), a(&from), &signed(seed, Payload::IntroductionRequest(req)));
+    }
+    drain(&mut n, Instant::ZERO);
+    let target = PeerKey::from_ed25519(&Identity::from_seed([11; 32]).unwrap().public()).unwrap().mid();
+    let ports = Some(PortWindow { first: 40_123, count: 200 });
+    let ask = IntroduceMe { target, source_lan: a("10.0.0.2:6421"), identifier: 5, ports };
+    n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &signed(10, Payload::IntroduceMe(ask)));
+    let out = drain(&mut n, Instant::ZERO);
+    let Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports }) =
+        wire::decode(&out[0].2).unwrap().payload
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((request.wan_walker, ports), (a("198.51.100.10:40123"), 8));
+}
+
+#[test]
+fn the_target_opens_the_ports_above_the_predicted_one_with_low_ttl_then_punctures_it() {
+    let me = "192.168.1.2:6421";
+    let intro = "203.0.113.1:6421";
+    let mut n = Node::new(Config::new(C, a(me), vec![a(intro)]), [1; 32], Seed::from_u64(1)).unwrap();
+    // The node walks to the introducer and hears back: it takes puncture requests from it.
+    n.handle_timeout(Instant::ZERO);
+    let out = drain(&mut n, Instant::ZERO);
+    let Payload::IntroductionRequest(r) = wire::decode(&out[0].2).unwrap().payload else { panic!() };
+    let resp = overlay_core::wire::IntroductionResponse {
+        destination: a("198.51.100.7:6421"),
+        source_lan: a(intro),
+        source_wan: a(intro),
+        lan_introduction: a("0.0.0.0:0"),
+        wan_introduction: a("0.0.0.0:0"),
+        flags: 0,
+        identifier: r.identifier,
+        extra: vec![],
+    };
+    n.handle_datagram(Instant::ZERO, a(me), a(intro), &signed(10, Payload::IntroductionResponse(resp)));
+    drain(&mut n, Instant::ZERO);
+    let request = PunctureRequest { lan_walker: a("10.9.9.9:6421"), wan_walker: a("192.0.2.50:40000"), identifier: 9 };
+    let msg = Message {
+        community: C,
+        style: Style::New,
+        global_time: 2,
+        sender: None,
+        payload: Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 4 }),
+    };
+    n.handle_datagram(Instant::ZERO, a(me), a(intro), &wire::encode(&msg, None).unwrap());
+    let later = Instant::from_millis(100);
+    n.handle_timeout(later);
+    let out = drain(&mut n, later);
+    let sent: Vec<(SocketAddr, Option<u8>, usize)> = out.iter().map(|(d, ttl, b)| (*d, *ttl, b.len())).collect();
+    let low = Some(3);
+    assert_eq!(
+        sent[..3],
+        [(a("192.0.2.50:40001"), low, 1), (a("192.0.2.50:40002"), low, 1), (a("192.0.2.50:40003"), low, 1)],
+        "openers to the ports above first: {sent:?}"
+    );
+    assert_eq!(sent[3].0, a("192.0.2.50:40000"));
+    assert!(matches!(wire::decode(&out[3].2).unwrap().payload, Payload::Puncture(_)), "then the signed puncture");
+    assert_eq!(sent.len(), 4);
+}
+
+#[test]
+fn port_windows_have_one_encoding_and_never_zero_ports() {
+    let request = PunctureRequest { lan_walker: a("10.0.0.2:1"), wan_walker: a("192.0.2.1:2"), identifier: 3 };
+    let encode = |ports| {
+        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request: request.clone(), ports });
+        wire::encode(&Message { community: C, style: Style::New, global_time: 1, sender: None, payload }, None).unwrap()
+    };
+    let (one, five) = (encode(1), encode(5));
+    assert_eq!(five.len(), one.len() + 1, "a count byte only above 1");
+    for bytes in [&one, &five] {
+        assert_eq!(wire::encode(&wire::decode(bytes).unwrap(), None).unwrap(), *bytes);
+    }
+    for bad in [0u8, 1] {
+        let mut b = one.clone();
+        b.push(bad);
+        assert_eq!(wire::decode(&b), Err(DecodeError::BadPortWindow));
+    }
+    let target = Mid([4; 20]);
+    let ask = |ports| {
+        signed(7, Payload::IntroduceMe(IntroduceMe { target, source_lan: a("10.0.0.2:1"), identifier: 1, ports }))
+    };
+    let with = ask(Some(PortWindow { first: 5000, count: 8 }));
+    assert_eq!(with.len(), ask(None).len() + 3);
+    let Payload::IntroduceMe(m) = wire::decode(&with).unwrap().payload else { panic!() };
+    assert_eq!(m.ports, Some(PortWindow { first: 5000, count: 8 }));
+    assert_eq!(wire::decode(&ask(Some(PortWindow { first: 5000, count: 0 }))), Err(DecodeError::BadPortWindow));
+}
