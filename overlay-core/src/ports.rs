@@ -36,6 +36,14 @@ struct Flow {
     answered: bool,
 }
 
+impl Flow {
+    /// Whether the NAT still holds it at `now`.
+    fn alive(&self, now: Instant) -> bool {
+        let lifetime = if self.answered { ANSWERED_LIFETIME } else { UNREPLIED_LIFETIME };
+        now.saturating_duration_since(self.last_sent) <= lifetime
+    }
+}
+
 /// The flows this node opened and the external ports its peers saw them from.
 #[derive(Debug)]
 pub(crate) struct Ports {
@@ -56,8 +64,7 @@ impl Ports {
     pub(crate) fn sent(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         let next = &mut self.next;
         if let Some(f) = self.flows.get_mut(&(local, remote)) {
-            let lifetime = if f.answered { ANSWERED_LIFETIME } else { UNREPLIED_LIFETIME };
-            if now.saturating_duration_since(f.last_sent) > lifetime {
+            if !f.alive(now) {
                 *f = Flow { index: *next, last_sent: now, answered: false };
                 *next += 1;
             } else {
@@ -93,13 +100,19 @@ impl Ports {
         self.seen.push_back((index, port));
     }
 
-    /// The external port of the flow from `local` to `remote` (or, with no such flow yet, of
-    /// the next flow to open): `None` unless the newest observations rise in step.
-    pub(crate) fn predict(&self, local: SocketAddr, remote: Option<SocketAddr>) -> Option<u16> {
-        let target = remote.and_then(|r| self.flows.get(&(local, r))).map_or(self.next, |f| f.index);
-        let mut run: alloc::vec::Vec<(u64, u16)> = self.seen.iter().copied().collect();
-        run.sort_unstable();
-        let run = &run[run.len().saturating_sub(RUN + 1)..];
+    /// The external port of the flow from `local` to `remote` that a datagram sent at `now`
+    /// would take (with no live flow there, or no `remote`: the next flow to open); `None`
+    /// unless the newest observations rise in step.
+    pub(crate) fn predict(&self, now: Instant, local: SocketAddr, remote: Option<SocketAddr>) -> Option<u16> {
+        let live = remote.and_then(|r| self.flows.get(&(local, r))).filter(|f| f.alive(now));
+        let target = live.map_or(self.next, |f| f.index);
+        let mut buf = [(0u64, 0u16); OBSERVATIONS];
+        for (b, s) in buf.iter_mut().zip(&self.seen) {
+            *b = *s;
+        }
+        let all = &mut buf[..self.seen.len()];
+        all.sort_unstable();
+        let run = &all[all.len().saturating_sub(RUN + 1)..];
         if run.len() < RUN {
             return None;
         }
@@ -112,12 +125,19 @@ impl Ports {
             }
             step = step.min(u32::try_from(u64::from(ports) / flows).unwrap_or(MAX_STEP).max(1));
         }
-        if let Some(&(_, port)) = run.iter().find(|(i, _)| *i == target) {
-            return Some(port);
+        // From the nearest report at or below the flow (an older flow than any reported one:
+        // back from the oldest).
+        match all.iter().rev().find(|(i, _)| *i <= target) {
+            Some(&(base_index, base_port)) => {
+                let ahead = u32::try_from(target - base_index).ok()?;
+                u16::try_from(u32::from(base_port) + step.checked_mul(ahead)?).ok()
+            }
+            None => {
+                let &(base_index, base_port) = all.first()?;
+                let behind = u32::try_from(base_index - target).ok()?;
+                u16::try_from(u32::from(base_port).checked_sub(step.checked_mul(behind)?)?).ok()
+            }
         }
-        let &(base_index, base_port) = run.iter().rev().find(|(i, _)| *i <= target)?;
-        let ahead = u32::try_from(target - base_index).ok()?;
-        u16::try_from(u32::from(base_port) + step.checked_mul(ahead)?).ok()
     }
 }
 
@@ -148,17 +168,26 @@ mod tests {
         sequential(&mut p, 10, &[1, 3, 4, 6]);
         let local = a("10.0.0.2:6421");
         let remote = |n: u16| Some(SocketAddr::new(a("203.0.113.1:1").ip(), 1000 + n));
-        assert_eq!(p.predict(local, remote(8)), Some(20_008), "two flows past the newest report");
-        assert_eq!(p.predict(local, remote(5)), Some(20_005), "between two reports");
-        assert_eq!(p.predict(local, remote(3)), Some(20_003), "a reported flow is known");
-        assert_eq!(p.predict(local, None), Some(20_010), "the next flow to open");
+        assert_eq!(p.predict(Instant::ZERO, local, remote(8)), Some(20_008), "two flows past the newest report");
+        assert_eq!(p.predict(Instant::ZERO, local, remote(5)), Some(20_005), "between two reports");
+        assert_eq!(p.predict(Instant::ZERO, local, remote(3)), Some(20_003), "a reported flow is known");
+        assert_eq!(p.predict(Instant::ZERO, local, None), Some(20_010), "the next flow to open");
+        assert_eq!(p.predict(Instant::ZERO, local, remote(0)), Some(20_000), "older than every report");
+        let later = Instant::from_secs(31);
+        assert_eq!(p.predict(later, local, remote(2)), Some(20_010), "gone at the NAT: the next flow's port");
+        assert_eq!(p.predict(later, local, remote(3)), Some(20_003), "answered: still there");
+        // Only the newest reports must rise in step; a flow far below them is still placed
+        // from its nearest report.
+        let mut q = Ports::new(64);
+        sequential(&mut q, 20, &[2, 14, 15, 16, 17]);
+        assert_eq!(q.predict(Instant::ZERO, local, remote(5)), Some(20_005));
     }
 
     #[test]
     fn random_ports_or_too_few_reports_predict_nothing() {
         let mut p = Ports::new(64);
         sequential(&mut p, 4, &[1, 3]);
-        assert_eq!(p.predict(a("10.0.0.2:6421"), None), None, "two reports are no run");
+        assert_eq!(p.predict(Instant::ZERO, a("10.0.0.2:6421"), None), None, "two reports are no run");
         let mut r = Ports::new(64);
         let local = a("10.0.0.2:6421");
         for (n, port) in [(0u16, 41_000u16), (1, 7_203), (2, 55_310), (3, 12_001)] {
@@ -166,7 +195,7 @@ mod tests {
             r.sent(Instant::ZERO, local, remote);
             r.observed(local, remote, port);
         }
-        assert_eq!(r.predict(local, None), None);
+        assert_eq!(r.predict(Instant::ZERO, local, None), None);
     }
 
     #[test]

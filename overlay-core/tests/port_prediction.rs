@@ -56,27 +56,16 @@ fn paths(nats: &[NatConfig], seed: u64) -> (Vec<PathKind>, Vec<PathKind>) {
 }
 
 #[test]
-fn a_sequential_symmetric_nat_meets_a_port_restricted_one_directly() {
-    let other = NatConfig::port_restricted_cone();
-    for nats in [[sequential(), other.clone()], [other.clone(), sequential()]] {
-        let (to_b, to_a) = paths(&nats, 61);
-        assert_eq!((to_b.len(), to_a.len()), (5, 5), "every message arrives: {to_b:?} {to_a:?} {nats:?}");
-        // The first may go by relay while the punch is under way; the rest go direct.
-        for got in [&to_b, &to_a] {
-            assert!(got[1..].iter().all(|p| *p == PathKind::Direct), "{got:?} between {nats:?}");
+fn a_sequential_symmetric_nat_meets_port_filtering_nats_directly() {
+    for (other, seed) in [(NatConfig::port_restricted_cone(), 61), (NatConfig::linux_masquerade(), 62)] {
+        for nats in [[sequential(), other.clone()], [other.clone(), sequential()]] {
+            let (to_b, to_a) = paths(&nats, seed);
+            assert_eq!((to_b.len(), to_a.len()), (5, 5), "every message arrives: {nats:?}");
+            // The first may go by relay while the punch is under way; the rest go direct.
+            for got in [&to_b, &to_a] {
+                assert!(got[1..].iter().all(|p| *p == PathKind::Direct), "{got:?} between {nats:?}");
+            }
         }
-    }
-}
-
-/// Behind a Linux router the sequential node's blind discovery walk can poison the flow the
-/// stream takes (`docs/overlay.md` §7.2, §10): in this five-node network it does, and the
-/// pair is relayed for the run; every message still arrives.
-#[test]
-fn with_a_linux_router_every_message_arrives() {
-    let other = NatConfig::linux_masquerade();
-    for nats in [[sequential(), other.clone()], [other.clone(), sequential()]] {
-        let (to_b, to_a) = paths(&nats, 62);
-        assert_eq!((to_b.len(), to_a.len()), (5, 5), "every message arrives: {nats:?}");
     }
 }
 
@@ -210,4 +199,42 @@ fn port_windows_have_one_encoding_and_never_zero_ports() {
     let Payload::IntroduceMe(m) = wire::decode(&with).unwrap().payload else { panic!() };
     assert_eq!(m.ports, Some(PortWindow { first: 5000, count: 8 }));
     assert_eq!(wire::decode(&ask(Some(PortWindow { first: 5000, count: 0 }))), Err(DecodeError::BadPortWindow));
+}
+
+#[test]
+fn a_walk_that_carries_its_next_port_gets_the_candidates_puncture_sent_there() {
+    let me = "203.0.113.1:6421";
+    let mut n = Node::new(Config::new(C, a(me), vec![]), [1; 32], Seed::from_u64(1)).unwrap();
+    let request = |from: &str, extra: Vec<u8>| IntroductionRequest {
+        destination: a(me),
+        source_lan: a("10.0.0.2:6421"),
+        source_wan: a(from),
+        flags: 0,
+        identifier: 7,
+        extra,
+    };
+    // Peer 11 is known, so it is the one introduced to the walker, 10.
+    n.handle_datagram(
+        Instant::ZERO,
+        a(me),
+        a("198.51.100.11:6421"),
+        &signed(11, Payload::IntroductionRequest(request("198.51.100.11:6421", vec![]))),
+    );
+    drain(&mut n, Instant::ZERO);
+    let extra = PortWindow { first: 40_123, count: 1 }.to_extra().to_vec();
+    let walk = request("198.51.100.10:1500", extra);
+    n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:1500"), &signed(10, Payload::IntroductionRequest(walk)));
+    let out = drain(&mut n, Instant::ZERO);
+    let to_candidate = out.iter().find(|(d, ..)| *d == a("198.51.100.11:6421")).expect("a puncture request");
+    let Payload::PunctureRequest(p) = wire::decode(&to_candidate.2).unwrap().payload else { panic!() };
+    assert_eq!(p.wan_walker, a("198.51.100.10:40123"), "the predicted port, at the walker's own IP");
+    // Without the extra bytes, the address the request came from.
+    let mut plain = request("198.51.100.10:1500", vec![]);
+    plain.identifier = 8;
+    let bytes = signed(10, Payload::IntroductionRequest(plain));
+    n.handle_datagram(Instant::from_secs(1), a(me), a("198.51.100.10:1500"), &bytes);
+    let out = drain(&mut n, Instant::from_secs(1));
+    let to_candidate = out.iter().find(|(d, ..)| *d == a("198.51.100.11:6421")).expect("a puncture request");
+    let Payload::PunctureRequest(p) = wire::decode(&to_candidate.2).unwrap().payload else { panic!() };
+    assert_eq!(p.wan_walker, a("198.51.100.10:1500"));
 }

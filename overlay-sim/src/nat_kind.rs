@@ -139,10 +139,9 @@ impl FromStr for NatKind {
 pub struct NatMix(pub Vec<(NatKind, u32)>);
 
 impl NatMix {
-    /// One of each kind but [`NatKind::Sequential`]: the mix whose every pair RFC 4787 lets
-    /// meet directly does (`overlay-sim/tests/punch_matrix.rs`, `.ci/run`'s 1,000 nodes).
-    /// Port prediction towards sequential NATs meets most pairs, not all (`docs/overlay.md`
-    /// §7.2): add it by name.
+    /// One of each of the seven classic kinds, without [`NatKind::Sequential`], so the
+    /// figures stay comparable across sessions (`.ci/run`'s 1,000 nodes). Add it by name;
+    /// `overlay-sim/tests/punch_matrix.rs` runs both mixes (`docs/overlay.md` §7.2).
     #[must_use]
     pub fn even() -> Self {
         Self(NatKind::ALL.iter().filter(|k| **k != NatKind::Sequential).map(|k| (*k, 1)).collect())

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
-use overlay_sim::{Scenario, run};
+use overlay_sim::{NatKind, Scenario, run};
 
 #[test]
 fn three_hundred_nodes_behind_every_kind_of_nat() {
@@ -35,6 +35,30 @@ fn three_hundred_nodes_behind_every_kind_of_nat() {
     assert_eq!(report.relation_held_pct, 100.0, "the relation reached every node");
     assert!(report.relation_spread_s.is_some_and(|s| s <= 60.0), "{:?}", report.relation_spread_s);
     // Pairs RFC 4787 keeps apart are never counted as direct.
+    for c in report.matrix.iter().filter(|c| !c.direct_possible) {
+        assert_eq!(c.direct, 0, "{} to {}", c.from, c.to);
+    }
+}
+
+/// The same network with symmetric NATs that give out ports in sequence as an eighth kind
+/// (docs/overlay.md §7.2): they meet every endpoint-independent kind directly, Linux routers
+/// included, by port prediction. Seeds 1-6 measured 100 % of the possible pairs on five and
+/// 99.8 % on one (an early blind walk puncture, before the node knew its ports were
+/// predictable, poisoned one Linux pair until the silence of §7.1 outwaits it).
+#[test]
+fn sequential_symmetric_nats_meet_by_port_prediction() {
+    let mut s = Scenario::new(300);
+    s.seconds = 60;
+    s.mix = "open,full-cone,restricted,port-restricted,symmetric,sequential,linux,nested".parse().unwrap();
+    let report = run(&s, |_| {}).unwrap();
+    eprintln!("{}", report.matrix_table());
+    assert_eq!(report.discovered_20_pct, 100.0, "sequential nodes discover by predicted punctures too");
+    assert_eq!(report.reachability_pct, 100.0);
+    assert!(report.punch_success_pct >= 99.5, "{}", report.punch_success_pct);
+    let sequential = report.matrix.iter().filter(|c| c.from == NatKind::Sequential || c.to == NatKind::Sequential);
+    let (possible, direct) =
+        sequential.filter(|c| c.direct_possible).fold((0, 0), |(p, d), c| (p + c.attempts, d + c.direct));
+    assert!(possible >= 50 && direct + 1 >= possible, "{direct} of {possible} direct");
     for c in report.matrix.iter().filter(|c| !c.direct_possible) {
         assert_eq!(c.direct, 0, "{} to {}", c.from, c.to);
     }

@@ -97,7 +97,7 @@ impl<S: Store> Node<S> {
         // this node's flow towards it is predicted to have (§7.2).
         let ports = if self.wan.looks_symmetric() {
             let at = self.sessions.iter().find(|(_, s)| s.expect == Some(target)).map(|(a, _)| *a).or(target_at);
-            self.ports.predict(self.config.local, at).map(|first| PortWindow { first, count: PORT_WINDOW })
+            self.ports.predict(now, self.config.local, at).map(|first| PortWindow { first, count: PORT_WINDOW })
         } else {
             None
         };
@@ -315,8 +315,8 @@ impl<S: Store> Node<S> {
     }
 
     /// Whether this node's NAT maps per destination and gives out ports in sequence (§7.2).
-    pub(super) fn predicts_ports(&self) -> bool {
-        self.wan.looks_symmetric() && self.ports.predict(self.config.local, None).is_some()
+    pub(super) fn predicts_ports(&self, now: Instant) -> bool {
+        self.wan.looks_symmetric() && self.ports.predict(now, self.config.local, None).is_some()
     }
 
     /// Sends the punctures that are due (not to an address being left alone).
@@ -339,7 +339,7 @@ impl<S: Store> Node<S> {
             // a Linux router that moves the walker's own mapping towards that port (§7.1),
             // spoiling the predicted punch (§7.2). A walker that asked for it by key is asked
             // in turn to puncture towards the predicted port, through the introducers.
-            let predicts = self.predicts_ports();
+            let predicts = self.predicts_ports(now);
             let ttl = predicts.then_some(self.config.opener_ttl);
             let t = self.tick();
             let payload =

@@ -31,8 +31,8 @@ mod streams;
 mod traffic;
 
 use crate::wire::{
-    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PunctureRequest, Signer, Style,
-    request_flags, response_flags,
+    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PortWindow, PunctureRequest, Signer,
+    Style, request_flags, response_flags,
 };
 pub use nat::{MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe};
 pub use records::{PathHop, RecordError, SYNC_MESSAGE};
@@ -657,7 +657,11 @@ impl<S: Store> Node<S> {
         // candidate's mapping towards this node elsewhere (docs/overlay.md §3).
         let by = now.saturating_sub(CANDIDATE_SETTLE);
         let candidate = if self.peers.has_candidates(by) && self.rng.chance(0.5) {
-            let symmetric = self.wan.looks_symmetric();
+            // One whose NAT gives out ports in sequence does not either: it told the introducer
+            // its next port, so the candidate's puncture finds it, and a blind request would
+            // reach a Linux candidate's router from the port its stream there would take,
+            // spoiling the predicted punch (§7.2).
+            let symmetric = self.wan.looks_symmetric() && !self.predicts_ports(now);
             self.peers.next_candidate(by).filter(|&(lan, wan)| symmetric || self.reach(lan, wan) == lan)
         } else {
             None
@@ -686,13 +690,22 @@ impl<S: Store> Node<S> {
     fn request_introduction(&mut self, now: Instant, to: SocketAddr) {
         let t = self.tick();
         let identifier = (t % 65_536) as u16;
+        // Behind a NAT that gives out ports in sequence, the port of the next flow (the
+        // opener towards whoever is introduced): the introducer names it in its puncture
+        // request (§7.2).
+        let extra = if self.predicts_ports(now) {
+            let next = self.ports.predict(now, self.config.local, None);
+            next.map(|first| PortWindow { first, count: 1 }.to_extra().to_vec()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let payload = Payload::IntroductionRequest(IntroductionRequest {
             destination: to,
             source_lan: self.config.local,
             source_wan: self.my_wan(),
             flags: request_flags::ADVICE,
             identifier,
-            extra: Vec::new(),
+            extra,
         });
         self.send_signed(to, payload, u64::from(identifier));
         if self.outstanding.len() >= OUTSTANDING {
@@ -757,7 +770,9 @@ impl<S: Store> Node<S> {
         let t = self.tick();
         self.send_signed(from, response, t);
         if let Some((_, _, address)) = pick {
-            let request = PunctureRequest { lan_walker: r.source_lan, wan_walker: from, identifier: r.identifier };
+            // A walker that predicted its next port (§7.2) is punctured there, at its own IP.
+            let wan_walker = PortWindow::from_extra(&r.extra).map_or(from, |w| SocketAddr::new(from.ip(), w.first));
+            let request = PunctureRequest { lan_walker: r.source_lan, wan_walker, identifier: r.identifier };
             self.send_unsigned(address, Payload::PunctureRequest(request));
         }
     }

@@ -130,6 +130,35 @@ pub struct PortWindow {
     pub count: u8,
 }
 
+impl PortWindow {
+    /// The tag of a port window in an introduction request's extra bytes (`'p'`).
+    pub const EXTRA_TAG: u8 = b'p';
+
+    /// As an introduction request's extra bytes: `'p' ‖ first (2) ‖ count (1)`. py-ipv8 hands
+    /// extra bytes to its community's callback, which ignores them by default.
+    ///
+    /// ```
+    /// use overlay_core::wire::PortWindow;
+    /// let w = PortWindow { first: 40_000, count: 8 };
+    /// assert_eq!(PortWindow::from_extra(&w.to_extra()), Some(w));
+    /// assert_eq!(PortWindow::from_extra(b""), None);
+    /// ```
+    #[must_use]
+    pub fn to_extra(self) -> [u8; 4] {
+        let [hi, lo] = self.first.to_be_bytes();
+        [Self::EXTRA_TAG, hi, lo, self.count]
+    }
+
+    /// The port window in an introduction request's extra bytes, if they hold exactly one.
+    #[must_use]
+    pub fn from_extra(extra: &[u8]) -> Option<Self> {
+        match *extra {
+            [Self::EXTRA_TAG, hi, lo, count] if count > 0 => Some(Self { first: u16::from_be_bytes([hi, lo]), count }),
+            _ => None,
+        }
+    }
+}
+
 /// Ours (message id 19, new style, unsigned): a puncture request an introducer sends for an
 /// [`IntroduceMe`]. The walker asked for this peer by key and opens a stream the moment the
 /// puncture arrives, so a puncture it never answers did not get through (`docs/overlay.md`
