@@ -71,7 +71,10 @@ impl WanVotes {
 
     /// Whether this node's NAT looks symmetric: at least three of the latest responders saw
     /// it, and no address was seen by half of them (each destination got a mapping of its
-    /// own). A lie can only make a node walk as it would without this test.
+    /// own). Responders that lie can make a node look symmetric: it then walks blind, treats
+    /// a vote that changes only its port as no move, and (if their reported ports also rise
+    /// in step) predicts ports (`docs/overlay.md` §7.2). Its streams still open; the lie
+    /// costs it direct punches, not reachability.
     pub(crate) fn looks_symmetric(&self) -> bool {
         if self.recent.len() < 3 {
             return false;

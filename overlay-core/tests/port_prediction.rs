@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use netsim::{NatConfig, PortAllocation};
 use overlay_core::wire::{
-    self, AskedPunctureRequest, Community, DecodeError, IntroduceMe, IntroductionRequest, Message, Payload, PortWindow,
-    PunctureRequest, Signer, Style,
+    self, AskedPunctureRequest, Community, DecodeError, EncodeError, IntroduceMe, IntroductionRequest, Message,
+    NextPort, Payload, PortWindow, PunctureRequest, Signer, Style,
 };
 use overlay_core::{Config, Event, Mid, Node, PathKind, PeerKey};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
@@ -198,7 +198,26 @@ fn port_windows_have_one_encoding_and_never_zero_ports() {
     assert_eq!(with.len(), ask(None).len() + 3);
     let Payload::IntroduceMe(m) = wire::decode(&with).unwrap().payload else { panic!() };
     assert_eq!(m.ports, Some(PortWindow { first: 5000, count: 8 }));
-    assert_eq!(wire::decode(&ask(Some(PortWindow { first: 5000, count: 0 }))), Err(DecodeError::BadPortWindow));
+    // Neither written nor read: no ports, or from port 0.
+    let id = Identity::from_seed([7; 32]).unwrap();
+    let key = PeerKey::from_ed25519(&id.public()).unwrap();
+    for bad in [PortWindow { first: 5000, count: 0 }, PortWindow { first: 0, count: 8 }] {
+        let p = IntroduceMe { target, source_lan: a("10.0.0.2:1"), identifier: 1, ports: Some(bad) };
+        let msg =
+            Message { community: C, style: Style::New, global_time: 1, sender: None, payload: Payload::IntroduceMe(p) };
+        assert_eq!(wire::encode(&msg, Some(Signer { identity: &id, key: &key })), Err(EncodeError::BadPortWindow));
+        // The same bytes written by hand, and signed.
+        let mut b = with.clone();
+        b.truncate(b.len() - 64);
+        let n = b.len();
+        b[n - 3..].copy_from_slice(&[(bad.first >> 8) as u8, bad.first as u8, bad.count]);
+        let sig = id.sign_message(&b);
+        b.extend_from_slice(&sig);
+        assert_eq!(wire::decode(&b), Err(DecodeError::BadPortWindow), "{bad:?}");
+    }
+    let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 0 });
+    let msg = Message { community: C, style: Style::New, global_time: 1, sender: None, payload };
+    assert_eq!(wire::encode(&msg, None), Err(EncodeError::BadPortWindow), "an asked puncture of no ports");
 }
 
 #[test]
@@ -221,7 +240,7 @@ fn a_walk_that_carries_its_next_port_gets_the_candidates_puncture_sent_there() {
         &signed(11, Payload::IntroductionRequest(request("198.51.100.11:6421", vec![]))),
     );
     drain(&mut n, Instant::ZERO);
-    let extra = PortWindow { first: 40_123, count: 1 }.to_extra().to_vec();
+    let extra = NextPort(40_123).to_extra().to_vec();
     let walk = request("198.51.100.10:1500", extra);
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:1500"), &signed(10, Payload::IntroductionRequest(walk)));
     let out = drain(&mut n, Instant::ZERO);
@@ -237,4 +256,113 @@ fn a_walk_that_carries_its_next_port_gets_the_candidates_puncture_sent_there() {
     let to_candidate = out.iter().find(|(d, ..)| *d == a("198.51.100.11:6421")).expect("a puncture request");
     let Payload::PunctureRequest(p) = wire::decode(&to_candidate.2).unwrap().payload else { panic!() };
     assert_eq!(p.wan_walker, a("198.51.100.10:1500"));
+}
+
+/// Six bootstrap peers in six /24s, and a NAT played by the test that gives the node's n-th
+/// flow port 20,000 + n (every peer reports the port it saw). Steps the node's walk every
+/// 250 ms from `from` for `steps` steps; returns, for each walk that named a port, the port,
+/// the port its next flow got, and whether the request opened a flow itself.
+struct PlayedSequentialNat {
+    node: Node,
+    boots: Vec<SocketAddr>,
+    flows: Vec<SocketAddr>,
+}
+
+const ME: &str = "192.168.1.2:6421";
+
+impl PlayedSequentialNat {
+    fn new() -> Self {
+        let boots: Vec<SocketAddr> = (1..=6).map(|i| a(&format!("198.51.{i}.1:6421"))).collect();
+        let node = Node::new(Config::new(C, a(ME), boots.clone()), [1; 32], Seed::from_u64(3)).unwrap();
+        Self { node, boots, flows: Vec::new() }
+    }
+
+    /// Everything the node sends at `now` (each new destination a flow), answering walks.
+    fn pump(&mut self, now: Instant) -> Vec<(u16, u16, bool)> {
+        let mut named = Vec::new();
+        for (to, _, bytes) in drain(&mut self.node, now) {
+            let new = !self.flows.contains(&to);
+            if new {
+                self.flows.push(to);
+            }
+            let Ok(Message { payload: Payload::IntroductionRequest(r), .. }) = wire::decode(&bytes) else { continue };
+            if let Some(NextPort(port)) = NextPort::from_extra(&r.extra) {
+                named.push((port, 20_000 + self.flows.len() as u16, new));
+            }
+            let seen = self.flows.iter().position(|f| *f == to).unwrap() as u16;
+            let seed = 20 + self.boots.iter().position(|b| *b == to).unwrap() as u8;
+            let resp = overlay_core::wire::IntroductionResponse {
+                destination: a(&format!("203.0.113.9:{}", 20_000 + seen)),
+                source_lan: to,
+                source_wan: to,
+                lan_introduction: a("0.0.0.0:0"),
+                wan_introduction: a("0.0.0.0:0"),
+                flags: 0,
+                identifier: r.identifier,
+                extra: vec![],
+            };
+            self.node.handle_datagram(now, a(ME), to, &signed(seed, Payload::IntroductionResponse(resp)));
+        }
+        named
+    }
+
+    fn walk(&mut self, steps: u64) -> Vec<(u16, u16, bool)> {
+        (0..steps)
+            .flat_map(|step| {
+                let now = Instant::from_millis(250 * step);
+                self.node.handle_timeout(now);
+                self.pump(now)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_walker_behind_a_sequential_nat_names_the_port_its_next_flow_will_take() {
+    let mut nat = PlayedSequentialNat::new();
+    let named = nat.walk(40);
+    for (port, next, _) in &named {
+        // The flow after this request's own is the opener towards whoever is introduced.
+        assert_eq!(port, next, "{named:?}, flows {:?}", nat.flows);
+    }
+    assert!(named.len() >= 10, "once its ports rose in step, every walk named the next one: {named:?}");
+    // A request to a new destination opens a flow itself: the port named is the one after.
+    assert!(named.iter().any(|(.., new)| *new), "{:?}", nat.flows);
+}
+
+#[test]
+fn forged_puncture_requests_make_a_predicting_node_ask_its_introducers_once() {
+    let mut nat = PlayedSequentialNat::new();
+    nat.walk(40);
+    // A walker the node knows.
+    let walker = a("198.18.0.7:3000");
+    let hello = IntroductionRequest {
+        destination: a(ME),
+        source_lan: walker,
+        source_wan: walker,
+        flags: 0,
+        identifier: 1,
+        extra: vec![],
+    };
+    let now = Instant::from_secs(10);
+    nat.node.handle_datagram(now, a(ME), walker, &signed(40, Payload::IntroductionRequest(hello)));
+    nat.pump(now);
+    // Fifty asked-for puncture requests naming it, each with a new identifier, as if from
+    // an introducer (they are unsigned: anyone can send them).
+    for identifier in 0..50u16 {
+        let request = PunctureRequest { lan_walker: walker, wan_walker: walker, identifier };
+        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 1 });
+        let msg = Message { community: C, style: Style::New, global_time: 2, sender: None, payload };
+        nat.node.handle_datagram(now, a(ME), nat.boots[0], &wire::encode(&msg, None).unwrap());
+    }
+    let mut asks = 0;
+    for ms in (0..2000).step_by(50) {
+        let t = now + Duration::from_millis(ms);
+        nat.node.handle_timeout(t);
+        for (_, _, bytes) in drain(&mut nat.node, t) {
+            asks += usize::from(matches!(wire::decode(&bytes), Ok(Message { payload: Payload::IntroduceMe(_), .. })));
+        }
+    }
+    assert!(asks >= 1, "the node behind the sequential NAT does ask in turn");
+    assert!(asks <= nat.boots.len(), "one turn, to at most every introducer: {asks}");
 }

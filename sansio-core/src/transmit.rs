@@ -259,6 +259,21 @@ impl TransmitQueue {
         self.entries.front().map(|e| e.len)
     }
 
+    /// Where the queued datagrams go, oldest first: (source, destination), as
+    /// [`Transmit`] will say.
+    ///
+    /// ```
+    /// use sansio_core::TransmitQueue;
+    ///
+    /// let mut q = TransmitQueue::default();
+    /// let to = "192.0.2.1:3478".parse().unwrap();
+    /// q.push(None, to, b"hello").unwrap();
+    /// assert_eq!(q.destinations().collect::<Vec<_>>(), [(None, to)]);
+    /// ```
+    pub fn destinations(&self) -> impl Iterator<Item = (Option<SocketAddr>, SocketAddr)> + '_ {
+        self.entries.iter().map(|e| (e.source, e.destination))
+    }
+
     /// Drops every queued datagram; returns how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.entries.len();

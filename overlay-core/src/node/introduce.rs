@@ -34,6 +34,9 @@ const MAX_BOOTSTRAPS_ASKED: usize = 3;
 /// Ports a node behind a sequentially allocating NAT asks its target to open towards, from
 /// the predicted one up, and the most a target opens for one request (§7.2).
 pub(super) const PORT_WINDOW: u8 = 8;
+/// Walkers a node behind a sequential NAT asks the introducers for in turn, at most, a
+/// second (§7.2).
+const ASK_IN_TURN_PER_SEC: u32 = 4;
 /// Introductions awaiting their puncture, at most, and for how long.
 pub(super) const PENDING: usize = 64;
 const PENDING_LIFETIME: Duration = Duration::from_secs(10);
@@ -97,7 +100,7 @@ impl<S: Store> Node<S> {
         // this node's flow towards it is predicted to have (§7.2).
         let ports = if self.wan.looks_symmetric() {
             let at = self.sessions.iter().find(|(_, s)| s.expect == Some(target)).map(|(a, _)| *a).or(target_at);
-            self.ports.predict(now, self.config.local, at).map(|first| PortWindow { first, count: PORT_WINDOW })
+            self.predict_port(now, at, &via).map(|first| PortWindow { first, count: PORT_WINDOW })
         } else {
             None
         };
@@ -316,7 +319,16 @@ impl<S: Store> Node<S> {
 
     /// Whether this node's NAT maps per destination and gives out ports in sequence (§7.2).
     pub(super) fn predicts_ports(&self, now: Instant) -> bool {
-        self.wan.looks_symmetric() && self.ports.predict(now, self.config.local, None).is_some()
+        self.wan.looks_symmetric() && self.ports.predict(now, self.config.local, None, []).is_some()
+    }
+
+    /// The predicted external port of this node's flow towards `remote` (with none, of its
+    /// next new flow) once what is queued, and then datagrams to `then`, have left: each of
+    /// those that opens a flow takes a port first (§7.2).
+    pub(super) fn predict_port(&self, now: Instant, remote: Option<SocketAddr>, then: &[SocketAddr]) -> Option<u16> {
+        let local = self.config.local;
+        let queued = self.out.destinations().filter(|(s, _)| s.is_none_or(|s| s == local)).map(|(_, d)| d);
+        self.ports.predict(now, local, remote, queued.chain(then.iter().copied()))
     }
 
     /// Sends the punctures that are due (not to an address being left alone).
@@ -346,10 +358,33 @@ impl<S: Store> Node<S> {
                 Payload::Puncture(Puncture { source_lan: self.config.local, source_wan: self.my_wan(), identifier });
             self.send_signed_ttl(to, payload, t, ttl);
             let walker = (predicts && asked).then(|| self.peers.iter().find(|p| p.address == to).map(|p| p.key.mid()));
-            if let Some(walker) = walker.flatten() {
+            if let Some(walker) = walker.flatten()
+                && self.may_ask_in_turn(now, walker)
+            {
                 self.ask_introducers(now, walker);
             }
         }
+    }
+
+    /// Whether to ask the introducers for `walker`'s puncture in turn: an asked-for puncture
+    /// request is unsigned and may be forged, and each turn sends signed requests to several
+    /// introducers. So at most once per walker while an introduction to it is pending, and
+    /// [`ASK_IN_TURN_PER_SEC`] a second in all.
+    fn may_ask_in_turn(&mut self, now: Instant, walker: Mid) -> bool {
+        let cutoff = now.saturating_sub(PENDING_LIFETIME);
+        if self.pending_intros.iter().any(|p| p.target == walker && p.at >= cutoff) {
+            return false;
+        }
+        let (second, count) = &mut self.asked_in_turn;
+        if now.saturating_duration_since(*second) >= Duration::from_secs(1) {
+            (*second, *count) = (now, 0);
+        }
+        if *count >= ASK_IN_TURN_PER_SEC {
+            self.stats.punctures_refused += 1;
+            return false;
+        }
+        *count += 1;
+        true
     }
 
     /// A stream waiting for its peer's puncture: try again (a new opener, introducers asked

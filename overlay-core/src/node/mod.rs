@@ -31,7 +31,7 @@ mod streams;
 mod traffic;
 
 use crate::wire::{
-    self, Community, IntroductionRequest, IntroductionResponse, Message, Payload, PortWindow, PunctureRequest, Signer,
+    self, Community, IntroductionRequest, IntroductionResponse, Message, NextPort, Payload, PunctureRequest, Signer,
     Style, request_flags, response_flags,
 };
 pub use nat::{MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe};
@@ -417,6 +417,9 @@ pub struct Node<S: Store = MemStore> {
     quiet: quiet::Quiet,
     /// Introductions this node asked for.
     pending_intros: VecDeque<introduce::PendingIntro>,
+    /// Walkers asked in turn for their puncture (§7.2): the start of the current second and
+    /// how many so far.
+    asked_in_turn: (Instant, u32),
     /// Who asked this node for introductions, and how many this second.
     asked: BTreeMap<SocketAddr, (Instant, u32)>,
     /// The introducer that introduced each peer (it knows the peer).
@@ -519,6 +522,7 @@ impl<S: Store> Node<S> {
             ports: crate::ports::Ports::new(max_peers),
             quiet: quiet::Quiet::default(),
             pending_intros: VecDeque::new(),
+            asked_in_turn: (Instant::ZERO, 0),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
             via: BTreeMap::new(),
@@ -694,8 +698,10 @@ impl<S: Store> Node<S> {
         // opener towards whoever is introduced): the introducer names it in its puncture
         // request (§7.2).
         let extra = if self.predicts_ports(now) {
-            let next = self.ports.predict(now, self.config.local, None);
-            next.map(|first| PortWindow { first, count: 1 }.to_extra().to_vec()).unwrap_or_default()
+            // The request itself may open a flow first (to an introducer not heard from in
+            // a while): the opener towards the candidate comes after it.
+            let next = self.predict_port(now, None, &[to]);
+            next.map(|port| NextPort(port).to_extra().to_vec()).unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -771,7 +777,7 @@ impl<S: Store> Node<S> {
         self.send_signed(from, response, t);
         if let Some((_, _, address)) = pick {
             // A walker that predicted its next port (§7.2) is punctured there, at its own IP.
-            let wan_walker = PortWindow::from_extra(&r.extra).map_or(from, |w| SocketAddr::new(from.ip(), w.first));
+            let wan_walker = NextPort::from_extra(&r.extra).map_or(from, |p| SocketAddr::new(from.ip(), p.0));
             let request = PunctureRequest { lan_walker: r.source_lan, wan_walker, identifier: r.identifier };
             self.send_unsigned(address, Payload::PunctureRequest(request));
         }
@@ -897,7 +903,7 @@ impl<S: Store> Machine for Node<S> {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &[u8]) {
-        self.ports.heard(local, remote);
+        self.ports.heard(now, local, remote);
         if self.is_probe_socket(local) {
             return self.nat_datagram(now, local, remote, datagram);
         }

@@ -130,30 +130,36 @@ pub struct PortWindow {
     pub count: u8,
 }
 
-impl PortWindow {
-    /// The tag of a port window in an introduction request's extra bytes (`'p'`).
+/// Ours, in an introduction request's extra bytes: the walker's NAT gives out ports in
+/// sequence, and its next flow (its opener towards whoever it is introduced to) is predicted
+/// to leave from this port (`docs/overlay.md` §7.2). On the wire: `'p' ‖ port (2)`, never 0.
+/// py-ipv8 hands extra bytes to its community's callback, which ignores them by default.
+///
+/// ```
+/// use overlay_core::wire::NextPort;
+/// assert_eq!(NextPort::from_extra(&NextPort(40_000).to_extra()), Some(NextPort(40_000)));
+/// assert_eq!(NextPort::from_extra(&NextPort(0).to_extra()), None);
+/// assert_eq!(NextPort::from_extra(b""), None);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NextPort(pub u16);
+
+impl NextPort {
+    /// Its tag in the extra bytes (`'p'`).
     pub const EXTRA_TAG: u8 = b'p';
 
-    /// As an introduction request's extra bytes: `'p' ‖ first (2) ‖ count (1)`. py-ipv8 hands
-    /// extra bytes to its community's callback, which ignores them by default.
-    ///
-    /// ```
-    /// use overlay_core::wire::PortWindow;
-    /// let w = PortWindow { first: 40_000, count: 8 };
-    /// assert_eq!(PortWindow::from_extra(&w.to_extra()), Some(w));
-    /// assert_eq!(PortWindow::from_extra(b""), None);
-    /// ```
+    /// As an introduction request's extra bytes.
     #[must_use]
-    pub fn to_extra(self) -> [u8; 4] {
-        let [hi, lo] = self.first.to_be_bytes();
-        [Self::EXTRA_TAG, hi, lo, self.count]
+    pub fn to_extra(self) -> [u8; 3] {
+        let [hi, lo] = self.0.to_be_bytes();
+        [Self::EXTRA_TAG, hi, lo]
     }
 
-    /// The port window in an introduction request's extra bytes, if they hold exactly one.
+    /// The port in an introduction request's extra bytes, if they hold exactly one (not 0).
     #[must_use]
     pub fn from_extra(extra: &[u8]) -> Option<Self> {
         match *extra {
-            [Self::EXTRA_TAG, hi, lo, count] if count > 0 => Some(Self { first: u16::from_be_bytes([hi, lo]), count }),
+            [Self::EXTRA_TAG, hi, lo] => Some(u16::from_be_bytes([hi, lo])).filter(|p| *p != 0).map(Self),
             _ => None,
         }
     }
@@ -290,9 +296,9 @@ pub enum DecodeError {
     /// Bytes after the last field of a payload that does not end in extra bytes.
     #[error("trailing bytes")]
     Trailing,
-    /// A port window (ours, `docs/overlay.md` §7.2) of no ports, or an asked-for puncture
-    /// request's count byte of 1 (which only the byte's absence may say).
-    #[error("a port window of no ports")]
+    /// A port window (ours, `docs/overlay.md` §7.2) of no ports or from port 0, or an
+    /// asked-for puncture request's count byte of 1 (which only the byte's absence may say).
+    #[error("a port window of no ports, or from port 0")]
     BadPortWindow,
 }
 
@@ -306,6 +312,9 @@ pub enum EncodeError {
     /// A signed message needs the sender's identity.
     #[error("a signed message needs an identity")]
     NoSigner,
+    /// A port window of no ports or from port 0, which no decoder would take back.
+    #[error("a port window of no ports, or from port 0")]
+    BadPortWindow,
 }
 
 /// Who signs: the identity and its key bin (which carries the X25519 half it advertises).
@@ -423,8 +432,10 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             addr(&p.lan_walker, &mut out)?;
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
-            if *ports > 1 {
-                out.push(*ports);
+            match *ports {
+                0 => return Err(EncodeError::BadPortWindow),
+                1 => {}
+                n => out.push(n),
             }
         }
         Payload::Introduced(p) => {
@@ -443,6 +454,9 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             out.extend_from_slice(&p.target.0);
             out.extend_from_slice(&p.identifier.to_be_bytes());
             if let Some(w) = p.ports {
+                if w.first == 0 || w.count == 0 {
+                    return Err(EncodeError::BadPortWindow);
+                }
                 out.extend_from_slice(&w.first.to_be_bytes());
                 out.push(w.count);
             }
@@ -566,7 +580,7 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
             } else {
                 let first = r.u16()?;
                 let count = r.u8()?;
-                if count == 0 {
+                if first == 0 || count == 0 {
                     return Err(DecodeError::BadPortWindow);
                 }
                 Some(PortWindow { first, count })

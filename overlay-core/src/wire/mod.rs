@@ -16,8 +16,8 @@ mod message;
 pub use address::Style;
 pub use message::{
     ASKED_PUNCTURE_REQUEST, AskedPunctureRequest, Community, DecodeError, EncodeError, INTRODUCE_ME, INTRODUCED,
-    IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message, Payload, PortWindow, Puncture,
-    PunctureRequest, RELAY, Relay, Signer, decode, decode_with, encode, request_flags, response_flags,
+    IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message, NextPort, Payload, PortWindow,
+    Puncture, PunctureRequest, RELAY, Relay, Signer, decode, decode_with, encode, request_flags, response_flags,
 };
 
 /// Bytes before the message id: `00`, version, community id.
