@@ -101,6 +101,11 @@ impl Ports {
         }
     }
 
+    /// Whether a flow from `local` to `remote` is alive at `now` (a datagram there opens none).
+    pub(crate) fn is_live(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.flows.get(&(local, remote)).is_some_and(|f| f.alive(now))
+    }
+
     /// `remote` saw the flow from `local` come from external port `port`.
     pub(crate) fn observed(&mut self, local: SocketAddr, remote: SocketAddr, port: u16) {
         let Some(f) = self.flows.get(&(local, remote)) else { return };

@@ -10,7 +10,7 @@ use overlay_core::wire::{
     self, AskedPunctureRequest, Community, IntroduceMe, Introduced, IntroductionRequest, IntroductionResponse, Message,
     Payload, PunctureRequest, Signer, Style,
 };
-use overlay_core::{Config, Event, Node, PeerKey};
+use overlay_core::{Config, Event, Mid, Node, PeerKey};
 use sansio_core::{Instant, MIN_TRANSMIT_BUFFER, Machine, Seed};
 use sync_core::Identity;
 
@@ -198,7 +198,7 @@ fn an_introducer_forwards_introductions_only_between_known_peers_within_its_budg
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|(_, bytes)| bytes.len() < request_bytes.len()));
     assert_eq!(out[0].0, a("198.51.100.11:6421"));
-    let Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, ports: 1 }) =
+    let Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, ports: 1, .. }) =
         wire::decode(&out[0].1).unwrap().payload
     else {
         panic!()
@@ -260,7 +260,11 @@ fn a_forged_asked_for_puncture_request_holds_back_punctures_but_never_the_nodes_
             style: Style::New,
             global_time: 3,
             sender: None,
-            payload: Payload::AskedPunctureRequest(AskedPunctureRequest { request: req, ports: 1 }),
+            payload: Payload::AskedPunctureRequest(AskedPunctureRequest {
+                request: req,
+                walker: Mid([9; 20]),
+                ports: 1,
+            }),
         };
         wire::encode(&msg, None).unwrap()
     };

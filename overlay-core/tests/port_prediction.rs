@@ -37,7 +37,7 @@ fn paths(nats: &[NatConfig], seed: u64) -> (Vec<PathKind>, Vec<PathKind>) {
         net.sim.take_events(*h);
     }
     for k in 0..5u64 {
-        net.sim.call(net.nodes[a], move |n, now| n.send(now, &mb, format!("a{k}").as_bytes())).unwrap();
+        let _ = net.sim.call(net.nodes[a], move |n, now| n.send(now, &mb, format!("a{k}").as_bytes()));
         net.sim.call(net.nodes[b], move |n, now| n.send(now, &ma, format!("b{k}").as_bytes())).unwrap();
         net.sim.run_for(Duration::from_secs(3)).unwrap();
     }
@@ -120,7 +120,7 @@ fn an_introducer_passes_the_prediction_on_at_the_walkers_own_ip_and_at_most_eigh
     let ask = IntroduceMe { target, source_lan: a("10.0.0.2:6421"), identifier: 5, ports };
     n.handle_datagram(Instant::ZERO, a(me), a("198.51.100.10:6421"), &signed(10, Payload::IntroduceMe(ask)));
     let out = drain(&mut n, Instant::ZERO);
-    let Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports }) =
+    let Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports, .. }) =
         wire::decode(&out[0].2).unwrap().payload
     else {
         panic!("{out:?}")
@@ -155,7 +155,7 @@ fn the_target_opens_the_ports_above_the_predicted_one_with_low_ttl_then_puncture
         style: Style::New,
         global_time: 2,
         sender: None,
-        payload: Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 4 }),
+        payload: Payload::AskedPunctureRequest(AskedPunctureRequest { request, walker: Mid([9; 20]), ports: 4 }),
     };
     n.handle_datagram(Instant::ZERO, a(me), a(intro), &wire::encode(&msg, None).unwrap());
     let later = Instant::from_millis(100);
@@ -177,7 +177,11 @@ fn the_target_opens_the_ports_above_the_predicted_one_with_low_ttl_then_puncture
 fn port_windows_have_one_encoding_and_never_zero_ports() {
     let request = PunctureRequest { lan_walker: a("10.0.0.2:1"), wan_walker: a("192.0.2.1:2"), identifier: 3 };
     let encode = |ports| {
-        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request: request.clone(), ports });
+        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest {
+            request: request.clone(),
+            walker: Mid([9; 20]),
+            ports,
+        });
         wire::encode(&Message { community: C, style: Style::New, global_time: 1, sender: None, payload }, None).unwrap()
     };
     let (one, five) = (encode(1), encode(5));
@@ -215,7 +219,7 @@ fn port_windows_have_one_encoding_and_never_zero_ports() {
         b.extend_from_slice(&sig);
         assert_eq!(wire::decode(&b), Err(DecodeError::BadPortWindow), "{bad:?}");
     }
-    let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 0 });
+    let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, walker: Mid([9; 20]), ports: 0 });
     let msg = Message { community: C, style: Style::New, global_time: 1, sender: None, payload };
     assert_eq!(wire::encode(&msg, None), Err(EncodeError::BadPortWindow), "an asked puncture of no ports");
 }
@@ -351,7 +355,7 @@ fn forged_puncture_requests_make_a_predicting_node_ask_its_introducers_once() {
     // an introducer (they are unsigned: anyone can send them).
     for identifier in 0..50u16 {
         let request = PunctureRequest { lan_walker: walker, wan_walker: walker, identifier };
-        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports: 1 });
+        let payload = Payload::AskedPunctureRequest(AskedPunctureRequest { request, walker: Mid([9; 20]), ports: 1 });
         let msg = Message { community: C, style: Style::New, global_time: 2, sender: None, payload };
         nat.node.handle_datagram(now, a(ME), nat.boots[0], &wire::encode(&msg, None).unwrap());
     }
@@ -365,4 +369,33 @@ fn forged_puncture_requests_make_a_predicting_node_ask_its_introducers_once() {
     }
     assert!(asks >= 1, "the node behind the sequential NAT does ask in turn");
     assert!(asks <= nat.boots.len(), "one turn, to at most every introducer: {asks}");
+}
+
+#[test]
+fn two_sequential_nats_meet_in_each_others_windows() {
+    // A node behind a sequential NAT messages one behind another. The target opens flows
+    // towards the asker's predicted window and tells it, through the introducers, where they
+    // leave from; the asker's next flow goes into the one that matches its own port.
+    for seed in 61..67 {
+        let mut net = network_with(seed, 3, &[sequential(), sequential()], |c| c.trust_threshold = 0.0);
+        let (a, b) = (3, 4);
+        net.sim.run_until(Instant::from_secs(20)).unwrap();
+        let mb = net.node(b).mid();
+        net.sim.take_events(net.nodes[b]);
+        for k in 0..5u64 {
+            net.sim.call(net.nodes[a], move |n, now| n.send(now, &mb, format!("a{k}").as_bytes())).unwrap();
+            net.sim.run_for(Duration::from_secs(3)).unwrap();
+        }
+        let got: Vec<PathKind> = net
+            .sim
+            .take_events(net.nodes[b])
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, [PathKind::Direct; 5], "seed {seed}");
+        assert_eq!(net.node(a).stats().window_meetings + net.node(b).stats().window_meetings, 1, "seed {seed}");
+    }
 }

@@ -103,12 +103,14 @@ impl NatKind {
     /// destination and the other filters by port (or maps per destination too), the address
     /// each learns of the other through an introducer is the one to use. A side that maps per
     /// destination but gives out ports in sequence ([`NatKind::Sequential`]) meets any side
-    /// that maps independently of the destination, by port prediction (`docs/overlay.md`
-    /// §7.2); two sides that both map per destination never meet.
+    /// that maps independently of the destination, and another such side, by port
+    /// prediction (`docs/overlay.md` §7.2); two sides that both map per destination, one at
+    /// random, never meet.
     #[must_use]
     pub fn direct_possible(a: NatKind, b: NatKind) -> bool {
         let independent = |k: NatKind| k.behaviour().is_none_or(|(m, _)| m == Mapping::EndpointIndependent);
-        if (a == NatKind::Sequential && independent(b)) || (b == NatKind::Sequential && independent(a)) {
+        let sequential = |k: NatKind| k == NatKind::Sequential;
+        if (sequential(a) && (independent(b) || sequential(b))) || (sequential(b) && independent(a)) {
             return true;
         }
         let (Some(x), Some(y)) = (a.behaviour(), b.behaviour()) else { return true };
@@ -203,7 +205,7 @@ mod tests {
         assert!(!NatKind::direct_possible(Symmetric, Nested));
         assert!(NatKind::direct_possible(Sequential, PortRestricted) && NatKind::direct_possible(Linux, Sequential));
         assert!(NatKind::direct_possible(Sequential, Nested));
-        assert!(!NatKind::direct_possible(Sequential, Sequential) && !NatKind::direct_possible(Symmetric, Sequential));
+        assert!(NatKind::direct_possible(Sequential, Sequential) && !NatKind::direct_possible(Symmetric, Sequential));
         for a in NatKind::ALL {
             for b in NatKind::ALL {
                 assert_eq!(NatKind::direct_possible(a, b), NatKind::direct_possible(b, a));

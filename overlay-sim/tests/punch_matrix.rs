@@ -59,6 +59,9 @@ fn sequential_symmetric_nats_meet_by_port_prediction() {
     let (possible, direct) =
         sequential.filter(|c| c.direct_possible).fold((0, 0), |(p, d), c| (p + c.attempts, d + c.direct));
     assert!(possible >= 50 && direct + 1 >= possible, "{direct} of {possible} direct");
+    // Two of them meet in each other's windows.
+    let both = report.matrix.iter().find(|c| c.from == NatKind::Sequential && c.to == NatKind::Sequential).unwrap();
+    assert!(both.direct_possible && both.attempts >= 5 && both.direct == both.attempts, "{both:?}");
     for c in report.matrix.iter().filter(|c| !c.direct_possible) {
         assert_eq!(c.direct, 0, "{} to {}", c.from, c.to);
     }

@@ -52,6 +52,15 @@ pub(super) struct PendingIntro {
     unanswered: Vec<SocketAddr>,
     /// Where this node sent openers on their answers (one each).
     opened: Vec<SocketAddr>,
+    /// The first port of the window this node's NAT was predicted to open towards the target
+    /// from (§7.2), if it asked with one.
+    window: Option<u16>,
+    /// The identifier of the target's own request this node met in its window, if any: the
+    /// same request through other introducers is not met again (each meeting opens a flow).
+    met: Option<u16>,
+    /// Whether this asks for the target's puncture in answer to its own request (the
+    /// identifier is the target's): never met in a window itself.
+    answer: bool,
 }
 
 impl<S: Store> Node<S> {
@@ -61,6 +70,13 @@ impl<S: Store> Node<S> {
     /// and the [`RECENT_ASKED`] most recent introducers; none that a sync round showed to be
     /// a py-ipv8 peer (it would log our message as unknown).
     pub(super) fn ask_introducers(&mut self, now: Instant, target: Mid) {
+        self.ask_introducers_with(now, target, None);
+    }
+
+    /// [`ask_introducers`](Self::ask_introducers), naming `window` (and the identifier of
+    /// the target's request it opened towards) as this node's ports towards the target
+    /// instead of predicting them.
+    fn ask_introducers_with(&mut self, now: Instant, target: Mid, window: Option<(PortWindow, u16)>) {
         let fresh = self.config.peer_timeout;
         let mut recent: Vec<(Instant, SocketAddr)> = self
             .introducers
@@ -98,14 +114,25 @@ impl<S: Store> Node<S> {
         // Behind a NAT that maps per destination, the introducers see other ports than the
         // target will: if the NAT gives them out in sequence, the target is told the port
         // this node's flow towards it is predicted to have (§7.2).
-        let ports = if self.wan.looks_symmetric() {
+        let ports = if let Some((w, _)) = window {
+            Some(w)
+        } else if self.wan.looks_symmetric() {
             let at = self.sessions.iter().find(|(_, s)| s.expect == Some(target)).map(|(a, _)| *a).or(target_at);
-            self.predict_port(now, at, &via).map(|first| PortWindow { first, count: PORT_WINDOW })
+            // A flow towards the target's address may be open already: a target behind a
+            // cone punctures into its port, one behind another sequential NAT opens flows
+            // towards this node's next new one (`meet_in_window`), which is elsewhere. The
+            // two are asked for in turn.
+            let (open, new) = (self.predict_port(now, at, &via), self.predict_port(now, None, &via));
+            let last = self.pending_intros.iter().rev().find(|p| p.target == target).and_then(|p| p.window);
+            let first = if open != new && last == open { new } else { open };
+            first.map(|first| PortWindow { first, count: PORT_WINDOW })
         } else {
             None
         };
         let t = self.tick();
-        let identifier = self.rng.below(1 << 16) as u16;
+        // The target matches an answer to its own request by that request's identifier.
+        let drawn = self.rng.below(1 << 16) as u16;
+        let identifier = window.map_or(drawn, |(_, i)| i);
         for to in &via {
             let payload =
                 Payload::IntroduceMe(IntroduceMe { target, source_lan: self.config.local, identifier, ports });
@@ -122,6 +149,9 @@ impl<S: Store> Node<S> {
             at: now,
             unanswered: via,
             opened: Vec::new(),
+            window: ports.map(|w| w.first),
+            met: None,
+            answer: window.is_some(),
         });
     }
 
@@ -166,7 +196,8 @@ impl<S: Store> Node<S> {
             None => (from, 1),
         };
         let request = PunctureRequest { lan_walker: p.source_lan, wan_walker, identifier: p.identifier };
-        self.send_unsigned(to, Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports }));
+        let asked = AskedPunctureRequest { request, walker: key.mid(), ports };
+        self.send_unsigned(to, Payload::AskedPunctureRequest(asked));
         // And the walker learns where the target is, so its opener goes out before the
         // target's puncture (delayed by `puncture_delay`) arrives.
         let answer = Introduced { target: p.target, target_lan, target_wan: to, identifier: p.identifier };
@@ -191,7 +222,10 @@ impl<S: Store> Node<S> {
             return;
         };
         pending.unanswered.retain(|a| *a != from);
-        if pending.opened.contains(&to) {
+        // Behind a NAT that gives out ports in sequence, only the first opener: each
+        // introducer may see a target behind such a NAT at a port of its own, and every other
+        // address opened would move this node's next port out of the window it asked for.
+        if pending.opened.contains(&to) || (pending.window.is_some() && !pending.opened.is_empty()) {
             return;
         }
         pending.opened.push(to);
@@ -296,7 +330,14 @@ impl<S: Store> Node<S> {
     /// `ports` above 1: the walker's NAT gives out ports in sequence, and its flow towards
     /// this node is predicted at `to`'s port; the ports above get low-TTL openers first, so
     /// this node's NATs let in whichever of them the walker's flow turns out to have (§7.2).
-    pub(super) fn puncture_later(&mut self, now: Instant, to: SocketAddr, identifier: u16, asked: bool, ports: u8) {
+    pub(super) fn puncture_later(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        identifier: u16,
+        walker: Option<Mid>,
+        ports: u8,
+    ) {
         if self.punctures.iter().any(|(_, t, i, ..)| *t == to && *i == identifier) {
             // The same walker's request through another introducer: one puncture is enough.
             return;
@@ -309,12 +350,69 @@ impl<S: Store> Node<S> {
             now + self.config.puncture_delay,
             to,
             identifier,
-            asked,
+            walker,
             ports.clamp(1, PORT_WINDOW),
         ));
         if self.config.puncture_delay.is_zero() {
             self.puncture_timeout(now);
         }
+    }
+
+    /// Asked, while predicting, to puncture towards a window of `ports` ports from `at`: if
+    /// that is the target of an introduction this node asked for with a window of its own
+    /// (both NATs give out ports in sequence, §7.2), the target has opened its flows towards
+    /// this node's window, the one towards port `first + j` leaving from `at + j − 1` (the
+    /// last, `first`'s, from `at + ports − 1`). This node's next flow leaves from
+    /// `first + j`: its signed puncture goes there at full TTL, into the target's NAT, and
+    /// its stream follows on the same flow. Returns whether it did.
+    pub(super) fn meet_in_window(
+        &mut self,
+        now: Instant,
+        at: SocketAddr,
+        identifier: u16,
+        target: Mid,
+        ports: u8,
+    ) -> bool {
+        if ports < 2 || !self.predicts_ports(now) {
+            return false;
+        }
+        let cutoff = now.saturating_sub(PENDING_LIFETIME);
+        let fresh = |i: &PendingIntro| i.target == target && i.identifier == identifier && !i.answer && i.at >= cutoff;
+        let Some(pos) = self.pending_intros.iter().rposition(fresh) else {
+            return false;
+        };
+        let pending = &self.pending_intros[pos];
+        if pending.met == Some(identifier) {
+            return true;
+        }
+        let Some(first) = pending.window else { return false };
+        let Some(j) = self.predict_port(now, None, &[]).and_then(|next| next.checked_sub(first)) else { return false };
+        if j >= u16::from(ports) {
+            return false;
+        }
+        let offset = if j == 0 { u16::from(ports) - 1 } else { j - 1 };
+        let Some(port) = at.port().checked_add(offset) else { return false };
+        let to = SocketAddr::new(at.ip(), port);
+        let t = self.tick();
+        let payload =
+            Payload::Puncture(Puncture { source_lan: self.config.local, source_wan: self.my_wan(), identifier });
+        self.send_signed(to, payload, t);
+        self.pending_intros[pos].met = Some(identifier);
+        self.stats.window_meetings += 1;
+        self.redirect(now, target, to);
+        true
+    }
+
+    /// Both NATs give out ports in sequence and both nodes asked for the other at once: each
+    /// window the other opens takes 8 of this node's flows, which would move this node's own
+    /// next port out of the window the other is opening towards. The node with the smaller
+    /// member id opens none and meets the other's window instead (§7.2).
+    pub(super) fn yields_window(&self, now: Instant, walker: Mid, ports: u8) -> bool {
+        let cutoff = now.saturating_sub(PENDING_LIFETIME);
+        ports > 1
+            && self.mid() < walker
+            && self.predicts_ports(now)
+            && self.pending_intros.iter().any(|i| i.target == walker && i.window.is_some() && i.at >= cutoff)
     }
 
     /// Whether this node's NAT maps per destination and gives out ports in sequence (§7.2).
@@ -333,12 +431,12 @@ impl<S: Store> Node<S> {
 
     /// Sends the punctures that are due (not to an address being left alone).
     pub(super) fn puncture_timeout(&mut self, now: Instant) {
-        while let Some(&(at, to, identifier, asked, ports)) = self.punctures.front() {
+        while let Some(&(at, to, identifier, walker, ports)) = self.punctures.front() {
             if at > now {
                 break;
             }
             self.punctures.pop_front();
-            let punch = if asked { super::quiet::Punch::Asked } else { super::quiet::Punch::Puncture };
+            let punch = if walker.is_some() { super::quiet::Punch::Asked } else { super::quiet::Punch::Puncture };
             if !self.may_punch(now, to, punch) {
                 continue;
             }
@@ -357,22 +455,38 @@ impl<S: Store> Node<S> {
             let payload =
                 Payload::Puncture(Puncture { source_lan: self.config.local, source_wan: self.my_wan(), identifier });
             self.send_signed_ttl(to, payload, t, ttl);
-            let walker = (predicts && asked).then(|| self.peers.iter().find(|p| p.address == to).map(|p| p.key.mid()));
-            if let Some(walker) = walker.flatten()
-                && self.may_ask_in_turn(now, walker)
-            {
-                self.ask_introducers(now, walker);
+            // A walker that asked by key is asked for in turn. If its NAT gives out ports in
+            // sequence too (a window above 1), its own puncture must come into one of this
+            // node's new flows towards its window: these opened in order (the ports above,
+            // then the predicted one), and the walker is told where the first leaves from
+            // (`meet_in_window`). Otherwise its puncture goes to this node's predicted port.
+            if let Some(walker) = walker.filter(|_| predicts) {
+                let first = to.port().checked_add(1).map(|p| SocketAddr::new(to.ip(), p));
+                // Only when every flow towards the window is new: a live one keeps its old
+                // port, and the ports would not follow each other.
+                let local = self.config.local;
+                let fresh = (0..u16::from(ports))
+                    .filter_map(|k| to.port().checked_add(k))
+                    .all(|p| !self.ports.is_live(now, local, SocketAddr::new(to.ip(), p)));
+                let window = first
+                    .filter(|_| ports > 1 && fresh)
+                    .and_then(|first| self.predict_port(now, Some(first), &[]))
+                    .map(|port| (PortWindow { first: port, count: ports }, identifier));
+                if self.may_ask_in_turn(now, walker, window.is_some()) {
+                    self.ask_introducers_with(now, walker, window);
+                }
             }
         }
     }
 
     /// Whether to ask the introducers for `walker`'s puncture in turn: an asked-for puncture
     /// request is unsigned and may be forged, and each turn sends signed requests to several
-    /// introducers. So at most once per walker while an introduction to it is pending, and
-    /// [`ASK_IN_TURN_PER_SEC`] a second in all.
-    fn may_ask_in_turn(&mut self, now: Instant, walker: Mid) -> bool {
+    /// introducers. So at most [`ASK_IN_TURN_PER_SEC`] a second in all, and, unless it names
+    /// a window of new flows (each request opens its own), once per walker while an
+    /// introduction to it is pending.
+    fn may_ask_in_turn(&mut self, now: Instant, walker: Mid, window: bool) -> bool {
         let cutoff = now.saturating_sub(PENDING_LIFETIME);
-        if self.pending_intros.iter().any(|p| p.target == walker && p.at >= cutoff) {
+        if !window && self.pending_intros.iter().any(|p| p.target == walker && p.at >= cutoff) {
             return false;
         }
         let (second, count) = &mut self.asked_in_turn;

@@ -344,6 +344,9 @@ pub struct NodeStats {
     pub introductions_refused: u64,
     /// Opening streams moved to the address a peer's puncture came from.
     pub redirects: u64,
+    /// Punctures sent into a peer's window of ports when both NATs give out ports in
+    /// sequence (`docs/overlay.md` §7.2).
+    pub window_meetings: u64,
     /// Streams whose peer started over with a new hello (its session was reset).
     pub restarts: u64,
     /// Streams closed by admission: unverified beyond `max_unverified`, or untrusted when
@@ -410,7 +413,7 @@ pub struct Node<S: Store = MemStore> {
     traffic: traffic::Traffic,
     /// Punctures due: (when, to, identifier, asked for by key, ports from `to`'s up to open
     /// towards).
-    punctures: VecDeque<(Instant, SocketAddr, u16, bool, u8)>,
+    punctures: VecDeque<(Instant, SocketAddr, u16, Option<Mid>, u8)>,
     /// The flows this node opened and the ports its NAT gave them (`ports.rs`).
     ports: crate::ports::Ports,
     /// Addresses punched at and not heard from since, and those left alone.
@@ -594,8 +597,10 @@ impl<S: Store> Node<S> {
         match (msg.payload, msg.sender) {
             (Payload::IntroductionRequest(r), Some(key)) => self.on_request(now, remote, key, r),
             (Payload::IntroductionResponse(r), Some(key)) => self.on_response(now, remote, key, r),
-            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p, false, 1),
-            (Payload::AskedPunctureRequest(p), _) => self.on_puncture_request(now, remote, p.request, true, p.ports),
+            (Payload::PunctureRequest(p), _) => self.on_puncture_request(now, remote, p, None, 1),
+            (Payload::AskedPunctureRequest(p), _) => {
+                self.on_puncture_request(now, remote, p.request, Some(p.walker), p.ports);
+            }
             (Payload::Puncture(p), Some(key)) => self.on_puncture(now, remote, key, &p),
             (Payload::IntroduceMe(p), Some(key)) => self.on_introduce_me(now, remote, key, p),
             (Payload::Introduced(p), _) => self.on_introduced(now, remote, &p),
@@ -852,10 +857,17 @@ impl<S: Store> Node<S> {
     /// and at most `punctures_per_sec` a second per such introducer: the puncture goes to a
     /// third party and is bigger than the request. (A source address can be spoofed, so this
     /// bounds the reflection, it does not exclude it.)
-    /// `asked`: for a walker that asked for this node by key (IntroduceMe), whose silence
+    /// `walker`: a walker that asked for this node by key (IntroduceMe), whose silence
     /// after the puncture therefore means it did not get through (`quiet.rs`).
     /// `ports`: how many ports from the walker's up to open towards (§7.2).
-    fn on_puncture_request(&mut self, now: Instant, from: SocketAddr, p: PunctureRequest, asked: bool, ports: u8) {
+    fn on_puncture_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        p: PunctureRequest,
+        walker: Option<Mid>,
+        ports: u8,
+    ) {
         let (timeout, budget) = (self.config.peer_timeout, self.config.punctures_per_sec);
         let Some((answered, window, count)) = self.introducers.get_mut(&from) else {
             self.stats.punctures_refused += 1;
@@ -875,7 +887,13 @@ impl<S: Store> Node<S> {
         *count += 1;
         let to = self.reach(p.lan_walker, p.wan_walker);
         let ports = if to == p.wan_walker { ports } else { 1 };
-        self.puncture_later(now, to, p.identifier, asked, ports);
+        if let Some(walker) = walker
+            && to == p.wan_walker
+            && (self.meet_in_window(now, to, p.identifier, walker, ports) || self.yields_window(now, walker, ports))
+        {
+            return;
+        }
+        self.puncture_later(now, to, p.identifier, walker, ports);
     }
 }
 

@@ -174,6 +174,9 @@ pub struct AskedPunctureRequest {
     /// The body of py-ipv8's puncture request; `wan_walker`'s port is the predicted one when
     /// the walker sent a [`PortWindow`].
     pub request: PunctureRequest,
+    /// Who the walker is (the introducer checked its signature): a target whose own NAT
+    /// gives out ports in sequence asks for the walker in turn (§7.2).
+    pub walker: Mid,
     /// How many ports from `wan_walker`'s up to open towards (1: that one only). On the wire
     /// a trailing count byte when above 1.
     pub ports: u8,
@@ -428,10 +431,11 @@ pub fn encode(msg: &Message, signer: Option<Signer<'_>>) -> Result<Vec<u8>, Enco
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
         }
-        Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, ports }) => {
+        Payload::AskedPunctureRequest(AskedPunctureRequest { request: p, walker, ports }) => {
             addr(&p.lan_walker, &mut out)?;
             addr(&p.wan_walker, &mut out)?;
             out.extend_from_slice(&p.identifier.to_be_bytes());
+            out.extend_from_slice(&walker.0);
             match *ports {
                 0 => return Err(EncodeError::BadPortWindow),
                 1 => {}
@@ -553,6 +557,7 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
             let (lan_walker, wan_walker) = (addr(&mut r)?, addr(&mut r)?);
             let request = PunctureRequest { lan_walker, wan_walker, identifier: r.u16()? };
             if id == ASKED_PUNCTURE_REQUEST {
+                let walker = Mid(r.array()?);
                 // A count byte is there only above 1, so each request has one encoding.
                 let ports = match r.0 {
                     [] => 1,
@@ -561,7 +566,7 @@ pub fn decode_with(bytes: &[u8], verifier: &Verifier) -> Result<Message, DecodeE
                         n => n,
                     },
                 };
-                Payload::AskedPunctureRequest(AskedPunctureRequest { request, ports })
+                Payload::AskedPunctureRequest(AskedPunctureRequest { request, walker, ports })
             } else {
                 Payload::PunctureRequest(request)
             }
