@@ -135,7 +135,7 @@ fn print_human(command: &CtlCommand, a: &Value) {
                 println!(
                     "{:<42} {:<12} {:<22} {:<9} {:>8} {:>8}",
                     s(p, "peer"),
-                    p.get("name").and_then(Value::as_str).unwrap_or(""),
+                    crate::overlay_text::printable(p.get("name").and_then(Value::as_str).unwrap_or("")),
                     s(p, "address"),
                     if p.get("connected") == Some(&Value::Bool(true)) { "yes" } else { "no" },
                     p.get("trust").and_then(Value::as_f64).map_or("-".into(), |t| format!("{t:.4}")),

@@ -3,6 +3,7 @@
 //! messages, sign relations in a ring, and sync their records gated by the trust that ring
 //! gives them.
 
+use crate::MAX_SECS;
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
@@ -31,7 +32,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=16))]
     peers: u16,
     /// Seconds to run before the summary.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     seconds: u64,
     /// Run until interrupted (the summary comes on Ctrl-C).
     #[arg(long)]

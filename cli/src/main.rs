@@ -32,7 +32,7 @@ Exit codes:
   5  nat-check: the NAT could not be fully classified (see the message)
   6  sync: still not in sync after --rounds rounds
   7  demo: not every peer connected to every other peer
-130  interrupted (SIGINT or SIGTERM); counters are printed first";
+130  interrupted (SIGINT or SIGTERM); counters are printed first (a second signal ends it at once)";
 
 /// Peer-to-peer networking where a peer is a public key, not an IP address. This program runs
 /// its parts on real sockets and files: a STUN server and a NAT check, P2TP transfers, trust
@@ -125,6 +125,10 @@ impl From<&str> for Failure {
     }
 }
 
+/// The longest a command may be asked to run (`--for-secs`, `--seconds`, `--duration`): a
+/// year, so no deadline overflows the clock.
+pub const MAX_SECS: u64 = 365 * 86_400;
+
 /// Set by SIGINT or SIGTERM: long-running commands stop, print their counters and exit 130.
 #[derive(Clone, Debug, Default)]
 pub struct Stop(Arc<AtomicBool>);
@@ -140,10 +144,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let stop = Stop::default();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop.0)) {
-            eprintln!("ipv8: cannot handle signal {signal}: {e}");
-            return ExitCode::from(1);
+    // Only commands that watch the flag catch the signals; the others (reading a file or a
+    // pipe) keep the default and die at once. A second signal always ends the program, with
+    // 130, even where a command is stuck in a read.
+    let watches_stop =
+        !matches!(cli.command, Command::Trust(_) | Command::Keygen(_) | Command::Records(_) | Command::Id(_));
+    if watches_stop {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let registered = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop.0))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop.0)));
+            if let Err(e) = registered {
+                eprintln!("ipv8: cannot handle signal {signal}: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let result = match cli.command {
@@ -180,5 +193,7 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only for a terminal: a log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }

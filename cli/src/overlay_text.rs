@@ -112,6 +112,21 @@ pub(crate) fn event_json(e: &Event) -> Option<Value> {
     })
 }
 
+/// Text from the network, safe for a terminal: control characters (escape sequences, carriage
+/// returns, newlines) are shown escaped, so a peer cannot move the cursor, rewrite lines or
+/// forge output.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// An event as one line for people.
 pub(crate) fn event_line(e: &Event) -> Option<String> {
     Some(match e {
@@ -122,7 +137,9 @@ pub(crate) fn event_line(e: &Event) -> Option<String> {
         }
         Event::Disconnected { mid, address } => format!("disconnected from {} at {address}", short(mid)),
         Event::PathChanged { mid, address } => format!("the stream to {} moved; it is at {address}", short(mid)),
-        Event::Message { mid, data, .. } => format!("message from {}: {}", short(mid), String::from_utf8_lossy(data)),
+        Event::Message { mid, data, .. } => {
+            format!("message from {}: {}", short(mid), printable(&String::from_utf8_lossy(data)))
+        }
         Event::RecordStored { kind, signer, from, .. } => match from {
             Some(from) => format!("stored a {} record of {} from {from}", kind_name(*kind), &key_mid(signer)[..8]),
             None => format!("signed a {} record", kind_name(*kind)),
@@ -153,5 +170,14 @@ mod tests {
         }
         assert!(parse_relation("enemy").is_err());
         assert!(parse_relation("256").is_err());
+    }
+
+    #[test]
+    fn a_peers_message_cannot_drive_the_terminal() {
+        let hostile = "hi\x1b]0;pwned\x07\x1b[2J\nfake: connected to evil\r";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(shown, "hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\nfake: connected to evil\\r");
+        assert_eq!(printable("naïve café ✓"), "naïve café ✓", "printable text is left alone");
     }
 }

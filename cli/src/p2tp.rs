@@ -1,6 +1,7 @@
 //! `ipv8 p2tp listen` and `ipv8 p2tp send`: P2TP between two hosts, with live path figures
 //! once a second (like iperf3) and a summary at the end.
 
+use crate::MAX_SECS;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub(crate) struct ListenArgs {
     #[arg(long)]
     bind: SocketAddr,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     for_secs: Option<u64>,
     /// Print JSON lines instead of text.
     #[arg(long)]
@@ -297,18 +298,20 @@ struct SendSummary {
     seconds: f64,
     bytes_sent: u64,
     bytes_acked: u64,
-    /// Acknowledged application throughput, Mbit/s.
+    /// Application throughput, Mbit/s: what was acknowledged by the end of `seconds`, over
+    /// `seconds` (the queue still drains after that; its bytes count in `bytes_acked` only).
     mbps: f64,
-    srtt_ms: f64,
-    min_rtt_ms: f64,
+    /// `None` when no echo ever came back (nothing was measured).
+    srtt_ms: Option<f64>,
+    min_rtt_ms: Option<f64>,
     loss_events: u64,
     packets_sent: u64,
 }
 
 /// Runs the sender.
 pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
-    if !(args.duration.is_finite() && args.duration > 0.0) {
-        return Err(Failure::usage(format!("--duration {} must be a positive number of seconds", args.duration)));
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= MAX_SECS as f64) {
+        return Err(Failure::usage(format!("--duration {} is not between 0 and {MAX_SECS} seconds", args.duration)));
     }
     let peer = args
         .to
@@ -340,6 +343,10 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
     let mut next_tick = started + Duration::from_secs(1);
     let mut last_acked = 0u64;
     let mut failed: Option<String> = None;
+    let mut opened = false;
+    let deadline = started + duration;
+    // Acknowledged bytes when sending stopped (at the deadline, or at the interruption).
+    let mut acked_at_deadline: Option<(u64, f64)> = None;
     // Data stops after `duration`; a little longer lets the last echoes come back.
     let end = started + duration + Duration::from_millis(500);
     let interrupted = loop {
@@ -347,12 +354,17 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
             break true;
         }
         let now = std::time::Instant::now();
+        if now >= deadline && acked_at_deadline.is_none() {
+            let acked = running.call(move |s: &mut BulkSender, _| s.endpoint().path_stats(peer))?;
+            acked_at_deadline = Some((acked.map_or(0, |p| p.bytes_acked), args.duration));
+        }
         if now >= end {
             break false;
         }
         let wait = next_tick.min(end).saturating_duration_since(now).min(Duration::from_millis(100));
         if let Ok(e) = events.recv_timeout(wait) {
             event_line(&e, args.json);
+            opened |= matches!(e, Event::Opened { .. });
             if let Event::OpenFailed { reason, .. } = e {
                 failed = Some(format!("no answer from {peer} ({reason:?})"));
                 break false;
@@ -369,31 +381,42 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
             last_acked = p.bytes_acked;
         }
     };
-    let stopped = running.stop()?;
-    let seconds = started.elapsed().as_secs_f64().min(args.duration.max(1e-3));
-    let p = stopped.machine.endpoint().path_stats(peer).unwrap_or_default();
+    // Closed, so the listener frees the stream now rather than after its idle timeout; the
+    // stats are read first (closing frees them here too).
+    let p = running.call(move |s: &mut BulkSender, _| s.endpoint().path_stats(peer))?.unwrap_or_default();
+    running.call(move |s: &mut BulkSender, now| s.endpoint_mut().close(now, peer))?;
+    std::thread::sleep(Duration::from_millis(50));
+    let _stopped = running.stop()?;
+    let (acked, seconds) =
+        acked_at_deadline.unwrap_or((p.bytes_acked, started.elapsed().as_secs_f64().min(args.duration)));
+    let seconds = seconds.max(1e-3);
+    let measured = p.bytes_acked > 0;
     let summary = SendSummary {
         peer,
         seconds,
         bytes_sent: p.bytes_sent,
         bytes_acked: p.bytes_acked,
-        mbps: p.bytes_acked as f64 * 8.0 / seconds / 1e6,
-        srtt_ms: p.srtt.as_secs_f64() * 1e3,
-        min_rtt_ms: p.min_rtt.as_secs_f64() * 1e3,
+        mbps: acked as f64 * 8.0 / seconds / 1e6,
+        srtt_ms: measured.then_some(p.srtt.as_secs_f64() * 1e3),
+        min_rtt_ms: measured.then_some(p.min_rtt.as_secs_f64() * 1e3),
         loss_events: p.loss_events,
         packets_sent: p.packets_sent,
     };
+    if !opened && failed.is_none() && !interrupted {
+        failed = Some(format!("no answer from {peer} in {:.1} s", args.duration));
+    }
     if args.json {
         println!("{}", serde_json::json!({ "summary": summary }));
     } else {
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         eprintln!(
-            "sent {} bytes, {} acknowledged in {:.1} s: {:.2} Mbit/s, srtt {:.2} ms (min {:.2}), {} loss events",
+            "sent {} bytes, {} acknowledged; {:.2} Mbit/s over {:.1} s, srtt {} ms (min {}), {} loss events",
             summary.bytes_sent,
             summary.bytes_acked,
-            summary.seconds,
             summary.mbps,
-            summary.srtt_ms,
-            summary.min_rtt_ms,
+            summary.seconds,
+            ms(summary.srtt_ms),
+            ms(summary.min_rtt_ms),
             summary.loss_events
         );
     }

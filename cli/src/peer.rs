@@ -1,6 +1,7 @@
 //! `ipv8 peer`: one long-running overlay node on a real UDP socket, with an identity file, a
 //! SQLite record store and a control socket; and `ipv8 id`.
 
+use crate::MAX_SECS;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -79,7 +80,7 @@ pub(crate) struct PeerArgs {
     #[arg(long)]
     opener_ttl: Option<u8>,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     for_secs: Option<u64>,
     /// Print events as JSON lines instead of text.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! `ipv8 stun-server` and `ipv8 nat-check`.
 
+use crate::MAX_SECS;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_enum, default_value_t = Runtime::Std)]
     runtime: Runtime,
     /// Stop after this many seconds and print the counters (default: run until killed).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     for_secs: Option<u64>,
     /// Requests per second allowed per source IP (an IPv6 /64 gets four times as many).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]

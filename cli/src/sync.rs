@@ -1,6 +1,7 @@
 //! `ipv8 keygen`, `ipv8 records`, `ipv8 sync` and `ipv8 sync-listen`: identities, record stores
 //! in SQLite, and reconciling two stores over UDP.
 
+use crate::MAX_SECS;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -136,7 +137,7 @@ pub(crate) struct ListenArgs {
     #[arg(long)]
     bind: SocketAddr,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     for_secs: Option<u64>,
     /// JSON lines instead of text.
     #[arg(long)]
@@ -174,31 +175,57 @@ pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
         }
     };
     let id = Identity::from_seed(secret).map_err(|e| Failure::from(e.to_string()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if args.force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&args.out).map_err(|e| {
-        Failure::from(format!(
-            "{}: {e}{}",
-            args.out.display(),
-            if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" }
-        ))
-    })?;
-    // --force on an existing file keeps its mode: make it the owner's alone again.
-    #[cfg(unix)]
-    std::fs::set_permissions(&args.out, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io)?;
-    file.write_all(identity_to_text(&id).as_bytes()).map_err(io)?;
+    write_secret_file(&args.out, identity_to_text(&id).as_bytes(), args.force)?;
     let public = hex::encode(id.public().0);
     if args.json {
         println!("{}", serde_json::json!({ "public": public, "file": args.out }));
     } else {
         println!("{public}");
+    }
+    Ok(())
+}
+
+/// Writes a secret to `path`, readable by its owner alone (0600). Without `replace` the
+/// file must not exist. With it, only a regular file is replaced (never a link or a device:
+/// `--force` as root must not rewrite what a link points to), and by a rename of a new file
+/// written beside it, so a crash leaves the old identity or the new one, never half of one.
+fn write_secret_file(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
+    let at = |e: std::io::Error| Failure::from(format!("{}: {e}", path.display()));
+    let new_file = |target: &Path| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(target)
+    };
+    if !replace {
+        let mut file = new_file(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" };
+            Failure::from(format!("{}: {e}{hint}", path.display()))
+        })?;
+        return file.write_all(bytes).and_then(|()| file.sync_all()).map_err(at);
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(Failure::from(format!(
+                "{}: not a regular file (--force replaces only an identity file)",
+                path.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(at(e)),
+    }
+    let name = path.file_name().ok_or_else(|| Failure::from(format!("{}: not a file name", path.display())))?;
+    let mut temporary = name.to_os_string();
+    temporary.push(format!(".{}.new", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    let written = new_file(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(at(e));
     }
     Ok(())
 }

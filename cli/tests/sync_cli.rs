@@ -89,6 +89,36 @@ fn keygen_writes_a_private_file_and_refuses_to_overwrite_it() {
 }
 
 #[test]
+fn keygen_force_replaces_an_identity_file_but_never_what_a_link_points_to() {
+    let dir = temp("keygen-force");
+    let path = dir.join("me.id");
+    let public = |out: &std::process::Output| serde_json::from_slice::<Value>(&out.stdout).unwrap()["public"].clone();
+    let first = ipv8().args(["keygen", "--json", "--out"]).arg(&path).output().unwrap();
+    let second = ipv8().args(["keygen", "--json", "--force", "--out"]).arg(&path).output().unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_ne!(public(&first), public(&second), "a new identity");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // A link to another file: refused, and the file it points to keeps its bytes and mode.
+        let other = dir.join("notes.txt");
+        std::fs::write(&other, b"mine").unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.join("link.id");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let out = ipv8().args(["keygen", "--force", "--out"]).arg(&link).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+        assert_eq!(std::fs::read(&other).unwrap(), b"mine");
+        assert_eq!(std::fs::metadata(&other).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+    let leftovers =
+        std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".new"));
+    assert_eq!(leftovers.count(), 0, "no temporary file is left behind");
+}
+
+#[test]
 fn an_import_with_a_bad_signature_names_the_line_and_stores_nothing() {
     let dir = temp("import");
     let mut lines: Vec<String> = records(0, 3).iter().map(|r| to_json(r).to_string()).collect();

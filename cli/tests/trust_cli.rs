@@ -122,3 +122,31 @@ fn a_malformed_row_is_reported_with_its_line_and_nothing_is_ranked() {
     let out = ipv8(&["trust", "rank", "--edges", s(&file), "--ego", "zed"]);
     assert!(String::from_utf8(out.stderr).unwrap().contains("peer \"zed\" is not in the edge file"));
 }
+
+#[test]
+fn a_signal_ends_a_command_that_waits_on_its_input() {
+    use std::os::unix::process::ExitStatusExt;
+    // `trust rank` reading a pipe that stays open: SIGTERM must end it, not wait for input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipv8"))
+        .args(["trust", "rank", "--edges", "-", "--ego", "a"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+}

@@ -35,7 +35,7 @@ pub struct PathStats {
     pub packets_received: u64,
     /// Application bytes received.
     pub bytes_received: u64,
-    /// Data bytes the peer acknowledged by echo.
+    /// Application bytes the peer acknowledged by echo (as `bytes_sent` counts them).
     pub bytes_acked: u64,
     /// Received packets dropped (duplicates, out of window).
     pub packets_dropped: u64,

@@ -530,7 +530,7 @@ impl Stream {
         self.echo_seen = true;
         self.nofb_expiries = 0;
         self.progress_at = now;
-        let mut acked = 0u64;
+        let (mut acked, mut datagrams) = (0u64, 0u64);
         let mut newest: Option<Sent> = None;
         while let Some(s) = self.history.front().copied() {
             if distance(s.ts, e) >= HALF {
@@ -538,12 +538,14 @@ impl Stream {
             }
             self.history.pop_front();
             acked += u64::from(s.bytes);
+            datagrams += 1;
             newest = Some(s);
         }
         if let Some(s) = newest {
             self.inflight = self.inflight.saturating_sub(acked);
             self.delivered += acked;
-            self.stats.bytes_acked += acked;
+            // Application bytes, as `bytes_sent` counts them (each datagram had a header).
+            self.stats.bytes_acked += acked.saturating_sub(datagrams * HEADER_LEN as u64);
             let elapsed = now.saturating_duration_since(s.at).as_micros().max(1);
             self.delivery_rate =
                 u64::try_from(u128::from(self.delivered - s.delivered) * 1_000_000 / elapsed).unwrap_or(u64::MAX);
