@@ -14,10 +14,10 @@ use crate::{Failure, Stop};
 #[derive(Debug, Args)]
 pub(crate) struct CtlArgs {
     /// The peer's control socket.
-    #[arg(long, default_value = "ipv8.sock")]
+    #[arg(long, default_value = "ipv8.sock", global = true)]
     control: PathBuf,
     /// Print the peer's JSON answers as they are.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: CtlCommand,

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  failure (I/O, a file that cannot be read, a socket that cannot be bound)
@@ -58,6 +58,7 @@ enum Command {
     #[command(subcommand)]
     Trust(trust::Trust),
     /// A STUN server (RFC 8489, RFC 5780 behaviour discovery, RFC 3489 classic).
+    #[command(after_help = EXIT_CODES)]
     StunServer(stun::ServerArgs),
     /// What NAT is this host behind, what is its public address, how long do bindings live?
     #[command(after_help = EXIT_CODES)]
@@ -77,8 +78,10 @@ enum Command {
     #[command(after_help = EXIT_CODES)]
     Sync(sync::SyncArgs),
     /// Answer `sync` rounds for a store (until interrupted, or `--for-secs`).
+    #[command(after_help = EXIT_CODES)]
     SyncListen(sync::ListenArgs),
     /// Run a peer: discovery, messages by key over P2TP, records and trust, a control socket.
+    #[command(after_help = EXIT_CODES)]
     Peer(peer::PeerArgs),
     /// Simulate a whole overlay at scale in virtual time: the punch matrix per NAT pair,
     /// reachability, discovery and message times.

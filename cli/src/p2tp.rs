@@ -21,8 +21,10 @@ use crate::{Failure, Stop};
 #[derive(Debug, Subcommand)]
 pub(crate) enum P2tp {
     /// Accept streams and count what arrives (until interrupted, or `--for-secs`).
+    #[command(after_help = crate::EXIT_CODES)]
     Listen(ListenArgs),
     /// Open a stream and send as fast as the path allows (or at `--rate`) for `--duration`.
+    #[command(after_help = crate::EXIT_CODES)]
     Send(SendArgs),
 }
 

@@ -127,6 +127,9 @@ pub(crate) struct IdArgs {
 /// Reads an identity file, refusing one that others can read.
 pub(crate) fn read_private_identity(path: &Path) -> Result<Identity, Failure> {
     let meta = std::fs::metadata(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Failure::from(format!("{}: not a regular file (an identity file is expected)", path.display())));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Failure::from(format!(
@@ -134,7 +137,9 @@ pub(crate) fn read_private_identity(path: &Path) -> Result<Identity, Failure> {
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::from(format!("{}: not an ipv8 identity file (not text)", path.display())))?;
     identity_from_text(&text).map_err(|e| Failure::from(format!("{}: {e}", path.display())))
 }
 
@@ -191,6 +196,9 @@ pub(crate) fn resolve(what: &str, addrs: &[String], v4: bool) -> Result<Vec<Sock
         let first = found.first().ok_or_else(|| {
             Failure::from(format!("{what} address {a}: no {} address", if v4 { "IPv4" } else { "IPv6" }))
         })?;
+        if first.port() == 0 {
+            return Err(Failure::usage(format!("{what} address {a}: port 0 cannot be sent to")));
+        }
         out.push(*first);
     }
     Ok(out)

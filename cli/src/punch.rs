@@ -54,7 +54,7 @@ pub(crate) struct PunchArgs {
 /// Runs the probe. Exit 0 when something arrived from the peer's IP, 3 when nothing did.
 pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
     if !(args.for_secs.is_finite() && args.for_secs > 0.0 && args.for_secs <= 86_400.0) {
-        return Err(Failure::usage(format!("--for-secs {} is not between 0 and 86400", args.for_secs)));
+        return Err(Failure::usage(format!("--for-secs {} must be above 0 and at most 86400", args.for_secs)));
     }
     let socket = UdpSocket::bind(args.bind).map_err(|e| Failure::from(format!("binding {}: {e}", args.bind)))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;

@@ -56,7 +56,8 @@ pub(crate) enum Records {
 /// A store.
 #[derive(Debug, Args)]
 pub(crate) struct DbArg {
-    /// The SQLite file (created if missing).
+    /// The SQLite file (created if missing by commands that write; `list` and `export`
+    /// need it to exist).
     #[arg(long)]
     db: PathBuf,
 }
@@ -149,6 +150,14 @@ pub(crate) struct ListenArgs {
 
 fn open(db: &Path) -> Result<SqliteStore, Failure> {
     SqliteStore::open(db).map_err(|e| Failure::from(format!("{}: {e}", db.display())))
+}
+
+/// A store that must exist already: reading a misspelt path must not create an empty one.
+fn open_existing(db: &Path) -> Result<SqliteStore, Failure> {
+    if !db.is_file() {
+        return Err(Failure::from(format!("{}: no such store", db.display())));
+    }
+    open(db)
 }
 
 fn now_ms() -> u64 {
@@ -252,14 +261,14 @@ pub(crate) fn records(command: &Records) -> Result<(), Failure> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match command {
         Records::List(args) => {
-            let store = open(&args.db.db)?;
+            let store = open_existing(&args.db.db)?;
             each_record(&store, |r| {
                 let line = if args.json { to_json(&r).to_string() } else { text_line(&r) };
                 writeln!(out, "{line}").map_err(io)
             })?;
         }
         Records::Export(args) => {
-            let store = open(&args.db)?;
+            let store = open_existing(&args.db)?;
             each_record(&store, |r| writeln!(out, "{}", to_json(&r)).map_err(io))?;
         }
         Records::Import(args) => {
