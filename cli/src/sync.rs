@@ -160,6 +160,11 @@ fn open_existing(db: &Path) -> Result<SqliteStore, Failure> {
     open(db)
 }
 
+/// `1 record`, `2 records`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -273,8 +278,13 @@ pub(crate) fn records(command: &Records) -> Result<(), Failure> {
         }
         Records::Import(args) => {
             let n = import(&args.db.db, &args.file)?;
-            writeln!(out, "imported {} records, {} already stored or older than the stored ones", n.0, n.1)
-                .map_err(io)?;
+            writeln!(
+                out,
+                "imported {}, {} already stored or older than the stored ones",
+                plural(n.0 as u64, "record"),
+                n.1
+            )
+            .map_err(io)?;
         }
         Records::Add(args) => {
             let id = read_identity(&args.identity)?;
@@ -421,6 +431,7 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
     })?;
     let started = std::time::Instant::now();
     let mut totals = RoundReport::default();
+    let mut last_end: Option<RoundEnd> = None;
     let mut rounds = 0;
     let mut converged = false;
     let mut interrupted = false;
@@ -450,12 +461,12 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
             println!("{}", serde_json::json!({ "round": rounds, "report": report_json(&r) }));
         } else {
             eprintln!(
-                "round {rounds}: {:?}, {} records out, {} in, {} B to reconcile, {} round trips",
+                "round {rounds}: {:?}, {} records out, {} in, {} B to reconcile, {}",
                 r.end,
                 r.records_sent,
                 r.records_received,
                 r.reconciliation_bytes,
-                r.round_trips()
+                plural(u64::from(r.round_trips()), "round trip")
             );
         }
         if r.end == RoundEnd::TimedOut {
@@ -463,6 +474,7 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
             drop(stopped);
             return Err(Failure::with_code(3, format!("{peer} did not answer")));
         }
+        last_end = Some(r.end);
         converged =
             r.end == RoundEnd::Complete && r.covered_permille == 1000 && r.records_sent == 0 && r.records_received == 0;
     }
@@ -473,6 +485,8 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let mut summary = report_json(&totals);
+        // The totals are no round of their own: the last round's end says how it finished.
+        summary["end"] = last_end.map(|e| format!("{e:?}")).into();
         summary["rounds"] = rounds.into();
         summary["converged"] = converged.into();
         summary["seconds"] = secs.into();
@@ -481,14 +495,15 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
         println!("{}", serde_json::json!({ "summary": summary }));
     } else {
         println!(
-            "{rounds} rounds in {secs:.2} s{}: {} records sent, {} received ({} stored), {} B to reconcile, {} B of records, {} round trips; store {before} -> {after} records",
+            "{} in {secs:.2} s{}: {} records sent, {} received ({} stored), {} B to reconcile, {} B of records, {}; store {before} -> {after} records",
+            plural(u64::from(rounds), "round"),
             if converged { ", in sync" } else { "" },
             totals.records_sent,
             totals.records_received,
             totals.records_stored,
             totals.reconciliation_bytes,
             totals.record_bytes,
-            totals.round_trips(),
+            plural(u64::from(totals.round_trips()), "round trip"),
         );
     }
     if interrupted {
