@@ -126,9 +126,13 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
         say(&"\npunch matrix (direct/delivered/attempts; * = RFC 4787 allows no direct path):");
         say(&report.matrix_table());
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0} {unit}"));
+        // With no pair whose NATs allow a direct path, there is no rate to show.
+        let possible = report.matrix.iter().any(|c| c.direct_possible && c.attempts > 0);
+        let direct =
+            if possible { format!("{:.1} %", report.punch_success_pct) } else { "- (no pair allows it)".into() };
         say(&format!(
-            "reachability {:.1} % ({:.1} % of deliveries relayed); direct where possible {:.1} %",
-            report.reachability_pct, report.relayed_pct, report.punch_success_pct
+            "reachability {:.1} % ({:.1} % of deliveries relayed); direct where possible {direct}",
+            report.reachability_pct, report.relayed_pct
         ));
         say(&format!(
             "discovery of 20 peers: median {}, 99th percentile {} ({:.1} % of nodes got there)",
