@@ -339,6 +339,11 @@ pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
     }
     let mut report: Option<NatReport> = None;
     let verbose = !args.json;
+    if verbose {
+        // The first answer may take a while: a server that stays silent is given up on only
+        // after RFC 8489's retransmissions (about 40 s).
+        eprintln!("asking {server} from {local} (a silent server is given up on after about 40 s)");
+    }
     let seed = drivers::os_seed().map_err(|e| e.to_string())?;
     let (_, ended) = drive(
         NatCheck::new(config, seed),
