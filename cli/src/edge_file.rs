@@ -112,12 +112,14 @@ impl<R: Read> Read for Counting<R> {
 /// use trust_core::RelationType;
 ///
 /// assert_eq!(parse_type("social_friend"), Some(RelationType::SOCIAL_FRIEND));
+/// assert_eq!(parse_type("social-friend"), Some(RelationType::SOCIAL_FRIEND));
 /// assert_eq!(parse_type("7"), Some(RelationType(7)));
 /// assert_eq!(parse_type("enemy"), None);
 /// ```
 #[must_use]
 pub fn parse_type(s: &str) -> Option<RelationType> {
-    match s {
+    // `social-friend` (the control socket's spelling) is taken too.
+    match s.replace('-', "_").as_str() {
         "traffic_exchange" => Some(RelationType::TRAFFIC_EXCHANGE),
         "similar_taste" => Some(RelationType::SIMILAR_TASTE),
         "moderator_vote" => Some(RelationType::MODERATOR_VOTE),

@@ -42,7 +42,8 @@ fn path_name(path: PathKind) -> &'static str {
 
 /// A relation type by name (`social-friend`) or number (`3`).
 pub(crate) fn parse_relation(s: &str) -> Result<RelationType, String> {
-    Ok(match s {
+    // `social_friend` (the edge files' spelling) is taken too.
+    Ok(match s.replace('_', "-").as_str() {
         "traffic-exchange" => RelationType::TRAFFIC_EXCHANGE,
         "similar-taste" => RelationType::SIMILAR_TASTE,
         "moderator-vote" => RelationType::MODERATOR_VOTE,
@@ -168,6 +169,7 @@ mod tests {
         for name in ["traffic-exchange", "similar-taste", "moderator-vote", "social-friend", "42"] {
             assert_eq!(relation_name(parse_relation(name).unwrap()), name);
         }
+        assert_eq!(parse_relation("social_friend"), parse_relation("social-friend"));
         assert!(parse_relation("enemy").is_err());
         assert!(parse_relation("256").is_err());
     }

@@ -268,8 +268,16 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-            toml::from_str::<PeerFile>(&text)
-                .map_err(|e| Failure::usage(format!("{}: {}", path.display(), e.message().trim_end())))?
+            toml::from_str::<PeerFile>(&text).map_err(|e| {
+                // `file:line:column: message`, as compilers say it.
+                let at = e.span().map_or(String::new(), |span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("{line}:{column}: ")
+                });
+                Failure::usage(format!("{}:{at}{}", path.display(), e.message().trim_end()))
+            })?
         }
         None => PeerFile::default(),
     };

@@ -99,7 +99,8 @@ pub(crate) struct AddArgs {
     /// A Relation record to this public key (hex).
     #[arg(long)]
     relation: Option<String>,
-    /// The relation's type: 0 traffic exchange, 1 similar taste, 2 moderator vote, 3 friend.
+    /// The relation's type: 0 traffic exchange, 1 similar taste, 2 moderator vote, 3 social
+    /// friend.
     #[arg(long, default_value_t = 3)]
     r#type: u8,
     /// The relation's strength.

@@ -273,6 +273,23 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
     std::fs::write(dir.join("id"), "hello\n").unwrap();
     std::fs::set_permissions(dir.join("id"), std::fs::Permissions::from_mode(0o600)).unwrap();
     one_error_line(&peer_once(&dir, &[]), "not an ipv8 identity file");
+    // An identity path that is a directory.
+    let dir = temp("errors-dir");
+    std::fs::create_dir_all(dir.join("id")).unwrap();
+    one_error_line(&peer_once(&dir, &[]), "not a regular file");
+    // A config file with a syntax error: where it is, as file:line:column (bad usage, exit 2).
+    let dir = temp("errors-toml");
+    std::fs::write(dir.join("peer.toml"), "bind = \"127.0.0.1:0\"\nname\n").unwrap();
+    let out = peer_once(&dir, &["--config", dir.join("peer.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("peer.toml:2:5: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A bootstrap address with port 0 is bad usage.
+    let dir = temp("errors-port0");
+    assert_eq!(peer_once(&dir, &["--bootstrap", "127.0.0.1:0"]).status.code(), Some(2));
     // A corrupt database.
     let dir = temp("errors-db");
     std::fs::write(dir.join("store.db"), vec![0x5a; 8192]).unwrap();
