@@ -103,7 +103,12 @@ impl Ports {
 
     /// Whether a flow from `local` to `remote` is alive at `now` (a datagram there opens none).
     pub(crate) fn is_live(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> bool {
-        self.flows.get(&(local, remote)).is_some_and(|f| f.alive(now))
+        self.live(now, local, remote).is_some()
+    }
+
+    /// The flow from `local` to `remote`, if the NAT still holds it at `now`.
+    fn live(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Option<&Flow> {
+        self.flows.get(&(local, remote)).filter(|f| f.alive(now))
     }
 
     /// `remote` saw the flow from `local` come from external port `port`.
@@ -128,8 +133,7 @@ impl Ports {
         remote: Option<SocketAddr>,
         before: impl IntoIterator<Item = SocketAddr>,
     ) -> Option<u16> {
-        let live = |r: &SocketAddr| self.flows.get(&(local, *r)).filter(|f| f.alive(now));
-        let target = match remote.as_ref().and_then(live) {
+        let target = match remote.and_then(|r| self.live(now, local, r)) {
             Some(f) => f.index,
             None => {
                 // Each destination without a live flow opens one, in order; `remote` among
@@ -137,7 +141,7 @@ impl Ports {
                 let mut opened = BTreeSet::new();
                 let mut at = None;
                 for d in before {
-                    if live(&d).is_none() && opened.insert(d) && Some(d) == remote {
+                    if !self.is_live(now, local, d) && opened.insert(d) && Some(d) == remote {
                         at = Some(opened.len() - 1);
                     }
                 }

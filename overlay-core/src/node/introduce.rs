@@ -36,7 +36,7 @@ const MAX_BOOTSTRAPS_ASKED: usize = 3;
 pub(super) const PORT_WINDOW: u8 = 8;
 /// Walkers a node behind a sequential NAT asks the introducers for in turn, at most, a
 /// second (§7.2).
-const ASK_IN_TURN_PER_SEC: u32 = 4;
+const ASK_IN_TURN_PER_SEC: u64 = 4;
 /// Introductions awaiting their puncture, at most, and for how long.
 pub(super) const PENDING: usize = 64;
 const PENDING_LIFETIME: Duration = Duration::from_secs(10);
@@ -81,8 +81,8 @@ impl<S: Store> Node<S> {
         let mut recent: Vec<(Instant, SocketAddr)> = self
             .introducers
             .iter()
-            .filter(|(_, (t, _, _))| now.saturating_duration_since(*t) <= fresh)
-            .map(|(a, (t, _, _))| (*t, *a))
+            .filter(|(_, (t, _))| now.saturating_duration_since(*t) <= fresh)
+            .map(|(a, (t, _))| (*t, *a))
             .collect();
         recent.sort_by(|a, b| b.cmp(a));
         let mut boots = self.config.bootstrap.clone();
@@ -171,20 +171,16 @@ impl<S: Store> Node<S> {
         }
         let budget = self.config.punctures_per_sec;
         if !self.asked.contains_key(&from) && self.asked.len() >= self.config.max_peers {
-            let oldest = self.asked.iter().min_by_key(|(a, (t, _))| (*t, **a)).map(|(a, _)| *a);
+            let oldest = self.asked.iter().min_by_key(|(a, p)| (p.start(), **a)).map(|(a, _)| *a);
             if let Some(a) = oldest {
                 self.asked.remove(&a);
             }
         }
-        let (window, count) = self.asked.entry(from).or_insert((now, 0));
-        if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
-            (*window, *count) = (now, 0);
-        }
-        if *count >= budget {
+        let allowance = self.asked.entry(from).or_insert_with(|| super::per_second::PerSecond::new(now));
+        if !allowance.take(now, 1, u64::from(budget)) {
             self.stats.introductions_refused += 1;
             return;
         }
-        *count += 1;
         let Some((to, target_lan)) = self.peers.get(&p.target).map(|t| (t.address, t.lan)) else {
             self.stats.introductions_refused += 1;
             return;
@@ -489,15 +485,10 @@ impl<S: Store> Node<S> {
         if !window && self.pending_intros.iter().any(|p| p.target == walker && p.at >= cutoff) {
             return false;
         }
-        let (second, count) = &mut self.asked_in_turn;
-        if now.saturating_duration_since(*second) >= Duration::from_secs(1) {
-            (*second, *count) = (now, 0);
-        }
-        if *count >= ASK_IN_TURN_PER_SEC {
+        if !self.asked_in_turn.take(now, 1, ASK_IN_TURN_PER_SEC) {
             self.stats.punctures_refused += 1;
             return false;
         }
-        *count += 1;
         true
     }
 

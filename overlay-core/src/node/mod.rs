@@ -24,6 +24,7 @@ use crate::wan::{Voter, WanVotes};
 
 mod introduce;
 mod nat;
+mod per_second;
 mod quiet;
 mod records;
 mod relay;
@@ -400,7 +401,7 @@ pub struct Node<S: Store = MemStore> {
     outstanding: VecDeque<(u16, SocketAddr, Instant)>,
     /// Introducers this node walked to and heard back from, when, and the punctures sent for
     /// each in the current second.
-    introducers: BTreeMap<SocketAddr, (Instant, Instant, u32)>,
+    introducers: BTreeMap<SocketAddr, (Instant, per_second::PerSecond)>,
     /// P2TP on the same socket, and the overlay's view of each stream.
     endpoint: Endpoint,
     sessions: BTreeMap<SocketAddr, Session>,
@@ -420,11 +421,10 @@ pub struct Node<S: Store = MemStore> {
     quiet: quiet::Quiet,
     /// Introductions this node asked for.
     pending_intros: VecDeque<introduce::PendingIntro>,
-    /// Walkers asked in turn for their puncture (§7.2): the start of the current second and
-    /// how many so far.
-    asked_in_turn: (Instant, u32),
+    /// Walkers asked in turn for their puncture (§7.2) this second.
+    asked_in_turn: per_second::PerSecond,
     /// Who asked this node for introductions, and how many this second.
-    asked: BTreeMap<SocketAddr, (Instant, u32)>,
+    asked: BTreeMap<SocketAddr, per_second::PerSecond>,
     /// The introducer that introduced each peer (it knows the peer).
     via: BTreeMap<Mid, SocketAddr>,
     /// Introductions received: the introduced WAN address and who introduced it.
@@ -525,7 +525,7 @@ impl<S: Store> Node<S> {
             ports: crate::ports::Ports::new(max_peers),
             quiet: quiet::Quiet::default(),
             pending_intros: VecDeque::new(),
-            asked_in_turn: (Instant::ZERO, 0),
+            asked_in_turn: per_second::PerSecond::new(Instant::ZERO),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
             via: BTreeMap::new(),
@@ -702,14 +702,10 @@ impl<S: Store> Node<S> {
         // Behind a NAT that gives out ports in sequence, the port of the next flow (the
         // opener towards whoever is introduced): the introducer names it in its puncture
         // request (§7.2).
-        let extra = if self.predicts_ports(now) {
-            // The request itself may open a flow first (to an introducer not heard from in
-            // a while): the opener towards the candidate comes after it.
-            let next = self.predict_port(now, None, &[to]);
-            next.map(|port| NextPort(port).to_extra().to_vec()).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        // The request itself may open a flow first (to an introducer not heard from in a
+        // while): the opener towards the candidate comes after it.
+        let next = if self.wan.looks_symmetric() { self.predict_port(now, None, &[to]) } else { None };
+        let extra = next.map(|port| NextPort(port).to_extra().to_vec()).unwrap_or_default();
         let payload = Payload::IntroductionRequest(IntroductionRequest {
             destination: to,
             source_lan: self.config.local,
@@ -813,9 +809,9 @@ impl<S: Store> Node<S> {
         };
         self.outstanding.remove(pos);
         self.heard(now, key, from, r.source_lan, r.source_wan, None);
-        self.introducers.insert(from, (now, now, 0));
+        self.introducers.insert(from, (now, per_second::PerSecond::new(now)));
         if self.introducers.len() > self.config.max_peers {
-            let oldest = self.introducers.iter().min_by_key(|(a, (t, _, _))| (*t, **a)).map(|(a, _)| *a);
+            let oldest = self.introducers.iter().min_by_key(|(a, (t, _))| (*t, **a)).map(|(a, _)| *a);
             if let Some(a) = oldest {
                 self.introducers.remove(&a);
             }
@@ -869,22 +865,14 @@ impl<S: Store> Node<S> {
         ports: u8,
     ) {
         let (timeout, budget) = (self.config.peer_timeout, self.config.punctures_per_sec);
-        let Some((answered, window, count)) = self.introducers.get_mut(&from) else {
+        let Some((answered, allowance)) = self.introducers.get_mut(&from) else {
             self.stats.punctures_refused += 1;
             return;
         };
-        if now.saturating_duration_since(*answered) > timeout {
+        if now.saturating_duration_since(*answered) > timeout || !allowance.take(now, 1, u64::from(budget)) {
             self.stats.punctures_refused += 1;
             return;
         }
-        if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
-            (*window, *count) = (now, 0);
-        }
-        if *count >= budget {
-            self.stats.punctures_refused += 1;
-            return;
-        }
-        *count += 1;
         let to = self.reach(p.lan_walker, p.wan_walker);
         let ports = if to == p.wan_walker { ports } else { 1 };
         if let Some(walker) = walker

@@ -54,8 +54,8 @@ pub(super) struct Relays {
     pub(super) counters: BTreeMap<Mid, u64>,
     /// Where counters start: the clock at start, so they rise across restarts.
     pub(super) base: u64,
-    /// Relay budgets by sender: (window start, bytes used).
-    pub(super) budgets: BTreeMap<Mid, (Instant, u64)>,
+    /// Relay budgets by sender: bytes this second.
+    pub(super) budgets: BTreeMap<Mid, super::per_second::PerSecond>,
 }
 
 impl<S: Store> Node<S> {
@@ -218,20 +218,16 @@ impl<S: Store> Node<S> {
             return;
         };
         if !self.relays.budgets.contains_key(&sender) && self.relays.budgets.len() >= self.config.max_peers {
-            let oldest = self.relays.budgets.iter().min_by_key(|(m, (t, _))| (*t, **m)).map(|(m, _)| *m);
+            let oldest = self.relays.budgets.iter().min_by_key(|(m, p)| (p.start(), **m)).map(|(m, _)| *m);
             if let Some(m) = oldest {
                 self.relays.budgets.remove(&m);
             }
         }
-        let (window, used) = self.relays.budgets.entry(sender).or_insert((now, 0));
-        if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
-            (*window, *used) = (now, 0);
-        }
-        if *used + datagram.len() as u64 > RELAY_BYTES_PER_SEC {
+        let allowance = self.relays.budgets.entry(sender).or_insert_with(|| super::per_second::PerSecond::new(now));
+        if !allowance.take(now, datagram.len() as u64, RELAY_BYTES_PER_SEC) {
             self.stats.relays_refused += 1;
             return;
         }
-        *used += datagram.len() as u64;
         if self.out.push(Some(self.config.local), to, datagram).is_err() {
             self.stats.queue_full += 1;
             return;
