@@ -152,27 +152,54 @@ fn load_or_create_identity(path: &Path) -> Result<(Identity, bool), Failure> {
     let mut secret = [0u8; 32];
     sansio_core::SeededRng::from_seed(seed).fill_bytes(&mut secret);
     let id = Identity::from_seed(secret).map_err(|e| Failure::from(e.to_string()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-    file.write_all(identity_to_text(&id).as_bytes()).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-    file.sync_all().map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+    write_secret_file(path, identity_to_text(&id).as_bytes(), false)
+        .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
     Ok((id, true))
+}
+
+/// Writes a secret to `path`, readable by its owner alone (0600), synced to disk. Without
+/// `replace` the file must not exist, and a half-written one is removed (worse than none).
+/// With it, only a regular file is replaced (never a link or a device: `--force` as root must
+/// not rewrite what a link points to), by renaming a new file written beside it, so a crash
+/// leaves the old secret or the new one, never half of one.
+pub(crate) fn write_secret_file(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    let write_new = |target: &Path| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(target)?;
+        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        if written.is_err() {
+            let _ = std::fs::remove_file(target);
+        }
+        written
+    };
+    if !replace {
+        return write_new(path);
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(Error::new(ErrorKind::InvalidInput, "not a regular file (only a regular file is replaced)"));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let name = path.file_name().ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
+    let mut temporary = name.to_os_string();
+    temporary.push(format!(".{}.new", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    write_new(&temporary).and_then(|()| std::fs::rename(&temporary, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
     let id = read_private_identity(&args.identity)?;
     if let Some(path) = &args.export_pyipv8 {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-        // A half-written secret is worse than none: removed on failure.
-        if let Err(e) = file.write_all(&overlay_core::pyipv8_secret(&id.seed())).and_then(|()| file.sync_all()) {
-            let _ = std::fs::remove_file(path);
-            return Err(Failure::from(format!("{}: {e}", path.display())));
-        }
+        write_secret_file(path, &overlay_core::pyipv8_secret(&id.seed()), false)
+            .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
     }
     let key = overlay_core::PeerKey::from_ed25519(&id.public()).ok_or("the identity's key is not a valid point")?;
     let mid = mid_hex(&key.mid());

@@ -190,57 +190,15 @@ pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
         }
     };
     let id = Identity::from_seed(secret).map_err(|e| Failure::from(e.to_string()))?;
-    write_secret_file(&args.out, identity_to_text(&id).as_bytes(), args.force)?;
+    crate::peer::write_secret_file(&args.out, identity_to_text(&id).as_bytes(), args.force).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" };
+        Failure::from(format!("{}: {e}{hint}", args.out.display()))
+    })?;
     let public = hex::encode(id.public().0);
     if args.json {
         println!("{}", serde_json::json!({ "public": public, "file": args.out }));
     } else {
         println!("{public}");
-    }
-    Ok(())
-}
-
-/// Writes a secret to `path`, readable by its owner alone (0600). Without `replace` the
-/// file must not exist. With it, only a regular file is replaced (never a link or a device:
-/// `--force` as root must not rewrite what a link points to), and by a rename of a new file
-/// written beside it, so a crash leaves the old identity or the new one, never half of one.
-fn write_secret_file(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
-    let at = |e: std::io::Error| Failure::from(format!("{}: {e}", path.display()));
-    let new_file = |target: &Path| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(target)
-    };
-    if !replace {
-        let mut file = new_file(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" };
-            Failure::from(format!("{}: {e}{hint}", path.display()))
-        })?;
-        return file.write_all(bytes).and_then(|()| file.sync_all()).map_err(at);
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_file() => {
-            return Err(Failure::from(format!(
-                "{}: not a regular file (--force replaces only an identity file)",
-                path.display()
-            )));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(at(e)),
-    }
-    let name = path.file_name().ok_or_else(|| Failure::from(format!("{}: not a file name", path.display())))?;
-    let mut temporary = name.to_os_string();
-    temporary.push(format!(".{}.new", std::process::id()));
-    let temporary = path.with_file_name(temporary);
-    let written = new_file(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(at(e));
     }
     Ok(())
 }
