@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
+use std::io::Lines;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -13,9 +14,10 @@ fn ipv8() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ipv8"))
 }
 
-fn transfer(listen_runtime: &str, send_runtime: &str) {
+/// A listener on a free loopback port: the process, its remaining JSON lines, its address.
+fn listen(runtime: &str) -> (Child, Lines<BufReader<ChildStdout>>, String) {
     let mut listener = ipv8()
-        .args(["p2tp", "listen", "--bind", "127.0.0.1:0", "--json", "--runtime", listen_runtime])
+        .args(["p2tp", "listen", "--bind", "127.0.0.1:0", "--json", "--runtime", runtime])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -24,6 +26,17 @@ fn transfer(listen_runtime: &str, send_runtime: &str) {
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let address = first["listening"].as_str().unwrap().to_owned();
     assert!(!address.ends_with(":0"), "the bound port is printed: {first}");
+    (listener, lines, address)
+}
+
+/// The summary a `p2tp send --json` ends with.
+fn summary(out: &Output) -> Value {
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().map(str::to_owned).unwrap_or_default();
+    serde_json::from_str::<Value>(&last).unwrap()["summary"].clone()
+}
+
+fn transfer(listen_runtime: &str, send_runtime: &str) {
+    let (mut listener, lines, address) = listen(listen_runtime);
 
     let out = ipv8()
         .args(["p2tp", "send", "--to", &address, "--duration", "2", "--json", "--runtime", send_runtime])
@@ -97,23 +110,15 @@ fn a_send_nobody_answers_exits_3_and_claims_no_round_trip_time() {
     let out = ipv8().args(["p2tp", "send", "--to", &to, "--duration", "1", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no answer from"));
-    let last: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
-    let summary = &last["summary"];
+    let summary = summary(&out);
     assert_eq!((summary["bytes_acked"].as_u64(), summary["mbps"].as_f64()), (Some(0), Some(0.0)), "{summary}");
     assert!(summary["srtt_ms"].is_null(), "nothing was measured: {summary}");
 }
 
 #[test]
 fn a_rate_limited_send_reports_the_rate_it_was_given() {
-    let mut listener = ipv8()
-        .args(["p2tp", "listen", "--bind", "127.0.0.1:0", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let address = first["listening"].as_str().unwrap().to_owned();
+    // Its output stays open while the sender runs (a closed pipe would end the listener).
+    let (mut listener, _lines, address) = listen("std");
     let out = ipv8()
         .args(["p2tp", "send", "--to", &address, "--rate", "2000000", "--duration", "2", "--json"])
         .output()
@@ -121,8 +126,7 @@ fn a_rate_limited_send_reports_the_rate_it_was_given() {
     let _ = listener.kill();
     let _ = listener.wait();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let last: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
-    let summary = &last["summary"];
+    let summary = summary(&out);
     let mbps = summary["mbps"].as_f64().unwrap();
     // Acknowledged by the deadline, over the time it ran: at most the rate (the queue that
     // drains after the deadline is not counted), and most of it over loopback.
