@@ -6,7 +6,10 @@
 //! The database runs in WAL mode with `synchronous = NORMAL`: a write is atomic (a record is
 //! stored whole or not at all, with the record it replaces removed in the same transaction),
 //! and a committed write survives the process being killed; only a power cut may lose the last
-//! transactions (SQLite's documented trade for WAL + NORMAL).
+//! transactions (SQLite's documented trade for WAL + NORMAL). The file carries
+//! [`APPLICATION_ID`] in its header; another application's database (a different id, or
+//! tables of its own) is refused before anything is written to it, so a mistyped `--store`
+//! cannot turn someone's database into a half record store.
 //!
 //! ```
 //! use drivers::sqlite::SqliteStore;
@@ -68,6 +71,38 @@ pub enum SqliteError {
     /// and rowid.
     #[error("{0} row {1} does not hold a valid record")]
     Corrupt(&'static str, i64),
+    /// A SQLite database of something else: another application's id, or tables of its own.
+    #[error("a SQLite database, but not an ipv8 record store ({0})")]
+    NotAStore(String),
+}
+
+/// `PRAGMA application_id` of a record store ("IPv8" in ASCII), so `file(1)` and this module
+/// can tell one from another application's database.
+pub const APPLICATION_ID: i32 = 0x4950_7638;
+
+/// Refuses a database that belongs to something else, and marks a new (or older, unmarked)
+/// store as ours. An unmarked database may hold only the store's own tables.
+fn claim(conn: &Connection) -> Result<(), SqliteError> {
+    let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if id == APPLICATION_ID {
+        return Ok(());
+    }
+    if id != 0 {
+        return Err(SqliteError::NotAStore(format!("its application id is {id:#010x}")));
+    }
+    let foreign: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT IN ('peers', 'bindings', 'relations') ORDER BY name LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(table) = foreign {
+        return Err(SqliteError::NotAStore(format!("it has a table {table:?}")));
+    }
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    Ok(())
 }
 
 /// Records in a SQLite file. Ids are also kept in memory, so reconciliation passes over them
@@ -97,8 +132,14 @@ fn id_of(blob: &[u8]) -> Option<ContentId> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::NotAStore`] for another application's database (nothing in it is
+    /// touched), [`SqliteError::Sqlite`] for a file that is not a database or cannot be opened.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         let conn = Connection::open(path)?;
+        claim(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -128,3 +128,47 @@ fn a_record_another_process_commits_is_seen_before_the_next_use() {
     assert_eq!(ids, vec![new.id()]);
     assert_eq!(node_side.get(&new.id()).as_deref(), Some(new.bytes()));
 }
+
+#[test]
+fn another_applications_database_is_refused_and_left_untouched() {
+    use drivers::sqlite::SqliteError;
+    // A database with a table of its own (say, a browser's history).
+    let path = temp("foreign");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE urls (url TEXT); INSERT INTO urls VALUES ('https://example.org');").unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(&err, SqliteError::NotAStore(why) if why.contains("urls")), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written to it");
+    assert!(!path.with_extension("sqlite-wal").exists(), "not switched to WAL");
+
+    // A database another application marked as its own, even with no tables.
+    let path = temp("marked");
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "application_id", 0x1234_5678).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(&err, SqliteError::NotAStore(why) if why.contains("0x12345678")), "{err}");
+}
+
+#[test]
+fn a_store_is_marked_as_ours_and_an_unmarked_older_store_is_adopted() {
+    use drivers::sqlite::APPLICATION_ID;
+    let id = |path: &std::path::Path| -> i32 {
+        rusqlite::Connection::open(path).unwrap().query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap()
+    };
+    let path = temp("marked-new");
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(id(&path), APPLICATION_ID);
+
+    // A store written before stores were marked: only our tables, application id 0.
+    let path = temp("unmarked-old");
+    let alice = Identity::from_seed([1; 32]).unwrap();
+    {
+        let mut store = SqliteStore::open(&path).unwrap();
+        store.insert(&binding(&alice, 1, 6421), None).unwrap();
+    }
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "application_id", 0).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!((store.len(), id(&path)), (1, APPLICATION_ID), "its record kept, now marked");
+}
