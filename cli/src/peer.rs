@@ -316,30 +316,45 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         .or(file.bind)
         .unwrap_or_else(|| "0.0.0.0:6421".parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 6421))));
     let bootstrap = if args.bootstrap.is_empty() { file.bootstrap } else { args.bootstrap };
+    // An error names the option as the user wrote it: a flag, or a key of the config file.
+    let config_path = args.config.as_deref();
+    let option = |flag: &str, from_flag: bool| match config_path {
+        Some(path) if !from_flag => format!("{} in {}", flag.replace('-', "_"), path.display()),
+        _ => format!("--{flag}"),
+    };
+    let name_option = option("name", args.name.is_some());
     let name = args.name.or(file.name).unwrap_or_default();
     if name.len() > sync_core::MAX_METADATA_LEN {
-        return Err(Failure::usage(format!("--name is {} bytes; at most {}", name.len(), sync_core::MAX_METADATA_LEN)));
+        return Err(Failure::usage(format!(
+            "{name_option} is {} bytes; at most {}",
+            name.len(),
+            sync_core::MAX_METADATA_LEN
+        )));
     }
     let serve_stun = !args.no_serve_stun && file.serve_stun.unwrap_or(true);
     let stun = args.stun.or(file.stun);
+    let lifetime_option = option("stun-max-lifetime", args.stun_max_lifetime.is_some());
     let stun_max_lifetime = args.stun_max_lifetime.or(file.stun_max_lifetime);
     if stun_max_lifetime.is_some_and(|s| !(1..=86_400).contains(&s)) {
-        return Err(Failure::usage("stun_max_lifetime must be 1 to 86400 seconds"));
+        return Err(Failure::usage(format!("{lifetime_option} must be 1 to 86400 seconds")));
     }
+    let threshold_option = option("trust-threshold", args.trust_threshold.is_some());
     let threshold = args.trust_threshold.or(file.trust_threshold);
     if threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
-        return Err(Failure::usage("--trust-threshold must be a finite number of at least 0"));
+        return Err(Failure::usage(format!("{threshold_option} must be a finite number of at least 0")));
     }
+    let ttl_option = option("opener-ttl", args.opener_ttl.is_some());
     let opener_ttl = args.opener_ttl.or(file.opener_ttl);
+    let community_option = option("community", args.community.is_some());
     let community = match args.community.or(file.community) {
         Some(h) => {
             let bytes = hex::decode(&h).ok().and_then(|b| <[u8; 20]>::try_from(b).ok());
-            bytes.ok_or_else(|| Failure::usage(format!("--community {h:?} is not 40 hex digits")))?
+            bytes.ok_or_else(|| Failure::usage(format!("{community_option} {h:?} is not 40 hex digits")))?
         }
         None => COMMUNITY,
     };
     if opener_ttl == Some(0) {
-        return Err(Failure::usage("--opener-ttl must be at least 1"));
+        return Err(Failure::usage(format!("{ttl_option} must be at least 1")));
     }
 
     let (identity, created) = load_or_create_identity(&identity_path)?;

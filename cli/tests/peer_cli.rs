@@ -287,6 +287,26 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A bad value in the config file is named by its key and file, not by a flag the user
+    // never typed.
+    let dir = temp("errors-toml-value");
+    std::fs::write(dir.join("peer.toml"), "trust_threshold = -1.0\n").unwrap();
+    let out = peer_once(&dir, &["--config", dir.join("peer.toml").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("trust_threshold in ") && stderr.contains("peer.toml") && !stderr.contains("--"),
+        "{stderr}"
+    );
+    // Another application's SQLite database is refused and left as it was.
+    let dir = temp("errors-foreign-db");
+    rusqlite::Connection::open(dir.join("store.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep me');")
+        .unwrap();
+    let before = std::fs::read(dir.join("store.db")).unwrap();
+    one_error_line(&peer_once(&dir, &[]), "not an ipv8 record store");
+    assert_eq!(std::fs::read(dir.join("store.db")).unwrap(), before);
     // A bootstrap address with port 0 is bad usage.
     let dir = temp("errors-port0");
     assert_eq!(peer_once(&dir, &["--bootstrap", "127.0.0.1:0"]).status.code(), Some(2));
