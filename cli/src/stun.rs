@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use sansio_core::{Instant, Machine};
 use serde::Serialize;
 use stun_core::{
-    BindingLifetime, CheckFailure, Filtering, LifetimeConfig, Mapping, NatCheck, NatCheckConfig, NatEvent, NatReport,
-    NatType, Procedure, Server, ServerConfig,
+    BindingLifetime, CheckFailure, Filtering, LifetimeConfig, Mapping, MessageType, NatCheck, NatCheckConfig, NatEvent,
+    NatReport, NatType, Procedure, Server, ServerConfig, TransactionId,
 };
 
 use crate::run::{Running, Runtime};
@@ -56,10 +56,10 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     lifetime: bool,
     /// Longest idle time tried by the lifetime search, seconds.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..), requires = "lifetime")]
     lifetime_max: u64,
-    /// First idle time tried by the lifetime search, seconds.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// First idle time tried by the lifetime search, seconds (at most --lifetime-max).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), requires = "lifetime")]
     lifetime_first: u64,
     /// Test procedure.
     #[arg(long, value_enum, default_value_t = ProcedureArg::Rfc5780)]
@@ -240,6 +240,33 @@ fn local_ip_towards(server: SocketAddr) -> Result<IpAddr, Failure> {
     Ok(probe.local_addr().map_err(|e| e.to_string())?.ip())
 }
 
+/// Whether `server` answers a Binding request with ICMP port unreachable, which only a
+/// connected socket hears: one request from a socket of its own on `ip`, waited on for at
+/// most half a second. An answer, or silence, says nothing either way (the check proper
+/// decides), so a server that is merely far or slow costs at most that half second.
+fn port_unreachable(ip: IpAddr, server: SocketAddr) -> bool {
+    let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, 0)) else { return false };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut id = [0u8; 12];
+    id[..4].copy_from_slice(&std::process::id().to_be_bytes());
+    id[4..8].copy_from_slice(&nanos.to_be_bytes());
+    let mut request = [0u8; stun_core::HEADER_LEN];
+    let Ok(writer) =
+        stun_core::MessageWriter::new(&mut request, MessageType::BINDING_REQUEST, TransactionId::Rfc8489(id))
+    else {
+        return false;
+    };
+    let len = writer.finish();
+    if socket.connect(server).is_err()
+        || socket.set_read_timeout(Some(Duration::from_millis(500))).is_err()
+        || socket.send(&request[..len]).is_err()
+    {
+        return false;
+    }
+    let mut answer = [0u8; 1500];
+    matches!(socket.recv(&mut answer), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
 #[derive(Serialize)]
 struct JsonReport {
     server: SocketAddr,
@@ -318,6 +345,12 @@ fn filtering_name(f: Filtering) -> &'static str {
 
 /// Runs a NAT check and prints the report.
 pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
+    if args.lifetime_first > args.lifetime_max {
+        return Err(Failure::usage(format!(
+            "--lifetime-first {} is longer than --lifetime-max {}",
+            args.lifetime_first, args.lifetime_max
+        )));
+    }
     let server = resolve(&args.server)?;
     let ip = local_ip_towards(server)?;
     let sockets = drivers::bind_all(&[SocketAddr::new(ip, 0), SocketAddr::new(ip, 0)]).map_err(|e| e.to_string())?;
@@ -343,6 +376,27 @@ pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
         // The first answer may take a while: a server that stays silent is given up on only
         // after RFC 8489's retransmissions (about 40 s).
         eprintln!("asking {server} from {local} (a silent server is given up on after about 40 s)");
+    }
+    if port_unreachable(ip, server) {
+        let message = format!("{server} refused (ICMP port unreachable): no STUN server listens there");
+        if args.json {
+            let out = JsonReport {
+                server,
+                local,
+                public: None,
+                nat_type: "unknown".into(),
+                mapping: None,
+                filtering: None,
+                hairpinning: None,
+                server_other: None,
+                lifetime_alive_s: None,
+                lifetime_expired_s: None,
+                keepalive_s: None,
+                failure: Some("port-unreachable".into()),
+            };
+            println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        }
+        return Err(Failure::with_code(3, message));
     }
     let seed = drivers::os_seed().map_err(|e| e.to_string())?;
     let (_, ended) = drive(

@@ -27,10 +27,35 @@ fn assert_usage_error(args: &[&str], mentions: &str) {
 fn values_that_cannot_work_are_refused_with_exit_2() {
     assert_usage_error(&["stun-server", "--primary", "127.0.0.1:0", "--rate", "0"], "--rate");
     assert_usage_error(&["nat-check", "--server", "127.0.0.1:0"], "port 0");
-    assert_usage_error(&["nat-check", "--server", "127.0.0.1", "--lifetime-max", "0"], "--lifetime-max");
-    assert_usage_error(&["nat-check", "--server", "127.0.0.1", "--lifetime-first", "0"], "--lifetime-first");
+    assert_usage_error(&["nat-check", "--server", "127.0.0.1", "--lifetime", "--lifetime-max", "0"], "--lifetime-max");
+    assert_usage_error(
+        &["nat-check", "--server", "127.0.0.1", "--lifetime", "--lifetime-first", "0"],
+        "--lifetime-first",
+    );
+    assert_usage_error(
+        &["nat-check", "--server", "127.0.0.1", "--lifetime", "--lifetime-first", "400", "--lifetime-max", "300"],
+        "longer than --lifetime-max",
+    );
+    // Lifetime options without --lifetime would be ignored: refused instead.
+    assert_usage_error(&["nat-check", "--server", "127.0.0.1", "--lifetime-first", "40"], "--lifetime");
     assert_usage_error(&["stun-server", "--primary", "127.0.0.1:0", "--alternate", "[::1]:0"], "same address family");
     assert_usage_error(&["trust", "rank", "--edges", "x.csv", "--ego", "a", "--walks", "0"], "--walks");
+}
+
+#[test]
+fn nat_check_against_a_closed_port_fails_at_once_with_exit_3() {
+    // Nothing listens on a port just freed: the kernel answers with ICMP port unreachable,
+    // which the check hears, instead of waiting out 40 s of retransmissions.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = format!("127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let out = ipv8(&["nat-check", "--server", &server, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails at once");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failure"], "port-unreachable", "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("port unreachable"), "{stderr}");
 }
 
 #[test]
@@ -81,15 +106,20 @@ fn an_error_answer_makes_nat_check_exit_4_with_the_code_on_stderr() {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let address = server.local_addr().unwrap().to_string();
     server.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Every request gets the error (the check's own, and the port probe before it); the
+    // server stops a few seconds after the last one.
     let answering = thread::spawn(move || {
         let mut buf = [0u8; 1500];
-        let Ok((n, from)) = server.recv_from(&mut buf) else { return };
-        let id = Message::parse(&buf[..n]).unwrap().transaction_id();
-        let mut out = [0u8; 128];
-        let mut w = MessageWriter::new(&mut out, MessageType::BINDING_ERROR, id).unwrap();
-        w.add(&Attribute::ErrorCode { code: error_code::UNAUTHENTICATED, reason: "Unauthenticated" }).unwrap();
-        let len = w.finish();
-        server.send_to(&out[..len], from).unwrap();
+        for _ in 0..8 {
+            let Ok((n, from)) = server.recv_from(&mut buf) else { return };
+            let id = Message::parse(&buf[..n]).unwrap().transaction_id();
+            let mut out = [0u8; 128];
+            let mut w = MessageWriter::new(&mut out, MessageType::BINDING_ERROR, id).unwrap();
+            w.add(&Attribute::ErrorCode { code: error_code::UNAUTHENTICATED, reason: "Unauthenticated" }).unwrap();
+            let len = w.finish();
+            server.send_to(&out[..len], from).unwrap();
+            server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        }
     });
     let out = ipv8(&["nat-check", "--server", &address, "--json"]);
     answering.join().unwrap();
