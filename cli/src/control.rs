@@ -128,8 +128,11 @@ pub(crate) fn handle<S: Store + Send + 'static>(control: &Control<S>, line: &str
                 let (peer, text) = (field(&request, "peer")?.to_string(), field(&request, "text")?.to_string());
                 control.call(move |n, now| {
                     let mid = resolve(n, &peer)?;
+                    // Over a stream or a relay the message leaves now; otherwise it waits
+                    // while one is opened, and a `SendFailed` event says if none can be.
+                    let connected = n.reachable_now(now, &mid);
                     n.send(now, &mid, text.as_bytes()).map_err(|e| e.to_string())?;
-                    Ok::<Value, String>(json!({ "peer": mid_hex(&mid) }))
+                    Ok::<Value, String>(json!({ "peer": mid_hex(&mid), "connected": connected }))
                 })?
             }
             "trust" => {

@@ -143,6 +143,10 @@ fn print_human(command: &CtlCommand, a: &Value) {
                 );
             }
         }
+        CtlCommand::Send { .. } if a.get("connected").and_then(Value::as_bool) == Some(false) => println!(
+            "queued for {}: not connected; it leaves once a stream opens (`ipv8 ctl events` shows send-failed if none can)",
+            s(a, "peer")
+        ),
         CtlCommand::Send { .. } => println!("sent to {}", s(a, "peer")),
         CtlCommand::Trust { .. } => {
             println!("{}", a.get("trust").and_then(Value::as_f64).map_or("-".into(), |t| format!("{t:.6}")));

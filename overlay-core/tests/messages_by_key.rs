@@ -46,10 +46,16 @@ fn every_node_behind_a_nat_messages_a_peer_it_discovered_and_the_peer_knows_who_
     for i in 3..net.nodes.len() {
         let to = net.node(i).peers().map(|p| p.key.mid()).filter(|m| mids[3..].contains(m)).min().unwrap();
         let text = format!("from node {i}").into_bytes();
+        // Nobody has sent yet, so there is no stream: the message will wait for one.
+        assert!(!net.sim.call(net.nodes[i], |n, now| n.reachable_now(now, &to)), "node {i}: no stream yet");
         net.sim.call(net.nodes[i], |n, now| n.send(now, &to, &text)).unwrap();
         expected.insert((mids[i], to), text);
     }
     net.sim.run_for(Duration::from_secs(10)).unwrap();
+    for (from, to) in expected.keys() {
+        let i = mids.iter().position(|m| m == from).unwrap();
+        assert!(net.sim.call(net.nodes[i], |n, now| n.reachable_now(now, to)), "node {i} reaches its peer now");
+    }
     let mut got: BTreeMap<(Mid, Mid), Vec<u8>> = BTreeMap::new();
     let mut latency = Vec::new();
     for (i, h) in net.nodes.iter().enumerate() {

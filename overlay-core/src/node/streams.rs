@@ -37,6 +37,12 @@ impl<S: Store> Node<S> {
     pub fn connected(&self) -> impl Iterator<Item = (Mid, SocketAddr)> + '_ {
         self.connected.iter().map(|(m, a)| (*m, *a))
     }
+    /// Whether a message to `mid` leaves at once: it has a verified stream, or was reached
+    /// by relay lately. Otherwise [`send`](Self::send) queues it while a stream is opened,
+    /// and [`Event::SendFailed`] reports it if none can be.
+    pub fn reachable_now(&self, now: Instant, mid: &Mid) -> bool {
+        self.connected.contains_key(mid) || self.relaying(now, mid)
+    }
     /// The path figures of the stream to a connected peer (RTT, rate, loss, counters).
     pub fn path_stats(&self, mid: &Mid) -> Option<p2tp_core::PathStats> {
         self.connected.get(mid).and_then(|a| self.endpoint.path_stats(*a))
