@@ -45,7 +45,7 @@ pub(crate) struct SimArgs {
     /// (The report asks every honest node its trust in every Sybil: honest × Sybils queries.)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     sybils: Option<u32>,
-    /// Honest nodes fooled into befriending a Sybil (one each).
+    /// Honest nodes fooled into befriending a Sybil (one each; at most --nodes).
     #[arg(long, default_value_t = 5, requires = "sybils")]
     attack_edges: usize,
     /// With --sybils: the least trust (MeritRank score; about 0.001 for a typical peer
@@ -65,6 +65,13 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
     if let Some(count) = args.sybils {
         if !(args.trust_threshold.is_finite() && args.trust_threshold >= 0.0) {
             return Err(Failure::usage(format!("--trust-threshold {} is not a trust", args.trust_threshold)));
+        }
+        // Each attack edge is one honest node befriending a Sybil.
+        if args.attack_edges > args.nodes as usize {
+            return Err(Failure::usage(format!(
+                "--attack-edges {} but only {} honest nodes to make them",
+                args.attack_edges, args.nodes
+            )));
         }
         let mut y = Sybils::new(count as usize, args.attack_edges);
         y.threshold = args.trust_threshold;
@@ -134,12 +141,24 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
             "reachability {:.1} % ({:.1} % of deliveries relayed); direct where possible {direct}",
             report.reachability_pct, report.relayed_pct
         ));
-        say(&format!(
-            "discovery of 20 peers: median {}, 99th percentile {} ({:.1} % of nodes got there)",
-            opt(report.discovery_s_p50, "s"),
-            opt(report.discovery_s_p99, "s"),
-            report.discovered_20_pct
-        ));
+        let others = report.nodes + report.bootstraps - 1;
+        if others < overlay_sim::DISCOVERY_TARGET {
+            say(&format!(
+                "discovery: each node has only {others} others to know (fewer than {}); at the end the median \
+                 node knew {} of them, the one that knew the fewest {}",
+                overlay_sim::DISCOVERY_TARGET,
+                report.peers_known_p50,
+                report.peers_known_min
+            ));
+        } else {
+            say(&format!(
+                "discovery of {} peers: median {}, 99th percentile {} ({:.1} % of nodes got there)",
+                overlay_sim::DISCOVERY_TARGET,
+                opt(report.discovery_s_p50, "s"),
+                opt(report.discovery_s_p99, "s"),
+                report.discovered_20_pct
+            ));
+        }
         say(&format!(
             "first message: median {}, 99th percentile {}; traffic {:.0} B/s per node; records held (median) {:.0} %",
             opt(report.time_to_first_message_ms_p50, "ms"),

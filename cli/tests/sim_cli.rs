@@ -38,6 +38,31 @@ fn a_small_simulated_overlay_reports_its_punch_matrix() {
 }
 
 #[test]
+fn a_network_smaller_than_twenty_reports_how_many_peers_its_nodes_knew() {
+    let out = ipv8().args(["sim", "--nodes", "8", "--seconds", "30", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 8 nodes and 3 bootstrap nodes: nobody can know 20, but each knows some of its 10 others.
+    assert_eq!(report["discovered_20_pct"], 0.0, "{report}");
+    let (least, median) = (report["peers_known_min"].as_u64().unwrap(), report["peers_known_p50"].as_u64().unwrap());
+    assert!(3 <= least && least <= median && median <= 10, "{report}");
+    let out = ipv8().args(["sim", "--nodes", "8", "--seconds", "30"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("the median node knew {median} of them, the one that knew the fewest {least}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn more_attack_edges_than_honest_nodes_is_bad_usage() {
+    let out = ipv8().args(["sim", "--nodes", "10", "--sybils", "10", "--attack-edges", "11"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--attack-edges 11"), "{stderr}");
+}
+
+#[test]
 fn a_bad_nat_mix_is_bad_usage() {
     let out = ipv8().args(["sim", "--nat-mix", "moon=1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

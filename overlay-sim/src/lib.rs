@@ -21,5 +21,5 @@ mod sybil;
 
 pub use memo::SharedMemo;
 pub use nat_kind::{NatKind, NatMix};
-pub use scenario::{Cell, Report, Scenario, run};
+pub use scenario::{Cell, DISCOVERY_TARGET, Report, Scenario, run};
 pub use sybil::{SybilReport, Sybils};

@@ -100,15 +100,20 @@ pub struct Report {
     pub seconds: u64,
     /// The seed.
     pub seed: u64,
-    /// Virtual seconds until a node knew 20 peers: median and 99th percentile over the nodes
-    /// that got there.
+    /// Virtual seconds until a node knew [`DISCOVERY_TARGET`] peers: median and 99th
+    /// percentile over the nodes that got there.
     pub discovery_s_p50: Option<f64>,
     /// See `discovery_s_p50`.
     pub discovery_s_p99: Option<f64>,
     /// The last node to get there, virtual seconds.
     pub discovery_s_max: Option<f64>,
-    /// Nodes that knew 20 peers by the end, per cent.
+    /// Nodes that knew [`DISCOVERY_TARGET`] peers by the end, per cent.
     pub discovered_20_pct: f64,
+    /// Peers the node that knew the fewest knew at the end (what a network smaller than the
+    /// discovery target is judged by).
+    pub peers_known_min: usize,
+    /// See `peers_known_min`: the median node.
+    pub peers_known_p50: usize,
     /// Pairs whose NATs allow a direct path that got one (their message arrived over a
     /// direct stream), per cent.
     pub punch_success_pct: f64,
@@ -193,6 +198,9 @@ struct Built {
 /// Digests the shared memo holds per generation by default: about 70 MB each, a few seconds
 /// of virtual time's signatures at 10,000 nodes, which is all a message's signature needs.
 const MEMO_CAPACITY: usize = 1 << 20;
+
+/// Peers a node must know to count as discovered (the "at least 20 others").
+pub const DISCOVERY_TARGET: usize = 20;
 
 fn build(s: &Scenario) -> Built {
     let mut sim = Sim::new(Seed::from_u64(s.seed));
@@ -321,7 +329,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     for sec in 1..=s.seconds {
         sim.run_until(Instant::from_secs(sec))?;
         for (i, h) in hosts.iter().enumerate() {
-            if i < n && discovered[i].is_none() && sim.machine(*h).peers().count() >= 20 {
+            if i < n && discovered[i].is_none() && sim.machine(*h).peers().count() >= DISCOVERY_TARGET {
                 discovered[i] = Some(sec);
             }
             for (t, e) in sim.take_events(*h) {
@@ -413,6 +421,8 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     ttfm.sort_by(f64::total_cmp);
     let bytes: u64 = hosts[first..n].iter().map(|h| sim.link_stats(sim.host_uplink(*h)).delivered_bytes).sum();
     let held: Vec<usize> = hosts[first..n].iter().map(|h| sync_core::Store::len(sim.machine(*h).records())).collect();
+    let mut known: Vec<usize> = hosts[first..n].iter().map(|h| sim.machine(*h).peers().count()).collect();
+    known.sort_unstable();
     let most = held.iter().copied().max().unwrap_or(0).max(1);
     let mut held_pct: Vec<f64> = held.iter().map(|h| 100.0 * *h as f64 / most as f64).collect();
     held_pct.sort_by(f64::total_cmp);
@@ -428,6 +438,8 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         discovery_s_p50: percentile(&disc, 0.5),
         discovery_s_p99: percentile(&disc, 0.99),
         discovery_s_max: disc.last().copied(),
+        peers_known_min: known.first().copied().unwrap_or(0),
+        peers_known_p50: known.get(known.len() / 2).copied().unwrap_or(0),
         discovered_20_pct: pct(disc.len() as u64, s.nodes as u64),
         punch_success_pct: pct(possible_ok, possible),
         reachability_pct: pct(all_ok, attempts.len() as u64),
