@@ -176,8 +176,10 @@ pub(crate) struct Stream {
     app_limited: bool,
     /// The budget in bytes, and its header-less maximum.
     segment: usize,
-    keepalive: Duration,
-    idle_timeout: Duration,
+    /// The keep-alive interval and the idle timeout, in whole microseconds rounded up (what
+    /// `Instant + Duration` adds): the timers are set on every update without converting.
+    keepalive_us: u64,
+    idle_us: u64,
     unreachable_after: Duration,
     /// When the first packet that asked for an answer (a forward timestamp) left since the
     /// last packet arrived, and the liveness probes sent since: what `Unreachable` times.
@@ -207,6 +209,12 @@ pub(crate) struct Stream {
 /// Whole microseconds in `d`, rounded up as `Instant + Duration` rounds (saturating).
 fn ceil_us(d: Duration) -> u64 {
     (Instant::ZERO + d).as_micros()
+}
+
+/// `t + us` microseconds, saturating: `t + d` for a `d` whose [`ceil_us`] is `us`.
+#[inline]
+fn after(t: Instant, us: u64) -> Instant {
+    Instant::from_micros(t.as_micros().saturating_add(us))
 }
 
 /// Whether at least `gap_us` (a [`ceil_us`]) has passed from `since` to `now`.
@@ -297,8 +305,8 @@ impl Stream {
             delivery_rate: 0,
             app_limited: true,
             segment,
-            keepalive: config.keepalive,
-            idle_timeout: config.idle_timeout,
+            keepalive_us: ceil_us(config.keepalive),
+            idle_us: ceil_us(config.idle_timeout),
             // Zero would give every stream up a microsecond after each forward timestamp.
             unreachable_after: config.unreachable_after.max(Duration::from_secs(1)),
             unanswered_since: None,
@@ -883,9 +891,11 @@ impl Stream {
 
     /// Sets every timer from the state at `now`. Deadlines that only re-check a condition
     /// (pacing, feedback) are at least 1 µs ahead, so a stream never asks to be woken now.
+    /// Runs after every input that touched the stream: its arithmetic is in whole
+    /// microseconds, on figures `refresh_rate` and `set_keepalive` keep.
     pub(crate) fn update_timers(&mut self, now: Instant) {
-        let ahead = |t: Instant| t.max(now + Duration::from_micros(1));
-        let srtt = self.rtt.srtt();
+        let soonest = after(now, 1);
+        let ahead = |t: Instant| t.max(soonest);
         self.timers.stop_all();
         match self.phase {
             Phase::Opening { tries, started } | Phase::Unconfirmed { tries, since: started, .. } => {
@@ -906,29 +916,29 @@ impl Stream {
             let need = (len as f64).min(self.segment as f64) - self.pace_tokens;
             if need > 0.0 {
                 let wait_us = libm::ceil(need * 1e6 / self.rate as f64) as u64;
-                self.timers.set(StreamTimer::Pace, ahead(now + Duration::from_micros(wait_us)));
+                self.timers.set(StreamTimer::Pace, ahead(after(now, wait_us)));
             }
         }
-        let interval = self.fb_interval;
         if matches!(self.phase, Phase::Established) {
             let (lss, clr) = self.flags();
+            let gap = self.fb_gap_us;
             let mut feedback: Option<Instant> = None;
             if self.recv.echo_owed() {
-                feedback = Some(self.last_echo_sent_at.map_or(now, |t| t + interval));
+                feedback = Some(self.last_echo_sent_at.map_or(now, |t| after(t, gap)));
             }
             if lss || clr || (lss, clr) != self.sent_flags {
-                let at = self.last_sent_at.map_or(now, |t| t + interval);
+                let at = self.last_sent_at.map_or(now, |t| after(t, gap));
                 feedback = Some(feedback.map_or(at, |f| f.min(at)));
             }
             if self.fb_tokens < 1.0 && (feedback.is_some() || self.answer_due || self.keepalive_due || self.probe_due) {
-                let refill = Duration::from_secs_f64((1.0 - self.fb_tokens) * interval.as_secs_f64() / 2.0);
-                feedback = Some(feedback.map_or(now + refill, |f| f.max(now + refill)));
+                let refill = self.fb_refill(now);
+                feedback = Some(feedback.map_or(refill, |f| f.max(refill)));
             }
             if let Some(at) = feedback {
                 self.timers.set(StreamTimer::Feedback, ahead(at));
             }
             if self.recv.has_gaps() {
-                let reo = self.recv.reo_wnd(self.rtt.min(), srtt);
+                let reo = self.recv.reo_wnd(self.rtt.min(), self.rtt.srtt());
                 if let Some(at) = self.recv.next_detection(reo) {
                     self.timers.set(StreamTimer::Loss, ahead(at));
                 }
@@ -942,18 +952,23 @@ impl Stream {
                 self.timers.set(StreamTimer::Unreachable, ahead(self.liveness_check(since)));
             }
             let last = self.last_sent_at.unwrap_or(now);
-            self.timers.set(StreamTimer::KeepAlive, ahead(last + self.keepalive));
-            self.timers.set(StreamTimer::Idle, ahead(self.last_recv_at + self.idle_timeout));
+            self.timers.set(StreamTimer::KeepAlive, ahead(after(last, self.keepalive_us)));
+            self.timers.set(StreamTimer::Idle, ahead(after(self.last_recv_at, self.idle_us)));
         } else if self.fb_tokens < 1.0 && (self.answer_due || self.probe_due) {
-            let refill = Duration::from_secs_f64((1.0 - self.fb_tokens) * interval.as_secs_f64() / 2.0);
-            self.timers.set(StreamTimer::Feedback, ahead(now + refill));
+            let refill = self.fb_refill(now);
+            self.timers.set(StreamTimer::Feedback, ahead(refill));
         }
+    }
+
+    /// When the feedback bucket next holds a whole token (it gains two per interval).
+    fn fb_refill(&self, now: Instant) -> Instant {
+        now + Duration::from_secs_f64((1.0 - self.fb_tokens) * self.fb_interval.as_secs_f64() / 2.0)
     }
 
     /// New keep-alive interval and idle timeout; the caller recomputes the timers.
     pub(crate) fn set_keepalive(&mut self, keepalive: Duration, idle_timeout: Duration) {
-        self.keepalive = keepalive;
-        self.idle_timeout = idle_timeout;
+        self.keepalive_us = ceil_us(keepalive);
+        self.idle_us = ceil_us(idle_timeout);
     }
 
     /// The path's figures now.

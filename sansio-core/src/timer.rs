@@ -123,7 +123,8 @@ impl<K: TimerKind, const N: usize> TimerTable<K, N> {
     /// The earliest deadline, for [`Machine::poll_timeout`](crate::Machine::poll_timeout).
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next().map(|(d, _)| d)
+        // The earliest value alone needs no tie-break: one pass over the slots.
+        self.deadlines.iter().flatten().min().copied()
     }
 
     /// Why the earliest deadline is due, for
