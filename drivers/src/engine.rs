@@ -123,7 +123,10 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
     }
 
     /// Hands the datagrams in `batch` (the first `n` slots, received on `socket`) to the
-    /// machine, splitting GRO super-datagrams at their stride.
+    /// machine, splitting GRO super-datagrams at their stride. Transmits and events are
+    /// drained after each datagram (the machine's queues stay short); the deadline is read
+    /// once, after the batch: nothing waits on it in between, and reading it makes a machine
+    /// bring its timers up to date (for P2TP, a recomputation per touched stream).
     pub(crate) fn feed(&mut self, socket: usize, batch: &RecvBatch, n: usize) {
         let now = self.clock.now();
         for (meta, slot) in batch.metas[..n].iter().zip(batch.storage.chunks(SLOT)) {
@@ -134,20 +137,26 @@ impl<M: Machine, E: FnMut(M::Event)> Engine<M, E> {
                 self.stats.datagrams_received += 1;
                 self.stats.bytes_received += datagram.len() as u64;
                 self.machine.handle_datagram(now, local, meta.addr, datagram);
-                self.drain(now);
+                self.drain_output(now);
             }
         }
+        self.deadline = self.machine.poll_timeout();
     }
 
     /// Drains transmits into the outbox (until it is full), every event into the sink, and
     /// reads the next deadline.
     fn drain(&mut self, now: Instant) {
+        self.drain_output(now);
+        self.deadline = self.machine.poll_timeout();
+    }
+
+    /// Drains transmits into the outbox (until it is full) and every event into the sink.
+    fn drain_output(&mut self, now: Instant) {
         self.refill(now);
         while let Some(event) = self.machine.poll_event() {
             self.stats.events += 1;
             (self.sink)(event);
         }
-        self.deadline = self.machine.poll_timeout();
     }
 
     /// Pulls transmits into the outbox, grouping runs up to each socket's GSO limit.

@@ -116,6 +116,64 @@ fn core_per_packet(packets: u32) -> f64 {
     best
 }
 
+/// `core_per_packet` as the drivers run the machines: datagrams handled in batches of
+/// `batch` (one `recvmmsg`), transmits and events drained after each, and each machine's
+/// deadline read once per batch (`drivers/src/engine.rs`), not once per datagram.
+fn core_per_packet_batched(packets: u32, batch: u32) -> f64 {
+    let (a, b): (SocketAddr, SocketAddr) = (addr("192.0.2.1:4000"), addr("198.51.100.2:4000"));
+    let fast = Arc::new(FixedRateConfig { bytes_per_second: 1 << 40 });
+    let config = |at| Config {
+        controller: fast.clone(),
+        max_queued_per_stream: 1 << 16,
+        max_queued: 1 << 16,
+        ..Config::new(at)
+    };
+    let mut tx = Endpoint::new(config(a), Seed::from_u64(1));
+    let mut rx = Endpoint::new(config(b), Seed::from_u64(2));
+    let mut now = common::open_by_hand(&mut tx, a, &mut rx, b);
+    let payload = vec![0x5a; 1192];
+    let mut wire = vec![[0u8; 1200]; batch as usize];
+    let mut lens = vec![0usize; batch as usize];
+    let mut buf = vec![0u8; 2048];
+    let mut delivered = 0u64;
+    let best = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..packets / batch {
+                now += Duration::from_micros(u64::from(batch));
+                for _ in 0..batch {
+                    tx.send(now, b, &payload).unwrap();
+                }
+                let mut n = 0;
+                while n < wire.len()
+                    && let Some(t) = tx.poll_transmit(now, &mut wire[n])
+                {
+                    lens[n] = t.len;
+                    n += 1;
+                }
+                let _ = tx.poll_timeout();
+                for (d, len) in wire.iter().zip(&lens).take(n) {
+                    rx.handle_datagram(now, b, a, &d[..*len]);
+                    while let Some(e) = rx.poll_event() {
+                        if let Event::Datagram { data, .. } = e {
+                            delivered += data.len() as u64;
+                        }
+                    }
+                    while let Some(t) = rx.poll_transmit(now, &mut buf) {
+                        tx.handle_datagram(now, a, b, &buf[..t.len]);
+                    }
+                }
+                let _ = rx.poll_timeout();
+                while tx.poll_event().is_some() {}
+                let _ = tx.poll_timeout();
+            }
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(packets / batch * batch)
+        })
+        .fold(f64::INFINITY, f64::min);
+    assert!(delivered >= u64::from(packets / batch * batch) * 4 * 1192, "the packets arrived: {delivered}");
+    best
+}
+
 /// The `tests/rate_control.rs` bottleneck: `senders` bulk flows into one receiver whose
 /// downlink runs at 100 Mbit/s with one BDP of buffer, 40 ms RTT.
 fn bottleneck(seed: u64, senders: usize) -> (Sim, netsim::HostId<Sink>, Vec<netsim::HostId<BulkSender>>) {
@@ -180,14 +238,22 @@ fn sim_figures(full: bool) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    // `P2TP_FIGURES=core` measures only the machines (for profiling them alone).
-    let core_only = std::env::var("P2TP_FIGURES").as_deref() == Ok("core");
-    if !core_only {
+    // `P2TP_FIGURES=core` (or `batched`) measures only the machines, one datagram at a time
+    // (or in batches), for profiling them alone.
+    let only = std::env::var("P2TP_FIGURES").ok();
+    let only = only.as_deref();
+    if only.is_none() {
         header_figures(if full { 20_000_000 } else { 10_000 });
     }
-    let per_packet = core_per_packet(if full { 200_000 } else { 2_000 });
-    println!("figure p2tp_core_ns_per_packet {per_packet:.1} ns");
-    if !core_only {
+    if only != Some("batched") {
+        let per_packet = core_per_packet(if full { 200_000 } else { 2_000 });
+        println!("figure p2tp_core_ns_per_packet {per_packet:.1} ns");
+    }
+    if only != Some("core") {
+        let batched = core_per_packet_batched(if full { 200_000 } else { 2_000 }, 32);
+        println!("figure p2tp_core_ns_per_packet_batched {batched:.1} ns");
+    }
+    if only.is_none() {
         sim_figures(full);
     }
 }
