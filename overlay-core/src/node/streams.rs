@@ -1,6 +1,7 @@
 //! Messages by key over identified P2TP streams (`docs/overlay.md` §4): `send`, the hello
 //! exchange that binds a stream to a key, and the stream events.
 
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -287,46 +288,18 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Whether the peer at `address` (as the peer table knows it) is one this node relates
-    /// to directly, or its address is the proven one of such a peer.
-    fn trusted_address(&mut self, address: SocketAddr) -> bool {
-        if self.preferred.values().any(|a| *a == address) {
-            return true;
-        }
-        let Some(key) = self.peers.iter().find(|p| p.address == address).map(|p| p.key.ed25519()) else {
-            return false;
-        };
-        sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), &key)
-    }
-
     /// Trust-aware admission (`docs/overlay.md` §4): streams others open to this node take
-    /// room the node's own peers may need. Unverified ones (no key proved yet) are held to
-    /// `max_unverified`, the oldest closed first, except those from addresses of peers the
-    /// node relates to; and when the live streams nearly fill the table, a verified stream a
-    /// peer opened whose key has no trust here makes way. A stream to a trusted peer, one
-    /// this node opened, or the one being admitted, is never closed for a newcomer.
+    /// room the node's own peers may need. Unverified ones (no key proved yet, but the
+    /// handshake proved the address) are held to `max_unverified`: past it, those ranked
+    /// lowest close, ranked by the trust in the key last heard from their address (unknown
+    /// addresses rank 0), the oldest first among equals, the newcomer included. One from the
+    /// address of a peer the node relates to is never closed. And when the live streams
+    /// nearly fill the table, a verified stream a peer opened whose key has no trust here
+    /// makes way. A stream to a trusted peer, one this node opened, or the one being
+    /// admitted, is never closed for a verified newcomer.
     fn admit(&mut self, now: Instant, address: SocketAddr) {
-        let mut unverified: Vec<(u64, SocketAddr)> = self
-            .sessions
-            .iter()
-            .filter(|(a, s)| **a != address && !s.verified && s.expect.is_none() && s.opened)
-            .map(|(a, s)| (s.opened_seq, *a))
-            .collect();
-        if unverified.len() + 1 > self.config.max_unverified {
-            unverified.sort_unstable();
-            let mut excess = unverified.len() + 1 - self.config.max_unverified;
-            for (_, a) in unverified {
-                if excess == 0 {
-                    break;
-                }
-                if self.trusted_address(a) {
-                    continue;
-                }
-                self.remove_session(&a);
-                self.endpoint.close(now, a);
-                self.stats.admission_closed += 1;
-                excess -= 1;
-            }
+        if self.rank_unverified(now, address) {
+            return;
         }
         let limit = self.endpoint.config().max_streams;
         if self.endpoint.streams() + limit / 16 < limit {
@@ -363,6 +336,47 @@ impl<S: Store> Node<S> {
                 break;
             }
         }
+    }
+
+    /// Closes the unverified streams ranked lowest while there are more than
+    /// `max_unverified` (the one at `newcomer` included); returns whether the newcomer was one.
+    fn rank_unverified(&mut self, now: Instant, newcomer: SocketAddr) -> bool {
+        let unverified: Vec<(u64, SocketAddr)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.verified && s.expect.is_none() && s.opened)
+            .map(|(a, s)| (s.opened_seq, *a))
+            .collect();
+        let Some(excess) = unverified.len().checked_sub(self.config.max_unverified).filter(|e| *e > 0) else {
+            return false;
+        };
+        // The key last heard from each address (one pass over the table), and the addresses
+        // of peers the node relates to, which keep their streams.
+        let wanted: BTreeSet<SocketAddr> = unverified.iter().map(|(_, a)| *a).collect();
+        let heard: BTreeMap<SocketAddr, sync_core::PublicKey> =
+            self.peers.iter().filter(|p| wanted.contains(&p.address)).map(|p| (p.address, p.key.ed25519())).collect();
+        let preferred: BTreeSet<SocketAddr> = self.preferred.values().copied().collect();
+        let mut ranked: Vec<(f64, u64, SocketAddr)> = Vec::with_capacity(unverified.len());
+        for (seq, a) in unverified {
+            if preferred.contains(&a) {
+                continue;
+            }
+            let trust = match heard.get(&a) {
+                Some(key) if sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), key) => continue,
+                Some(key) => sync_core::Reputation::reputation(self.sync.reputation_mut(), key),
+                None => 0.0,
+            };
+            ranked.push((trust, seq, a));
+        }
+        ranked.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let mut newcomer_closed = false;
+        for (_, _, a) in ranked.into_iter().take(excess) {
+            self.remove_session(&a);
+            self.endpoint.close(now, a);
+            self.stats.admission_closed += 1;
+            newcomer_closed |= a == newcomer;
+        }
+        newcomer_closed
     }
 
     fn on_stream_data(&mut self, now: Instant, address: SocketAddr, data: &[u8]) {
