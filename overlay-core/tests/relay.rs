@@ -113,3 +113,60 @@ fn a_relay_forwards_only_between_peers_it_knows_and_a_target_drops_replays_and_f
     assert!(texts(&net.sim.take_events(net.nodes[b]), a_key.mid()).is_empty());
     assert!(net.node(b).stats().malformed >= 1);
 }
+
+#[test]
+fn strangers_share_half_the_relay_budget_and_a_trusted_sender_keeps_the_rest() {
+    // A relay that forwards at most 8,000 bytes a second, for six peers behind full-cone NATs.
+    let nats = vec![NatConfig::full_cone(); 6];
+    let mut net = network_with(43, 1, &nats, |c| c.relay_bytes_per_sec = 8_000);
+    net.sim.run_until(Instant::from_secs(10)).unwrap();
+    let (relay_node, boot_local) = (net.nodes[0], util::public(0));
+    let target = net.node(1).mid();
+    let trusted = net.node(2).mid();
+    net.sim.call(relay_node, move |n, now| n.relate(now, &trusted, sync_core::RelationType::SOCIAL_FRIEND, 5)).unwrap();
+    // Signed Relay messages of 1,000 bytes from peer `i`, from where the relay knows it.
+    let mut counter = 0;
+    let mut relay_from = |net: &mut util::Net, i: usize| {
+        counter += 1;
+        let id = sync_core::Identity::from_seed(util::identity(i)).unwrap();
+        let key = overlay_core::PeerKey::from_ed25519(&id.public()).unwrap();
+        let msg = Message {
+            community: COMMUNITY,
+            style: Style::New,
+            global_time: 1,
+            sender: None,
+            payload: Payload::Relay(Relay { target, counter, data: vec![7; 1_000] }),
+        };
+        let bytes = wire::encode(&msg, Some(Signer { identity: &id, key: &key })).unwrap();
+        let len = bytes.len();
+        let from = net.node(0).peers().find(|p| p.key.mid() == key.mid()).map(|p| p.address).unwrap();
+        net.sim.call(relay_node, move |n, now| n.handle_datagram(now, boot_local, from, &bytes));
+        len
+    };
+    let stats = |net: &util::Net| {
+        let s = net.node(0).stats();
+        (s.relayed_forwarded, s.relays_over_budget)
+    };
+    let before = stats(&net);
+    // Strangers (peers 3 to 6) send 20 messages within the second: they get half the budget.
+    let mut len = 0;
+    for k in 0..20 {
+        len = relay_from(&mut net, 3 + k % 4);
+    }
+    let shared = (4_000 / len) as u64;
+    assert!(shared >= 2, "{len}-byte datagrams");
+    let after_strangers = stats(&net);
+    assert_eq!(after_strangers, (before.0 + shared, before.1 + 20 - shared), "{len}-byte datagrams");
+    // The trusted sender still gets through, from the half the strangers cannot spend.
+    for _ in 0..shared {
+        relay_from(&mut net, 2);
+    }
+    assert_eq!(stats(&net), (after_strangers.0 + shared, after_strangers.1));
+    // A stranger is still refused; in the next second the budget is whole again.
+    relay_from(&mut net, 3);
+    assert_eq!(stats(&net), (after_strangers.0 + shared, after_strangers.1 + 1));
+    net.sim.run_for(Duration::from_secs(1)).unwrap();
+    let now = stats(&net);
+    relay_from(&mut net, 4);
+    assert_eq!(stats(&net).0, now.0 + 1, "a new second");
+}

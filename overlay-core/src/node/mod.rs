@@ -67,8 +67,13 @@ pub struct Config {
     /// Punctures sent per second at most, per introducer (each answers an unsigned request).
     pub punctures_per_sec: u32,
     /// Streams others opened to this node whose peer has not proved its key yet, at most;
-    /// the oldest is closed for a newer one.
+    /// past it the ones ranked lowest by trust close (`docs/overlay.md` §4).
     pub max_unverified: usize,
+    /// Bytes a second this node forwards for others as a relay, all senders together (each
+    /// sender also has 32 KiB/s of its own). Senders the node has no trust in share half of
+    /// it; the rest is kept for senders it trusts (MeritRank above 0), so a crowd of
+    /// strangers cannot take a trusted pair's relay away.
+    pub relay_bytes_per_sec: u64,
     /// Answer STUN Binding requests on the socket (the seeds: "every peer runs the STUN
     /// protocol"); answers never exceed 3x the request.
     pub serve_stun: bool,
@@ -139,6 +144,7 @@ impl Config {
             max_peers: 256,
             punctures_per_sec: 50,
             max_unverified: 64,
+            relay_bytes_per_sec: 1 << 20,
             serve_stun: true,
             transport: p2tp_core::Config::new(local),
             name: Vec::new(),
@@ -362,6 +368,9 @@ pub struct NodeStats {
     /// Relay messages not forwarded: an unknown sender or target, from another address than
     /// the sender's, back where it came from, or over the sender's budget.
     pub relays_refused: u64,
+    /// Relay messages not forwarded because the node-wide relay budget was spent (the half
+    /// untrusted senders share, or all of it).
+    pub relays_over_budget: u64,
     /// Relayed messages for this node refused: from a new sender while the table of senders
     /// is full.
     pub relay_senders_full: u64,

@@ -56,6 +56,8 @@ pub(super) struct Relays {
     pub(super) base: u64,
     /// Relay budgets by sender: bytes this second.
     pub(super) budgets: BTreeMap<Mid, super::per_second::PerSecond>,
+    /// Bytes forwarded this second for all senders together (`Config::relay_bytes_per_sec`).
+    pub(super) total: Option<super::per_second::PerSecond>,
 }
 
 impl<S: Store> Node<S> {
@@ -228,10 +230,30 @@ impl<S: Store> Node<S> {
             self.stats.relays_refused += 1;
             return;
         }
+        if !self.relay_budget_allows(now, &key, datagram.len() as u64) {
+            self.stats.relays_over_budget += 1;
+            return;
+        }
         if self.out.push(Some(self.config.local), to, datagram).is_err() {
             self.stats.queue_full += 1;
             return;
         }
         self.stats.relayed_forwarded += 1;
+    }
+
+    /// Takes `len` bytes of the node-wide relay budget for `sender`: half of it is shared by
+    /// every sender; the other half only by senders this node trusts (asked about only when
+    /// the shared half is spent, so trust is not computed per datagram in quiet times).
+    fn relay_budget_allows(&mut self, now: Instant, sender: &PeerKey, len: u64) -> bool {
+        let budget = self.config.relay_bytes_per_sec;
+        let total = self.relays.total.get_or_insert_with(|| super::per_second::PerSecond::new(now));
+        if total.take(now, len, budget / 2) {
+            return true;
+        }
+        let key = sender.ed25519();
+        let reputation = self.sync.reputation_mut();
+        let trusted = sync_core::Reputation::trusts_directly(reputation, &key)
+            || sync_core::Reputation::reputation(reputation, &key) > 0.0;
+        trusted && self.relays.total.as_mut().is_some_and(|t| t.take(now, len, budget))
     }
 }
