@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use netsim::{HostId, LinkConfig, Sim};
@@ -16,7 +16,7 @@ use sansio_core::{Instant, Seed};
 use sync_core::RelationType;
 
 mod util;
-use util::{COMMUNITY, identity, public};
+use util::{COMMUNITY, identity, public, stranger_flood};
 
 struct Run {
     /// Delays of the trusted stream's messages before and during the flood.
@@ -64,20 +64,7 @@ fn run(max_unverified: usize) -> Run {
         let _ = n.send(now, &mv, b"hello from a friend");
     });
     // The flood: 400 strangers, each at its own address, 0.1 ms apart from 10 s on.
-    for i in 0..400u32 {
-        let ip = IpAddr::V4(Ipv4Addr::from(0xC612_0001 + i)); // 198.18.0.1 on
-        let addr = SocketAddr::new(ip, 4000);
-        let h = sim.add_host(
-            net,
-            &[addr],
-            p2tp_core::Endpoint::new(p2tp_core::Config::new(addr), Seed::from_u64(1000 + u64::from(i))),
-        );
-        sim.set_event_log(h, false);
-        let at = Instant::from_micros(10_000_000 + 100 * u64::from(i));
-        sim.call_at(at, h, move |e, now| {
-            let _ = e.connect(now, public(0));
-        });
-    }
+    stranger_flood(&mut sim, 400, Instant::from_secs(10), Duration::from_micros(100), public(0));
     sim.run_until(Instant::from_secs(25)).unwrap();
     let events = sim.take_events(v);
     let mut before = Duration::ZERO;

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use netsim::{HostId, LinkConfig, Sim};
@@ -17,7 +17,7 @@ use sansio_core::{Instant, Seed};
 use sync_core::RelationType;
 
 mod util;
-use util::{COMMUNITY, identity, public};
+use util::{COMMUNITY, identity, public, stranger_flood};
 
 /// When the flood starts and ends, and when the two newcomers first send.
 const FLOOD_START_MS: u64 = 25_000;
@@ -56,20 +56,7 @@ fn a_friend_of_a_friend_gets_in_during_a_flood_and_an_untrusted_peer_waits_for_i
     assert!(trust_u.abs() < f64::EPSILON, "nobody vouches for U ({trust_u})");
 
     // The flood: 1,500 strangers, each at its own address, 2 ms apart.
-    for i in 0..1_500u32 {
-        let ip = IpAddr::V4(Ipv4Addr::from(0xC612_0001 + i)); // 198.18.0.1 on
-        let addr = SocketAddr::new(ip, 4000);
-        let h = sim.add_host(
-            net,
-            &[addr],
-            p2tp_core::Endpoint::new(p2tp_core::Config::new(addr), Seed::from_u64(1000 + u64::from(i))),
-        );
-        sim.set_event_log(h, false);
-        let at = Instant::from_millis(FLOOD_START_MS + 2 * u64::from(i));
-        sim.call_at(at, h, move |e, now| {
-            let _ = e.connect(now, public(0));
-        });
-    }
+    stranger_flood(&mut sim, 1_500, Instant::from_millis(FLOOD_START_MS), Duration::from_millis(2), public(0));
     for h in [w, u] {
         sim.call_at(Instant::from_millis(NEWCOMERS_SEND_MS), h, move |n, now| {
             let _ = n.send(now, &mv, b"hello V");

@@ -71,21 +71,37 @@ fn header_figures(n: u32) {
     println!("figure p2tp_header_decode_ns {decode:.2} ns");
 }
 
+/// Two endpoints in memory with an established stream from `tx` (at `a`) to `rx` (at `b`).
+struct Pair {
+    a: SocketAddr,
+    b: SocketAddr,
+    tx: Endpoint,
+    rx: Endpoint,
+    now: Instant,
+}
+
+impl Pair {
+    fn open() -> Self {
+        let (a, b): (SocketAddr, SocketAddr) = (addr("192.0.2.1:4000"), addr("198.51.100.2:4000"));
+        // A fixed rate far above what the loop can reach: the figure is the machines' own cost.
+        let fast = Arc::new(FixedRateConfig { bytes_per_second: 1 << 40 });
+        let config = |at| Config {
+            controller: fast.clone(),
+            max_queued_per_stream: 1 << 16,
+            max_queued: 1 << 16,
+            ..Config::new(at)
+        };
+        let mut tx = Endpoint::new(config(a), Seed::from_u64(1));
+        let mut rx = Endpoint::new(config(b), Seed::from_u64(2));
+        let now = common::open_by_hand(&mut tx, a, &mut rx, b);
+        Self { a, b, tx, rx, now }
+    }
+}
+
 /// Two established endpoints in memory; returns ns per data packet through both.
 fn core_per_packet(packets: u32) -> f64 {
-    let (a, b): (SocketAddr, SocketAddr) = (addr("192.0.2.1:4000"), addr("198.51.100.2:4000"));
-    // A fixed rate far above what the loop can reach: the figure is the machines' own cost.
-    let fast = Arc::new(FixedRateConfig { bytes_per_second: 1 << 40 });
-    let config = |at| Config {
-        controller: fast.clone(),
-        max_queued_per_stream: 1 << 16,
-        max_queued: 1 << 16,
-        ..Config::new(at)
-    };
-    let mut tx = Endpoint::new(config(a), Seed::from_u64(1));
-    let mut rx = Endpoint::new(config(b), Seed::from_u64(2));
+    let Pair { a, b, mut tx, mut rx, mut now } = Pair::open();
     let mut buf = vec![0u8; 2048];
-    let mut now = common::open_by_hand(&mut tx, a, &mut rx, b);
     let payload = vec![0x5a; 1192];
     let mut delivered = 0u64;
     let best = (0..5)
@@ -120,17 +136,7 @@ fn core_per_packet(packets: u32) -> f64 {
 /// `batch` (one `recvmmsg`), transmits and events drained after each, and each machine's
 /// deadline read once per batch (`drivers/src/engine.rs`), not once per datagram.
 fn core_per_packet_batched(packets: u32, batch: u32) -> f64 {
-    let (a, b): (SocketAddr, SocketAddr) = (addr("192.0.2.1:4000"), addr("198.51.100.2:4000"));
-    let fast = Arc::new(FixedRateConfig { bytes_per_second: 1 << 40 });
-    let config = |at| Config {
-        controller: fast.clone(),
-        max_queued_per_stream: 1 << 16,
-        max_queued: 1 << 16,
-        ..Config::new(at)
-    };
-    let mut tx = Endpoint::new(config(a), Seed::from_u64(1));
-    let mut rx = Endpoint::new(config(b), Seed::from_u64(2));
-    let mut now = common::open_by_hand(&mut tx, a, &mut rx, b);
+    let Pair { a, b, mut tx, mut rx, mut now } = Pair::open();
     let payload = vec![0x5a; 1192];
     let mut wire = vec![[0u8; 1200]; batch as usize];
     let mut lens = vec![0usize; batch as usize];

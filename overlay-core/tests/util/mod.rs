@@ -25,6 +25,21 @@ pub(crate) fn identity(i: usize) -> [u8; 32] {
     seed
 }
 
+/// A flood of strangers: `count` bare P2TP endpoints, each at its own address (198.18.0.1 on),
+/// each opening a stream to `target` (and never saying hello), `gap` apart from `start`.
+pub(crate) fn stranger_flood(sim: &mut Sim, count: u32, start: Instant, gap: Duration, target: SocketAddr) {
+    let net = sim.internet();
+    for i in 0..count {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xC612_0001 + i)), 4000);
+        let endpoint = p2tp_core::Endpoint::new(p2tp_core::Config::new(addr), Seed::from_u64(1000 + u64::from(i)));
+        let h = sim.add_host(net, &[addr], endpoint);
+        sim.set_event_log(h, false);
+        sim.call_at(start + gap * i, h, move |e, now| {
+            let _ = e.connect(now, target);
+        });
+    }
+}
+
 pub(crate) struct Net {
     pub(crate) sim: Sim,
     pub(crate) nodes: Vec<HostId<Node>>,
