@@ -80,8 +80,16 @@ pub enum SqliteError {
 /// can tell one from another application's database.
 pub const APPLICATION_ID: i32 = 0x4950_7638;
 
+/// The store's tables and their columns, in order, as `SCHEMA` makes them.
+const TABLES: [(&str, &[&str]); 3] = [
+    ("peers", &["id", "public_key", "timestamp_ms", "metadata", "record"]),
+    ("bindings", &["id", "public_key", "timestamp_ms", "ip", "port", "record"]),
+    ("relations", &["id", "issuer", "subject", "type", "strength", "timestamp_ms", "countersigned", "record"]),
+];
+
 /// Refuses a database that belongs to something else, and marks a new (or older, unmarked)
-/// store as ours. An unmarked database may hold only the store's own tables.
+/// store as ours. An unmarked database may hold only the store's own tables, with the
+/// store's own columns (and SQLite's indexes for their constraints).
 fn claim(conn: &Connection) -> Result<(), SqliteError> {
     let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     if id == APPLICATION_ID {
@@ -90,16 +98,23 @@ fn claim(conn: &Connection) -> Result<(), SqliteError> {
     if id != 0 {
         return Err(SqliteError::NotAStore(format!("its application id is {id:#010x}")));
     }
-    let foreign: Option<String> = conn
+    let foreign: Option<(String, String)> = conn
         .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             AND name NOT IN ('peers', 'bindings', 'relations') ORDER BY name LIMIT 1",
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' \
+             AND NOT (type = 'table' AND name IN ('peers', 'bindings', 'relations')) ORDER BY name LIMIT 1",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    if let Some(table) = foreign {
-        return Err(SqliteError::NotAStore(format!("it has a table {table:?}")));
+    if let Some((kind, name)) = foreign {
+        return Err(SqliteError::NotAStore(format!("it has a {kind} {name:?}")));
+    }
+    for (table, expected) in TABLES {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let columns: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
+        if !columns.is_empty() && columns != expected {
+            return Err(SqliteError::NotAStore(format!("its table {table:?} has other columns")));
+        }
     }
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(())
@@ -139,10 +154,11 @@ impl SqliteStore {
     /// touched), [`SqliteError::Sqlite`] for a file that is not a database or cannot be opened.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         let conn = Connection::open(path)?;
+        // Before anything that writes: another process may hold the file.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         claim(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let (ids, version) = read_ids(&conn)?;
         Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })

@@ -141,8 +141,18 @@ fn another_applications_database_is_refused_and_left_untouched() {
     let before = std::fs::read(&path).unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(&err, SqliteError::NotAStore(why) if why.contains("urls")), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written to it");
-    assert!(!path.with_extension("sqlite-wal").exists(), "not switched to WAL");
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(after, before, "nothing written to it");
+    // Header bytes 18 and 19 are the file format's write and read versions: 2 in WAL mode.
+    assert_eq!(&after[18..20], &[1, 1], "not switched to WAL");
+
+    // A database with a table of ours by name but not by columns, or with a view of its own.
+    for sql in ["CREATE TABLE peers (name TEXT, age INTEGER)", "CREATE VIEW everything AS SELECT 1"] {
+        let path = temp(if sql.contains("VIEW") { "foreign-view" } else { "foreign-peers" });
+        rusqlite::Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(&err, SqliteError::NotAStore(_)), "{sql}: {err}");
+    }
 
     // A database another application marked as its own, even with no tables.
     let path = temp("marked");
