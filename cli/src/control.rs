@@ -17,7 +17,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use overlay_core::{Mid, Node};
+use overlay_core::{Delivery, Mid, Node};
 use serde_json::{Value, json};
 use sync_core::{Slot, Store, VerifiedRecord};
 
@@ -130,9 +130,12 @@ pub(crate) fn handle<S: Store + Send + 'static>(control: &Control<S>, line: &str
                     let mid = resolve(n, &peer)?;
                     // Over a stream or a relay the message leaves now; otherwise it waits
                     // while one is opened, and a `SendFailed` event says if none can be.
-                    let connected = n.reachable_now(now, &mid);
-                    n.send(now, &mid, text.as_bytes()).map_err(|e| e.to_string())?;
-                    Ok::<Value, String>(json!({ "peer": mid_hex(&mid), "connected": connected }))
+                    let how = match n.send(now, &mid, text.as_bytes()).map_err(|e| e.to_string())? {
+                        Delivery::Stream => "stream",
+                        Delivery::Relay => "relay",
+                        _ => "held",
+                    };
+                    Ok::<Value, String>(json!({ "peer": mid_hex(&mid), "delivery": how }))
                 })?
             }
             "trust" => {

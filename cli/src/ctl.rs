@@ -143,11 +143,14 @@ fn print_human(command: &CtlCommand, a: &Value) {
                 );
             }
         }
-        CtlCommand::Send { .. } if a.get("connected").and_then(Value::as_bool) == Some(false) => println!(
-            "queued for {}: not connected; it leaves once a stream opens (`ipv8 ctl events` shows send-failed if none can)",
-            s(a, "peer")
-        ),
-        CtlCommand::Send { .. } => println!("sent to {}", s(a, "peer")),
+        CtlCommand::Send { .. } => match a.get("delivery").and_then(Value::as_str) {
+            Some("held") => println!(
+                "queued for {}: no stream to it yet; it leaves once one opens (`ipv8 ctl events` shows send-failed if none can)",
+                s(a, "peer")
+            ),
+            Some("relay") => println!("sent to {} through a relay", s(a, "peer")),
+            _ => println!("sent to {}", s(a, "peer")),
+        },
         CtlCommand::Trust { .. } => {
             println!("{}", a.get("trust").and_then(Value::as_f64).map_or("-".into(), |t| format!("{t:.6}")));
         }

@@ -29,7 +29,7 @@ pub mod wire;
 
 pub use identity::{KEY_BIN_LEN, Mid, PYIPV8_SECRET_LEN, PeerKey, PyKeyError, pyipv8_secret, seed_from_pyipv8_secret};
 pub use node::{
-    Config, Event, MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe, Node, NodeStats, PathHop, PathKind, RecordError,
+    Config, Delivery, Event, MAX_KEEPALIVE, MIN_KEEPALIVE, NatProbe, Node, NodeStats, PathHop, PathKind, RecordError,
     SYNC_MESSAGE, SendError, SendFailure,
 };
 pub use peers::Peer;

@@ -73,7 +73,9 @@ fn idle_hour(nat: NatConfig, minutely: bool, then: impl FnOnce(&mut NatConfig)) 
 
     // a's stream to b opens before the measurement ends: it must take up the new interval.
     let (ma, mb) = (sim.machine(a).mid(), sim.machine(b).mid());
-    sim.call_at(Instant::from_secs(5), a, move |n, now| n.send(now, &mb, b"hello").unwrap());
+    sim.call_at(Instant::from_secs(5), a, move |n, now| {
+        n.send(now, &mb, b"hello").unwrap();
+    });
     // The lifetime search takes a while: each probe waits out the idle time it tests.
     let measured = |sim: &Sim| sim.machine(a).nat_report().is_some() && sim.machine(b).nat_report().is_some();
     while !measured(&sim) {

@@ -278,6 +278,18 @@ pub enum SendFailure {
     Closed,
 }
 
+/// How [`Node::send`] sent a message it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Sealed onto the peer's verified stream: it left now.
+    Stream,
+    /// Through a relay: it left now (a direct stream is tried meanwhile).
+    Relay,
+    /// Held while a stream to the peer opens; [`Event::SendFailed`] says if none can be.
+    Held,
+}
+
 /// Why [`Node::send`] refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -25,14 +25,19 @@ impl PerSecond {
 
     /// Takes `amount` if what this second used stays within `limit`; whether it did.
     pub(super) fn take(&mut self, now: Instant, amount: u64, limit: u64) -> bool {
-        if now.saturating_duration_since(self.start) >= Duration::from_secs(1) {
-            *self = Self::new(now);
-        }
-        if self.used + amount > limit {
+        if !self.has(now, amount, limit) {
             return false;
         }
         self.used += amount;
         true
+    }
+
+    /// Whether `amount` more stays within `limit` this second (nothing is taken).
+    pub(super) fn has(&mut self, now: Instant, amount: u64, limit: u64) -> bool {
+        if now.saturating_duration_since(self.start) >= Duration::from_secs(1) {
+            *self = Self::new(now);
+        }
+        self.used + amount <= limit
     }
 }
 
@@ -44,6 +49,10 @@ mod tests {
     fn an_allowance_is_spent_within_its_second_and_renewed_after_it() {
         let mut a = PerSecond::new(Instant::ZERO);
         assert!(a.take(Instant::ZERO, 2, 3) && !a.take(Instant::from_millis(500), 2, 3));
+        assert!(
+            a.has(Instant::from_millis(999), 1, 3) && !a.has(Instant::from_millis(999), 2, 3),
+            "asking takes nothing"
+        );
         assert!(a.take(Instant::from_millis(999), 1, 3), "the last unit of the second");
         assert!(!a.take(Instant::from_millis(999), 1, 3));
         assert!(a.take(Instant::from_secs(1), 3, 3), "a new second");

@@ -225,35 +225,47 @@ impl<S: Store> Node<S> {
                 self.relays.budgets.remove(&m);
             }
         }
+        // Both budgets are asked first and charged only for what leaves.
+        let len = datagram.len() as u64;
         let allowance = self.relays.budgets.entry(sender).or_insert_with(|| super::per_second::PerSecond::new(now));
-        if !allowance.take(now, datagram.len() as u64, RELAY_BYTES_PER_SEC) {
+        if !allowance.has(now, len, RELAY_BYTES_PER_SEC) {
             self.stats.relays_refused += 1;
             return;
         }
-        if !self.relay_budget_allows(now, &key, datagram.len() as u64) {
+        let Some(limit) = self.relay_limit(now, &key, len) else {
             self.stats.relays_over_budget += 1;
             return;
-        }
+        };
         if self.out.push(Some(self.config.local), to, datagram).is_err() {
             self.stats.queue_full += 1;
             return;
         }
+        if let Some(a) = self.relays.budgets.get_mut(&sender) {
+            a.take(now, len, RELAY_BYTES_PER_SEC);
+        }
+        if let Some(total) = self.relays.total.as_mut() {
+            total.take(now, len, limit);
+        }
         self.stats.relayed_forwarded += 1;
     }
 
-    /// Takes `len` bytes of the node-wide relay budget for `sender`: half of it is shared by
-    /// every sender; the other half only by senders this node trusts (asked about only when
-    /// the shared half is spent, so trust is not computed per datagram in quiet times).
-    fn relay_budget_allows(&mut self, now: Instant, sender: &PeerKey, len: u64) -> bool {
+    /// The part of the node-wide relay budget `sender` may draw on for `len` more bytes this
+    /// second, or `None` when that is spent: half of it is shared by every sender; the whole
+    /// only by senders this node trusts (asked about only when the shared half is spent, so
+    /// trust is not computed per datagram in quiet times).
+    fn relay_limit(&mut self, now: Instant, sender: &PeerKey, len: u64) -> Option<u64> {
         let budget = self.config.relay_bytes_per_sec;
         let total = self.relays.total.get_or_insert_with(|| super::per_second::PerSecond::new(now));
-        if total.take(now, len, budget / 2) {
-            return true;
+        if total.has(now, len, budget / 2) {
+            return Some(budget / 2);
+        }
+        if !total.has(now, len, budget) {
+            return None;
         }
         let key = sender.ed25519();
         let reputation = self.sync.reputation_mut();
         let trusted = sync_core::Reputation::trusts_directly(reputation, &key)
             || sync_core::Reputation::reputation(reputation, &key) > 0.0;
-        trusted && self.relays.total.as_mut().is_some_and(|t| t.take(now, len, budget))
+        trusted.then_some(budget)
     }
 }

@@ -9,7 +9,7 @@ use sansio_core::{Instant, Machine};
 use sync_core::Store;
 
 use super::relay::RELAY_AFTER;
-use super::{Event, Node, PathKind, SendError, SendFailure, is_private};
+use super::{Delivery, Event, Node, PathKind, SendError, SendFailure, is_private};
 use crate::identity::Mid;
 use crate::session::{
     DATA, FRAME_OVERHEAD, HELD, HELD_TOTAL, HELLO, HELLO_INTERVAL, HELLO_TRIES, Hello, Session, StreamKeys,
@@ -38,12 +38,6 @@ impl<S: Store> Node<S> {
     pub fn connected(&self) -> impl Iterator<Item = (Mid, SocketAddr)> + '_ {
         self.connected.iter().map(|(m, a)| (*m, *a))
     }
-    /// Whether a message to `mid` leaves at once: it has a verified stream, or was reached
-    /// by relay lately. Otherwise [`send`](Self::send) queues it while a stream is opened,
-    /// and [`Event::SendFailed`] reports it if none can be.
-    pub fn reachable_now(&self, now: Instant, mid: &Mid) -> bool {
-        self.connected.contains_key(mid) || self.relaying(now, mid)
-    }
     /// The path figures of the stream to a connected peer (RTT, rate, loss, counters).
     pub fn path_stats(&self, mid: &Mid) -> Option<p2tp_core::PathStats> {
         self.connected.get(mid).and_then(|a| self.endpoint.path_stats(*a))
@@ -59,13 +53,14 @@ impl<S: Store> Node<S> {
     /// heard from (or its latest Binding record names), once the peer's hello proves its key
     /// ([`Event::Connected`]). Like any datagram it may be lost; the peer's path figures tell
     /// how often that happens. Messages are authenticated (a MAC per frame, replays dropped),
-    /// not encrypted.
+    /// not encrypted. Returns how the message went: on the stream, through a relay, or held
+    /// while a stream opens ([`Delivery`]).
     ///
     /// # Errors
     ///
     /// [`SendError::UnknownPeer`] if the node knows no address for `mid`;
     /// [`SendError::QueueFull`] is back-pressure; the others are permanent for this message.
-    pub fn send(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<(), SendError> {
+    pub fn send(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<Delivery, SendError> {
         let max = self.max_message();
         if data.len() > max {
             return Err(SendError::TooLarge { len: data.len(), max });
@@ -75,9 +70,9 @@ impl<S: Store> Node<S> {
         result
     }
 
-    fn send_payload(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<(), SendError> {
+    fn send_payload(&mut self, now: Instant, mid: &Mid, data: &[u8]) -> Result<Delivery, SendError> {
         if let Some(&address) = self.connected.get(mid) {
-            return self.send_sealed(now, address, data);
+            return self.send_sealed(now, address, data).map(|()| Delivery::Stream);
         }
         let opening =
             self.sessions.iter().find(|(_, s)| s.expect == Some(*mid) && !s.verified).map(|(a, s)| (*a, s.since));
@@ -96,7 +91,7 @@ impl<S: Store> Node<S> {
         // relay too.
         let quiet = known_at.is_some_and(|a| self.quiet.holds_streams(now, &a));
         if stalled || quiet || self.relaying(now, mid) {
-            let sent = self.relay_send(now, *mid, data);
+            let sent = self.relay_send(now, *mid, data).map(|()| Delivery::Relay);
             if let Some(address) = known_at
                 && !self.sessions.contains_key(&address)
                 && self.endpoint.streams() < self.endpoint.config().max_streams
@@ -115,14 +110,14 @@ impl<S: Store> Node<S> {
                     s.asked_at = Some(now);
                 }
             }
-            return self.hold(address, data);
+            return self.hold(address, data).map(|()| Delivery::Held);
         }
         let Some(address) = known_at else {
             // No address, but a key from its records: a relay can still reach it, and the
             // peer's puncture, asked of the introducers, will say where it is.
             if self.keys.contains_key(mid) {
                 self.ask_introducers(now, *mid);
-                return self.relay_send(now, *mid, data);
+                return self.relay_send(now, *mid, data).map(|()| Delivery::Relay);
             }
             return Err(SendError::UnknownPeer);
         };
@@ -137,7 +132,7 @@ impl<S: Store> Node<S> {
             return Err(SendError::NoRoute(p2tp_core::ConnectError::StreamLimit));
         }
         self.open_stream(now, *mid, address);
-        self.hold(address, data)
+        self.hold(address, data).map(|()| Delivery::Held)
     }
 
     /// Sends `data` over the verified stream at `address`.
@@ -282,33 +277,35 @@ impl<S: Store> Node<S> {
         s.opened_at = Some(now);
         s.opened_seq = seq;
         let incoming = s.expect.is_none();
-        self.send_hello(now, address);
-        if incoming {
-            self.admit(now, address);
+        // Admission first: a newcomer it closes costs no signed hello.
+        if incoming && !self.admit(now, address) {
+            return;
         }
+        self.send_hello(now, address);
     }
 
     /// Trust-aware admission (`docs/overlay.md` §4): streams others open to this node take
     /// room the node's own peers may need. Unverified ones (no key proved yet, but the
     /// handshake proved the address) are held to `max_unverified`: past it, those ranked
-    /// lowest close, ranked by the trust in the key last heard from their address (unknown
+    /// lowest close, ranked by the most trust in any key heard from their address (unknown
     /// addresses rank 0), the oldest first among equals, the newcomer included. One from the
     /// address of a peer the node relates to is never closed. And when the live streams
     /// nearly fill the table, a verified stream a peer opened whose key has no trust here
     /// makes way. A stream to a trusted peer, one this node opened, or the one being
     /// admitted, is never closed for a verified newcomer.
-    fn admit(&mut self, now: Instant, address: SocketAddr) {
+    /// Returns whether the newcomer at `address` was admitted.
+    fn admit(&mut self, now: Instant, address: SocketAddr) -> bool {
         if self.rank_unverified(now, address) {
-            return;
+            return false;
         }
         let limit = self.endpoint.config().max_streams;
         if self.endpoint.streams() + limit / 16 < limit {
-            return;
+            return true;
         }
         // Draining streams make room by themselves (the endpoint reaps them at the limit).
         let live = self.endpoint.streams() - self.endpoint.draining();
         if live + limit / 16 < limit {
-            return;
+            return true;
         }
         // Nearly full of live streams: the oldest verified stream a peer opened whose key
         // has no trust here goes (directly trusted ones are skipped cheaply; MeritRank is
@@ -336,6 +333,7 @@ impl<S: Store> Node<S> {
                 break;
             }
         }
+        true
     }
 
     /// Closes the unverified streams ranked lowest while there are more than
@@ -350,22 +348,30 @@ impl<S: Store> Node<S> {
         let Some(excess) = unverified.len().checked_sub(self.config.max_unverified).filter(|e| *e > 0) else {
             return false;
         };
-        // The key last heard from each address (one pass over the table), and the addresses
-        // of peers the node relates to, which keep their streams.
+        // The keys heard from each address (one pass over the table; two keys may share one,
+        // a peer that changed its key or one that claims another's address), and the
+        // addresses of peers the node relates to, which keep their streams.
         let wanted: BTreeSet<SocketAddr> = unverified.iter().map(|(_, a)| *a).collect();
-        let heard: BTreeMap<SocketAddr, sync_core::PublicKey> =
-            self.peers.iter().filter(|p| wanted.contains(&p.address)).map(|p| (p.address, p.key.ed25519())).collect();
+        let mut heard: BTreeMap<SocketAddr, Vec<sync_core::PublicKey>> = BTreeMap::new();
+        for p in self.peers.iter().filter(|p| wanted.contains(&p.address)) {
+            heard.entry(p.address).or_default().push(p.key.ed25519());
+        }
         let preferred: BTreeSet<SocketAddr> = self.preferred.values().copied().collect();
         let mut ranked: Vec<(f64, u64, SocketAddr)> = Vec::with_capacity(unverified.len());
-        for (seq, a) in unverified {
+        'streams: for (seq, a) in unverified {
             if preferred.contains(&a) {
                 continue;
             }
-            let trust = match heard.get(&a) {
-                Some(key) if sync_core::Reputation::trusts_directly(self.sync.reputation_mut(), key) => continue,
-                Some(key) => sync_core::Reputation::reputation(self.sync.reputation_mut(), key),
-                None => 0.0,
-            };
+            // The most any key heard there is trusted: a key planted at the address can
+            // neither protect a stranger (it is not trusted) nor demote a friend.
+            let mut trust = 0.0f64;
+            for key in heard.get(&a).into_iter().flatten() {
+                let reputation = self.sync.reputation_mut();
+                if sync_core::Reputation::trusts_directly(reputation, key) {
+                    continue 'streams;
+                }
+                trust = trust.max(sync_core::Reputation::reputation(reputation, key));
+            }
             ranked.push((trust, seq, a));
         }
         ranked.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
