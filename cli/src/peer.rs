@@ -332,6 +332,7 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         )));
     }
     let serve_stun = !args.no_serve_stun && file.serve_stun.unwrap_or(true);
+    let stun_option = option("stun", args.stun.is_some());
     let stun = args.stun.or(file.stun);
     let lifetime_option = option("stun-max-lifetime", args.stun_max_lifetime.is_some());
     let stun_max_lifetime = args.stun_max_lifetime.or(file.stun_max_lifetime);
@@ -372,7 +373,7 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         let lan = lan_address(bound).ip();
         if lan.is_unspecified() {
             return Err(Failure::from(format!(
-                "--stun: no route to tell this host's address from {bound}; bind a concrete address with --bind"
+                "{stun_option}: no route to tell this host's address from {bound}; bind a concrete address with --bind"
             )));
         }
         let mut at = [bound; 2];

@@ -378,7 +378,8 @@ pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
         eprintln!("asking {server} from {local} (a silent server is given up on after about 40 s)");
     }
     if port_unreachable(ip, server) {
-        let message = format!("{server} refused (ICMP port unreachable): no STUN server listens there");
+        let message =
+            format!("{server} answered ICMP port unreachable: no STUN server listens there, or a firewall rejects it");
         if args.json {
             let out = JsonReport {
                 server,

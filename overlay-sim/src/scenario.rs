@@ -49,6 +49,9 @@ pub struct Scenario {
     /// A Sybil region besides the honest nodes; with it, honest nodes befriend each other and
     /// gate records by trust (without it the gate is open: every node's records spread).
     pub sybils: Option<Sybils>,
+    /// Nodes (not the bootstrap nodes) settle: a node that knows this many peers walks at
+    /// the given interval instead of every 0.5 s (`overlay_core::Config::settled_peers`).
+    pub settled: Option<(usize, Duration)>,
 }
 
 impl Scenario {
@@ -68,6 +71,7 @@ impl Scenario {
             share_signatures: true,
             memo_capacity: MEMO_CAPACITY,
             sybils: None,
+            settled: None,
         }
     }
 }
@@ -255,6 +259,10 @@ fn build(s: &Scenario) -> Built {
         };
         let mut c = config(local, boot.clone());
         c.trust_threshold = honest_threshold;
+        if let Some((peers, interval)) = s.settled {
+            c.settled_peers = peers;
+            c.settled_walk_interval = interval;
+        }
         let node = Node::new(c, identity(s.seed, i), Seed::from_u64(s.seed).derive(i as u64));
         let Ok(node) = node else { unreachable!("identity seeds are never zero") };
         let h = sim.add_host(realm, &[local], node);

@@ -138,7 +138,7 @@ fn core_per_packet(packets: u32) -> f64 {
 fn core_per_packet_batched(packets: u32, batch: u32) -> f64 {
     let Pair { a, b, mut tx, mut rx, mut now } = Pair::open();
     let payload = vec![0x5a; 1192];
-    let mut wire = vec![[0u8; 1200]; batch as usize];
+    let mut wire = vec![[0u8; 2048]; batch as usize];
     let mut lens = vec![0usize; batch as usize];
     let mut buf = vec![0u8; 2048];
     let mut delivered = 0u64;
