@@ -63,6 +63,19 @@ fn more_attack_edges_than_honest_nodes_is_bad_usage() {
 }
 
 #[test]
+fn settled_walk_options_that_cannot_work_are_bad_usage() {
+    for args in [
+        &["sim", "--settled-peers", "30", "--settled-walk-secs", "0.1"][..],
+        &["sim", "--settled-peers", "30", "--settled-walk-secs", "NaN"][..],
+        &["sim", "--settled-walk-secs", "2"][..],
+        &["sim", "--settled-peers", "0"][..],
+    ] {
+        let out = ipv8().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn a_bad_nat_mix_is_bad_usage() {
     let out = ipv8().args(["sim", "--nat-mix", "moon=1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
