@@ -257,18 +257,24 @@ fn connection<S: Store + Send + 'static>(
         return;
     }
     let mut reader = BufReader::new(stream).take(u64::MAX);
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     loop {
-        line.clear();
+        bytes.clear();
         reader.set_limit(MAX_LINE as u64);
-        match reader.read_line(&mut line) {
+        match reader.read_until(b'\n', &mut bytes) {
             Ok(0) | Err(_) => return,
-            Ok(_) if !line.ends_with('\n') && line.len() >= MAX_LINE => {
+            Ok(_) if bytes.last() != Some(&b'\n') && bytes.len() >= MAX_LINE => {
                 let _ = writeln!(out, "{}", json!({ "ok": false, "error": "request line too long" }));
                 return;
             }
             Ok(_) => {}
         }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            if writeln!(out, "{}", json!({ "ok": false, "error": "not UTF-8 text" })).is_err() {
+                return;
+            }
+            continue;
+        };
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;

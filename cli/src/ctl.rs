@@ -68,7 +68,24 @@ fn request(reader: &mut BufReader<UnixStream>, v: &Value) -> Result<Value, Failu
     serde_json::from_str(&line).map_err(|_| Failure::from("the peer closed the control connection"))
 }
 
+/// Checks what can be checked without the peer: a peer id's form and a relation type.
+fn check_usage(command: &CtlCommand) -> Result<(), Failure> {
+    let peer = match command {
+        CtlCommand::Send { peer, .. } | CtlCommand::Trust { peer } | CtlCommand::Paths { peer } => peer,
+        CtlCommand::Relate { peer, r#type, .. } => {
+            crate::overlay_text::parse_relation(r#type).map_err(Failure::usage)?;
+            peer
+        }
+        _ => return Ok(()),
+    };
+    if peer.len() < 4 || !peer.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::usage(format!("{peer:?} is not a peer id (at least 4 hex digits of its member id)")));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: &CtlArgs, stop: &Stop) -> Result<(), Failure> {
+    check_usage(&args.command)?;
     let stream = UnixStream::connect(&args.control).map_err(|e| {
         Failure::from(format!("cannot reach a peer at {}: {e} (is `ipv8 peer` running?)", args.control.display()))
     })?;
@@ -112,7 +129,7 @@ pub(crate) fn run(args: &CtlArgs, stop: &Stop) -> Result<(), Failure> {
         return Err(Failure::interrupted());
     }
     if args.json {
-        println!("{answer}");
+        outln!("{answer}");
         return Ok(());
     }
     print_human(&args.command, &answer);
@@ -125,14 +142,11 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 fn print_human(command: &CtlCommand, a: &Value) {
     match command {
-        CtlCommand::Id => println!("{}", s(a, "peer")),
+        CtlCommand::Id => outln!("{}", s(a, "peer")),
         CtlCommand::Peers => {
-            println!(
-                "{:<42} {:<12} {:<22} {:<9} {:>8} {:>8}",
-                "PEER", "NAME", "ADDRESS", "CONNECTED", "TRUST", "RTT ms"
-            );
+            outln!("{:<42} {:<12} {:<22} {:<9} {:>8} {:>8}", "PEER", "NAME", "ADDRESS", "CONNECTED", "TRUST", "RTT ms");
             for p in a.get("peers").and_then(Value::as_array).into_iter().flatten() {
-                println!(
+                outln!(
                     "{:<42} {:<12} {:<22} {:<9} {:>8} {:>8}",
                     s(p, "peer"),
                     crate::overlay_text::printable(p.get("name").and_then(Value::as_str).unwrap_or("")),
@@ -144,23 +158,23 @@ fn print_human(command: &CtlCommand, a: &Value) {
             }
         }
         CtlCommand::Send { .. } => match a.get("delivery").and_then(Value::as_str) {
-            Some("held") => println!(
-                "queued for {}: no stream to it yet; it leaves once one opens (`ipv8 ctl events` shows send-failed if none can)",
+            Some("held") => outln!(
+                "queued for {}: no stream to it yet; it leaves once one opens (`ipv8 ctl watch` shows send-failed if none can)",
                 s(a, "peer")
             ),
-            Some("relay") => println!("sent to {} through a relay", s(a, "peer")),
-            _ => println!("sent to {}", s(a, "peer")),
+            Some("relay") => outln!("sent to {} through a relay", s(a, "peer")),
+            _ => outln!("sent to {}", s(a, "peer")),
         },
         CtlCommand::Trust { .. } => {
-            println!("{}", a.get("trust").and_then(Value::as_f64).map_or("-".into(), |t| format!("{t:.6}")));
+            outln!("{}", a.get("trust").and_then(Value::as_f64).map_or("-".into(), |t| format!("{t:.6}")));
         }
         CtlCommand::Paths { .. } => {
             let hops = a.get("path").and_then(Value::as_array).cloned().unwrap_or_default();
             if hops.is_empty() {
-                println!("no trusted path");
+                outln!("no trusted path");
             }
             for h in hops {
-                println!(
+                outln!(
                     "{} -> {} ({} {})",
                     &s(&h, "from")[..8.min(s(&h, "from").len())],
                     &s(&h, "to")[..8.min(s(&h, "to").len())],
@@ -169,7 +183,7 @@ fn print_human(command: &CtlCommand, a: &Value) {
                 );
             }
         }
-        CtlCommand::Relate { .. } => println!("signed relation record {}", s(a, "record")),
-        CtlCommand::Stats | CtlCommand::Watch => println!("{a:#}"),
+        CtlCommand::Relate { .. } => outln!("signed relation record {}", s(a, "record")),
+        CtlCommand::Stats | CtlCommand::Watch => outln!("{a:#}"),
     }
 }

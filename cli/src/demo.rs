@@ -35,7 +35,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     seconds: u64,
     /// Run until interrupted (the summary comes on Ctrl-C).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seconds")]
     forever: bool,
     /// Print events and the summary as JSON lines.
     #[arg(long)]
@@ -263,7 +263,7 @@ pub(crate) fn run(args: &DemoArgs, stop: &Stop) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({
                 "event": "summary", "seconds": began.elapsed().as_secs_f64(), "all_connected": all_connected,
@@ -271,10 +271,10 @@ pub(crate) fn run(args: &DemoArgs, stop: &Stop) -> Result<(), Failure> {
             })
         );
     } else {
-        println!();
-        println!("summary after {:.1} s:", began.elapsed().as_secs_f64());
+        outln!();
+        outln!("summary after {:.1} s:", began.elapsed().as_secs_f64());
         print_table(&rows, &nodes, n, false);
-        println!(
+        outln!(
             "every peer connected to every other peer: {}; {messages} messages delivered; {full_records} of {n} peers hold every peer's signed Peer record; each holds at least {stored_relations} of the {n} ring relations",
             if all_connected { "yes" } else { "no" },
         );
@@ -307,15 +307,24 @@ fn table(nodes: &mut [Tracked], ring: &[Option<Mid>]) -> Result<Vec<Snapshot>, F
 
 fn print_table(rows: &[Snapshot], nodes: &[Tracked], n: usize, clear: bool) {
     if clear {
-        println!();
+        outln!();
     }
-    println!(
+    outln!(
         "{:<10} {:<9} {:>5} {:>9} {:>7} {:>7} {:>12} {:>10} {:>12} {:>7}",
-        "NODE", "ID", "KNOWN", "CONNECTED", "MSG IN", "MSG OUT", "PEER RECORDS", "RELATIONS", "TRUST(NEXT)", "RTT ms"
+        "NODE",
+        "ID",
+        "KNOWN",
+        "CONNECTED",
+        "MSG IN",
+        "MSG OUT",
+        "PEER RECORDS",
+        "RELATIONS",
+        "TRUST(NEXT)",
+        "RTT ms"
     );
     for (t, r) in nodes.iter().zip(rows) {
         let connected = r.connected.iter().filter(|m| **m != nodes[0].mid).count();
-        println!(
+        outln!(
             "{:<10} {:<9} {:>5} {:>9} {:>7} {:>7} {:>12} {:>10} {:>12} {:>7}",
             t.name,
             short(&t.mid),

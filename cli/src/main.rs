@@ -2,6 +2,18 @@
 //! sockets and files.
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
+/// `println!` for the program's output: a closed pipe ends the program quietly (141, as
+/// SIGPIPE would), any other write error with one error line and exit 1; never a panic.
+macro_rules! outln {
+    () => {
+        $crate::peer::say(&"")
+    };
+    ($($arg:tt)*) => {
+        $crate::peer::say(&format_args!($($arg)*))
+    };
+}
+
+mod bounded;
 mod control;
 mod ctl;
 mod demo;

@@ -182,11 +182,18 @@ fn report(t: f64, peer: SocketAddr, bytes: u64, interval_bytes: u64, interval: f
 
 fn print_report(r: &Report, json: bool) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::to_string(r).map_err(|e| e.to_string())?);
+        outln!("{}", serde_json::to_string(r).map_err(|e| e.to_string())?);
     } else {
-        println!(
+        outln!(
             "{:>6.1}s  {}  {:>8.2} Mbit/s  srtt {:>7.2} ms  min {:>7.2} ms  rate {:>8.2} Mbit/s  loss events {:>4}  lost {:>5}",
-            r.t, r.peer, r.mbps, r.srtt_ms, r.min_rtt_ms, r.rate_mbps, r.loss_events, r.lost
+            r.t,
+            r.peer,
+            r.mbps,
+            r.srtt_ms,
+            r.min_rtt_ms,
+            r.rate_mbps,
+            r.loss_events,
+            r.lost
         );
     }
     Ok(())
@@ -200,7 +207,7 @@ fn event_line(e: &Event, json: bool) {
         _ => return,
     };
     if json {
-        println!("{}", serde_json::json!({ "event": what, "peer": peer, "reason": why }));
+        outln!("{}", serde_json::json!({ "event": what, "peer": peer, "reason": why }));
     } else {
         eprintln!("{what} {peer} {why}");
     }
@@ -221,9 +228,9 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
         let _ = tx.send(e);
     })?;
     if args.json {
-        println!("{}", serde_json::json!({ "listening": local }));
+        outln!("{}", serde_json::json!({ "listening": local }));
     } else {
-        println!("p2tp listening on {local}");
+        outln!("p2tp listening on {local}");
     }
     std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
@@ -277,7 +284,7 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
             .iter()
             .map(|(p, r)| serde_json::json!({ "peer": p, "bytes": r.bytes, "datagrams": r.datagrams, "lost_datagrams": lost.get(p).copied().unwrap_or(0), "mbps": r.bytes as f64 * 8.0 / t / 1e6 }))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "summary": { "seconds": t, "peers": peers, "dropped_short": e.short, "stateless_replies": e.stateless_replies, "streams_opened": e.opened } })
         );
@@ -408,7 +415,7 @@ pub(crate) fn send(args: &SendArgs, stop: &Stop) -> Result<(), Failure> {
         failed = Some(format!("no answer from {peer} in {:.1} s", args.duration));
     }
     if args.json {
-        println!("{}", serde_json::json!({ "summary": summary }));
+        outln!("{}", serde_json::json!({ "summary": summary }));
     } else {
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         eprintln!(

@@ -109,6 +109,26 @@ struct PeerFile {
     community: Option<String>,
 }
 
+/// The longest identity file read (one is under 200 bytes).
+pub(crate) const MAX_IDENTITY_FILE: usize = 4096;
+/// The longest config file read.
+const MAX_CONFIG_FILE: usize = 1 << 20;
+
+impl PeerFile {
+    /// An empty path or address in the file is a mistake, not a default: `store = ""` would
+    /// otherwise open a temporary database that vanishes with the process.
+    fn check_not_empty(&self, path: &Path) -> Result<(), Failure> {
+        let paths = [("identity", &self.identity), ("store", &self.store), ("control", &self.control)];
+        let empty_path = paths.iter().find(|(_, p)| p.as_ref().is_some_and(|p| p.as_os_str().is_empty()));
+        let empty_address = (self.bootstrap.iter().any(String::is_empty).then_some("bootstrap"))
+            .or_else(|| self.stun.as_ref().is_some_and(String::is_empty).then_some("stun"));
+        match (empty_path.map(|(key, _)| *key), empty_address) {
+            (Some(key), _) | (None, Some(key)) => Err(Failure::usage(format!("{key} in {} is empty", path.display()))),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 /// `ipv8 id`.
 #[derive(Debug, Args)]
 pub(crate) struct IdArgs {
@@ -137,9 +157,7 @@ pub(crate) fn read_private_identity(path: &Path) -> Result<Identity, Failure> {
             path.display()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::from(format!("{}: not an ipv8 identity file (not text)", path.display())))?;
+    let text = crate::bounded::read_text(path, MAX_IDENTITY_FILE, "an ipv8 identity file")?;
     identity_from_text(&text).map_err(|e| Failure::from(format!("{}: {e}", path.display())))
 }
 
@@ -204,9 +222,9 @@ pub(crate) fn id(args: &IdArgs) -> Result<(), Failure> {
     let key = overlay_core::PeerKey::from_ed25519(&id.public()).ok_or("the identity's key is not a valid point")?;
     let mid = mid_hex(&key.mid());
     if args.json {
-        println!("{}", json!({ "peer": mid, "public_key": hex::encode(id.public().0) }));
+        outln!("{}", json!({ "peer": mid, "public_key": hex::encode(id.public().0) }));
     } else {
-        println!("{mid}");
+        outln!("{mid}");
     }
     Ok(())
 }
@@ -220,8 +238,11 @@ pub(crate) fn resolve(what: &str, addrs: &[String], v4: bool) -> Result<Vec<Sock
             .map_err(|e| Failure::from(format!("{what} address {a}: {e}")))?
             .filter(|s| s.is_ipv4() == v4)
             .collect();
+        // A name with no address of the socket's family is bad usage (an IPv4 bootstrap for a
+        // peer bound to IPv6), not a failure of the moment.
         let first = found.first().ok_or_else(|| {
-            Failure::from(format!("{what} address {a}: no {} address", if v4 { "IPv4" } else { "IPv6" }))
+            let family = if v4 { "IPv4" } else { "IPv6" };
+            Failure::usage(format!("{what} address {a}: no {family} address for a socket bound to {family}"))
         })?;
         if first.port() == 0 {
             return Err(Failure::usage(format!("{what} address {a}: port 0 cannot be sent to")));
@@ -248,12 +269,18 @@ fn lan_address(bound: SocketAddr) -> SocketAddr {
 /// Events waiting for the main thread, at most.
 const EVENT_QUEUE: usize = 4096;
 
-/// Prints one line on stdout; if stdout is gone (`ipv8 peer | head -1`), exits quietly with
-/// 141, as a program killed by SIGPIPE would.
+/// Prints one line on stdout. If stdout is gone (`ipv8 peer | head -1`), exits quietly with
+/// 141, as a program killed by SIGPIPE would; if it cannot be written (a full disk), says so
+/// in one line and exits 1.
 pub(crate) fn say(line: &dyn std::fmt::Display) {
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(141);
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("ipv8: writing the output: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -294,7 +321,7 @@ fn bind_control(path: &Path) -> Result<UnixListener, Failure> {
 pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let file = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            let text = crate::bounded::read_text(path, MAX_CONFIG_FILE, "a config file")?;
             toml::from_str::<PeerFile>(&text).map_err(|e| {
                 // `file:line:column: message`, as compilers say it.
                 let at = e.span().map_or(String::new(), |span| {
@@ -308,6 +335,9 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         }
         None => PeerFile::default(),
     };
+    if let Some(path) = &args.config {
+        file.check_not_empty(path)?;
+    }
     let identity_path = args.identity.or(file.identity).unwrap_or_else(|| "ipv8-identity".into());
     let store_path = args.store.or(file.store).unwrap_or_else(|| "ipv8.db".into());
     let control_path = args.control.or(file.control).unwrap_or_else(|| "ipv8.sock".into());
@@ -358,6 +388,9 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         return Err(Failure::usage(format!("{ttl_option} must be at least 1")));
     }
 
+    // The control socket first: a peer that cannot start leaves no new identity or store.
+    let listener = bind_control(&control_path)?;
+    let _socket_file = SocketFile(control_path.clone());
     let (identity, created) = load_or_create_identity(&identity_path)?;
     let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
     let boot = resolve("bootstrap", &bootstrap, bind.is_ipv4())?;
@@ -391,8 +424,6 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         }
         probe = Some(p);
     }
-    let listener = bind_control(&control_path)?;
-    let _socket_file = SocketFile(control_path.clone());
 
     let mut config = Config::new(Community(community), lan_address(bound), boot);
     config.name = name.into_bytes();

@@ -56,13 +56,16 @@ pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
     if !(args.for_secs.is_finite() && args.for_secs > 0.0 && args.for_secs <= 86_400.0) {
         return Err(Failure::usage(format!("--for-secs {} must be above 0 and at most 86400", args.for_secs)));
     }
+    if args.to.port() == 0 {
+        return Err(Failure::usage(format!("--to {}: port 0 cannot be sent to", args.to)));
+    }
     let socket = UdpSocket::bind(args.bind).map_err(|e| Failure::from(format!("binding {}: {e}", args.bind)))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
-    socket.set_read_timeout(Some(Duration::from_millis(10))).map_err(|e| e.to_string())?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     if args.json {
-        println!("{}", serde_json::json!({ "bound": local, "to": args.to }));
+        outln!("{}", serde_json::json!({ "bound": local, "to": args.to }));
     } else {
-        println!("punching {} from {local}", args.to);
+        outln!("punching {} from {local}", args.to);
     }
     let started = Instant::now();
     let end = started + Duration::from_secs_f64(args.for_secs);
@@ -77,43 +80,57 @@ pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
     let mut buf = [0u8; 2048];
     while Instant::now() < end && !stop.requested() {
         if Instant::now() >= next && args.count.is_none_or(|c| sent < c) {
-            socket.send_to(PUNCH, target).map_err(|e| Failure::from(format!("sending to {target}: {e}")))?;
-            sent += 1;
+            match socket.send_to(PUNCH, target) {
+                Ok(_) => sent += 1,
+                // A full socket buffer (the socket does not block): this one is skipped.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Failure::from(format!("sending to {target}: {e}"))),
+            }
             next += every;
         }
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                received += 1;
-                if heard.insert(from) {
-                    let t = started.elapsed().as_secs_f64();
-                    if args.json {
-                        println!("{}", serde_json::json!({ "t": t, "from": from, "bytes": n }));
-                    } else {
-                        println!("{t:.3} s: heard from {from}");
+        // Everything that arrived, then a sleep until the next send is due (at most 10 ms, to
+        // notice a stop). A nanosleep keeps a 1 ms --every-ms; a socket timeout would round
+        // it up to the kernel's tick.
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    received += 1;
+                    if heard.insert(from) {
+                        let t = started.elapsed().as_secs_f64();
+                        if args.json {
+                            outln!("{}", serde_json::json!({ "t": t, "from": from, "bytes": n }));
+                        } else {
+                            outln!("{t:.3} s: heard from {from}");
+                        }
+                    }
+                    if &buf[..n] == PUNCH {
+                        let _ = socket.send_to(ACK, from);
+                    }
+                    if !args.fixed && from.ip() == args.to.ip() {
+                        target = from;
                     }
                 }
-                if &buf[..n] == PUNCH {
-                    let _ = socket.send_to(ACK, from);
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    break;
                 }
-                if !args.fixed && from.ip() == args.to.ip() {
-                    target = from;
-                }
+                // An ICMP error from an earlier send (port unreachable): the peer is not there yet.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(Failure::from(format!("receiving: {e}"))),
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            // An ICMP error from an earlier send (port unreachable): the peer is not there yet.
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-            Err(e) => return Err(Failure::from(format!("receiving: {e}"))),
         }
+        let more = args.count.is_none_or(|c| sent < c);
+        let wait = if more { next.saturating_duration_since(Instant::now()) } else { Duration::MAX };
+        std::thread::sleep(wait.min(Duration::from_millis(10)));
     }
     let from_peer = heard.iter().any(|a| a.ip() == args.to.ip());
     let sources: Vec<String> = heard.iter().map(ToString::to_string).collect();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "summary": { "sent": sent + u32::from(args.first_ttl.is_some()), "received": received, "sources": sources, "joined": from_peer } })
         );
     } else {
-        println!(
+        outln!(
             "sent {sent}, received {received} from {}",
             if sources.is_empty() { "nobody".into() } else { sources.join(", ") }
         );

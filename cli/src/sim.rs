@@ -154,8 +154,10 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
     let mut interrupted = false;
     let report = overlay_sim::run(&s, |sec| {
         bar.set_position(sec);
-        // Ctrl-C cannot stop a second half-way; the run ends at the next second.
+        // Ctrl-C cannot stop a second half-way; the run ends after this one, and the report
+        // covers the seconds run.
         interrupted |= stop.requested();
+        if interrupted { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
     })
     .map_err(|e| Failure::from(format!("the simulation failed: {e}")))?;
     bar.finish_and_clear();

@@ -184,7 +184,7 @@ pub(crate) fn server(args: &ServerArgs, stop: &Stop) -> Result<(), Failure> {
     config.software = Some(format!("ipv8 {}", env!("CARGO_PKG_VERSION")));
     let sockets = bind_server(&mut config)?;
     let addrs = config.listen_addresses();
-    println!("stun-server listening on {}", addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    outln!("stun-server listening on {}", addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
     // Whoever started us with port 0 reads the port from this line: no buffering.
     std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
     let seed = drivers::os_seed().map_err(|e| e.to_string())?;
@@ -395,7 +395,7 @@ pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
                 keepalive_s: None,
                 failure: Some("port-unreachable".into()),
             };
-            println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+            outln!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
         }
         return Err(Failure::with_code(3, message));
     }
@@ -443,22 +443,22 @@ pub(crate) fn check(args: &CheckArgs, stop: &Stop) -> Result<(), Failure> {
             keepalive_s: lifetime.map(|l| l.keepalive.as_secs_f64()),
             failure: outcome.as_ref().map(|(_, short, _)| short.clone()),
         };
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        outln!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
         return outcome.map_or(Ok(()), |(code, _, message)| Err(Failure::with_code(code, message)));
     }
-    println!("NAT type:      {}", nat_type_name(r.nat_type));
-    println!("mapping:       {}", r.mapping.map_or("not tested", mapping_name));
-    println!("filtering:     {}", r.filtering.map_or("not tested", filtering_name));
-    println!("public:        {}", r.public.map_or("none".into(), |p| p.to_string()));
-    println!("local:         {local}");
+    outln!("NAT type:      {}", nat_type_name(r.nat_type));
+    outln!("mapping:       {}", r.mapping.map_or("not tested", mapping_name));
+    outln!("filtering:     {}", r.filtering.map_or("not tested", filtering_name));
+    outln!("public:        {}", r.public.map_or("none".into(), |p| p.to_string()));
+    outln!("local:         {local}");
     if let Some(h) = r.hairpinning {
-        println!("hairpinning:   {h}");
+        outln!("hairpinning:   {h}");
     }
     if let Some(l) = lifetime {
         let expired =
             l.expired.map_or(format!("> {:.1} s", l.alive.as_secs_f64()), |e| format!("{:.1} s", e.as_secs_f64()));
-        println!("binding lives: {:.1} s (expired by {expired}; {} probes)", l.alive.as_secs_f64(), l.probes);
-        println!("keep-alive:    every {:.1} s", l.keepalive.as_secs_f64());
+        outln!("binding lives: {:.1} s (expired by {expired}; {} probes)", l.alive.as_secs_f64(), l.probes);
+        outln!("keep-alive:    every {:.1} s", l.keepalive.as_secs_f64());
     }
     outcome.map_or(Ok(()), |(code, _, message)| Err(Failure::with_code(code, message)))
 }

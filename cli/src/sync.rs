@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use drivers::sqlite::SqliteStore;
-use ipv8::record_file::{from_json_line, identity_from_text, identity_to_text, to_json};
+use ipv8::record_file::{from_json_line, identity_to_text, to_json};
 use sansio_core::Machine;
 use sync_core::{
     AcceptAll, Body, Config, Event, Identity, Policy, PublicKey, RelationType, RoundEnd, RoundReport, Slot, Store,
@@ -153,12 +153,13 @@ fn open(db: &Path) -> Result<SqliteStore, Failure> {
     SqliteStore::open(db).map_err(|e| Failure::from(format!("{}: {e}", db.display())))
 }
 
-/// A store that must exist already: reading a misspelt path must not create an empty one.
+/// A store that must exist already, opened read-only: reading a misspelt path must not
+/// create an empty one, nor a listing write to the file.
 fn open_existing(db: &Path) -> Result<SqliteStore, Failure> {
     if !db.is_file() {
         return Err(Failure::from(format!("{}: no such store", db.display())));
     }
-    open(db)
+    SqliteStore::open_read_only(db).map_err(|e| Failure::from(format!("{}: {e}", db.display())))
 }
 
 /// `1 record`, `2 records`.
@@ -178,7 +179,8 @@ fn io(e: std::io::Error) -> Failure {
 pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
     let secret = match &args.from_pyipv8 {
         Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+            // A py-ipv8 key file is 68 or 75 bytes.
+            let bytes = crate::bounded::read_file(path, 4096)?;
             overlay_core::seed_from_pyipv8_secret(&bytes)
                 .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?
         }
@@ -196,16 +198,11 @@ pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
     })?;
     let public = hex::encode(id.public().0);
     if args.json {
-        println!("{}", serde_json::json!({ "public": public, "file": args.out }));
+        outln!("{}", serde_json::json!({ "public": public, "file": args.out }));
     } else {
-        println!("{public}");
+        outln!("{public}");
     }
     Ok(())
-}
-
-fn read_identity(path: &Path) -> Result<Identity, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-    identity_from_text(&text).map_err(|e| Failure::from(format!("{}: {e}", path.display())))
 }
 
 fn each_record(store: &SqliteStore, mut f: impl FnMut(VerifiedRecord) -> Result<(), Failure>) -> Result<(), Failure> {
@@ -246,7 +243,7 @@ pub(crate) fn records(command: &Records) -> Result<(), Failure> {
             .map_err(io)?;
         }
         Records::Add(args) => {
-            let id = read_identity(&args.identity)?;
+            let id = crate::peer::read_private_identity(&args.identity)?;
             let body = if let Some(meta) = &args.peer {
                 Body::Peer { metadata: meta.as_bytes().to_vec() }
             } else if let Some(address) = args.binding {
@@ -292,10 +289,14 @@ fn text_line(r: &VerifiedRecord) -> String {
     format!("{} {} {} {what}", &hex::encode(r.id().0)[..16], &hex::encode(rec.signer.0)[..16], rec.timestamp_ms)
 }
 
+/// The longest JSON line of a record read (a record is at most a few KiB; hex doubles it).
+const MAX_RECORD_LINE: usize = 64 * 1024;
+
 /// Verifies every line first, then stores them in one transaction, latest per slot. Returns
 /// (stored, skipped).
 fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
-    let reader: Box<dyn BufRead> = if file == Path::new("-") {
+    let name = if file == Path::new("-") { "standard input".to_owned() } else { file.display().to_string() };
+    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::io::BufReader::new(
@@ -305,13 +306,15 @@ fn import(db: &Path, file: &Path) -> Result<(usize, usize), Failure> {
     let mut records = Vec::new();
     let mut future = 0;
     let horizon = now_ms() + 60_000;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
+    let mut i = 0;
+    while let Some(line) = crate::bounded::next_line(&mut reader, MAX_RECORD_LINE)
+        .map_err(|e| Failure::from(format!("{name} line {}: {e}", i + 1)))?
+    {
+        i += 1;
         if line.trim().is_empty() {
             continue;
         }
-        let record =
-            from_json_line(&line).map_err(|e| Failure::from(format!("{} line {}: {e}", file.display(), i + 1)))?;
+        let record = from_json_line(&line).map_err(|e| Failure::from(format!("{name} line {i}: {e}")))?;
         // A record from the future is valid but no node accepts it yet (docs/sync.md §3.1).
         if record.record().timestamp_ms > horizon {
             future += 1;
@@ -375,6 +378,9 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(format!("--peer {}: {e}", args.peer)))?
         .next()
         .ok_or_else(|| Failure::usage(format!("--peer {}: no address", args.peer)))?;
+    if peer.port() == 0 {
+        return Err(Failure::usage(format!("--peer {}: port 0 cannot be sent to", args.peer)));
+    }
     let bind = args.bind.unwrap_or_else(|| {
         if peer.is_ipv4() { SocketAddr::from(([0, 0, 0, 0], 0)) } else { SocketAddr::from(([0u16; 8], 0)) }
     });
@@ -417,7 +423,7 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
         totals.records_received += r.records_received;
         totals.records_stored += r.records_stored;
         if args.json {
-            println!("{}", serde_json::json!({ "round": rounds, "report": report_json(&r) }));
+            outln!("{}", serde_json::json!({ "round": rounds, "report": report_json(&r) }));
         } else {
             eprintln!(
                 "round {rounds}: {:?}, {} records out, {} in, {} B to reconcile, {}",
@@ -451,9 +457,9 @@ pub(crate) fn sync(args: &SyncArgs, stop: &Stop) -> Result<(), Failure> {
         summary["seconds"] = secs.into();
         summary["records_before"] = before.into();
         summary["records_after"] = after.into();
-        println!("{}", serde_json::json!({ "summary": summary }));
+        outln!("{}", serde_json::json!({ "summary": summary }));
     } else {
-        println!(
+        outln!(
             "{} in {secs:.2} s{}: {} records sent, {} received ({} stored), {} B to reconcile, {} B of records, {}; store {before} -> {after} records",
             plural(u64::from(rounds), "round"),
             if converged { ", in sync" } else { "" },
@@ -485,9 +491,9 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
         let _ = tx.send(e);
     })?;
     if args.json {
-        println!("{}", serde_json::json!({ "listening": local, "records": before }));
+        outln!("{}", serde_json::json!({ "listening": local, "records": before }));
     } else {
-        println!("sync listening on {local} ({before} records)");
+        outln!("sync listening on {local} ({before} records)");
     }
     std::io::stdout().flush().map_err(io)?;
     let started = std::time::Instant::now();
@@ -513,9 +519,9 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
             if stored != last_printed {
                 last_printed = stored;
                 if args.json {
-                    println!("{}", serde_json::json!({ "stored": stored, "refused": refused }));
+                    outln!("{}", serde_json::json!({ "stored": stored, "refused": refused }));
                 } else {
-                    println!("stored {stored} records, refused {refused}");
+                    outln!("stored {stored} records, refused {refused}");
                 }
                 std::io::stdout().flush().map_err(io)?;
             }
@@ -540,14 +546,16 @@ pub(crate) fn listen(args: &ListenArgs, stop: &Stop) -> Result<(), Failure> {
     let s = stopped.machine.stats();
     let after = stopped.machine.store().len();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "summary": { "seconds": started.elapsed().as_secs_f64(), "stored": stored, "refused": refused, "records_before": before, "records_after": after, "malformed": s.malformed, "bad_cookie": s.bad_cookie, "unvalidated_refused": s.unvalidated_refused } })
         );
     } else {
-        println!(
+        outln!(
             "{stored} records stored, {refused} refused; store {before} -> {after}; dropped: {} malformed, {} bad cookie, {} over the unvalidated budget",
-            s.malformed, s.bad_cookie, s.unvalidated_refused
+            s.malformed,
+            s.bad_cookie,
+            s.unvalidated_refused
         );
     }
     if interrupted { Err(Failure::interrupted()) } else { Ok(()) }

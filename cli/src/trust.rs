@@ -45,10 +45,11 @@ pub(crate) struct RankArgs {
     #[command(flatten)]
     source: Source,
     /// How many peers to list.
-    #[arg(long, default_value_t = 20)]
-    top: usize,
-    /// Random walks from the ego (the error shrinks as 1/√walks).
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    top: u32,
+    /// Random walks from the ego (the error shrinks as 1/√walks; each holds its path, about
+    /// 70 bytes, so at most ten million).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     walks: u32,
     /// Transitivity decay: the chance a walk goes on at each step.
     #[arg(long, default_value_t = 0.85)]
@@ -103,9 +104,9 @@ pub(crate) struct GenerateArgs {
     /// Honest graph model.
     #[arg(long, value_enum, default_value_t = Model::SmallWorld)]
     model: Model,
-    /// Honest peers, named h0, h1, …
-    #[arg(long, default_value_t = 10_000)]
-    peers: usize,
+    /// Honest peers, named h0, h1, … (2 to ten million).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+    peers: u32,
     /// Relations per peer (see the model).
     #[arg(long, default_value_t = 5)]
     degree: usize,
@@ -163,7 +164,7 @@ fn name(loaded: &EdgeFile, id: PeerId) -> String {
 
 fn print_json(value: &impl Serialize) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -198,7 +199,7 @@ fn rank(args: &RankArgs) -> Result<(), Failure> {
         .ranking(&loaded.graph, ego)
         .into_iter()
         .filter(|(p, score)| *p != ego && *score > 0.0)
-        .take(args.top)
+        .take(args.top as usize)
         .map(|(p, score)| Ranked { peer: name(&loaded, p), score })
         .collect();
     if args.source.json {
@@ -211,12 +212,12 @@ fn rank(args: &RankArgs) -> Result<(), Failure> {
             peers,
         })?);
     }
-    println!("{:>5}  {:>10}  peer", "rank", "score");
+    outln!("{:>5}  {:>10}  peer", "rank", "score");
     for (i, r) in peers.iter().enumerate() {
-        println!("{:>5}  {:>10.6}  {}", i + 1, r.score, r.peer);
+        outln!("{:>5}  {:>10.6}  {}", i + 1, r.score, r.peer);
     }
     if peers.is_empty() {
-        println!("(the ego trusts nobody: it has no trusted relations)");
+        outln!("(the ego trusts nobody: it has no trusted relations)");
     }
     Ok(())
 }
@@ -287,16 +288,16 @@ fn path(args: &PathArgs) -> Result<(), Failure> {
         })?);
     }
     let Some(shortest) = shortest else {
-        println!("no trusted path from {} to {} within {} hops", args.source.ego, args.to, args.max_hops);
+        outln!("no trusted path from {} to {} within {} hops", args.source.ego, args.to, args.max_hops);
         return Ok(());
     };
-    println!("shortest ({} hops): {}", shortest.hops.len(), text_path(&loaded, &shortest));
+    outln!("shortest ({} hops): {}", shortest.hops.len(), text_path(&loaded, &shortest));
     if let Some(w) = widest {
-        println!("widest (bottleneck {}, {} hops): {}", w.bottleneck(), w.hops.len(), text_path(&loaded, &w));
+        outln!("widest (bottleneck {}, {} hops): {}", w.bottleneck(), w.hops.len(), text_path(&loaded, &w));
     }
-    println!("edge-disjoint paths: {} (counted up to {})", disjoint.len(), args.disjoint);
+    outln!("edge-disjoint paths: {} (counted up to {})", disjoint.len(), args.disjoint);
     for (i, p) in disjoint.iter().enumerate() {
-        println!("  {}: {}", i + 1, text_path(&loaded, p));
+        outln!("  {}: {}", i + 1, text_path(&loaded, p));
     }
     Ok(())
 }
@@ -308,10 +309,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             args.attack_strength
         )));
     }
+    let peers = args.peers as usize;
+    if args.degree == 0 || args.degree >= peers {
+        return Err(Failure::usage(format!("--degree {} must be 1 to --peers - 1 ({})", args.degree, peers - 1)));
+    }
     let seed = sansio_core::Seed::new([args.seed; 32]);
     let mut updates = match args.model {
-        Model::SmallWorld => synthetic::small_world(args.peers, args.degree, 0.1, seed),
-        Model::ScaleFree => synthetic::scale_free(args.peers, args.degree, seed),
+        Model::SmallWorld => synthetic::small_world(peers, args.degree, 0.1, seed),
+        Model::ScaleFree => synthetic::scale_free(peers, args.degree, seed),
     };
     if args.sybils > 0 {
         let mut honest = trust_core::Graph::new(Default::default());
@@ -329,7 +334,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             Shape::Random => SybilShape::Random,
         };
         updates.extend(synthetic::sybil_region(
-            args.peers,
+            peers,
             args.sybils,
             shape,
             &attackers,
@@ -337,7 +342,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             sansio_core::Seed::new([args.seed.wrapping_add(1); 32]),
         ));
     }
-    let honest = args.peers;
+    let honest = peers;
     let name = |p: PeerId| if p.index() < honest { format!("h{}", p.0) } else { format!("s{}", p.index() - honest) };
     let written = match &args.out {
         Some(path) => {

@@ -145,6 +145,7 @@ fn two_peers_exchange_a_message_and_a_relation(runtime: &str) {
     // A message by key, through the control socket, named by an 8-digit prefix.
     let sent = b.ctl(&["send", &ida[..8], "hello alice"]);
     assert_eq!(sent["peer"], ida.as_str());
+    assert_eq!(sent["delivery"], "held", "no stream yet: the message waits for one");
     let got = a.wait_for("the message", |v| v["event"] == "message");
     assert_eq!((got["peer"].as_str(), got["text"].as_str()), (Some(idb.as_str()), Some("hello alice")));
     let peers = b.ctl(&["peers"]);
@@ -162,6 +163,18 @@ fn two_peers_exchange_a_message_and_a_relation(runtime: &str) {
     assert!(trust["trust"].as_f64().unwrap() > 0.0, "{trust}");
     let path = a.ctl(&["paths", &idb[..8]]);
     assert_eq!(path["path"][0]["to"], idb.as_str(), "{path}");
+
+    // A line that is not UTF-8 gets an answer, and the connection stays usable.
+    {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(da.join("ctl.sock")).unwrap();
+        s.write_all(b"\xff\xfe\n{\"cmd\":\"id\"}\n").unwrap();
+        let mut lines = BufReader::new(s).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!((first["ok"].as_bool(), first["error"].as_str()), (Some(false), Some("not UTF-8 text")));
+        let second: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(second["peer"], ida.as_str(), "{second}");
+    }
 
     let (code, stopped) = a.terminate();
     assert_eq!(code, Some(130), "SIGTERM ends with the interrupted code");
@@ -298,6 +311,35 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
         stderr.contains("trust_threshold in ") && stderr.contains("peer.toml") && !stderr.contains("--"),
         "{stderr}"
     );
+    // An empty path in the config file is a mistake, not "no file".
+    let dir = temp("errors-toml-empty");
+    std::fs::write(dir.join("peer.toml"), "store = \"\"\n").unwrap();
+    let out = peer_once(&dir, &["--config", dir.join("peer.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store in "), "{out:?}");
+    // A bootstrap address of the other family is bad usage.
+    let dir = temp("errors-family");
+    let out = ipv8()
+        .args(["peer", "--for-secs", "1", "--bind", "[::1]:0", "--bootstrap", "127.0.0.1:1", "--identity"])
+        .arg(dir.join("id"))
+        .arg("--store")
+        .arg(dir.join("store.db"))
+        .arg("--control")
+        .arg(dir.join("ctl.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // ctl checks a peer id's form and a relation type before it asks the peer.
+    let out =
+        ipv8().args(["ctl", "--control"]).arg(dir.join("nobody.sock")).args(["send", "8dd", "hi"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = ipv8()
+        .args(["ctl", "--control"])
+        .arg(dir.join("nobody.sock"))
+        .args(["relate", "8dd0", "bogus", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     // Another application's SQLite database is refused and left as it was.
     let dir = temp("errors-foreign-db");
     rusqlite::Connection::open(dir.join("store.db"))

@@ -141,6 +141,50 @@ fn an_import_with_a_bad_signature_names_the_line_and_stores_nothing() {
     assert!(!db.exists());
 }
 
+#[test]
+fn endless_or_foreign_inputs_are_refused_without_reading_them_whole_or_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp("bounded");
+    // One endless line: refused at its bound, not read into memory.
+    let out = import(&dir.join("db.sqlite"), Path::new("/dev/zero"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: a line is longer than"), "{out:?}");
+    let out = ipv8().args(["keygen", "--from-pyipv8", "/dev/zero", "--out"]).arg(dir.join("k")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("longer than 4096 bytes"), "{out:?}");
+    // Listing an empty file neither makes it a store nor succeeds.
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let out = ipv8().args(["records", "list", "--db"]).arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "nothing written");
+    // An identity others can read does not sign records, as it does not start a peer.
+    let id = dir.join("id");
+    assert!(ipv8().args(["keygen", "--out"]).arg(&id).output().unwrap().status.success());
+    std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ipv8()
+        .args(["records", "add", "--peer", "x", "--db"])
+        .arg(dir.join("db.sqlite"))
+        .arg("--identity")
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by others"), "{out:?}");
+}
+
+#[test]
+fn output_that_cannot_be_written_is_one_error_line_not_a_panic() {
+    let dir = temp("full");
+    let id = dir.join("id");
+    assert!(ipv8().args(["keygen", "--out"]).arg(&id).output().unwrap().status.success());
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = ipv8().args(["id", "--identity"]).arg(&id).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim(), "ipv8: writing the output: No space left on device (os error 28)");
+}
+
 fn listen(db: &Path) -> (Child, String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut child = ipv8()
         .args(["sync-listen", "--json", "--bind", "127.0.0.1:0", "--db"])

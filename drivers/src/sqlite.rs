@@ -164,6 +164,31 @@ impl SqliteStore {
         Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
     }
 
+    /// Opens an existing store at `path` only to read it: nothing is created or written (a
+    /// listing must not turn an empty or foreign file into a store).
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::NotAStore`] for a database without the store's tables or marked by
+    /// another application; [`SqliteError::Sqlite`] for a file that is not a database.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if id != APPLICATION_ID && id != 0 {
+            return Err(SqliteError::NotAStore(format!("its application id is {id:#010x}")));
+        }
+        for (table, expected) in TABLES {
+            let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+            let columns: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
+            if columns != expected {
+                return Err(SqliteError::NotAStore(format!("it has no table {table:?} of the store's")));
+            }
+        }
+        let (ids, version) = read_ids(&conn)?;
+        Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
+    }
+
     /// Reads the ids again if another connection changed the file since they were read.
     fn refresh(&self) {
         let version = self.conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));

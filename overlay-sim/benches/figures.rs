@@ -7,7 +7,7 @@ use overlay_sim::{Scenario, run};
 
 fn main() {
     let started = std::time::Instant::now();
-    let report = run(&Scenario::new(300), |_| {}).unwrap();
+    let report = run(&Scenario::new(300), |_| std::ops::ControlFlow::Continue(())).unwrap();
     let wall = started.elapsed().as_secs_f64();
     print!("{}", report.matrix_table());
     let f = |name: &str, v: Option<f64>, unit: &str| {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,7 +101,7 @@ pub struct Report {
     pub nodes: usize,
     /// Bootstrap nodes.
     pub bootstraps: usize,
-    /// Virtual seconds run.
+    /// Virtual seconds run (fewer than asked if the run was stopped).
     pub seconds: u64,
     /// The seed.
     pub seed: u64,
@@ -290,12 +291,13 @@ fn build(s: &Scenario) -> Built {
     Built { sim, hosts, kinds, mids, memo }
 }
 
-/// Runs `s`, calling `progress` with each virtual second done.
+/// Runs `s`, calling `progress` with each virtual second done; when it breaks, the run ends
+/// there and the report covers the seconds run ([`Report::seconds`]).
 ///
 /// # Errors
 ///
 /// When the simulator finds a machine breaking its contract or a livelock.
-pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunError> {
+pub fn run(s: &Scenario, mut progress: impl FnMut(u64) -> ControlFlow<()>) -> Result<Report, RunError> {
     let Built { mut sim, hosts, kinds, mids, memo } = build(s);
     let first = s.bootstraps;
     // Bootstrap and honest nodes; Sybils come after them.
@@ -334,6 +336,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     // The relation the first node signs, when, and when every node held it.
     let mut relation: Option<(ContentId, Instant)> = None;
     let mut relation_everywhere: Option<f64> = None;
+    let mut ran = s.seconds;
     for sec in 1..=s.seconds {
         sim.run_until(Instant::from_secs(sec))?;
         for (i, h) in hosts.iter().enumerate() {
@@ -387,7 +390,10 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
                 }
             }
         }
-        progress(sec);
+        if progress(sec).is_break() {
+            ran = sec;
+            break;
+        }
     }
 
     let mut disc: Vec<f64> = discovered[first..n].iter().flatten().map(|s| *s as f64).collect();
@@ -441,7 +447,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
     Ok(Report {
         nodes: s.nodes,
         bootstraps: s.bootstraps,
-        seconds: s.seconds,
+        seconds: ran,
         seed: s.seed,
         discovery_s_p50: percentile(&disc, 0.5),
         discovery_s_p99: percentile(&disc, 0.99),
@@ -454,7 +460,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Result<Report, RunErr
         relayed_pct: if all_ok == 0 { 0.0 } else { pct(relayed, all_ok) },
         time_to_first_message_ms_p50: percentile(&ttfm, 0.5),
         time_to_first_message_ms_p99: percentile(&ttfm, 0.99),
-        bytes_per_node_per_s: bytes as f64 / s.nodes.max(1) as f64 / s.seconds.max(1) as f64,
+        bytes_per_node_per_s: bytes as f64 / s.nodes.max(1) as f64 / ran.max(1) as f64,
         records_held_pct_p50: percentile(&held_pct, 0.5).unwrap_or(0.0),
         relation_spread_s: relation_everywhere,
         relation_held_pct: relation.map_or(0.0, |(id, _)| {

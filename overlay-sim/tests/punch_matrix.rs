@@ -14,7 +14,7 @@ fn three_hundred_nodes_behind_every_kind_of_nat() {
     let mut s = Scenario::new(300);
     s.seconds = 85;
     s.probe_start = 25;
-    let report = run(&s, |_| {}).unwrap();
+    let report = run(&s, |_| std::ops::ControlFlow::Continue(())).unwrap();
     eprintln!("{}", report.matrix_table());
     let mut summary = serde_json::to_value(&report).unwrap();
     summary.as_object_mut().unwrap().remove("matrix");
@@ -50,7 +50,7 @@ fn sequential_symmetric_nats_meet_by_port_prediction() {
     let mut s = Scenario::new(300);
     s.seconds = 60;
     s.mix = "open,full-cone,restricted,port-restricted,symmetric,sequential,linux,nested".parse().unwrap();
-    let report = run(&s, |_| {}).unwrap();
+    let report = run(&s, |_| std::ops::ControlFlow::Continue(())).unwrap();
     eprintln!("{}", report.matrix_table());
     assert_eq!(report.discovered_20_pct, 100.0, "sequential nodes discover by predicted punctures too");
     assert_eq!(report.reachability_pct, 100.0);

@@ -10,11 +10,11 @@ fn a_run_with_the_shared_memo_is_the_run_without_it() {
     let mut s = Scenario::new(40);
     s.seconds = 20;
     s.probe_start = 8;
-    let with = run(&s, |_| {}).unwrap();
+    let with = run(&s, |_| std::ops::ControlFlow::Continue(())).unwrap();
     s.memo_capacity = 64;
-    let forgetful = run(&s, |_| {}).unwrap();
+    let forgetful = run(&s, |_| std::ops::ControlFlow::Continue(())).unwrap();
     s.share_signatures = false;
-    let without = run(&s, |_| {}).unwrap();
+    let without = run(&s, |_| std::ops::ControlFlow::Continue(())).unwrap();
 
     // A memo too small to hold a second's signatures forgets most and changes nothing either.
     assert_eq!(forgetful.trace_hash, without.trace_hash);

@@ -24,7 +24,7 @@ fn scenario(seed: u64, threshold: f64) -> Scenario {
 }
 
 fn sybil_report(seed: u64, threshold: f64) -> SybilReport {
-    let report = run(&scenario(seed, threshold), |_| {}).unwrap();
+    let report = run(&scenario(seed, threshold), |_| std::ops::ControlFlow::Continue(())).unwrap();
     let y = report.sybil.unwrap();
     eprintln!("seed {seed}, threshold {threshold}: {y:?}");
     y
