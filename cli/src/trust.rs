@@ -287,11 +287,12 @@ fn path(args: &PathArgs) -> Result<(), Failure> {
             disjoint: disjoint.iter().map(|p| json_path(&loaded, p)).collect(),
         })?);
     }
-    let Some(shortest) = shortest else {
-        outln!("no trusted path from {} to {} within {} hops", args.source.ego, args.to, args.max_hops);
-        return Ok(());
-    };
-    outln!("shortest ({} hops): {}", shortest.hops.len(), text_path(&loaded, &shortest));
+    // The same three answers as --json: the widest and disjoint paths are not bounded by
+    // --max-hops.
+    match shortest {
+        Some(p) => outln!("shortest ({} hops): {}", p.hops.len(), text_path(&loaded, &p)),
+        None => outln!("no trusted path from {} to {} within {} hops", args.source.ego, args.to, args.max_hops),
+    }
     if let Some(w) = widest {
         outln!("widest (bottleneck {}, {} hops): {}", w.bottleneck(), w.hops.len(), text_path(&loaded, &w));
     }
