@@ -235,8 +235,13 @@ fn one_error_line(out: &Output, expect: &str) {
 }
 
 fn peer_once(dir: &Path, extra: &[&str]) -> Output {
+    peer_once_at(dir, "127.0.0.1:0", extra)
+}
+
+/// `ipv8 peer` for one second bound to `bind`, its files in `dir`.
+fn peer_once_at(dir: &Path, bind: &str, extra: &[&str]) -> Output {
     ipv8()
-        .args(["peer", "--for-secs", "1", "--bind", "127.0.0.1:0", "--identity"])
+        .args(["peer", "--for-secs", "1", "--bind", bind, "--identity"])
         .arg(dir.join("id"))
         .arg("--store")
         .arg(dir.join("store.db"))
@@ -319,15 +324,7 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("store in "), "{out:?}");
     // A bootstrap address of the other family is bad usage.
     let dir = temp("errors-family");
-    let out = ipv8()
-        .args(["peer", "--for-secs", "1", "--bind", "[::1]:0", "--bootstrap", "127.0.0.1:1", "--identity"])
-        .arg(dir.join("id"))
-        .arg("--store")
-        .arg(dir.join("store.db"))
-        .arg("--control")
-        .arg(dir.join("ctl.sock"))
-        .output()
-        .unwrap();
+    let out = peer_once_at(&dir, "[::1]:0", &["--bootstrap", "127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     // ctl checks a peer id's form and a relation type before it asks the peer.
     let out =
@@ -374,16 +371,7 @@ fn bad_files_names_and_ports_each_give_one_error_line() {
     let dir = temp("errors-port");
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();
-    let out = ipv8()
-        .args(["peer", "--for-secs", "1", "--bind", &port, "--identity"])
-        .arg(dir.join("id"))
-        .arg("--store")
-        .arg(dir.join("store.db"))
-        .arg("--control")
-        .arg(dir.join("ctl.sock"))
-        .output()
-        .unwrap();
-    one_error_line(&out, "in use");
+    one_error_line(&peer_once_at(&dir, &port, &[]), "in use");
     // ctl with nobody listening.
     let out = ipv8().args(["ctl", "--control"]).arg(dir.join("nobody.sock")).arg("peers").output().unwrap();
     one_error_line(&out, "is `ipv8 peer` running?");
