@@ -26,7 +26,8 @@ pub(crate) fn read_text(path: &Path, max: usize, what: &str) -> Result<String, F
         .map_err(|_| Failure::from(format!("{}: not {what} (not UTF-8 text)", path.display())))
 }
 
-/// The next line of `reader` (without its end), at most `max` bytes; `Ok(None)` at the end.
+/// The next line of `reader` without its `\n` (a `\r` before it stays), at most `max`
+/// bytes; `Ok(None)` at the end. A last line without a `\n` comes whole.
 pub(crate) fn next_line(reader: &mut impl BufRead, max: usize) -> std::io::Result<Option<String>> {
     let mut line = Vec::new();
     let n = reader.by_ref().take(max as u64 + 1).read_until(b'\n', &mut line)?;

@@ -388,11 +388,8 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         return Err(Failure::usage(format!("{ttl_option} must be at least 1")));
     }
 
-    // The control socket first: a peer that cannot start leaves no new identity or store.
-    let listener = bind_control(&control_path)?;
-    let _socket_file = SocketFile(control_path.clone());
-    let (identity, created) = load_or_create_identity(&identity_path)?;
-    let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
+    // Addresses, sockets and the control socket first, the identity and the store last: a
+    // peer that cannot start creates neither.
     let boot = resolve("bootstrap", &bootstrap, bind.is_ipv4())?;
     let stun = match &stun {
         Some(a) => Some(resolve("STUN server", std::slice::from_ref(a), bind.is_ipv4())?[0]),
@@ -424,6 +421,10 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
         }
         probe = Some(p);
     }
+    let listener = bind_control(&control_path)?;
+    let _socket_file = SocketFile(control_path.clone());
+    let (identity, created) = load_or_create_identity(&identity_path)?;
+    let store = SqliteStore::open(&store_path).map_err(|e| Failure::from(format!("{}: {e}", store_path.display())))?;
 
     let mut config = Config::new(Community(community), lan_address(bound), boot);
     config.name = name.into_bytes();

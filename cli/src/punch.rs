@@ -86,12 +86,15 @@ pub(crate) fn run(args: &PunchArgs, stop: &Stop) -> Result<(), Failure> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(Failure::from(format!("sending to {target}: {e}"))),
             }
-            next += every;
+            // After a stall (a stopped process, a loaded machine) the schedule starts again
+            // from now instead of sending every missed datagram at once.
+            next = (next + every).max(Instant::now());
         }
         // Everything that arrived, then a sleep until the next send is due (at most 10 ms, to
         // notice a stop). A nanosleep keeps a 1 ms --every-ms; a socket timeout would round
         // it up to the kernel's tick.
-        loop {
+        // At most 64 a pass, so a flood cannot keep the loop from sending and stopping.
+        for _ in 0..64 {
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     received += 1;

@@ -182,6 +182,12 @@ pub(crate) fn run(args: &SimArgs, stop: &Stop) -> Result<(), Failure> {
             "{} nodes and {} bootstrap nodes, {} s of virtual time in {wall:.1} s (seed {}), {} simulator events",
             report.nodes, report.bootstraps, report.seconds, report.seed, report.sim_events
         ));
+        if report.seconds < report.seconds_asked {
+            say(&format!(
+                "stopped after {} of {} s: the figures cover what ran (messages not yet sent count as undelivered)",
+                report.seconds, report.seconds_asked
+            ));
+        }
         say(&"\npunch matrix (direct/delivered/attempts; * = RFC 4787 allows no direct path):");
         say(&report.matrix_table());
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0} {unit}"));

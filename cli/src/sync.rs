@@ -172,6 +172,10 @@ fn now_ms() -> u64 {
 }
 
 fn io(e: std::io::Error) -> Failure {
+    // Only stdout can break its pipe here (`ipv8 records list | head -1`): quiet, as SIGPIPE.
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
     Failure::from(e.to_string())
 }
 

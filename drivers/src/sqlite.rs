@@ -164,8 +164,9 @@ impl SqliteStore {
         Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
     }
 
-    /// Opens an existing store at `path` only to read it: nothing is created or written (a
-    /// listing must not turn an empty or foreign file into a store).
+    /// Opens an existing store at `path` only to read it: no table is created and no row
+    /// written (a listing must not turn an empty or foreign file into a store; SQLite may
+    /// still make its `-wal` and `-shm` side files to read a store in WAL mode).
     ///
     /// # Errors
     ///

@@ -9,7 +9,8 @@
 //! ```no_run
 //! use overlay_sim::{Scenario, run};
 //!
-//! let report = run(&Scenario::new(200), |_second| {})?;
+//! // The closure sees each virtual second done; `Break` would end the run there.
+//! let report = run(&Scenario::new(200), |_second| std::ops::ControlFlow::Continue(()))?;
 //! println!("{}", report.matrix_table());
 //! # Ok::<(), netsim::RunError>(())
 //! ```

@@ -103,6 +103,9 @@ pub struct Report {
     pub bootstraps: usize,
     /// Virtual seconds run (fewer than asked if the run was stopped).
     pub seconds: u64,
+    /// Virtual seconds asked for: more than `seconds` when the run was stopped early, and
+    /// then the figures cover only what ran (messages not yet sent count as undelivered).
+    pub seconds_asked: u64,
     /// The seed.
     pub seed: u64,
     /// Virtual seconds until a node knew [`DISCOVERY_TARGET`] peers: median and 99th
@@ -448,6 +451,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64) -> ControlFlow<()>) -> Re
         nodes: s.nodes,
         bootstraps: s.bootstraps,
         seconds: ran,
+        seconds_asked: s.seconds,
         seed: s.seed,
         discovery_s_p50: percentile(&disc, 0.5),
         discovery_s_p99: percentile(&disc, 0.99),
