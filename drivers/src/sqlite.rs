@@ -91,12 +91,8 @@ const TABLES: [(&str, &[&str]); 3] = [
 /// store as ours. An unmarked database may hold only the store's own tables, with the
 /// store's own columns (and SQLite's indexes for their constraints).
 fn claim(conn: &Connection) -> Result<(), SqliteError> {
-    let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    if id == APPLICATION_ID {
+    if marked_ours(conn)? {
         return Ok(());
-    }
-    if id != 0 {
-        return Err(SqliteError::NotAStore(format!("its application id is {id:#010x}")));
     }
     let foreign: Option<(String, String)> = conn
         .query_row(
@@ -110,14 +106,30 @@ fn claim(conn: &Connection) -> Result<(), SqliteError> {
         return Err(SqliteError::NotAStore(format!("it has a {kind} {name:?}")));
     }
     for (table, expected) in TABLES {
-        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-        let columns: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
+        let columns = columns(conn, table)?;
         if !columns.is_empty() && columns != expected {
             return Err(SqliteError::NotAStore(format!("its table {table:?} has other columns")));
         }
     }
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(())
+}
+
+/// Whether the file is marked as a record store (`true`) or not marked at all (`false`);
+/// one another application marked is refused.
+fn marked_ours(conn: &Connection) -> Result<bool, SqliteError> {
+    match conn.query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0))? {
+        APPLICATION_ID => Ok(true),
+        0 => Ok(false),
+        id => Err(SqliteError::NotAStore(format!("its application id is {id:#010x}"))),
+    }
+}
+
+/// The columns of `table`, in order (none if there is no such table).
+fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, SqliteError> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let columns = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
+    Ok(columns)
 }
 
 /// Records in a SQLite file. Ids are also kept in memory, so reconciliation passes over them
@@ -175,14 +187,9 @@ impl SqliteStore {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-        if id != APPLICATION_ID && id != 0 {
-            return Err(SqliteError::NotAStore(format!("its application id is {id:#010x}")));
-        }
+        marked_ours(&conn)?;
         for (table, expected) in TABLES {
-            let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-            let columns: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
-            if columns != expected {
+            if columns(&conn, table)? != expected {
                 return Err(SqliteError::NotAStore(format!("it has no table {table:?} of the store's")));
             }
         }
