@@ -64,9 +64,7 @@ impl<S: Store + Send + 'static> Control<S> {
 /// The member id a prefix names among the peers the node knows or is connected to.
 fn resolve<S: Store>(node: &Node<S>, prefix: &str) -> Result<Mid, String> {
     let prefix = prefix.to_ascii_lowercase();
-    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{prefix:?} is not a peer id (at least 4 hex digits of its member id)"));
-    }
+    crate::overlay_text::check_peer_prefix(&prefix)?;
     let mut found: Vec<Mid> = node
         .peers()
         .map(|p| p.key.mid())

@@ -78,10 +78,7 @@ fn check_usage(command: &CtlCommand) -> Result<(), Failure> {
         }
         _ => return Ok(()),
     };
-    if peer.len() < 4 || !peer.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Failure::usage(format!("{peer:?} is not a peer id (at least 4 hex digits of its member id)")));
-    }
-    Ok(())
+    crate::overlay_text::check_peer_prefix(peer).map_err(Failure::usage)
 }
 
 pub(crate) fn run(args: &CtlArgs, stop: &Stop) -> Result<(), Failure> {

@@ -40,6 +40,14 @@ fn path_name(path: PathKind) -> &'static str {
     }
 }
 
+/// Checks the form of a peer named by a prefix of its member id: at least 4 hex digits.
+pub(crate) fn check_peer_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{prefix:?} is not a peer id (at least 4 hex digits of its member id)"));
+    }
+    Ok(())
+}
+
 /// A relation type by name (`social-friend`) or number (`3`).
 pub(crate) fn parse_relation(s: &str) -> Result<RelationType, String> {
     // `social_friend` (the edge files' spelling) is taken too.
