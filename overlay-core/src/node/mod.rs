@@ -547,7 +547,7 @@ impl<S: Store> Node<S> {
             ports: crate::ports::Ports::new(max_peers),
             quiet: quiet::Quiet::default(),
             pending_intros: VecDeque::new(),
-            asked_in_turn: per_second::PerSecond::new(Instant::ZERO),
+            asked_in_turn: per_second::PerSecond::default(),
             asked: BTreeMap::new(),
             resuming: alloc::collections::BTreeSet::new(),
             via: BTreeMap::new(),

@@ -5,8 +5,9 @@ use core::time::Duration;
 
 use sansio_core::Instant;
 
-/// What was used since `start`; a new second starts afresh.
-#[derive(Clone, Copy, Debug)]
+/// What was used since `start`; a new second starts afresh. The default is nothing used, the
+/// second starting at the origin.
+#[derive(Clone, Copy, Debug, Default)]
 pub(super) struct PerSecond {
     start: Instant,
     used: u64,
@@ -28,8 +29,14 @@ impl PerSecond {
         if !self.has(now, amount, limit) {
             return false;
         }
-        self.used += amount;
+        self.spend(amount);
         true
+    }
+
+    /// Charges `amount` to the current second: what [`has`](Self::has) just allowed, spent
+    /// once the work it paid for was done.
+    pub(super) fn spend(&mut self, amount: u64) {
+        self.used += amount;
     }
 
     /// Whether `amount` more stays within `limit` this second (nothing is taken).

@@ -57,7 +57,7 @@ pub(super) struct Relays {
     /// Relay budgets by sender: bytes this second.
     pub(super) budgets: BTreeMap<Mid, super::per_second::PerSecond>,
     /// Bytes forwarded this second for all senders together (`Config::relay_bytes_per_sec`).
-    pub(super) total: Option<super::per_second::PerSecond>,
+    pub(super) total: super::per_second::PerSecond,
 }
 
 impl<S: Store> Node<S> {
@@ -232,40 +232,36 @@ impl<S: Store> Node<S> {
             self.stats.relays_refused += 1;
             return;
         }
-        let Some(limit) = self.relay_limit(now, &key, len) else {
+        if !self.relay_budget_allows(now, &key, len) {
             self.stats.relays_over_budget += 1;
             return;
-        };
+        }
         if self.out.push(Some(self.config.local), to, datagram).is_err() {
             self.stats.queue_full += 1;
             return;
         }
         if let Some(a) = self.relays.budgets.get_mut(&sender) {
-            a.take(now, len, RELAY_BYTES_PER_SEC);
+            a.spend(len);
         }
-        if let Some(total) = self.relays.total.as_mut() {
-            total.take(now, len, limit);
-        }
+        self.relays.total.spend(len);
         self.stats.relayed_forwarded += 1;
     }
 
-    /// The part of the node-wide relay budget `sender` may draw on for `len` more bytes this
-    /// second, or `None` when that is spent: half of it is shared by every sender; the whole
-    /// only by senders this node trusts (asked about only when the shared half is spent, so
-    /// trust is not computed per datagram in quiet times).
-    fn relay_limit(&mut self, now: Instant, sender: &PeerKey, len: u64) -> Option<u64> {
+    /// Whether the node-wide relay budget has `len` more bytes this second for `sender`: half
+    /// of it is shared by every sender; the whole only by senders this node trusts (asked
+    /// about only when the shared half is spent, so trust is not computed per datagram in
+    /// quiet times).
+    fn relay_budget_allows(&mut self, now: Instant, sender: &PeerKey, len: u64) -> bool {
         let budget = self.config.relay_bytes_per_sec;
-        let total = self.relays.total.get_or_insert_with(|| super::per_second::PerSecond::new(now));
-        if total.has(now, len, budget / 2) {
-            return Some(budget / 2);
+        if self.relays.total.has(now, len, budget / 2) {
+            return true;
         }
-        if !total.has(now, len, budget) {
-            return None;
+        if !self.relays.total.has(now, len, budget) {
+            return false;
         }
         let key = sender.ed25519();
         let reputation = self.sync.reputation_mut();
-        let trusted = sync_core::Reputation::trusts_directly(reputation, &key)
-            || sync_core::Reputation::reputation(reputation, &key) > 0.0;
-        trusted.then_some(budget)
+        sync_core::Reputation::trusts_directly(reputation, &key)
+            || sync_core::Reputation::reputation(reputation, &key) > 0.0
     }
 }
