@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
-use drivers::sqlite::SqliteStore;
+use drivers::sqlite::{SqliteError, SqliteStore};
 use ipv8::record_file::{from_json_line, identity_to_text, to_json};
 use sansio_core::Machine;
 use sync_core::{
@@ -209,16 +209,30 @@ pub(crate) fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Calls `f` with every valid record; rows that do not hold one are skipped and, after the
+/// rest, named in the error (so an export of a damaged store still saves what it can).
 fn each_record(store: &SqliteStore, mut f: impl FnMut(VerifiedRecord) -> Result<(), Failure>) -> Result<(), Failure> {
     let mut ids = Vec::with_capacity(store.len());
     store.for_each_id(&mut |id| ids.push(*id));
     for id in ids {
-        let bytes = store.get(&id).ok_or_else(|| Failure::from(format!("record {} vanished", hex::encode(id.0))))?;
-        let record = VerifiedRecord::decode(&bytes)
-            .map_err(|e| Failure::from(format!("stored record {}: {e}", hex::encode(id.0))))?;
-        f(record)?;
+        match store.record(&id) {
+            Ok(Some(record)) => f(record)?,
+            // Deleted by another process since the ids were read.
+            Ok(None) => {}
+            Err(SqliteError::Corrupt(..)) => {}
+            Err(e) => return Err(Failure::from(e.to_string())),
+        }
     }
-    Ok(())
+    match store.bad_rows().as_slice() {
+        [] => Ok(()),
+        [(table, rowid)] => {
+            Err(Failure::from(format!("{table} row {rowid} does not hold a valid record; the others were read")))
+        }
+        [(table, rowid), rest @ ..] => Err(Failure::from(format!(
+            "{table} row {rowid} and {} more do not hold a valid record; the others were read",
+            rest.len()
+        ))),
+    }
 }
 
 /// `ipv8 records …`.

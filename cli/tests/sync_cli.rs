@@ -268,3 +268,52 @@ fn a_listener_killed_mid_sync_loses_no_committed_record_and_keeps_no_partial_one
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
 }
+
+/// A row edited by hand (its signature no longer verifies) is neither sent nor keeps two
+/// stores from converging; `records export` saves every other record and names the row; a
+/// valid copy of the record, imported, takes the damaged row's place.
+#[test]
+fn a_row_edited_by_hand_neither_travels_nor_stops_a_sync_and_a_valid_copy_repairs_it() {
+    let dir = temp("damaged");
+    let (a, b) = (dir.join("a.sqlite"), dir.join("b.sqlite"));
+    let good = records(0, 10);
+    write_jsonl(&dir.join("b.jsonl"), &good);
+    assert!(import(&b, &dir.join("b.jsonl")).status.success());
+    let damaged = good[3].id();
+    let conn = rusqlite::Connection::open(&b).unwrap();
+    let rowid: i64 =
+        conn.query_row("SELECT rowid FROM bindings WHERE id = ?1", [&damaged.0[..]], |r| r.get(0)).unwrap();
+    let mut bytes: Vec<u8> =
+        conn.query_row("SELECT record FROM bindings WHERE rowid = ?1", [rowid], |r| r.get(0)).unwrap();
+    *bytes.last_mut().unwrap() ^= 1; // the signature's last byte
+    conn.execute("UPDATE bindings SET record = ?1 WHERE rowid = ?2", rusqlite::params![bytes, rowid]).unwrap();
+    // Another row made text by hand: also set aside, not an error that stops the store.
+    conn.execute("UPDATE bindings SET record = 'oops' WHERE id = ?1", [&good[7].id().0[..]]).unwrap();
+    drop(conn);
+
+    let (mut listener, address, _lines) = listen(&b);
+    let out = ipv8().args(["sync", "--json", "--rounds", "5", "--peer", &address, "--db"]).arg(&a).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .unwrap();
+    assert_eq!(summary["summary"]["converged"], true, "{summary}");
+    assert_eq!(summary["summary"]["records_after"], 8, "every record but the damaged ones: {summary}");
+    unsafe_free_kill(&mut listener, "TERM");
+    listener.wait().unwrap();
+
+    let out = ipv8().args(["records", "export", "--db"]).arg(&b).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 8, "the others are exported");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("row") && err.contains("and 1 more do not hold a valid record"), "{err}");
+
+    write_jsonl(&dir.join("two.jsonl"), &[good[3].clone(), good[7].clone()]);
+    let out = import(&b, &dir.join("two.jsonl"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ids(&b).len(), 10, "the valid copies replaced the damaged rows");
+    assert!(drivers::sqlite::SqliteStore::open(&b).unwrap().verify_all().is_ok());
+}

@@ -11,6 +11,12 @@
 //! tables of its own) is refused before anything is written to it, so a mistyped `--store`
 //! cannot turn someone's database into a half record store.
 //!
+//! A row is verified (signature, content id, and the timestamp column against the record's
+//! own) the first time this store serves it or compares against it. A row that fails, a file
+//! edited by hand or damaged, is neither served nor advertised and counts as the oldest
+//! record of its slot, so any valid record for that slot replaces it; nothing else in the file
+//! is touched ([`SqliteStore::bad_rows`] lists such rows).
+//!
 //! ```
 //! use drivers::sqlite::SqliteStore;
 //! use sync_core::{Body, Identity, Store};
@@ -25,9 +31,10 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use sync_core::{Body, ContentId, Kind, Slot, Store, VerifiedRecord};
 
@@ -143,6 +150,10 @@ pub struct SqliteStore {
     ids: RefCell<BTreeMap<ContentId, Kind>>,
     /// `PRAGMA data_version` when `ids` was read: it changes when another connection commits.
     version: Cell<i64>,
+    /// Ids whose rows this store has verified or written itself.
+    checked: RefCell<BTreeSet<ContentId>>,
+    /// Rows that do not hold the record their id names (table, rowid): kept out of `ids`.
+    bad: RefCell<BTreeMap<ContentId, (&'static str, i64)>>,
 }
 
 fn table(kind: Kind) -> &'static str {
@@ -172,8 +183,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        let (ids, version) = read_ids(&conn)?;
-        Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
+        Self::with(conn)
     }
 
     /// Opens an existing store at `path` only to read it: no table is created and no row
@@ -193,8 +203,18 @@ impl SqliteStore {
                 return Err(SqliteError::NotAStore(format!("it has no table {table:?} of the store's")));
             }
         }
+        Self::with(conn)
+    }
+
+    fn with(conn: Connection) -> Result<Self, SqliteError> {
         let (ids, version) = read_ids(&conn)?;
-        Ok(Self { conn, ids: RefCell::new(ids), version: Cell::new(version) })
+        Ok(Self {
+            conn,
+            ids: RefCell::new(ids),
+            version: Cell::new(version),
+            checked: RefCell::default(),
+            bad: RefCell::default(),
+        })
     }
 
     /// Reads the ids again if another connection changed the file since they were read.
@@ -203,7 +223,10 @@ impl SqliteStore {
         match version {
             Ok(v) if v == self.version.get() => {}
             Ok(_) => match read_ids(&self.conn) {
-                Ok((ids, v)) => {
+                Ok((mut ids, v)) => {
+                    for id in self.bad.borrow().keys() {
+                        ids.remove(id);
+                    }
                     *self.ids.borrow_mut() = ids;
                     self.version.set(v);
                 }
@@ -211,6 +234,103 @@ impl SqliteStore {
             },
             Err(e) => tracing::warn!(error = %e, "sqlite: data_version failed"),
         }
+    }
+
+    /// The stored record `id`, verified.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Corrupt`] if its row does not hold the record its id names (from then
+    /// on the row is neither served nor advertised), [`SqliteError::Sqlite`] if the read failed.
+    pub fn record(&self, id: &ContentId) -> Result<Option<VerifiedRecord>, SqliteError> {
+        let Some(row) = self.row(id)? else { return Ok(None) };
+        self.check(id, &row).map(Some)
+    }
+
+    /// Rows found not to hold the record their id names, as (table, rowid), in id order.
+    pub fn bad_rows(&self) -> Vec<(&'static str, i64)> {
+        self.bad.borrow().values().copied().collect()
+    }
+
+    /// The row of a stored id: its table, rowid, timestamp column and record bytes.
+    fn row(&self, id: &ContentId) -> Result<Option<Row>, SqliteError> {
+        self.refresh();
+        let Some(kind) = self.ids.borrow().get(id).copied() else { return Ok(None) };
+        let table = table(kind);
+        let sql = format!("SELECT rowid, timestamp_ms, record FROM {table} WHERE id = ?1");
+        let row = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![&id.0[..]], |r| {
+                // Read whatever a hand edit left (text, a real); `check` judges it.
+                let timestamp_ms = match r.get::<_, Value>(1)? {
+                    Value::Integer(ts) => Some(ts),
+                    _ => None,
+                };
+                let bytes = match r.get::<_, Value>(2)? {
+                    Value::Blob(b) => b,
+                    Value::Text(t) => t.into_bytes(),
+                    _ => Vec::new(),
+                };
+                Ok(Row { table, rowid: r.get(0)?, timestamp_ms, bytes })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Verifies a row: the bytes are a signed record, hash to `id`, and the timestamp column
+    /// is the record's. A row that fails is set aside (out of `ids`, into `bad`).
+    fn check(&self, id: &ContentId, row: &Row) -> Result<VerifiedRecord, SqliteError> {
+        match VerifiedRecord::decode(&row.bytes) {
+            Ok(r) if r.id() == *id && i64::try_from(r.record().timestamp_ms).ok() == row.timestamp_ms => {
+                self.checked.borrow_mut().insert(*id);
+                Ok(r)
+            }
+            _ => {
+                tracing::warn!(
+                    table = row.table,
+                    rowid = row.rowid,
+                    "sqlite: a row does not hold a valid record; it is neither served nor advertised"
+                );
+                self.ids.borrow_mut().remove(id);
+                self.checked.borrow_mut().remove(id);
+                self.bad.borrow_mut().insert(*id, (row.table, row.rowid));
+                Err(SqliteError::Corrupt(row.table, row.rowid))
+            }
+        }
+    }
+
+    /// Whether the row of `id` holds its record, verifying it if this store has not yet.
+    fn sound(&self, id: &ContentId) -> bool {
+        if self.bad.borrow().contains_key(id) {
+            return false;
+        }
+        if self.checked.borrow().contains(id) {
+            return true;
+        }
+        match self.row(id) {
+            Ok(Some(row)) => self.check(id, &row).is_ok(),
+            // Not among the ids (read before another connection wrote it): judged when served.
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite: record lookup failed");
+                true
+            }
+        }
+    }
+
+    /// Notes records this store wrote (verified) and the ones they replaced.
+    fn wrote(&self, record: &VerifiedRecord, replaces: Option<ContentId>) {
+        let mut ids = self.ids.borrow_mut();
+        let (mut checked, mut bad) = (self.checked.borrow_mut(), self.bad.borrow_mut());
+        if let Some(old) = replaces {
+            ids.remove(&old);
+            checked.remove(&old);
+            bad.remove(&old);
+        }
+        ids.insert(record.id(), record.record().kind());
+        checked.insert(record.id());
+        bad.remove(&record.id());
     }
 
     /// Checks every row: its bytes verify and hash to its id. Returns the number of rows.
@@ -239,12 +359,8 @@ impl SqliteStore {
         }
         tx.commit()?;
         self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
-        let ids = self.ids.get_mut();
         for (record, replaces) in records {
-            if let Some(old) = replaces {
-                ids.remove(old);
-            }
-            ids.insert(record.id(), record.record().kind());
+            self.wrote(record, *replaces);
         }
         Ok(())
     }
@@ -322,7 +438,12 @@ impl Store for SqliteStore {
                 .optional(),
         };
         match row {
-            Ok(Some((ts, id))) => Some((ts as u64, id_of(&id)?)),
+            // A row that does not hold its record is the oldest in its slot: anything valid
+            // replaces it.
+            Ok(Some((ts, id))) => {
+                let id = id_of(&id)?;
+                Some((if self.sound(&id) { ts as u64 } else { 0 }, id))
+            }
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "sqlite: slot lookup failed");
@@ -336,11 +457,7 @@ impl Store for SqliteStore {
         write(&tx, record, replaces)?;
         tx.commit()?;
         self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
-        let ids = self.ids.get_mut();
-        if let Some(old) = replaces {
-            ids.remove(&old);
-        }
-        ids.insert(record.id(), record.record().kind());
+        self.wrote(record, replaces);
         Ok(())
     }
 
@@ -350,20 +467,21 @@ impl Store for SqliteStore {
         let n = self.conn.execute(&format!("DELETE FROM {} WHERE id = ?1", table(kind)), params![&id.0[..]])?;
         self.version.set(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?);
         self.ids.get_mut().remove(id);
+        self.checked.get_mut().remove(id);
+        self.bad.get_mut().remove(id);
         Ok(n > 0)
     }
 
     fn get(&self, id: &ContentId) -> Option<Vec<u8>> {
-        self.refresh();
-        let t = table(*self.ids.borrow().get(id)?);
-        let sql = format!("SELECT record FROM {t} WHERE id = ?1");
-        match self.conn.prepare_cached(&sql).and_then(|mut s| s.query_row(params![&id.0[..]], |r| r.get(0))) {
-            Ok(bytes) => Some(bytes),
+        let row = match self.row(id) {
+            Ok(row) => row?,
             Err(e) => {
                 tracing::warn!(error = %e, "sqlite: record lookup failed");
-                None
+                return None;
             }
-        }
+        };
+        let sound = self.checked.borrow().contains(id) || self.check(id, &row).is_ok();
+        sound.then_some(row.bytes)
     }
 
     fn for_each_id(&self, f: &mut dyn FnMut(&ContentId)) {
@@ -377,6 +495,20 @@ impl Store for SqliteStore {
     }
 }
 
+/// One stored row, as [`SqliteStore::row`] reads it.
+struct Row {
+    table: &'static str,
+    rowid: i64,
+    timestamp_ms: Option<i64>,
+    bytes: Vec<u8>,
+}
+
+/// A slot's timestamp and id; a timestamp a hand edit made something else reads as 0 (the
+/// row then fails its check as well).
 fn row_pair(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Vec<u8>)> {
-    Ok((r.get(0)?, r.get(1)?))
+    let ts = match r.get::<_, Value>(0)? {
+        Value::Integer(ts) => ts,
+        _ => 0,
+    };
+    Ok((ts, r.get(1)?))
 }
