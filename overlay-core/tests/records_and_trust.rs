@@ -70,9 +70,10 @@ fn a_strangers_records_are_refused_until_a_trusted_path_vouches_for_it() {
     assert!(net.node(0).sync_stats().records_refused > 0, "it was offered and refused");
     assert_eq!(net.sim.call(net.nodes[0], |n, _| n.trust(&m2)), Some(0.0));
 
-    // 0 vouches for 1, 1 for 2: 2 is now reached by a trusted path from 0.
+    // 0 vouches for 1, 1 for 2 (with the largest strength a record holds): 2 is now reached
+    // by a trusted path from 0.
     net.sim.call(net.nodes[0], |n, now| n.relate(now, &m1, RelationType::SOCIAL_FRIEND, 10)).unwrap();
-    net.sim.call(net.nodes[1], |n, now| n.relate(now, &m2, RelationType::SOCIAL_FRIEND, 10)).unwrap();
+    net.sim.call(net.nodes[1], |n, now| n.relate(now, &m2, RelationType::SOCIAL_FRIEND, u32::MAX)).unwrap();
     net.sim.run_until(Instant::from_secs(45)).unwrap();
     assert!(has_peer_record_of(&net, 0, 1), "a directly trusted peer's records are stored");
     assert!(has_peer_record_of(&net, 0, 2), "and, once 1's relation to it arrived, the friend of a friend's");
@@ -84,6 +85,8 @@ fn a_strangers_records_are_refused_until_a_trusted_path_vouches_for_it() {
     let me = sync_core::Identity::from_seed(util::identity(0)).unwrap().public();
     assert_eq!(keys, vec![(me, k(1)), (k(1), k(2))]);
     assert!(path.iter().all(|h| h.kind == RelationType::SOCIAL_FRIEND));
+    let strengths: Vec<u32> = path.iter().map(|h| h.strength).collect();
+    assert_eq!(strengths, [10, u32::MAX], "the strengths as signed, not the graph's f32 copies");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use sansio_core::{Instant, Machine, Transmit};
-use sync_core::{Body, ContentId, Kind, PublicKey, Rejection, RelationType, Store, VerifiedRecord};
+use sync_core::{Body, ContentId, Kind, PublicKey, Record, Rejection, RelationType, Slot, Store, VerifiedRecord};
 use trust_core::paths;
 
 use super::{Event, Node};
@@ -43,8 +43,9 @@ pub struct PathHop {
     pub to: PublicKey,
     /// The strongest relation between them.
     pub kind: RelationType,
-    /// Its stated strength.
-    pub strength: f32,
+    /// Its strength as signed in the relation record (the trust graph computes with a
+    /// rounded copy: above 2^24 an `f32` no longer holds every whole number).
+    pub strength: u32,
 }
 
 impl<S: Store> Node<S> {
@@ -132,12 +133,16 @@ impl<S: Store> Node<S> {
         path.hops
             .iter()
             .map(|h| {
-                Some(PathHop {
-                    from: *graph.peers.key(h.from)?,
-                    to: *graph.peers.key(h.to)?,
-                    kind: h.kind,
-                    strength: h.strength,
-                })
+                let (from, to) = (*graph.peers.key(h.from)?, *graph.peers.key(h.to)?);
+                let slot = Slot::Relation { issuer: from, subject: to, kind: h.kind };
+                let signed = self.sync.store().current(&slot).and_then(|(_, id)| self.sync.store().get(&id));
+                let strength = match signed.and_then(|b| Record::decode(&b).ok()).map(|r| r.body) {
+                    Some(Body::Relation { strength, .. }) => strength,
+                    // Not in the store (a graph edge always has its record there): the
+                    // graph's copy, rounded.
+                    _ => h.strength as u32,
+                };
+                Some(PathHop { from, to, kind: h.kind, strength })
             })
             .collect()
     }
