@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use sansio_core::{Seed, SeededRng};
 
 use crate::graph::{EdgeUpdate, PeerId, RelationType};
+use crate::{FastSet, fast_set};
 
 fn id(i: usize) -> PeerId {
     PeerId(u32::try_from(i).unwrap_or(u32::MAX))
@@ -13,6 +14,15 @@ fn id(i: usize) -> PeerId {
 
 fn friend(from: usize, to: usize, strength: f32) -> EdgeUpdate {
     EdgeUpdate { from: id(from), to: id(to), kind: RelationType::SOCIAL_FRIEND, strength, timestamp: 1 }
+}
+
+/// Drops relations of a peer to itself and every repeat of a (from, to, type) relation
+/// after its first: a graph ignores both, so what the generators return is exactly the graph
+/// they build, and a written edge file has no line that does nothing.
+fn distinct(mut out: Vec<EdgeUpdate>) -> Vec<EdgeUpdate> {
+    let mut seen: FastSet<(PeerId, PeerId, RelationType)> = fast_set();
+    out.retain(|u| u.from != u.to && seen.insert((u.from, u.to, u.kind)));
+    out
 }
 
 /// Strengths between 0.5 and 2.0, so weights matter.
@@ -39,7 +49,7 @@ pub fn small_world(n: usize, k: usize, p: f64, seed: Seed) -> Vec<EdgeUpdate> {
             }
         }
     }
-    out
+    distinct(out)
 }
 
 /// Barabási–Albert scale-free graph on peers `0..n`: each new peer trusts `m` earlier peers
@@ -76,7 +86,7 @@ pub fn scale_free(n: usize, m: usize, seed: Seed) -> Vec<EdgeUpdate> {
             ends.extend([i, t]);
         }
     }
-    out
+    distinct(out)
 }
 
 /// How Sybils arrange themselves.
@@ -133,5 +143,5 @@ pub fn sybil_region(
         out.push(friend(a, sybil(k), attack_strength));
         out.push(friend(sybil(k), a, 1.0));
     }
-    out
+    distinct(out)
 }
