@@ -128,6 +128,31 @@ pub fn parse_type(s: &str) -> Option<RelationType> {
     }
 }
 
+/// A relation strength as the trust graph holds it (an `f32`), or why `s` is not one:
+/// not a number, not finite, or beyond what an `f32` holds (about ±3.4e38).
+///
+/// ```
+/// use ipv8::edge_file::strength;
+/// assert_eq!(strength("2.5"), Ok(2.5));
+/// assert_eq!(strength("1e308"), Err("is beyond ±3.4e38, the largest strength"));
+/// assert_eq!(strength("inf"), Err("is not a finite number"));
+/// ```
+///
+/// # Errors
+///
+/// Why `s` is not a strength, as the end of a sentence that starts with it.
+pub fn strength(s: &str) -> Result<f32, &'static str> {
+    let wide = s.trim().parse::<f64>().map_err(|_| "is not a number")?;
+    if !wide.is_finite() {
+        return Err("is not a finite number");
+    }
+    if wide.abs() > f64::from(f32::MAX) {
+        return Err("is beyond ±3.4e38, the largest strength");
+    }
+    #[allow(clippy::cast_possible_truncation)] // in range, checked above: rounds to nearest
+    Ok(wide as f32)
+}
+
 /// The name of a relation type, or its number.
 #[must_use]
 pub fn type_name(kind: RelationType) -> String {
@@ -151,7 +176,7 @@ pub fn type_name(kind: RelationType) -> String {
 ///
 /// let bad = "from,to,type,strength,timestamp\nalice,bob,social_friend,strong,10\n";
 /// let error = edge_file::read(bad.as_bytes()).unwrap_err();
-/// assert_eq!(error.to_string(), "line 2: strength \"strong\" is not a finite number");
+/// assert_eq!(error.to_string(), "line 2: strength \"strong\" is not a number");
 /// # Ok::<(), edge_file::EdgeFileError>(())
 /// ```
 ///
@@ -209,14 +234,14 @@ pub fn read(input: impl Read) -> Result<EdgeFile, EdgeFileError> {
         }
         let kind =
             parse_type(&record[2]).ok_or_else(|| malformed(format!("unknown relation type {:?}", &record[2])))?;
-        let strength = record[3]
-            .parse::<f32>()
-            .ok()
-            .filter(|s| s.is_finite())
-            .ok_or_else(|| malformed(format!("strength {:?} is not a finite number", &record[3])))?;
-        let timestamp = record[4]
-            .parse::<u64>()
-            .map_err(|_| malformed(format!("timestamp {:?} is not a whole number", &record[4])))?;
+        let strength = strength(&record[3]).map_err(|why| malformed(format!("strength {:?} {why}", &record[3])))?;
+        let timestamp = record[4].parse::<u64>().map_err(|e| {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow => "is above 18446744073709551615",
+                _ => "is not a whole number from 0",
+            };
+            malformed(format!("timestamp {:?} {why}", &record[4]))
+        })?;
         let update = EdgeUpdate {
             from: out.peers.intern(from.to_owned()),
             to: out.peers.intern(to.to_owned()),
@@ -304,6 +329,6 @@ mod tests {
         // And end to end: the bad row is named by its line, 3,000,000 blank lines after the header.
         let input = header.as_bytes().chain(Repeat(b'\n', 3_000_000)).chain(row);
         let err = read(input).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("line 3000004: strength \"oops\" is not a finite number"));
+        assert_eq!(err.as_deref(), Some("line 3000004: strength \"oops\" is not a number"));
     }
 }

@@ -263,6 +263,13 @@ pub(crate) fn records(command: &Records) -> Result<(), Failure> {
         Records::Add(args) => {
             let id = crate::peer::read_private_identity(&args.identity)?;
             let body = if let Some(meta) = &args.peer {
+                if meta.len() > sync_core::MAX_METADATA_LEN {
+                    return Err(Failure::usage(format!(
+                        "--peer is {} bytes; a Peer record holds at most {}",
+                        meta.len(),
+                        sync_core::MAX_METADATA_LEN
+                    )));
+                }
                 Body::Peer { metadata: meta.as_bytes().to_vec() }
             } else if let Some(address) = args.binding {
                 Body::Binding { address }

@@ -122,7 +122,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     attack_edges: usize,
     /// Strength of an attack edge (honest relations weigh 0.5–2): a finite number above 0.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = attack_strength)]
     attack_strength: f32,
     /// Shape of the Sybil region.
     #[arg(long, value_enum, default_value_t = Shape::Random)]
@@ -303,13 +303,17 @@ fn path(args: &PathArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn generate(args: &GenerateArgs) -> Result<(), Failure> {
-    if !(args.attack_strength.is_finite() && args.attack_strength > 0.0) {
-        return Err(Failure::usage(format!(
-            "--attack-strength {} must be a finite number above 0",
-            args.attack_strength
-        )));
+/// `--attack-strength`: a strength above 0, refused as the user wrote it (`1e39` is too large,
+/// not "inf").
+fn attack_strength(s: &str) -> Result<f32, String> {
+    match edge_file::strength(s) {
+        Ok(v) if v > 0.0 => Ok(v),
+        Ok(_) => Err(format!("{s} is not above 0")),
+        Err(why) => Err(format!("{s} {why}")),
     }
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), Failure> {
     let peers = args.peers as usize;
     if args.degree == 0 || args.degree >= peers {
         return Err(Failure::usage(format!("--degree {} must be 1 to --peers - 1 ({})", args.degree, peers - 1)));

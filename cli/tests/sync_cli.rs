@@ -86,6 +86,16 @@ fn keygen_writes_a_private_file_and_refuses_to_overwrite_it() {
         ipv8().args(["records", "add", "--peer", "me", "--db"]).arg(&db).arg("--identity").arg(&path).output().unwrap();
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
     assert_eq!(ids(&db).len(), 1);
+    let long = "n".repeat(513);
+    let add = ipv8()
+        .args(["records", "add", "--peer", &long, "--db"])
+        .arg(&db)
+        .arg("--identity")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(add.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&add.stderr).contains("--peer is 513 bytes; a Peer record holds at most 512"));
 }
 
 #[test]

@@ -105,7 +105,13 @@ fn a_malformed_row_is_reported_with_its_line_and_nothing_is_ranked() {
     let cases = [
         (format!("{header}a,b,social_friend,1,1\na,b,social_friend,1\n"), "line 3: 4 fields, expected 5"),
         (format!("{header}a,b,social_friend,1,1\n\na,b,0,NaN,1\n"), "line 4: strength \"NaN\" is not a finite number"),
-        (format!("{header}a,b,3,1,-5\n"), "line 2: timestamp \"-5\" is not a whole number"),
+        (format!("{header}a,b,3,1,-5\n"), "line 2: timestamp \"-5\" is not a whole number from 0"),
+        (
+            format!("{header}a,b,3,1,12345678901234567890123\n"),
+            "line 2: timestamp \"12345678901234567890123\" is above 18446744073709551615",
+        ),
+        (format!("{header}a,b,3,1e308,1\n"), "line 2: strength \"1e308\" is beyond ±3.4e38, the largest strength"),
+        (format!("{header}a,b,3,strong,1\n"), "line 2: strength \"strong\" is not a number"),
         (format!("{header}a,,3,1,5\n"), "line 2: a peer id is empty"),
         ("to,from,type,strength,timestamp\n".to_owned(), "line 1: the header must be"),
         (String::new(), "line 1: empty file"),
@@ -149,4 +155,20 @@ fn a_signal_ends_a_command_that_waits_on_its_input() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(status.signal(), Some(15), "{status:?}");
+}
+
+#[test]
+fn an_attack_strength_out_of_range_is_refused_as_written() {
+    for (value, expected) in [
+        ("1e39", "1e39 is beyond ±3.4e38, the largest strength"),
+        ("inf", "inf is not a finite number"),
+        ("0", "0 is not above 0"),
+        ("lots", "lots is not a number"),
+    ] {
+        let out = ipv8(&["trust", "generate", "--peers", "20", "--attack-strength", value]);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert!(stderr.contains(expected), "{value}: {stderr:?} should contain {expected:?}");
+        assert!(out.stdout.is_empty());
+    }
 }
