@@ -193,7 +193,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("ipv8: {}", f.message);
+            // An empty message is a quiet exit (stdout gone: 141, as SIGPIPE would).
+            if !f.message.is_empty() {
+                eprintln!("ipv8: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }

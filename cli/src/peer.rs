@@ -271,16 +271,24 @@ const EVENT_QUEUE: usize = 4096;
 
 /// Prints one line on stdout. If stdout is gone (`ipv8 peer | head -1`), exits quietly with
 /// 141, as a program killed by SIGPIPE would; if it cannot be written (a full disk), says so
-/// in one line and exits 1.
+/// in one line and exits 1. A command with something to clean up first uses [`tell`].
 pub(crate) fn say(line: &dyn std::fmt::Display) {
+    if let Err(f) = tell(line) {
+        if !f.message.is_empty() {
+            eprintln!("ipv8: {}", f.message);
+        }
+        std::process::exit(i32::from(f.code));
+    }
+}
+
+/// Prints one line on stdout, or returns the failure [`say`] would exit with: 141 and no
+/// message if stdout is gone, 1 and why otherwise.
+pub(crate) fn tell(line: &dyn std::fmt::Display) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
-        Err(e) => {
-            eprintln!("ipv8: writing the output: {e}");
-            std::process::exit(1);
-        }
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::with_code(141, "")),
+        Err(e) => Err(Failure::from(format!("writing the output: {e}"))),
     }
 }
 
@@ -456,36 +464,39 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     let subscribers: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
     control::serve(listener, Arc::clone(&shared), Arc::clone(&subscribers));
 
-    if args.json {
-        say(&json!({
+    // Output that cannot be written stops the peer as a signal would (the node stopped, the
+    // store closed, the control socket removed) and then exits as `say` would.
+    let mut failed = if args.json {
+        tell(&json!({
             "event": "started", "peer": mid_hex(&mid), "bound": bound, "control": control_path,
             "identity_created": created, "records": records,
-        }));
+        }))
     } else {
-        say(&format!("peer {} listening on {bound}", mid_hex(&mid)));
-        say(&format!(
-            "identity {} ({}), store {} ({records} records), control socket {}",
-            identity_path.display(),
-            if created { "created" } else { "loaded" },
-            store_path.display(),
-            control_path.display()
-        ));
+        tell(&format!("peer {} listening on {bound}", mid_hex(&mid))).and_then(|()| {
+            tell(&format!(
+                "identity {} ({}), store {} ({records} records), control socket {}",
+                identity_path.display(),
+                if created { "created" } else { "loaded" },
+                store_path.display(),
+                control_path.display()
+            ))
+        })
     }
+    .err();
 
     let deadline = args.for_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    loop {
+    while failed.is_none() {
         if stop.requested() || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             break;
         }
         match events.recv_timeout(Duration::from_millis(100)) {
             Ok(e) => {
-                if args.json {
-                    if let Some(v) = event_json(&e) {
-                        say(&v);
-                    }
-                } else if let Some(line) = event_line(&e) {
-                    say(&line);
-                }
+                let told = if args.json {
+                    event_json(&e).map_or(Ok(()), |v| tell(&v))
+                } else {
+                    event_line(&e).map_or(Ok(()), |line| tell(&line))
+                };
+                failed = told.err();
                 if let Some(v) = event_json(&e) {
                     control::publish(&subscribers, &v);
                 }
@@ -496,10 +507,13 @@ pub(crate) fn run(args: PeerArgs, stop: &Stop) -> Result<(), Failure> {
     }
     let mut summary = shared.stop()?;
     summary["events_dropped"] = json!(dropped.load(std::sync::atomic::Ordering::Relaxed));
+    if let Some(f) = failed {
+        return Err(f);
+    }
     if args.json {
-        say(&json!({ "event": "stopped", "counters": summary }));
+        tell(&json!({ "event": "stopped", "counters": summary }))?;
     } else {
-        say(&format!("stopped; counters: {summary}"));
+        tell(&format!("stopped; counters: {summary}"))?;
     }
     if stop.requested() { Err(Failure::interrupted()) } else { Ok(()) }
 }

@@ -226,6 +226,35 @@ fn a_peer_killed_with_sigkill_restarts_with_its_identity_and_records() {
     again.wait_for("rejoining bob", |v| v["event"] == "discovered" && v["peer"] == idb.as_str());
 }
 
+/// A peer whose stdout reader went away stops as a signal would stop it: exit 141 without
+/// a word, its control socket removed, its store closed (it opens again at once).
+#[test]
+fn a_peer_whose_output_is_gone_stops_cleanly_and_quietly() {
+    let dir = temp("gone");
+    let mut child = ipv8()
+        .args(["peer", "--json", "--bind", "127.0.0.1:0", "--identity"])
+        .arg(dir.join("id"))
+        .arg("--store")
+        .arg(dir.join("store.db"))
+        .arg("--control")
+        .arg(dir.join("ctl.sock"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("\"started\""), "{first}");
+    assert!(dir.join("ctl.sock").exists());
+    // The reader is dropped: the next line (the stop summary) meets a closed pipe.
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.join("ctl.sock").exists(), "the control socket is removed");
+    assert!(peer_once(&dir, &[]).status.success(), "it starts again on the same files");
+}
+
 fn one_error_line(out: &Output, expect: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
